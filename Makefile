@@ -1,0 +1,42 @@
+# Every target creates the project's own virtualenv (.venv) first; nothing is installed globally.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EMULATOR_PORT ?= 5055
+
+.PHONY: help venv template lint test emulator emulator-stop demo bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): requirements.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv with the pinned dependencies
+
+template: $(STAMP)  ## write templates/*.json for every environment
+	$(BIN)/backup-cfn template
+
+lint: $(STAMP)  ## cfn-lint every committed template (errors, warnings and informational findings)
+	$(BIN)/backup-cfn validate
+
+test: $(STAMP)  ## run the test suite (starts its own emulator)
+	$(BIN)/python -m pytest -q
+
+emulator: $(STAMP)  ## start the local AWS emulator in the background on $(EMULATOR_PORT)
+	$(BIN)/backup-cfn local start --port $(EMULATOR_PORT)
+
+emulator-stop: $(STAMP)  ## stop the local AWS emulator
+	$(BIN)/backup-cfn local stop --port $(EMULATOR_PORT)
+
+lock: $(STAMP)  ## re-pin requirements.txt from requirements.in
+	$(BIN)/pip install --quiet -r requirements.in
+	{ echo "# Generated from requirements.in by \`make lock\`: every package pinned, so a fresh clone builds the same thing."; \
+	  $(BIN)/pip freeze --exclude-editable; } > requirements.txt
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,236 @@
+"""The environments file: one human-edited TOML file, loaded into frozen, validated objects.
+
+Every problem is reported as one line naming the file, the environment and the field, because
+the person reading it is about to deploy and needs to know exactly what to fix.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from backup_cfn.errors import UserError
+
+DEFAULT_ENVIRONMENTS_FILE = Path(__file__).resolve().parent.parent / "environments.toml"
+
+OBJECT_LOCK_MODES = ("none", "governance", "compliance")
+# Regions this tool knows how to reach; an unknown name is almost always a typo.
+KNOWN_REGIONS = frozenset(
+    """af-south-1 ap-east-1 ap-northeast-1 ap-northeast-2 ap-northeast-3 ap-south-1 ap-south-2
+    ap-southeast-1 ap-southeast-2 ap-southeast-3 ap-southeast-4 ap-southeast-5 ca-central-1 ca-west-1
+    eu-central-1 eu-central-2 eu-north-1 eu-south-1 eu-south-2 eu-west-1 eu-west-2 eu-west-3
+    il-central-1 me-central-1 me-south-1 mx-central-1 sa-east-1 us-east-1 us-east-2 us-west-1
+    us-west-2""".split()
+)
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SCHEDULE = re.compile(r"^(cron\(([^ ]+ ){5}[^ ]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_USER_NAME = re.compile(r"^[^/]{1,512}$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One deployment target. Field docs live in the environments file and the README."""
+
+    name: str
+    stack_name: str
+    region: str
+    replica_region: str
+    retention_days: int = 60
+    schedule: str = "cron(0 2 * * ? *)"
+    prune_schedule: str = "cron(0 6 * * ? *)"
+    max_concurrent_backups: int = 10
+    vpc_endpoints: bool = True
+    notification_email: str = ""
+    trusted_account_ids: tuple[str, ...] = ()
+    object_lock_mode: str = "none"
+    source_bucket: str = ""
+    multi_region_trail: bool = False
+    deleted_version_days: int = 7
+    replication_time_control: bool = False
+    priority_users: tuple[str, ...] = ()
+    account_id: str = ""
+    termination_protection: bool = False
+    endpoint_url: str = ""
+    tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def is_local(self) -> bool:
+        """True for the offline emulator target."""
+        return bool(self.endpoint_url)
+
+    @property
+    def is_production(self) -> bool:
+        return self.termination_protection
+
+    @property
+    def replica_stack_name(self) -> str:
+        return f"{self.stack_name}-replica"
+
+    @property
+    def tag_dict(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "stack_name": str,
+    "region": str,
+    "replica_region": str,
+    "retention_days": int,
+    "schedule": str,
+    "prune_schedule": str,
+    "max_concurrent_backups": int,
+    "vpc_endpoints": bool,
+    "notification_email": str,
+    "trusted_account_ids": list,
+    "object_lock_mode": str,
+    "source_bucket": str,
+    "multi_region_trail": bool,
+    "deleted_version_days": int,
+    "replication_time_control": bool,
+    "priority_users": list,
+    "account_id": str,
+    "termination_protection": bool,
+    "endpoint_url": str,
+    "tags": dict,
+}
+assert set(_FIELD_TYPES) == {f.name for f in fields(Environment)} - {"name"}
+_REQUIRED = ("stack_name", "region", "replica_region")
+
+
+class ConfigError(UserError):
+    """A problem in the environments file."""
+
+
+def load_environments(path: Path | str = DEFAULT_ENVIRONMENTS_FILE) -> dict[str, Environment]:
+    """Every environment in the file, validated; raises ConfigError on the first problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: environments file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read environments file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown_top = set(raw) - {"defaults", "env"}
+    if unknown_top:
+        raise ConfigError(f"{path}: unknown top-level table(s) {sorted(unknown_top)}; expected [defaults] and [env.NAME]")
+    defaults = raw.get("defaults", {})
+    envs = raw.get("env", {})
+    if not isinstance(defaults, dict) or not isinstance(envs, dict):
+        raise ConfigError(f"{path}: [defaults] and [env.NAME] must be tables")
+    if not envs:
+        raise ConfigError(f"{path}: no environments defined; add an [env.NAME] table")
+    _check_fields(path, "defaults", defaults)
+    result = {}
+    for name, values in envs.items():
+        where = f"{path}: env '{name}'"
+        if not _ENV_NAME.match(name):
+            raise ConfigError(f"{where}: environment names are lower-case letters, digits and '-', at most 16 characters")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: must be a table")
+        _check_fields(path, name, values)
+        merged = {**defaults, **values}
+        merged["tags"] = {**defaults.get("tags", {}), **values.get("tags", {})}
+        result[name] = _build(path, name, merged)
+    return result
+
+
+def load_environment(name: str, path: Path | str = DEFAULT_ENVIRONMENTS_FILE) -> Environment:
+    """One environment by name; an unknown name lists the known ones."""
+    envs = load_environments(path)
+    if name not in envs:
+        raise ConfigError(f"{path}: unknown environment '{name}' (known: {', '.join(sorted(envs))})")
+    return envs[name]
+
+
+def _check_fields(path: Path, env: str, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if key not in _FIELD_TYPES:
+            raise ConfigError(f"{path}: env '{env}': unknown field '{key}'")
+        expected = _FIELD_TYPES[key]
+        # bool is a subclass of int in Python; a retention of `true` is a mistake, not 1 day.
+        if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+            raise ConfigError(
+                f"{path}: env '{env}': field '{key}' must be {_type_word(expected)}, got {value!r}"
+            )
+
+
+def _type_word(kind: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a table"}[kind]
+
+
+def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{path}: env '{name}': field '{key}' {message}")
+
+    for key in _REQUIRED:
+        if not values.get(key):
+            raise fail(key, "is required")
+    if not _STACK_NAME.match(values["stack_name"]):
+        raise fail("stack_name", f"must start with a letter and hold only letters, digits and '-' (got {values['stack_name']!r})")
+    for key in ("region", "replica_region"):
+        if values[key] not in KNOWN_REGIONS:
+            raise fail(key, f"is not a known AWS region: {values[key]!r}")
+    if values["replica_region"] == values["region"]:
+        raise fail("replica_region", f"must differ from region ({values['region']}): a replica in the same region is no disaster recovery")
+    retention = values.get("retention_days", 60)
+    if not 1 <= retention <= 3650:
+        raise fail("retention_days", f"must be between 1 and 3650 days, got {retention}")
+    deleted_days = values.get("deleted_version_days", 7)
+    if not 1 <= deleted_days <= 365:
+        raise fail("deleted_version_days", f"must be between 1 and 365 days, got {deleted_days}")
+    concurrency = values.get("max_concurrent_backups", 10)
+    # Lambda's SQS MaximumConcurrency accepts 2..1000.
+    if not 2 <= concurrency <= 1000:
+        raise fail("max_concurrent_backups", f"must be between 2 and 1000, got {concurrency}")
+    for key in ("schedule", "prune_schedule"):
+        if key in values and not _SCHEDULE.match(values[key]):
+            raise fail(key, f"must be an EventBridge cron(...) with 6 fields or rate(...) expression, got {values[key]!r}")
+    email = values.get("notification_email", "")
+    if email and not _EMAIL.match(email):
+        raise fail("notification_email", f"is not an e-mail address: {email!r}")
+    accounts = values.get("trusted_account_ids", [])
+    for account in accounts:
+        if not isinstance(account, str) or not _ACCOUNT_ID.match(account):
+            raise fail("trusted_account_ids", f"must hold 12-digit account IDs as strings, got {account!r}")
+    if len(set(accounts)) != len(accounts):
+        raise fail("trusted_account_ids", "lists an account twice")
+    account_id = values.get("account_id", "")
+    if account_id and not _ACCOUNT_ID.match(account_id):
+        raise fail("account_id", f"must be a 12-digit account ID, got {account_id!r}")
+    if account_id and account_id in accounts:
+        raise fail("trusted_account_ids", f"lists the environment's own account {account_id}")
+    if values.get("object_lock_mode", "none") not in OBJECT_LOCK_MODES:
+        raise fail("object_lock_mode", f"must be one of {', '.join(OBJECT_LOCK_MODES)}, got {values['object_lock_mode']!r}")
+    source = values.get("source_bucket", "")
+    if source and (not _BUCKET_NAME.match(source) or ".." in source):
+        raise fail("source_bucket", f"is not a valid S3 bucket name: {source!r}")
+    endpoint = values.get("endpoint_url", "")
+    if endpoint and not re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/?$", endpoint):
+        raise fail("endpoint_url", f"must be a loopback http URL for the local emulator, got {endpoint!r}")
+    users = values.get("priority_users", [])
+    for user in users:
+        if not isinstance(user, str) or not _USER_NAME.match(user):
+            raise fail("priority_users", f"must hold user prefixes (no '/'), got {user!r}")
+    tags = values.get("tags", {})
+    for key, value in tags.items():
+        if not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
+            raise fail("tags", f"has an invalid tag key {key!r}")
+        if not isinstance(value, str) or len(value) > 256:
+            raise fail("tags", f"value for {key!r} must be a string of at most 256 characters")
+    if len(tags) > 40:
+        raise fail("tags", "holds more than 40 tags (CloudFormation adds its own up to S3's limit of 50)")
+
+    kwargs = dict(values)
+    kwargs["trusted_account_ids"] = tuple(accounts)
+    kwargs["priority_users"] = tuple(users)
+    kwargs["tags"] = tuple(sorted(tags.items()))
+    return Environment(name=name, **kwargs)

@@ -1,0 +1,225 @@
+"""S3: the backup bucket (with replication), the access-log bucket, the source bucket, the replica.
+
+Lifecycle reasoning is in docs/lifecycle.md; the arithmetic is asserted in tests.
+"""
+from __future__ import annotations
+
+from troposphere import GetAtt, Ref, Template, iam, s3
+
+from backup_cfn import common, layout, policies
+from backup_cfn.config import Environment
+
+LOG_RETENTION_DAYS = 365
+INCOMPLETE_UPLOAD_DAYS = 1
+
+
+def encryption_with(key_arn) -> s3.BucketEncryption:
+    # Bucket Keys cut KMS requests (and their cost) by orders of magnitude for many small objects.
+    return s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
+        BucketKeyEnabled=True,
+        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="aws:kms",
+                                                                       KMSMasterKeyID=key_arn),
+    )])
+
+
+def block_public_access() -> s3.PublicAccessBlockConfiguration:
+    return s3.PublicAccessBlockConfiguration(BlockPublicAcls=True, BlockPublicPolicy=True,
+                                             IgnorePublicAcls=True, RestrictPublicBuckets=True)
+
+
+def owner_enforced() -> s3.OwnershipControls:
+    return s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")])
+
+
+def versioned() -> s3.VersioningConfiguration:
+    return s3.VersioningConfiguration(Status="Enabled")
+
+
+def logging_to(log_bucket, prefix: str) -> s3.LoggingConfiguration:
+    return s3.LoggingConfiguration(DestinationBucketName=Ref(log_bucket), LogFilePrefix=prefix)
+
+
+def object_lock(env: Environment) -> dict:
+    """Bucket properties for Object Lock; empty when the environment does not ask for it."""
+    if env.object_lock_mode == "none":
+        return {}
+    return {
+        "ObjectLockEnabled": True,
+        "ObjectLockConfiguration": s3.ObjectLockConfiguration(
+            ObjectLockEnabled="Enabled",
+            Rule=s3.ObjectLockRule(DefaultRetention=s3.DefaultRetention(
+                Mode=env.object_lock_mode.upper(), Days=env.retention_days)),
+        ),
+    }
+
+
+def content_transition_day(env: Environment) -> int | None:
+    """Day content moves to Standard-IA, or None when it would pay an early-deletion charge.
+
+    Content is deleted only by the garbage collector, never before the last manifest naming it
+    expires: at least `retention_days` after it was stored. Moving it at day 30 leaves it in IA
+    for retention - 30 days before the earliest delete, which must cover IA's 30-day minimum.
+    """
+    day = layout.IA_MINIMUM_STORAGE_DAYS
+    if env.retention_days - day >= layout.IA_MINIMUM_STORAGE_DAYS:
+        return day
+    return None
+
+
+def backup_lifecycle_rules(env: Environment, noncurrent_days: int) -> list[s3.LifecycleRule]:
+    """No rule expires current content or manifests: only the garbage collector knows what a kept
+    snapshot still references. Lifecycle cleans up what the collector leaves behind."""
+    rules = [
+        s3.LifecycleRule(
+            Id="CleanUpDeletedVersionsAndUploads", Status="Enabled", Prefix="",
+            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=noncurrent_days),
+            ExpiredObjectDeleteMarker=True,
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                DaysAfterInitiation=INCOMPLETE_UPLOAD_DAYS),
+        ),
+    ]
+    day = content_transition_day(env)
+    if day is not None:
+        rules.append(s3.LifecycleRule(
+            Id="LongLivedContentToInfrequentAccess", Status="Enabled", Prefix=layout.CONTENT_PREFIX,
+            ObjectSizeGreaterThan=layout.IA_MINIMUM_BILLABLE_BYTES,
+            Transitions=[s3.LifecycleRuleTransition(StorageClass="STANDARD_IA", TransitionInDays=day)],
+        ))
+    return rules
+
+
+def add_access_log_bucket(t: Template, env: Environment) -> s3.Bucket:
+    """Server access logs. SSE-S3: the one encryption AWS documents as dependable for log targets."""
+    return t.add_resource(common.retain(s3.Bucket(
+        "AccessLogBucket",
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
+            ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))]),
+        PublicAccessBlockConfiguration=block_public_access(),
+        OwnershipControls=owner_enforced(),
+        VersioningConfiguration=versioned(),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+            Id="ExpireAccessLogs", Status="Enabled", ExpirationInDays=LOG_RETENTION_DAYS,
+            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=30),
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                DaysAfterInitiation=INCOMPLETE_UPLOAD_DAYS),
+        )]),
+        Tags=common.tags(env),
+    )))
+
+
+def add_access_log_policy(t: Template, log_bucket: s3.Bucket, logged_buckets: list) -> s3.BucketPolicy:
+    return t.add_resource(s3.BucketPolicy(
+        "AccessLogBucketPolicy", Bucket=Ref(log_bucket),
+        PolicyDocument=policies.access_log_bucket_policy(log_bucket, logged_buckets),
+    ))
+
+
+def add_source_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Bucket | None:
+    """The client reports' bucket, when the environment does not name an existing one."""
+    if env.source_bucket:
+        return None
+    bucket = t.add_resource(common.retain(s3.Bucket(
+        "SourceBucket",
+        BucketEncryption=encryption_with(GetAtt(key, "Arn")),
+        PublicAccessBlockConfiguration=block_public_access(),
+        OwnershipControls=owner_enforced(),
+        VersioningConfiguration=versioned(),
+        LoggingConfiguration=logging_to(log_bucket, "source/"),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+            Id="AbortIncompleteUploads", Status="Enabled", Prefix="",
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                DaysAfterInitiation=INCOMPLETE_UPLOAD_DAYS),
+        )]),
+        Tags=common.tags(env),
+    )))
+    t.add_resource(s3.BucketPolicy("SourceBucketPolicy", Bucket=Ref(bucket),
+                                   PolicyDocument=policies.encrypted_bucket_policy(bucket, GetAtt(key, "Arn"))))
+    return bucket
+
+
+def add_replication_role(t: Template, env: Environment) -> iam.Role:
+    """The role S3 assumes to replicate. Its permissions are a separate resource because they
+    name the bucket, and the bucket names the role: one resource holding both would be a cycle."""
+    return t.add_resource(iam.Role(
+        "ReplicationRole",
+        RoleName=common.replication_role_name(env),
+        Description="S3 replication of the backup bucket to the replica region",
+        AssumeRolePolicyDocument=policies.s3_trust_policy(),
+        Tags=common.tags(env),
+    ))
+
+
+def add_replication_policy(t: Template, env: Environment, *, role: iam.Role, bucket: s3.Bucket, key,
+                           replica_bucket_arn, replica_key_arn) -> iam.RolePolicy:
+    return t.add_resource(iam.RolePolicy(
+        "ReplicationRolePolicy",
+        RoleName=Ref(role),
+        PolicyName="replicate-backups",
+        PolicyDocument=policies.document(*policies.replication_statements(
+            env, bucket, GetAtt(key, "Arn"), replica_bucket_arn, replica_key_arn)),
+    ))
+
+
+def replication_configuration(env: Environment, role: iam.Role, replica_bucket_arn,
+                              replica_key_arn) -> s3.ReplicationConfiguration:
+    destination = dict(
+        Bucket=replica_bucket_arn,
+        EncryptionConfiguration=s3.EncryptionConfiguration(ReplicaKmsKeyID=replica_key_arn),
+    )
+    if env.replication_time_control:
+        # RTC needs replication metrics; both use the 15-minute threshold, the only one offered.
+        destination["ReplicationTime"] = s3.ReplicationTime(Status="Enabled", Time=s3.ReplicationTimeValue(Minutes=15))
+        destination["Metrics"] = s3.Metrics(Status="Enabled", EventThreshold=s3.ReplicationTimeValue(Minutes=15))
+    return s3.ReplicationConfiguration(
+        Role=GetAtt(role, "Arn"),
+        Rules=[s3.ReplicationConfigurationRules(
+            Id="ReplicateEverythingToReplicaRegion",
+            Status="Enabled",
+            Priority=1,
+            Filter=s3.ReplicationRuleFilter(Prefix=""),
+            DeleteMarkerReplication=s3.DeleteMarkerReplication(Status="Enabled"),
+            SourceSelectionCriteria=s3.SourceSelectionCriteria(
+                SseKmsEncryptedObjects=s3.SseKmsEncryptedObjects(Status="Enabled")),
+            Destination=s3.ReplicationConfigurationRulesDestination(**destination),
+        )],
+    )
+
+
+def add_backup_bucket(t: Template, env: Environment, *, key, log_bucket, replication_role, replica_bucket_arn,
+                      replica_key_arn) -> s3.Bucket:
+    bucket = t.add_resource(common.retain(s3.Bucket(
+        "BackupBucket",
+        BucketEncryption=encryption_with(GetAtt(key, "Arn")),
+        PublicAccessBlockConfiguration=block_public_access(),
+        OwnershipControls=owner_enforced(),
+        VersioningConfiguration=versioned(),
+        LoggingConfiguration=logging_to(log_bucket, "backup/"),
+        LifecycleConfiguration=s3.LifecycleConfiguration(
+            Rules=backup_lifecycle_rules(env, noncurrent_days=env.deleted_version_days)),
+        ReplicationConfiguration=replication_configuration(env, replication_role, replica_bucket_arn,
+                                                           replica_key_arn),
+        Tags=common.tags(env),
+        **object_lock(env),
+    )))
+    t.add_resource(s3.BucketPolicy("BackupBucketPolicy", Bucket=Ref(bucket),
+                                   PolicyDocument=policies.backup_bucket_policy(env, bucket, GetAtt(key, "Arn"))))
+    return bucket
+
+
+def add_replica_bucket(t: Template, env: Environment, key) -> s3.Bucket:
+    """The disaster-recovery copy. Deletes replicate as delete markers; the versions they hide are
+    kept for the retention period, so a deletion in the primary is recoverable here that long."""
+    bucket = t.add_resource(common.retain(s3.Bucket(
+        "ReplicaBucket",
+        BucketEncryption=encryption_with(GetAtt(key, "Arn")),
+        PublicAccessBlockConfiguration=block_public_access(),
+        OwnershipControls=owner_enforced(),
+        VersioningConfiguration=versioned(),
+        LifecycleConfiguration=s3.LifecycleConfiguration(
+            Rules=backup_lifecycle_rules(env, noncurrent_days=env.retention_days)),
+        Tags=common.tags(env),
+        **object_lock(env),
+    )))
+    t.add_resource(s3.BucketPolicy("ReplicaBucketPolicy", Bucket=Ref(bucket),
+                                   PolicyDocument=policies.backup_bucket_policy(env, bucket, GetAtt(key, "Arn"))))
+    return bucket

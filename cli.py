@@ -1,0 +1,128 @@
+"""backup-cfn: the command line. Commands are thin: each parses its options and calls one
+function of the backup_cfn package. Errors are turned into one line in BackupCli.invoke."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from backup_cfn.errors import UserError, describe_aws_error
+
+ENVIRONMENTS_HELP = "environments file (default: environments.toml beside this tool)"
+
+
+class BackupCli(click.Group):
+    """The one error boundary: expected failures print one line; --debug shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:  # noqa: BLE001 - this is the boundary
+            if ctx.find_root().params.get("debug"):
+                raise
+            message = describe_aws_error(exc) or f"unexpected {type(exc).__name__}: {exc}"
+            raise UserError(f"{message} (run with --debug for the traceback)") from exc
+
+
+@click.group(cls=BackupCli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="show tracebacks instead of one-line errors")
+@click.option("--environments", "environments_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="BACKUP_CFN_ENVIRONMENTS", default=None, help=ENVIRONMENTS_HELP)
+@click.version_option(package_name="backup-cfn")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, environments_file: Path | None) -> None:
+    """Backups of client reports on AWS: build, check, deploy and operate the stack."""
+    from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
+
+    ctx.ensure_object(dict)
+    ctx.obj["environments_file"] = environments_file or DEFAULT_ENVIRONMENTS_FILE
+
+
+def env_option(required: bool = True):
+    return click.option("--env", "-e", "env_name", required=required, metavar="ENV",
+                        help="environment name from the environments file" + ("" if required else " (default: all)"))
+
+
+def load_env(ctx: click.Context, name: str):
+    from backup_cfn.config import load_environment
+
+    return load_environment(name, ctx.obj["environments_file"])
+
+
+def load_envs(ctx: click.Context, name: str | None):
+    from backup_cfn.config import load_environment, load_environments
+
+    if name:
+        return [load_environment(name, ctx.obj["environments_file"])]
+    return list(load_environments(ctx.obj["environments_file"]).values())
+
+
+# --- templates ------------------------------------------------------------------------------
+
+@cli.command()
+@env_option(required=False)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output folder (default: templates/ of this checkout)")
+@click.pass_context
+def template(ctx: click.Context, env_name: str | None, out_dir: Path | None) -> None:
+    """Write the primary and replica templates of each environment."""
+    from backup_cfn.template import TEMPLATES_DIR, write_templates
+
+    result = write_templates(load_envs(ctx, env_name), out_dir or TEMPLATES_DIR)
+    for path in result.paths:
+        click.echo(f"wrote {path}")
+    click.echo(f"built {len(result.paths)} templates in {result.build_seconds * 1000:.0f} ms")
+
+
+@cli.command()
+@env_option(required=False)
+@click.pass_context
+def validate(ctx: click.Context, env_name: str | None) -> None:
+    """cfn-lint the built templates and check their size; exit 1 on any error or warning."""
+    from backup_cfn.validate import validate_environments
+
+    report = validate_environments(load_envs(ctx, env_name))
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        raise UserError(f"{report.blocking_count} cfn-lint error(s)/warning(s) or size problem(s)")
+
+
+# --- the local emulator -------------------------------------------------------------------
+
+@cli.group()
+def local() -> None:
+    """Run the offline AWS emulator (moto in server mode on loopback)."""
+
+
+@local.command("start")
+@click.option("--port", type=int, default=5055, show_default=True)
+def local_start(port: int) -> None:
+    """Start the emulator in the background and wait until it answers."""
+    from backup_cfn import emulator
+
+    process = emulator.start(port)
+    state = "already running" if process is None else f"started (pid {process.pid})"
+    click.echo(f"emulator {state} at {emulator.url(port)}")
+
+
+@local.command("stop")
+@click.option("--port", type=int, default=5055, show_default=True)
+def local_stop(port: int) -> None:
+    """Stop the emulator started by `backup-cfn local start`."""
+    from backup_cfn import emulator
+
+    click.echo("emulator stopped" if emulator.stop(port) else "no emulator was running")
+
+
+def main() -> None:
+    cli(obj={}, prog_name="backup-cfn")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
