@@ -7,6 +7,7 @@ templates. `start()` waits until the server answers; `stop()` ends it; both are 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -102,7 +103,77 @@ def reset(endpoint: str) -> None:
 
 def apply_patches() -> None:
     """Fixes for moto behaviours that differ from AWS in ways that would break a real template.
-    Each is listed, with the AWS behaviour it restores, in docs/emulator.md."""
+    Each is listed, with the AWS behaviour it restores, in docs/emulator.md. Idempotent."""
+    from moto.cloudformation import models as cfn_models
+
+    if getattr(cfn_models, "_backup_cfn_patched", False):
+        return
+    _patch_change_set_execution(cfn_models)
+    _patch_in_place_updates()
+    _patch_kms_key_properties()
+    cfn_models._backup_cfn_patched = True
+
+
+def _patch_change_set_execution(cfn_models) -> None:
+    """After ExecuteChangeSet the stack has its template's Outputs and Exports, parameters and
+    tags, as after CreateStack/UpdateStack (moto 5.2.5 leaves them at the empty REVIEW stack's)."""
+    backend_class = cfn_models.CloudFormationBackend
+    original = backend_class.execute_change_set
+
+    def execute_change_set(self, change_set_name, stack_name=None):
+        change_set = self.describe_change_set(change_set_name)
+        original(self, change_set_name, stack_name)
+        stack = self.stacks[change_set.stack_id]
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.parameters = change_set.parameters
+        if change_set.tags is not None:
+            stack.tags = change_set.tags
+        for export in stack.exports:
+            self.exports.pop(export.name, None)
+        stack.output_map = stack._create_output_map()
+        self._validate_export_uniqueness(stack)
+        for export in stack.exports:
+            self.exports[export.name] = export
+
+    backend_class.execute_change_set = execute_change_set
+
+
+def _patch_in_place_updates() -> None:
+    """A modified resource whose moto model has no update method keeps its physical resource, as
+    an in-place update does in AWS (moto 5.2.5 forgets it, so a later Ref/GetAtt fails)."""
+    from moto.cloudformation import parsing
+
+    original = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        if updated is None and logical_id in resources_map._parsed_resources:
+            return resources_map._parsed_resources[logical_id]
+        return updated
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+
+
+def _patch_kms_key_properties() -> None:
+    """AWS::KMS::Key accepts CloudFormation's Tags ([{Key, Value}]) and a KeyPolicy given as a JSON
+    object, as AWS does (moto 5.2.5 fails on both: HTTP 500 on execute, a broken DescribeKey)."""
+    from moto.kms.models import Key
+
+    original = Key.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = dict(cloudformation_json["Properties"])
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        properties["Tags"] = [
+            {"TagKey": tag["Key"], "TagValue": tag["Value"]} if "Key" in tag else tag
+            for tag in properties.get("Tags", [])
+        ]
+        return original(cls, resource_name, {**cloudformation_json, "Properties": properties},
+                        account_id, region_name, **kwargs)
+
+    Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
 
 
 def serve(host: str, port: int) -> None:

@@ -31,7 +31,7 @@ from awacs.aws import (
     StringLike,
     StringNotEqualsIfExists,
 )
-from troposphere import AccountId, GetAtt, Join, Partition, Ref, Region, Sub
+from troposphere import AccountId, GetAtt, Ref, Sub
 
 from backup_cfn import common, layout
 from backup_cfn.config import Environment
@@ -61,25 +61,31 @@ def service(name: str) -> Principal:
     return Principal("Service", name)
 
 
-def account_root(account_id) -> AWSPrincipal:
-    return AWSPrincipal(Sub("arn:${AWS::Partition}:iam::%s:root" % account_id) if isinstance(account_id, str)
-                        else Join("", ["arn:", Partition, ":iam::", account_id, ":root"]))
+def account_root(account_id: str = "${AWS::AccountId}") -> AWSPrincipal:
+    """An account as a principal; default: this stack's account."""
+    return AWSPrincipal(Sub(f"arn:${{AWS::Partition}}:iam::{account_id}:root"))
 
 
 def this_account():
     return StringEquals("aws:SourceAccount", AccountId)
 
 
-def via(*services: str, region=Region) -> StringEquals:
+def via(*services: str, region: str = "${AWS::Region}") -> StringEquals:
     """kms:ViaService for the given services in `region` (default: this stack's region)."""
-    return StringEquals("kms:ViaService", [Join("", [name, ".", region, ".amazonaws.com"]) for name in services])
+    names = [f"{name}.{region}.amazonaws.com" for name in services]
+    return StringEquals("kms:ViaService", [Sub(n) if "${" in n else n for n in names])
+
+
+def objects_in(bucket_arn, prefix: str = "") -> Sub:
+    """The ARN of every object under `prefix` of a bucket, from the bucket's ARN (an object)."""
+    return Sub(f"${{BucketArn}}/{prefix}*", BucketArn=bucket_arn)
 
 
 # --- key policies --------------------------------------------------------------------------
 
 def key_root_statement() -> Statement:
     return Statement(Sid="AccountAdministersKeyAndDelegatesToIam", Effect=Allow,
-                     Principal=account_root(AccountId), Action=KEY_ADMIN_ACTIONS, Resource=["*"])
+                     Principal=account_root(), Action=KEY_ADMIN_ACTIONS, Resource=["*"])
 
 
 def backup_key_policy(env: Environment) -> PolicyDocument:
@@ -123,17 +129,17 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
         ),
     ]
     if env.trusted_account_ids:
-        statements.append(trusted_accounts_decrypt_statement(env, Region))
+        statements.append(trusted_accounts_decrypt_statement(env))
     return document(*statements)
 
 
-def trusted_accounts_decrypt_statement(env: Environment, region) -> Statement:
+def trusted_accounts_decrypt_statement(env: Environment) -> Statement:
     """Trusted accounts may decrypt only while reading objects through S3 (restore), nothing else."""
     return Statement(
         Sid="TrustedAccountsDecryptThroughS3", Effect=Allow,
         Principal=[account_root(a) for a in env.trusted_account_ids],
         Action=[kms_actions.Decrypt, kms_actions.DescribeKey], Resource=["*"],
-        Condition=Condition(via("s3", region=region)),
+        Condition=Condition(via("s3")),
     )
 
 
@@ -145,13 +151,13 @@ def replica_key_policy(env: Environment) -> PolicyDocument:
     statements = [
         key_root_statement(),
         Statement(
-            Sid="ReplicationRoleEncryptsReplicas", Effect=Allow, Principal=account_root(AccountId),
+            Sid="ReplicationRoleEncryptsReplicas", Effect=Allow, Principal=account_root(),
             Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey], Resource=["*"],
             Condition=Condition([ArnEquals("aws:PrincipalArn", role_arn), via("s3")]),
         ),
     ]
     if env.trusted_account_ids:
-        statements.append(trusted_accounts_decrypt_statement(env, Region))
+        statements.append(trusted_accounts_decrypt_statement(env))
     return document(*statements)
 
 
@@ -160,7 +166,7 @@ def replica_key_policy(env: Environment) -> PolicyDocument:
 def deny_insecure_transport(bucket) -> Statement:
     return Statement(
         Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[s3_actions.Action("*")],
-        Resource=[GetAtt(bucket, "Arn"), Join("", [GetAtt(bucket, "Arn"), "/*"])],
+        Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
         Condition=Condition(Bool("aws:SecureTransport", "false")),
     )
 
@@ -168,7 +174,7 @@ def deny_insecure_transport(bucket) -> Statement:
 def deny_uploads_not_encrypted_with(bucket, key_arn) -> list[Statement]:
     """Uploads may omit the headers (the bucket default applies our key) but may not name another
     algorithm or key. `IfExists` is what lets default encryption through."""
-    objects = Join("", [GetAtt(bucket, "Arn"), "/*"])
+    objects = objects_in(GetAtt(bucket, "Arn"))
     return [
         Statement(
             Sid="DenyUploadsWithOtherEncryption", Effect=Deny, Principal=Principal("*"),
@@ -189,7 +195,7 @@ def trusted_accounts_read_statement(env: Environment, bucket) -> Statement:
         Sid="TrustedAccountsRestoreReadOnly", Effect=Allow,
         Principal=[account_root(a) for a in env.trusted_account_ids],
         Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.ListBucket],
-        Resource=[GetAtt(bucket, "Arn"), Join("", [GetAtt(bucket, "Arn"), "/*"])],
+        Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
         Condition=Condition(StringEquals("aws:PrincipalAccount", list(env.trusted_account_ids))),
     )
 
@@ -211,7 +217,7 @@ def access_log_bucket_policy(log_bucket, logged_buckets: list) -> PolicyDocument
         deny_insecure_transport(log_bucket),
         Statement(
             Sid="S3ServerAccessLogsDelivery", Effect=Allow, Principal=service("logging.s3.amazonaws.com"),
-            Action=[s3_actions.PutObject], Resource=[Join("", [GetAtt(log_bucket, "Arn"), "/*"])],
+            Action=[s3_actions.PutObject], Resource=[objects_in(GetAtt(log_bucket, "Arn"))],
             Condition=Condition([
                 this_account(),
                 ArnLike("aws:SourceArn", [GetAtt(b, "Arn") for b in logged_buckets]),
@@ -232,7 +238,7 @@ def trail_bucket_policy(env: Environment, trail_bucket, key_arn) -> PolicyDocume
         Statement(
             Sid="CloudTrailWritesLogs", Effect=Allow, Principal=service("cloudtrail.amazonaws.com"),
             Action=[s3_actions.PutObject],
-            Resource=[Join("", [GetAtt(trail_bucket, "Arn"), "/AWSLogs/", AccountId, "/*"])],
+            Resource=[Sub("${BucketArn}/AWSLogs/${AWS::AccountId}/*", BucketArn=GetAtt(trail_bucket, "Arn"))],
             Condition=Condition([
                 StringEquals("aws:SourceArn", trail_arn),
                 StringEquals("s3:x-amz-acl", "bucket-owner-full-control"),
@@ -290,7 +296,7 @@ def replication_statements(env: Environment, source_bucket, source_key_arn, repl
                            replica_key_arn) -> list[Statement]:
     """S3 replication: read versions from the backup bucket, write replicas, re-encrypt under the
     replica key in the replica region."""
-    source_objects = Join("", [GetAtt(source_bucket, "Arn"), "/*"])
+    source_objects = objects_in(GetAtt(source_bucket, "Arn"))
     return [
         Statement(Sid="ReadReplicationConfiguration", Effect=Allow,
                   Action=[s3_actions.GetReplicationConfiguration, s3_actions.ListBucket],
@@ -302,7 +308,7 @@ def replication_statements(env: Environment, source_bucket, source_key_arn, repl
                   Resource=[source_objects]),
         Statement(Sid="WriteReplicas", Effect=Allow,
                   Action=[s3_actions.ReplicateObject, s3_actions.ReplicateDelete, s3_actions.ReplicateTags],
-                  Resource=[Join("", [replica_bucket_arn, "/*"])]),
+                  Resource=[objects_in(replica_bucket_arn)]),
         Statement(Sid="DecryptSourceObjects", Effect=Allow, Action=[kms_actions.Decrypt],
                   Resource=[source_key_arn],
                   Condition=Condition([via("s3"), StringLike("kms:EncryptionContext:aws:s3:arn", source_objects)])),
@@ -310,7 +316,7 @@ def replication_statements(env: Environment, source_bucket, source_key_arn, repl
                   Resource=[replica_key_arn],
                   Condition=Condition([
                       via("s3", region=env.replica_region),
-                      StringLike("kms:EncryptionContext:aws:s3:arn", Join("", [replica_bucket_arn, "/*"])),
+                      StringLike("kms:EncryptionContext:aws:s3:arn", objects_in(replica_bucket_arn)),
                   ])),
     ]
 
@@ -337,7 +343,7 @@ def key_use_statement(key_arn, *services: str) -> Statement:
 
 
 def _objects(bucket, prefix: str = ""):
-    return Join("", [GetAtt(bucket, "Arn"), "/", prefix, "*"])
+    return objects_in(GetAtt(bucket, "Arn"), prefix)
 
 
 def initiator_statements(source_bucket_arn, runs_table, job_queue, failure_queue, key_arn) -> list[Statement]:
@@ -364,7 +370,7 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
         Statement(Sid="ReadSourceObjects", Effect=Allow,
                   Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.GetObjectAttributes,
                           s3_actions.GetObjectVersionAttributes],
-                  Resource=[Join("", [source_bucket_arn, "/*"])]),
+                  Resource=[objects_in(source_bucket_arn)]),
         Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket],
                   Resource=[GetAtt(backup_bucket, "Arn")]),
         Statement(Sid="ReadAndWriteContentAndManifests", Effect=Allow,

@@ -82,7 +82,7 @@ def backup_lifecycle_rules(env: Environment, noncurrent_days: int) -> list[s3.Li
     if day is not None:
         rules.append(s3.LifecycleRule(
             Id="LongLivedContentToInfrequentAccess", Status="Enabled", Prefix=layout.CONTENT_PREFIX,
-            ObjectSizeGreaterThan=layout.IA_MINIMUM_BILLABLE_BYTES,
+            ObjectSizeGreaterThan=str(layout.IA_MINIMUM_BILLABLE_BYTES),
             Transitions=[s3.LifecycleRuleTransition(StorageClass="STANDARD_IA", TransitionInDays=day)],
         ))
     return rules
@@ -150,10 +150,10 @@ def add_replication_role(t: Template, env: Environment) -> iam.Role:
 
 
 def add_replication_policy(t: Template, env: Environment, *, role: iam.Role, bucket: s3.Bucket, key,
-                           replica_bucket_arn, replica_key_arn) -> iam.RolePolicy:
-    return t.add_resource(iam.RolePolicy(
+                           replica_bucket_arn, replica_key_arn) -> iam.PolicyType:
+    return t.add_resource(iam.PolicyType(
         "ReplicationRolePolicy",
-        RoleName=Ref(role),
+        Roles=[Ref(role)],
         PolicyName="replicate-backups",
         PolicyDocument=policies.document(*policies.replication_statements(
             env, bucket, GetAtt(key, "Arn"), replica_bucket_arn, replica_key_arn)),

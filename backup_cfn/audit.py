@@ -1,0 +1,65 @@
+"""CloudTrail: management events plus S3 data events on the backup bucket, KMS-encrypted, with
+log file validation, into a versioned bucket kept seven years."""
+from __future__ import annotations
+
+from troposphere import GetAtt, Ref, Sub, Template, cloudtrail, s3
+
+from backup_cfn import common, policies, storage
+from backup_cfn.config import Environment
+
+TRAIL_RETENTION_DAYS = 2557  # seven years, leap days included
+
+
+def add_trail_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Bucket:
+    bucket = t.add_resource(common.retain(s3.Bucket(
+        "TrailBucket",
+        BucketEncryption=storage.encryption_with(GetAtt(key, "Arn")),
+        PublicAccessBlockConfiguration=storage.block_public_access(),
+        OwnershipControls=storage.owner_enforced(),
+        VersioningConfiguration=storage.versioned(),
+        LoggingConfiguration=storage.logging_to(log_bucket, "trail/"),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+            Id="KeepAuditLogsSevenYears", Status="Enabled", Prefix="",
+            ExpirationInDays=TRAIL_RETENTION_DAYS,
+            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=30),
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+        )]),
+        Tags=common.tags(env),
+    )))
+    return bucket
+
+
+def add_trail(t: Template, env: Environment, *, key, log_bucket, audited_buckets: list) -> cloudtrail.Trail:
+    bucket = add_trail_bucket(t, env, key, log_bucket)
+    bucket_policy = t.add_resource(s3.BucketPolicy(
+        "TrailBucketPolicy", Bucket=Ref(bucket),
+        PolicyDocument=policies.trail_bucket_policy(env, bucket, GetAtt(key, "Arn")),
+    ))
+    data_events = cloudtrail.AdvancedEventSelector(
+        Name="S3 data events on the backup buckets",
+        FieldSelectors=[
+            cloudtrail.AdvancedFieldSelector(Field="eventCategory", Equals=["Data"]),
+            cloudtrail.AdvancedFieldSelector(Field="resources.type", Equals=["AWS::S3::Object"]),
+            cloudtrail.AdvancedFieldSelector(
+                Field="resources.ARN", StartsWith=[Sub("${BucketArn}/", BucketArn=GetAtt(b, "Arn"))
+                                                 for b in audited_buckets]),
+        ],
+    )
+    management_events = cloudtrail.AdvancedEventSelector(
+        Name="Management events",
+        FieldSelectors=[cloudtrail.AdvancedFieldSelector(Field="eventCategory", Equals=["Management"])],
+    )
+    trail = t.add_resource(cloudtrail.Trail(
+        "Trail",
+        TrailName=common.trail_name(env),
+        IsLogging=True,
+        S3BucketName=Ref(bucket),
+        KMSKeyId=GetAtt(key, "Arn"),
+        EnableLogFileValidation=True,
+        IncludeGlobalServiceEvents=True,
+        IsMultiRegionTrail=env.multi_region_trail,
+        AdvancedEventSelectors=[management_events, data_events],
+        Tags=common.tags(env),
+    ))
+    trail.DependsOn = [bucket_policy]
+    return trail

@@ -1,0 +1,86 @@
+"""cfn-lint (through its Python API, every rule including informational ones) and CloudFormation's
+size limits, on the templates the code builds."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cfnlint.api import ManualArgs, lint
+
+from backup_cfn.config import Environment
+from backup_cfn.template import render_environment
+
+# CloudFormation's limits: a template body sent inline, and one fetched from S3.
+INLINE_TEMPLATE_LIMIT = 51_200
+S3_TEMPLATE_LIMIT = 1_000_000
+
+
+@dataclass(frozen=True)
+class Finding:
+    template: str
+    severity: str  # "error", "warning", "informational"
+    rule: str
+    path: str
+    message: str
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity in ("error", "warning")
+
+    def line(self) -> str:
+        return f"{self.template}: {self.severity} {self.rule} at {self.path}: {self.message}"
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def blocking_count(self) -> int:
+        return sum(f.blocking for f in self.findings)
+
+    @property
+    def ok(self) -> bool:
+        return self.blocking_count == 0
+
+    def lines(self) -> list[str]:
+        out = [f.line() for f in sorted(self.findings, key=lambda f: (not f.blocking, f.template, f.rule))]
+        for name, size in sorted(self.sizes.items()):
+            delivery = "inline" if size <= INLINE_TEMPLATE_LIMIT else "via the artifacts bucket (TemplateURL)"
+            out.append(f"{name}: {size:,} bytes, deployed {delivery}")
+        counts = {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning", "informational")}
+        out.append(f"cfn-lint: {counts['error']} errors, {counts['warning']} warnings, "
+                   f"{counts['informational']} informational on {len(self.sizes)} templates")
+        return out
+
+
+_SEVERITY = {"E": "error", "W": "warning", "I": "informational"}
+
+
+def lint_template(name: str, body: str, region: str) -> list[Finding]:
+    matches = lint(body, config=ManualArgs(regions=[region], include_checks=["I"]))
+    return [
+        Finding(template=name, severity=_SEVERITY.get(m.rule.id[0], "error"), rule=m.rule.id,
+                path="/".join(str(p) for p in (m.path or [])) or f"line {m.linenumber}", message=m.message)
+        for m in matches
+    ]
+
+
+def check_size(name: str, body: str) -> list[Finding]:
+    size = len(body.encode())
+    if size > S3_TEMPLATE_LIMIT:
+        return [Finding(name, "error", "size", "template",
+                        f"{size:,} bytes is over CloudFormation's limit of {S3_TEMPLATE_LIMIT:,} bytes")]
+    return []
+
+
+def validate_environments(envs: list[Environment]) -> Report:
+    report = Report()
+    for env in envs:
+        primary, replica = render_environment(env)
+        for name, body, region in ((f"backup-{env.name}", primary, env.region),
+                                   (f"backup-replica-{env.name}", replica, env.replica_region)):
+            report.sizes[name] = len(body.encode())
+            report.findings += check_size(name, body)
+            report.findings += lint_template(name, body, region)
+    return report

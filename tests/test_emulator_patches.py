@@ -1,0 +1,83 @@
+"""The emulator's fixes to moto (docs/emulator.md), each checked through the AWS API as a deploy
+uses it: change sets created, waited for and executed against the session's emulator."""
+import json
+
+from backup_cfn import aws
+
+KEY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                   "Action": "kms:*", "Resource": "*"}],
+}
+
+
+def _template(description: str = "first", with_output: bool = True) -> str:
+    body = {
+        "Parameters": {"Suffix": {"Type": "String"}},
+        "Resources": {
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {
+                "Description": description, "KeyPolicy": KEY_POLICY,
+                "Tags": [{"Key": "Project", "Value": "backup-cfn"}]}},
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::Sub": "t-${Suffix}"}}},
+        },
+    }
+    if with_output:
+        body["Outputs"] = {
+            "KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}, "Export": {"Name": "probe-key-arn"}},
+            "TopicArn": {"Value": {"Ref": "Topic"}},
+        }
+    return json.dumps(body)
+
+
+def _run_change_set(cfn, template: str, change_set_type: str, suffix: str = "a") -> dict:
+    cfn.create_change_set(StackName="probe", ChangeSetName=f"cs-{change_set_type.lower()}", TemplateBody=template,
+                          ChangeSetType=change_set_type,
+                          Parameters=[{"ParameterKey": "Suffix", "ParameterValue": suffix}],
+                          Tags=[{"Key": "Commit", "Value": suffix}])
+    change_set = cfn.describe_change_set(StackName="probe", ChangeSetName=f"cs-{change_set_type.lower()}")
+    if change_set["Status"] == "CREATE_COMPLETE":
+        cfn.execute_change_set(StackName="probe", ChangeSetName=f"cs-{change_set_type.lower()}")
+    return change_set
+
+
+def test_change_set_created_stack_has_outputs_exports_parameters_and_tags(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    stack = cfn.describe_stacks(StackName="probe")["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert outputs["KeyArn"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    assert outputs["TopicArn"].endswith(":t-a")
+    assert [e["Name"] for e in cfn.list_exports()["Exports"]] == ["probe-key-arn"]
+    assert stack["Tags"] == [{"Key": "Commit", "Value": "a"}]
+
+
+def test_kms_key_with_tags_and_json_object_policy_is_created_and_described(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    key_arn = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"]}["KeyArn"]
+    kms = aws.client(local_env, "kms")
+    assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["Description"] == "first"
+    assert json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]) == KEY_POLICY
+    assert kms.list_resource_tags(KeyId=key_arn)["Tags"] == [{"TagKey": "Project", "TagValue": "backup-cfn"}]
+
+
+def test_update_through_change_set_refreshes_outputs_and_keeps_updated_resources(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    first_arn = cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"]
+    change_set = _run_change_set(cfn, _template(description="second"), "UPDATE", suffix="b")
+    assert change_set["Status"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"]}
+    assert outputs["KeyArn"] == {o["OutputKey"]: o["OutputValue"] for o in first_arn}["KeyArn"]
+    assert outputs["TopicArn"].endswith(":t-b")
+
+
+def test_same_template_and_parameters_after_an_update_give_an_empty_change_set(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    _run_change_set(cfn, _template(), "UPDATE", suffix="b")
+    cfn.delete_change_set(StackName="probe", ChangeSetName="cs-update")
+    change_set = _run_change_set(cfn, _template(), "UPDATE", suffix="b")
+    assert change_set["Status"] == "FAILED"
+    assert "didn't contain changes" in change_set["StatusReason"]
