@@ -109,6 +109,7 @@ def apply_patches() -> None:
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
     _patch_change_set_execution(cfn_models)
+    _patch_empty_change_set()
     _patch_in_place_updates()
     _patch_kms_key_properties()
     cfn_models._backup_cfn_patched = True
@@ -137,6 +138,31 @@ def _patch_change_set_execution(cfn_models) -> None:
             self.exports[export.name] = export
 
     backend_class.execute_change_set = execute_change_set
+
+
+def _patch_empty_change_set() -> None:
+    """CreateChangeSet with nothing to change succeeds and gives a FAILED change set whose
+    StatusReason says it "didn't contain changes", as AWS does (moto 5.2.5 rejects the call with
+    UpdateStack's "No updates are to be performed." ValidationError)."""
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    original_create = CloudFormationResponse.create_change_set
+    original_validate = CloudFormationResponse._validate_different_update
+
+    def create_change_set(self):
+        self._backup_cfn_creating_change_set = True
+        try:
+            return original_create(self)
+        finally:
+            self._backup_cfn_creating_change_set = False
+
+    def validate_different_update(self, incoming_params, stack_body, old_stack):
+        if getattr(self, "_backup_cfn_creating_change_set", False):
+            return None
+        return original_validate(self, incoming_params, stack_body, old_stack)
+
+    CloudFormationResponse.create_change_set = create_change_set
+    CloudFormationResponse._validate_different_update = validate_different_update
 
 
 def _patch_in_place_updates() -> None:

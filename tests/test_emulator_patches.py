@@ -11,7 +11,7 @@ KEY_POLICY = {
 }
 
 
-def _template(description: str = "first", with_output: bool = True) -> str:
+def _template(description: str = "first", with_output: bool = True, echo_suffix: bool = False) -> str:
     body = {
         "Parameters": {"Suffix": {"Type": "String"}},
         "Resources": {
@@ -26,6 +26,8 @@ def _template(description: str = "first", with_output: bool = True) -> str:
             "KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}, "Export": {"Name": "probe-key-arn"}},
             "TopicArn": {"Value": {"Ref": "Topic"}},
         }
+        if echo_suffix:
+            body["Outputs"]["Suffix"] = {"Value": {"Ref": "Suffix"}}
     return json.dumps(body)
 
 
@@ -66,11 +68,12 @@ def test_update_through_change_set_refreshes_outputs_and_keeps_updated_resources
     cfn = aws.client(local_env, "cloudformation")
     _run_change_set(cfn, _template(), "CREATE")
     first_arn = cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"]
-    change_set = _run_change_set(cfn, _template(description="second"), "UPDATE", suffix="b")
+    change_set = _run_change_set(cfn, _template(description="second", echo_suffix=True), "UPDATE", suffix="b")
     assert change_set["Status"] == "CREATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"]}
     assert outputs["KeyArn"] == {o["OutputKey"]: o["OutputValue"] for o in first_arn}["KeyArn"]
-    assert outputs["TopicArn"].endswith(":t-b")
+    assert outputs["Suffix"] == "b"
+    assert aws.client(local_env, "kms").describe_key(KeyId=outputs["KeyArn"])["KeyMetadata"]["KeyId"]
 
 
 def test_same_template_and_parameters_after_an_update_give_an_empty_change_set(local_env):
@@ -81,3 +84,14 @@ def test_same_template_and_parameters_after_an_update_give_an_empty_change_set(l
     change_set = _run_change_set(cfn, _template(), "UPDATE", suffix="b")
     assert change_set["Status"] == "FAILED"
     assert "didn't contain changes" in change_set["StatusReason"]
+
+
+def test_update_stack_without_changes_is_still_rejected_as_aws_does(local_env):
+    import botocore.exceptions
+    import pytest
+
+    cfn = aws.client(local_env, "cloudformation")
+    parameters = [{"ParameterKey": "Suffix", "ParameterValue": "a"}]
+    cfn.create_stack(StackName="probe", TemplateBody=_template(), Parameters=parameters)
+    with pytest.raises(botocore.exceptions.ClientError, match="No updates are to be performed"):
+        cfn.update_stack(StackName="probe", TemplateBody=_template(), Parameters=parameters)
