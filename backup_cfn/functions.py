@@ -173,6 +173,7 @@ def add_schedule(t: Template, env: Environment, name: str, expression: str, depl
                                            MaximumEventAgeInSeconds=SCHEDULE_MAX_EVENT_AGE_SECONDS),
             DeadLetterConfig=events.DeadLetterConfig(Arn=GetAtt(failure_queue, "Arn")),
         )],
+        Tags=common.tags(env),
     ))
     t.add_resource(awslambda.Permission(
         f"{name}SchedulePermission", Action="lambda:InvokeFunction", FunctionName=Ref(deployed.function),
@@ -199,6 +200,7 @@ def add_functions(t: Template, env: Environment, res: Resources) -> dict[str, De
         BatchSize=WORKER_BATCH_SIZE,
         FunctionResponseTypes=["ReportBatchItemFailures"],
         ScalingConfig=QueueScalingConfig(MaximumConcurrency=env.max_concurrent_backups),
+        Tags=common.tags(env),
     ))
     for spec, deployed in ((INITIATOR, initiator), (PRUNER, pruner)):
         add_async_failure_destination(t, spec, deployed, res.failure_queue)

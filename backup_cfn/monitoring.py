@@ -6,7 +6,7 @@ import json
 
 from troposphere import GetAtt, Ref, Select, Split, Sub, Template, cloudwatch
 
-from backup_cfn import layout
+from backup_cfn import common, layout
 from backup_cfn.config import Environment
 from backup_cfn.functions import Deployed
 
@@ -23,7 +23,7 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
             Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(job_dead_letters, "QueueName"))],
             Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", **actions,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=common.tags(env), **actions,
         ),
         cloudwatch.Alarm(
             "FailedInvocationQueueNotEmptyAlarm",
@@ -31,7 +31,7 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
             Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(failure_queue, "QueueName"))],
             Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", **actions,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=common.tags(env), **actions,
         ),
         cloudwatch.Alarm(
             "NoSuccessfulBackupAlarm",
@@ -41,7 +41,7 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             Statistic="Sum", Period=3600, EvaluationPeriods=NO_SUCCESS_HOURS, DatapointsToAlarm=NO_SUCCESS_HOURS,
             Threshold=1, ComparisonOperator="LessThanThreshold",
             # No data at all is exactly the failure this alarm exists for.
-            TreatMissingData="breaching", **actions,
+            TreatMissingData="breaching", Tags=common.tags(env), **actions,
         ),
         cloudwatch.Alarm(
             "UsersFailedAlarm",
@@ -49,7 +49,7 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             Namespace=layout.METRIC_NAMESPACE, MetricName=layout.METRIC_USERS_FAILED,
             Dimensions=[cloudwatch.MetricDimension(Name=layout.METRIC_DIMENSION, Value=env.stack_name)],
             Statistic="Sum", Period=3600, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", **actions,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=common.tags(env), **actions,
         ),
     ]
     for role, deployed in functions.items():
@@ -59,7 +59,7 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             Namespace="AWS/Lambda", MetricName="Errors",
             Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(deployed.function))],
             Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", **actions,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=common.tags(env), **actions,
         ))
     return [t.add_resource(alarm) for alarm in alarms]
 
@@ -125,4 +125,5 @@ def add_dashboard(t: Template, env: Environment, *, buckets: dict, replica_bucke
     variables.update({role: Ref(deployed.function) for role, deployed in functions.items()})
     body = dashboard_body(env, list(functions), has_source_bucket="SourceBucket" in buckets)
     return t.add_resource(cloudwatch.Dashboard(
-        "Dashboard", DashboardName=f"{env.stack_name}-{env.region}", DashboardBody=Sub(body, **variables)))
+        "Dashboard", DashboardName=f"{env.stack_name}-{env.region}", DashboardBody=Sub(body, **variables),
+        Tags=common.tags(env)))

@@ -73,12 +73,13 @@ def add_network(t: Template, env: Environment) -> Network | None:
     for service in GATEWAY_SERVICES:
         t.add_resource(ec2.VPCEndpoint(
             f"{_title(service)}GatewayEndpoint", VpcId=Ref(vpc), VpcEndpointType="Gateway",
-            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), RouteTableIds=[Ref(route_table)]))
+            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), RouteTableIds=[Ref(route_table)],
+            Tags=common.tags(env)))
     for service in INTERFACE_SERVICES:
         t.add_resource(ec2.VPCEndpoint(
             f"{_title(service)}InterfaceEndpoint", VpcId=Ref(vpc), VpcEndpointType="Interface",
             ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), PrivateDnsEnabled=True,
-            SubnetIds=[Ref(s) for s in subnets], SecurityGroupIds=[Ref(endpoints_sg)]))
+            SubnetIds=[Ref(s) for s in subnets], SecurityGroupIds=[Ref(endpoints_sg)], Tags=common.tags(env)))
     return Network(vpc=vpc, subnets=tuple(subnets), function_security_group=functions_sg)
 
 

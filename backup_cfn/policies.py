@@ -61,9 +61,11 @@ def service(name: str) -> Principal:
     return Principal("Service", name)
 
 
-def account_root(account_id: str = "${AWS::AccountId}") -> AWSPrincipal:
-    """An account as a principal; default: this stack's account."""
-    return AWSPrincipal(Sub(f"arn:${{AWS::Partition}}:iam::{account_id}:root"))
+def account_root(*account_ids: str) -> AWSPrincipal:
+    """Accounts as a principal; default: this stack's account."""
+    ids = account_ids or ("${AWS::AccountId}",)
+    roots = [Sub(f"arn:${{AWS::Partition}}:iam::{account_id}:root") for account_id in ids]
+    return AWSPrincipal(roots if len(roots) > 1 else roots[0])
 
 
 def this_account():
@@ -137,7 +139,7 @@ def trusted_accounts_decrypt_statement(env: Environment) -> Statement:
     """Trusted accounts may decrypt only while reading objects through S3 (restore), nothing else."""
     return Statement(
         Sid="TrustedAccountsDecryptThroughS3", Effect=Allow,
-        Principal=[account_root(a) for a in env.trusted_account_ids],
+        Principal=account_root(*env.trusted_account_ids),
         Action=[kms_actions.Decrypt, kms_actions.DescribeKey], Resource=["*"],
         Condition=Condition(via("s3")),
     )
@@ -193,7 +195,7 @@ def trusted_accounts_read_statement(env: Environment, bucket) -> Statement:
     """Read-only restore access for trusted accounts: list and read, nothing else."""
     return Statement(
         Sid="TrustedAccountsRestoreReadOnly", Effect=Allow,
-        Principal=[account_root(a) for a in env.trusted_account_ids],
+        Principal=account_root(*env.trusted_account_ids),
         Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.ListBucket],
         Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
         Condition=Condition(StringEquals("aws:PrincipalAccount", list(env.trusted_account_ids))),

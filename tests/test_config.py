@@ -1,0 +1,112 @@
+"""The environments file: what loads, and the one-line error for each kind of mistake."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from backup_cfn.config import ConfigError, load_environment, load_environments
+from cli import cli
+
+GOOD = """
+[defaults]
+retention_days = 60
+
+[defaults.tags]
+Project = "backup-cfn"
+
+[env.dev]
+stack_name = "backup-dev"
+region = "us-east-1"
+replica_region = "us-west-2"
+tags = { Environment = "dev" }
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "environments.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_repository_environments_file_loads_dev_prod_and_local():
+    envs = load_environments()
+    assert {"dev", "prod", "local"} <= set(envs)
+    assert envs["prod"].retention_days == 60
+    assert envs["prod"].schedule == "cron(0 2 * * ? *)"
+    assert envs["local"].is_local and not envs["prod"].is_local
+    assert all(e.replica_region != e.region for e in envs.values())
+
+
+def test_defaults_and_tags_merge_per_environment(tmp_path):
+    env = load_environment("dev", write(tmp_path, GOOD))
+    assert env.retention_days == 60
+    assert env.tag_dict == {"Project": "backup-cfn", "Environment": "dev"}
+    assert env.object_lock_mode == "none" and env.trusted_account_ids == ()
+
+
+def test_environment_is_frozen(tmp_path):
+    env = load_environment("dev", write(tmp_path, GOOD))
+    with pytest.raises(AttributeError):
+        env.retention_days = 1  # type: ignore[misc]
+
+
+BAD = [
+    ("unknown_key", 'colour = "blue"', "env 'dev': unknown field 'colour'"),
+    ("negative_retention", "retention_days = -5", "field 'retention_days' must be between 1 and 3650 days, got -5"),
+    ("bool_retention", "retention_days = true", "field 'retention_days' must be an integer, got True"),
+    ("short_account", 'trusted_account_ids = ["12345"]', "field 'trusted_account_ids' must hold 12-digit account IDs"),
+    ("numeric_account", "trusted_account_ids = [123456789012]", "field 'trusted_account_ids' must hold 12-digit"),
+    ("bad_email", 'notification_email = "ops-at-example"', "field 'notification_email' is not an e-mail address"),
+    ("same_region", 'replica_region = "us-east-1"', "field 'replica_region' must differ from region (us-east-1)"),
+    ("unknown_region", 'region = "us-east-9"', "field 'region' is not a known AWS region: 'us-east-9'"),
+    ("lock_mode", 'object_lock_mode = "strict"', "field 'object_lock_mode' must be one of none, governance, compliance"),
+    ("schedule", 'schedule = "daily"', "field 'schedule' must be an EventBridge cron(...)"),
+    ("concurrency", "max_concurrent_backups = 1", "field 'max_concurrent_backups' must be between 2 and 1000"),
+    ("bucket", 'source_bucket = "Bad_Bucket"', "field 'source_bucket' is not a valid S3 bucket name"),
+    ("endpoint", 'endpoint_url = "http://10.0.0.1:5000"', "field 'endpoint_url' must be a loopback http URL"),
+]
+
+
+@pytest.mark.parametrize("case,line,expected", BAD, ids=[b[0] for b in BAD])
+def test_bad_value_names_file_env_and_field(tmp_path, case, line, expected):
+    text = GOOD.replace('replica_region = "us-west-2"\n', f'replica_region = "us-west-2"\n{line}\n', 1)
+    if line.startswith(("replica_region", "region")):
+        key = line.split(" =")[0]
+        text = "\n".join(l for l in GOOD.splitlines() if not l.startswith(f"{key} =")).replace(
+            'stack_name = "backup-dev"', f'stack_name = "backup-dev"\n{line}')
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_environment("dev", path)
+    message = error.value.message
+    assert str(path) in message and expected in message
+    assert "\n" not in message
+
+
+def test_missing_required_field(tmp_path):
+    path = write(tmp_path, GOOD.replace('stack_name = "backup-dev"\n', ""))
+    with pytest.raises(ConfigError, match="env 'dev': field 'stack_name' is required"):
+        load_environments(path)
+
+
+def test_unknown_environment_lists_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown environment 'qa' \(known: dev\)"):
+        load_environment("qa", write(tmp_path, GOOD))
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_environments(write(tmp_path, "[env.dev\n"))
+    with pytest.raises(ConfigError, match="environments file not found"):
+        load_environments(tmp_path / "nope.toml")
+
+
+def test_cli_reports_a_bad_file_in_one_line_with_exit_1(tmp_path):
+    path = write(tmp_path, GOOD.replace("retention_days = 60", "retention_days = -1"))
+    result = CliRunner().invoke(cli, ["--environments", str(path), "template", "--env", "dev",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines == [f"Error: {path}: env 'dev': field 'retention_days' must be between 1 and 3650 days, got -1"]
+    assert "Traceback" not in result.output

@@ -1,0 +1,408 @@
+"""One targeted assert per promise the template makes: encryption, public access, TLS, key policy
+principals and conditions, least privilege, replication wiring, endpoints, alarms, retention."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backup_cfn import layout
+from backup_cfn.messaging import JOB_MAX_RECEIVES, WORKER_TIMEOUT_SECONDS
+from template_helpers import (
+    ENV_NAMES, as_list, build_with, policy_documents, primary, props, replica, resources, role_actions, statements,
+)
+
+ALL = [(name, kind) for name in ENV_NAMES for kind in ("primary", "replica")]
+
+
+def template_of(env_name: str, kind: str) -> dict:
+    return primary(env_name) if kind == "primary" else replica(env_name)
+
+
+@pytest.mark.parametrize("env_name,kind", ALL)
+def test_every_bucket_is_encrypted_private_owner_enforced_and_versioned(env_name, kind):
+    template = template_of(env_name, kind)
+    for name, bucket in resources(template, "AWS::S3::Bucket").items():
+        p = bucket["Properties"]
+        rule = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        if name == "AccessLogBucket":
+            assert algorithm == "AES256", "server access log targets use SSE-S3"
+        else:
+            assert algorithm == "aws:kms" and rule["BucketKeyEnabled"] is True, name
+            assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][1] == "Arn"
+        assert p["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        assert p["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        assert p["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+@pytest.mark.parametrize("env_name,kind", ALL)
+def test_every_bucket_has_a_tls_only_policy(env_name, kind):
+    template = template_of(env_name, kind)
+    policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
+                for p in resources(template, "AWS::S3::BucketPolicy").values()}
+    assert set(policies) == set(resources(template, "AWS::S3::Bucket"))
+    for bucket, document in policies.items():
+        deny = [s for s in statements(document) if s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")]
+        assert deny and deny[0]["Effect"] == "Deny" and deny[0]["Principal"] == "*", bucket
+        assert deny[0]["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_backup_and_replica_buckets_refuse_uploads_with_another_key(env_name):
+    for template, bucket, key in ((primary(env_name), "BackupBucket", "BackupKey"),
+                                  (replica(env_name), "ReplicaBucket", "ReplicaKey")):
+        document = next(p["Properties"]["PolicyDocument"] for p in resources(template, "AWS::S3::BucketPolicy").values()
+                        if p["Properties"]["Bucket"]["Ref"] == bucket)
+        by_sid = {s["Sid"]: s for s in statements(document)}
+        other_key = by_sid["DenyUploadsWithOtherKey"]["Condition"]["StringNotEqualsIfExists"]
+        assert other_key["s3:x-amz-server-side-encryption-aws-kms-key-id"] == {"Fn::GetAtt": [key, "Arn"]}
+        other_algo = by_sid["DenyUploadsWithOtherEncryption"]["Condition"]["StringNotEqualsIfExists"]
+        assert other_algo["s3:x-amz-server-side-encryption"] == "aws:kms"
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_key_rotates_and_its_policy_grants_exactly_the_services_that_use_it(env_name):
+    template = primary(env_name)
+    key = props(template, "BackupKey")
+    assert key["EnableKeyRotation"] is True
+    assert props(template, "BackupKeyAlias")["TargetKeyId"] == {"Ref": "BackupKey"}
+    services = {}
+    for statement in statements(key["KeyPolicy"]):
+        principal = statement["Principal"]
+        if "Service" in principal:
+            name = principal["Service"] if isinstance(principal["Service"], str) else principal["Service"]["Fn::Sub"]
+            services.setdefault(name, []).append(statement)
+    assert set(services) == {"cloudwatch.amazonaws.com", "events.amazonaws.com", "cloudtrail.amazonaws.com",
+                             "logs.${AWS::Region}.amazonaws.com"}
+    for name, granted in services.items():
+        for statement in granted:
+            conditions = json.dumps(statement["Condition"])
+            assert ("aws:SourceAccount" in conditions or "aws:SourceArn" in conditions
+                    or "kms:EncryptionContext" in conditions), f"{name} is not held to this account"
+    trail = [s for s in services["cloudtrail.amazonaws.com"] if s["Action"] == ["kms:GenerateDataKey"]][0]
+    assert "trail/" + f"backup-cfn-{env_name}-audit" in json.dumps(trail["Condition"]["StringEquals"])
+
+
+def test_trusted_accounts_decrypt_only_through_s3_and_read_only():
+    template, replica_template = build_with("dev", trusted_account_ids=("111122223333",))
+    key = next(s for s in statements(props(template, "BackupKey")["KeyPolicy"])
+               if s["Sid"] == "TrustedAccountsDecryptThroughS3")
+    assert sorted(key["Action"]) == ["kms:Decrypt", "kms:DescribeKey"]
+    assert key["Condition"]["StringEquals"]["kms:ViaService"] == [{"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}]
+    assert "111122223333" in json.dumps(key["Principal"])
+    for t, bucket in ((template, "BackupBucketPolicy"), (replica_template, "ReplicaBucketPolicy")):
+        read = next(s for s in statements(props(t, bucket)["PolicyDocument"])
+                    if s["Sid"] == "TrustedAccountsRestoreReadOnly")
+        assert sorted(read["Action"]) == ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
+        assert read["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["111122223333"]
+
+
+@pytest.mark.parametrize("env_name,kind", ALL)
+def test_no_wildcard_action_is_ever_allowed(env_name, kind):
+    for owner, document in policy_documents(template_of(env_name, kind)):
+        for statement in statements(document):
+            if statement["Effect"] != "Allow":
+                continue
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, f"{owner} allows {action}"
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_resource_star_only_in_key_policies_and_lambda_network_interfaces(env_name):
+    template = primary(env_name)
+    for owner, document in policy_documents(template):
+        if owner in ("BackupKey",):
+            continue  # a key policy's "*" means "this key"
+        for statement in statements(document):
+            if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
+                assert statement["Sid"] == "ManageVpcNetworkInterfaces", owner
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
+    template = primary(env_name)
+    functions = resources(template, "AWS::Lambda::Function")
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
+    assert len(roles) == len(set(roles)) == 3
+    deleters = {role for role in roles if any("Delete" in a and a.startswith("s3:") for a in role_actions(template, role))}
+    assert deleters == {"PrunerFunctionRole"}
+    pruner_delete = [s for p in props(template, "PrunerFunctionRole")["Policies"]
+                     for s in statements(p["PolicyDocument"]) if "s3:DeleteObject" in as_list(s["Action"])][0]
+    prefixes = sorted(r["Fn::Sub"][0].split("}/")[1] for r in pruner_delete["Resource"])
+    assert prefixes == sorted([layout.CONTENT_PREFIX + "*", layout.MANIFEST_PREFIX + "*"])
+    worker = role_actions(template, "WorkerFunctionRole")
+    assert {"s3:GetObject", "s3:PutObject"} <= worker and not any("Delete" in a for a in worker if a.startswith("s3:"))
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_functions_use_kms_only_through_services(env_name):
+    template = primary(env_name)
+    for role in resources(template, "AWS::IAM::Role"):
+        for policy in props(template, role).get("Policies", []):
+            for statement in statements(policy["PolicyDocument"]):
+                if any(a.startswith("kms:") for a in as_list(statement["Action"])):
+                    assert "kms:ViaService" in statement["Condition"]["StringEquals"], role
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_replication_goes_to_the_replica_stack_in_the_other_region(env_name):
+    template, replica_template = primary(env_name), replica(env_name)
+    config = props(template, "BackupBucket")["ReplicationConfiguration"]
+    assert config["Role"] == {"Fn::GetAtt": ["ReplicationRole", "Arn"]}
+    [rule] = config["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
+    assert rule["SourceSelectionCriteria"] == {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+    assert rule["Destination"]["Bucket"] == {"Ref": layout.PARAM_REPLICA_BUCKET_ARN}
+    assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": {"Ref": layout.PARAM_REPLICA_KEY_ARN}}
+    # The replica stack's outputs are exactly what the primary's parameters take.
+    assert {layout.OUTPUT_REPLICA_BUCKET_ARN, layout.OUTPUT_REPLICA_KEY_ARN} <= set(replica_template["Outputs"])
+    # The replica key lets in the role the primary creates, by name.
+    role_name = props(template, "ReplicationRole")["RoleName"]
+    replica_policy = json.dumps(props(replica_template, "ReplicaKey")["KeyPolicy"])
+    assert f"role/{role_name}" in replica_policy
+    policy = props(template, "ReplicationRolePolicy")
+    assert policy["Roles"] == [{"Ref": "ReplicationRole"}]
+    assert {"s3:ReplicateObject", "s3:ReplicateDelete", "kms:Encrypt", "kms:Decrypt"} <= {
+        a for s in statements(policy["PolicyDocument"]) for a in as_list(s["Action"])}
+
+
+def test_replication_time_control_only_when_asked():
+    assert "ReplicationTime" in props(primary("prod"), "BackupBucket")["ReplicationConfiguration"]["Rules"][0]["Destination"]
+    assert "ReplicationTime" not in props(primary("dev"), "BackupBucket")["ReplicationConfiguration"]["Rules"][0]["Destination"]
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_stateful_resources_are_retained(env_name):
+    for template in (primary(env_name), replica(env_name)):
+        for name, resource in template["Resources"].items():
+            if resource["Type"] in ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Logs::LogGroup"):
+                assert resource.get("DeletionPolicy") == "Retain" and resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_environment_tags_on_every_taggable_resource(env_name):
+    from troposphere import BaseAWSObject  # noqa: F401 - troposphere knows which types take Tags
+    import troposphere
+
+    taggable = {cls.resource_type for module in troposphere.__dict__.values() if hasattr(module, "__dict__")
+                for cls in getattr(module, "__dict__", {}).values()
+                if isinstance(cls, type) and hasattr(cls, "resource_type") and "Tags" in getattr(cls, "props", {})}
+    from backup_cfn.config import load_environment
+
+    expected = load_environment(env_name).tag_dict
+    for template in (primary(env_name), replica(env_name)):
+        for name, resource in template["Resources"].items():
+            if resource["Type"] in taggable:
+                tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+                assert expected.items() <= tags.items(), f"{name} lacks the environment's tags"
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_tables_on_demand_cmk_pitr_ttl_and_deletion_protection_in_prod(env_name):
+    template = primary(env_name)
+    for name in ("RunsTable", "ContentIndexTable"):
+        p = props(template, name)
+        assert p["BillingMode"] == "PAY_PER_REQUEST"
+        assert p["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS",
+                                         "KMSMasterKeyId": {"Fn::GetAtt": ["BackupKey", "Arn"]}}
+        assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert p["DeletionProtectionEnabled"] is (env_name == "prod")
+    assert props(template, "RunsTable")["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    indexes = {i["IndexName"] for i in props(template, "RunsTable")["GlobalSecondaryIndexes"]}
+    assert indexes == {layout.RUNS_BY_USER_INDEX, layout.RUNS_BY_STATUS_INDEX}
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_queues_are_encrypted_and_redrive_safely(env_name):
+    template = primary(env_name)
+    for queue in resources(template, "AWS::SQS::Queue").values():
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
+    jobs = props(template, "JobQueue")
+    assert jobs["RedrivePolicy"]["maxReceiveCount"] >= 5 and JOB_MAX_RECEIVES >= 5
+    assert jobs["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobDeadLetterQueue", "Arn"]}
+    assert jobs["VisibilityTimeout"] >= 6 * props(template, "WorkerFunction")["Timeout"]
+    assert props(template, "WorkerFunction")["Timeout"] == WORKER_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_topic_encrypted_and_email_subscription_only_when_configured(env_name):
+    from backup_cfn.config import load_environment
+
+    template = primary(env_name)
+    assert props(template, "NotificationTopic")["KmsMasterKeyId"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
+    subscriptions = resources(template, "AWS::SNS::Subscription")
+    email = load_environment(env_name).notification_email
+    assert [s["Properties"]["Endpoint"] for s in subscriptions.values()] == ([email] if email else [])
+    publishers = {s["Principal"]["Service"] for s in statements(props(template, "NotificationTopicPolicy")["PolicyDocument"])
+                  if s["Effect"] == "Allow"}
+    assert publishers == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_worker_consumes_the_queue_with_partial_batch_failures_and_bounded_concurrency(env_name):
+    from backup_cfn.config import load_environment
+
+    template = primary(env_name)
+    [mapping] = resources(template, "AWS::Lambda::EventSourceMapping").values()
+    p = mapping["Properties"]
+    assert p["EventSourceArn"] == {"Fn::GetAtt": ["JobQueue", "Arn"]}
+    assert p["FunctionName"] == {"Ref": "WorkerFunction"}
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert p["ScalingConfig"] == {"MaximumConcurrency": load_environment(env_name).max_concurrent_backups}
+    for function in resources(template, "AWS::Lambda::Function").values():
+        assert function["Properties"]["Architectures"] == ["arm64"]
+        assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].endswith("LogGroup")
+    configs = {c["Properties"]["FunctionName"]["Ref"] for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()}
+    assert configs == {"InitiatorFunction", "PrunerFunction"}
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_log_groups_encrypted_with_retention(env_name):
+    for group in resources(primary(env_name), "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
+        assert group["Properties"]["RetentionInDays"] > 0
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_schedules_have_retries_and_a_dead_letter_queue(env_name):
+    from backup_cfn.config import load_environment
+
+    env = load_environment(env_name)
+    rules = resources(primary(env_name), "AWS::Events::Rule")
+    assert {r["Properties"]["ScheduleExpression"] for r in rules.values()} == {env.schedule, env.prune_schedule}
+    for rule in rules.values():
+        [target] = rule["Properties"]["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["FailedInvocationQueue", "Arn"]}}
+
+
+# --- network ---------------------------------------------------------------------------------
+
+SERVICES_WITHOUT_VPC_TRAFFIC = {
+    "kms",   # used only through S3/DynamoDB/SQS/SNS (kms:ViaService), never called directly
+    "logs",  # Lambda's service delivers function logs, not the function's network
+    "ec2",   # network interfaces are managed by the Lambda service
+}
+
+
+@pytest.mark.parametrize("env_name", [n for n in ENV_NAMES if primary(n)["Resources"].get("Vpc")])
+def test_every_service_the_functions_may_call_has_an_endpoint(env_name):
+    template = primary(env_name)
+    called = {action.split(":")[0] for role in ("InitiatorFunctionRole", "WorkerFunctionRole", "PrunerFunctionRole")
+              for action in role_actions(template, role)} - SERVICES_WITHOUT_VPC_TRAFFIC
+    endpoints = {e["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]
+                 for e in resources(template, "AWS::EC2::VPCEndpoint").values()}
+    assert called <= endpoints
+    gateway = {e["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]
+               for e in resources(template, "AWS::EC2::VPCEndpoint").values()
+               if e["Properties"]["VpcEndpointType"] == "Gateway"}
+    assert gateway == {"s3", "dynamodb"}
+    for function in resources(template, "AWS::Lambda::Function").values():
+        assert len(function["Properties"]["VpcConfig"]["SubnetIds"]) == 2
+    zones = [s["Properties"]["AvailabilityZone"]["Fn::Select"][0] for s in resources(template, "AWS::EC2::Subnet").values()]
+    assert sorted(zones) == [0, 1]
+    assert not resources(template, "AWS::EC2::InternetGateway") and not resources(template, "AWS::EC2::NatGateway")
+
+
+def test_no_vpc_when_endpoints_are_off():
+    template = primary("dev")
+    assert not resources(template, "AWS::EC2::VPC")
+    assert all("VpcConfig" not in f["Properties"] for f in resources(template, "AWS::Lambda::Function").values())
+
+
+# --- monitoring ----------------------------------------------------------------------------
+
+KNOWN_METRICS = {
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
+                "ApproximateNumberOfMessagesNotVisible", "NumberOfMessagesSent"},
+    "AWS/Lambda": {"Errors", "Throttles", "Duration", "Invocations", "ConcurrentExecutions"},
+    "AWS/S3": {"BucketSizeBytes", "NumberOfObjects"},
+    layout.METRIC_NAMESPACE: {layout.METRIC_RUNS_SUCCEEDED, layout.METRIC_USERS_BACKED_UP, layout.METRIC_USERS_FAILED,
+                              layout.METRIC_BYTES_NEW, layout.METRIC_BYTES_DEDUPLICATED},
+}
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_alarms_watch_metrics_that_exist_and_publish_to_the_topic(env_name):
+    alarms = resources(primary(env_name), "AWS::CloudWatch::Alarm")
+    assert {"JobDeadLetterQueueNotEmptyAlarm", "NoSuccessfulBackupAlarm", "WorkerErrorsAlarm"} <= set(alarms)
+    for name, alarm in alarms.items():
+        p = alarm["Properties"]
+        assert p["MetricName"] in KNOWN_METRICS[p["Namespace"]], name
+        assert p["AlarmActions"] == [{"Ref": "NotificationTopic"}], name
+
+
+def test_missing_backups_for_26_hours_breach():
+    p = props(primary("prod"), "NoSuccessfulBackupAlarm")
+    assert p["Period"] * p["EvaluationPeriods"] == 26 * 3600 and p["DatapointsToAlarm"] == p["EvaluationPeriods"]
+    assert p["TreatMissingData"] == "breaching" and p["ComparisonOperator"] == "LessThanThreshold"
+    assert p["Period"] * p["EvaluationPeriods"] <= 7 * 24 * 3600  # CloudWatch's limit for periods >= 1 hour
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_dashboard_shows_storage_queues_functions_and_engine_metrics(env_name):
+    body = props(primary(env_name), "Dashboard")["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body[0])["widgets"]
+    metrics = {(m[0], m[1]) for w in widgets for m in w["properties"]["metrics"]}
+    for namespace, names in KNOWN_METRICS.items():
+        assert {name for ns, name in metrics if ns == namespace} <= names
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
+    assert ("AWS/S3", "BucketSizeBytes") in metrics and (layout.METRIC_NAMESPACE, layout.METRIC_BYTES_NEW) in metrics
+    storage_types = {m[5] for w in widgets for m in w["properties"]["metrics"] if m[1] == "BucketSizeBytes"}
+    assert storage_types == {"StandardStorage", "StandardIAStorage"}
+    # Every ${Placeholder} is supplied.
+    import re
+    placeholders = set(re.findall(r"\$\{([A-Za-z]+)\}", body[0]))
+    assert placeholders <= set(body[1])
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_trail_validated_encrypted_with_data_events_on_the_backup_bucket(env_name):
+    from backup_cfn.config import load_environment
+
+    template = primary(env_name)
+    trail = props(template, "Trail")
+    assert trail["EnableLogFileValidation"] is True and trail["KMSKeyId"] == {"Fn::GetAtt": ["BackupKey", "Arn"]}
+    assert trail["IsMultiRegionTrail"] is load_environment(env_name).multi_region_trail
+    data = [s for s in trail["AdvancedEventSelectors"] if {"Field": "eventCategory", "Equals": ["Data"]} in s["FieldSelectors"]]
+    assert json.dumps(data).count("BackupBucket") == 1
+    lifecycle = props(template, "TrailBucket")["LifecycleConfiguration"]["Rules"][0]
+    assert lifecycle["ExpirationInDays"] >= 7 * 365
+    trail_policy = json.dumps(props(template, "TrailBucketPolicy")["PolicyDocument"])
+    assert "aws:SourceArn" in trail_policy and "cloudtrail.amazonaws.com" in trail_policy
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_access_logs_delivered_by_the_logging_service_held_to_this_account(env_name):
+    template = primary(env_name)
+    delivery = next(s for s in statements(props(template, "AccessLogBucketPolicy")["PolicyDocument"])
+                    if s["Effect"] == "Allow")
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert "aws:SourceAccount" in delivery["Condition"]["StringEquals"]
+    sources = delivery["Condition"]["ArnLike"]["aws:SourceArn"]
+    logged = {name for name, b in resources(template, "AWS::S3::Bucket").items() if "LoggingConfiguration" in b["Properties"]}
+    assert {s["Fn::GetAtt"][0] for s in sources} == logged
+
+
+# --- object lock ---------------------------------------------------------------------------
+
+def test_object_lock_default_retention_matches_retention_in_both_regions():
+    for template, bucket in ((primary("prod"), "BackupBucket"), (replica("prod"), "ReplicaBucket")):
+        p = props(template, bucket)
+        assert p["ObjectLockEnabled"] is True
+        assert p["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 60}
+    assert "ObjectLockEnabled" not in props(primary("dev"), "BackupBucket")
+
+
+def test_source_bucket_created_only_when_none_is_named():
+    assert "SourceBucket" in primary("dev")["Resources"]
+    template, _ = build_with("dev", source_bucket="existing-client-reports")
+    assert "SourceBucket" not in template["Resources"]
+    assert template["Outputs"]["SourceBucketName"]["Value"] == "existing-client-reports"
+    worker = json.dumps(props(template, "WorkerFunctionRole"))
+    assert "arn:${AWS::Partition}:s3:::existing-client-reports" in worker
