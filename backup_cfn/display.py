@@ -1,0 +1,121 @@
+"""What the operator sees: change sets as coloured tables, events as they happen, outputs, causes."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from backup_cfn.changeset import Change, ChangeSet
+
+ACTION_STYLES = {"Add": "green", "Modify": "yellow", "Remove": "red", "Import": "cyan", "Dynamic": "magenta"}
+_STATUS_STYLES = (("FAILED", "bold red"), ("ROLLBACK", "red"), ("COMPLETE", "green"), ("IN_PROGRESS", "yellow"))
+
+
+def status_style(status: str) -> str:
+    for marker, style in _STATUS_STYLES:
+        if marker in status:
+            return style
+    return ""
+
+
+def change_set_table(change_set: ChangeSet, guarded: set[str] = frozenset()) -> Table:
+    """Action, logical ID, type, replacement, policy action and changed properties, one row per
+    resource; resources touched only by stack tags are folded into one line at the end."""
+    table = Table(title=f"{change_set.stack_name} ({change_set.region}): {change_set.change_set_type} change set "
+                        f"{change_set.name}", title_justify="left", header_style="bold")
+    for column in ("Action", "Logical ID", "Type", "Replacement", "PolicyAction", "Changed properties"):
+        table.add_column(column, overflow="fold")
+    tag_only = [c for c in change_set.changes if c.tags_only]
+    for change in change_set.changes:
+        if change.tags_only:
+            continue
+        style = "bold red" if change.logical_id in guarded else ACTION_STYLES.get(change.action, "")
+        table.add_row(Text(change.action, style=style), Text(change.logical_id, style=style), change.resource_type,
+                      _replacement(change), change.policy_action, ", ".join(change.properties))
+    if tag_only:
+        table.add_row(Text("Modify", style="yellow"), f"{len(tag_only)} resources", "", "", "",
+                      "Tags (stack tags only)")
+    return table
+
+
+def _replacement(change: Change) -> Text:
+    if change.replacement == "True":
+        return Text("True", style="bold red")
+    if change.replacement == "Conditional":
+        return Text("Conditional", style="red")
+    return Text(change.replacement)
+
+
+def summary_counts(change_set: ChangeSet) -> str:
+    counts: dict[str, int] = {}
+    for change in change_set.changes:
+        counts[change.action] = counts.get(change.action, 0) + 1
+    return ", ".join(f"{n} {action.lower()}" for action, n in sorted(counts.items())) or "no resource changes"
+
+
+def event_line(event: dict) -> Text:
+    status = event.get("ResourceStatus", "")
+    text = Text()
+    timestamp = event.get("Timestamp")
+    text.append(f"{timestamp:%H:%M:%S} " if hasattr(timestamp, "strftime") else "")
+    text.append(f"{status:<28}", style=status_style(status))
+    text.append(f" {event.get('LogicalResourceId', '')}")
+    text.append(f" ({event.get('ResourceType', '')})", style="dim")
+    reason = event.get("ResourceStatusReason")
+    if reason and reason != "User Initiated":
+        text.append(f" {reason}", style="red" if "FAILED" in status else "dim")
+    return text
+
+
+@contextmanager
+def resource_progress(console: Console, description: str, total: int):
+    """A progress bar of resources finished, with each event printed above it as it happens.
+    Yields a callback taking one stack event."""
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    task = progress.add_task(description, total=max(total, 1))
+    finished: set[str] = set()
+
+    def on_event(event: dict) -> None:
+        progress.console.print(event_line(event))
+        logical_id = event.get("LogicalResourceId", "")
+        status = event.get("ResourceStatus", "")
+        if event.get("ResourceType") != "AWS::CloudFormation::Stack" and status.endswith(("_COMPLETE", "_FAILED")):
+            if logical_id not in finished:
+                finished.add(logical_id)
+                progress.update(task, completed=min(len(finished), total))
+
+    with progress:
+        yield on_event
+        progress.update(task, completed=max(total, 1))
+
+
+def outputs_table(title: str, outputs: list[dict]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("Output")
+    table.add_column("Value", overflow="fold")
+    for output in sorted(outputs, key=lambda o: o["OutputKey"]):
+        table.add_row(output["OutputKey"], output["OutputValue"])
+    return table
+
+
+def cause_lines(causes: list[dict]) -> list[Text]:
+    lines = []
+    for event in causes:
+        line = Text("  ")
+        line.append(event.get("LogicalResourceId", ""), style="bold")
+        line.append(f" ({event.get('ResourceType', '')}) {event.get('ResourceStatus', '')}: ", style="red")
+        line.append(event.get("ResourceStatusReason") or "no reason given")
+        lines.append(line)
+    return lines
+
+
+def cause_summary(causes: list[dict]) -> str:
+    """The first cause as plain text, for the one-line error."""
+    if not causes:
+        return "no failure reason recorded"
+    first = causes[0]
+    return f"{first.get('LogicalResourceId')} {first.get('ResourceStatus')}: {first.get('ResourceStatusReason')}"
