@@ -93,6 +93,71 @@ def validate(ctx: click.Context, env_name: str | None) -> None:
         raise UserError(f"{report.blocking_count} cfn-lint error(s)/warning(s) or size problem(s)")
 
 
+# --- deploying ----------------------------------------------------------------------------
+
+@cli.command()
+@env_option()
+@click.pass_context
+def package(ctx: click.Context, env_name: str) -> None:
+    """Build the reproducible handler zip and upload it to the artifacts bucket unless it is there."""
+    from backup_cfn.commands import run_package
+
+    built, bucket, uploaded = run_package(load_env(ctx, env_name))
+    click.echo(f"package sha256 {built.sha256} ({len(built.data):,} bytes, {len(built.files)} files: "
+               f"{', '.join(built.distributions) or 'no libraries'})")
+    click.echo(f"{'uploaded to' if uploaded else 'already in'} s3://{bucket}/{built.key}")
+
+
+@cli.command()
+@env_option()
+@click.option("--yes", "-y", is_flag=True, help="execute without asking (needed without a terminal)")
+@click.option("--no-execute", is_flag=True, help="create the change sets, print their console URLs, stop")
+@click.option("--allow-replace", multiple=True, metavar="LOGICAL_ID",
+              help="let this stateful resource be replaced or removed (repeatable)")
+@click.option("--recreate-failed", is_flag=True, help="delete a ROLLBACK_COMPLETE stack and create it again")
+@click.pass_context
+def deploy(ctx: click.Context, env_name: str, yes: bool, no_execute: bool, allow_replace: tuple[str, ...],
+           recreate_failed: bool) -> None:
+    """Validate, package, then deploy the replica stack and the primary stack through change sets."""
+    from backup_cfn.commands import run_deploy
+
+    run_deploy(load_env(ctx, env_name), yes=yes, no_execute=no_execute, allow_replace=allow_replace,
+               recreate_failed=recreate_failed)
+
+
+@cli.command()
+@env_option()
+@click.pass_context
+def diff(ctx: click.Context, env_name: str) -> None:
+    """Show what deploy would change: change sets created, shown and deleted, nothing executed."""
+    from backup_cfn.commands import run_deploy
+
+    run_deploy(load_env(ctx, env_name), yes=False, no_execute=False, allow_replace=(), recreate_failed=False,
+               diff_only=True)
+
+
+@cli.command()
+@env_option()
+@click.option("--drift", is_flag=True, help="run drift detection on both stacks (takes a while)")
+@click.pass_context
+def status(ctx: click.Context, env_name: str, drift: bool) -> None:
+    """Both stacks: status, last events, outputs, drift, and whether they match this checkout."""
+    from backup_cfn.commands import run_status
+
+    run_status(load_env(ctx, env_name), drift=drift)
+
+
+@cli.command()
+@env_option()
+@click.option("--yes", "-y", is_flag=True, help="delete without asking (needed without a terminal)")
+@click.pass_context
+def delete(ctx: click.Context, env_name: str, yes: bool) -> None:
+    """Delete the primary and replica stacks; retained resources (the data) outlive them."""
+    from backup_cfn.commands import run_delete
+
+    run_delete(load_env(ctx, env_name), yes=yes)
+
+
 # --- the local emulator -------------------------------------------------------------------
 
 @cli.group()

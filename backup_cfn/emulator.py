@@ -112,6 +112,7 @@ def apply_patches() -> None:
     _patch_empty_change_set()
     _patch_in_place_updates()
     _patch_kms_key_properties()
+    _patch_termination_protection(cfn_models)
     cfn_models._backup_cfn_patched = True
 
 
@@ -179,6 +180,32 @@ def _patch_in_place_updates() -> None:
         return updated
 
     parsing.parse_and_update_resource = parse_and_update_resource
+
+
+def _patch_termination_protection(cfn_models) -> None:
+    """UpdateTerminationProtection exists, and DeleteStack refuses a protected stack with AWS's
+    ValidationError (moto 5.2.5 has no such action and deletes protected stacks)."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def update_termination_protection(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+        return ActionResult({"StackId": stack.stack_id})
+
+    backend_class = cfn_models.CloudFormationBackend
+    original_delete = backend_class.delete_stack
+
+    def delete_stack(self, name_or_stack_id):
+        for stack in self.stacks.values():
+            if name_or_stack_id in (stack.name, stack.stack_id) and stack.enable_termination_protection:
+                raise ValidationError(message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection "
+                                              "is enabled")
+        return original_delete(self, name_or_stack_id)
+
+    CloudFormationResponse.update_termination_protection = update_termination_protection
+    backend_class.delete_stack = delete_stack
 
 
 def _patch_kms_key_properties() -> None:

@@ -95,3 +95,20 @@ def test_update_stack_without_changes_is_still_rejected_as_aws_does(local_env):
     cfn.create_stack(StackName="probe", TemplateBody=_template(), Parameters=parameters)
     with pytest.raises(botocore.exceptions.ClientError, match="No updates are to be performed"):
         cfn.update_stack(StackName="probe", TemplateBody=_template(), Parameters=parameters)
+
+
+def test_termination_protection_is_set_shown_and_blocks_deletion(local_env):
+    import botocore.exceptions
+    import pytest
+
+    cfn = aws.client(local_env, "cloudformation")
+    cfn.create_stack(StackName="probe", TemplateBody=_template(),
+                     Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}])
+    cfn.update_termination_protection(StackName="probe", EnableTerminationProtection=True)
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["EnableTerminationProtection"] is True
+    with pytest.raises(botocore.exceptions.ClientError, match=r"cannot be deleted while TerminationProtection"):
+        cfn.delete_stack(StackName="probe")
+    cfn.update_termination_protection(StackName="probe", EnableTerminationProtection=False)
+    cfn.delete_stack(StackName="probe")
+    with pytest.raises(botocore.exceptions.ClientError, match="does not exist"):
+        cfn.describe_stacks(StackName="probe")
