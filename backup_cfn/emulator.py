@@ -113,6 +113,7 @@ def apply_patches() -> None:
     _patch_in_place_updates()
     _patch_kms_key_properties()
     _patch_termination_protection(cfn_models)
+    _patch_drift_detection()
     cfn_models._backup_cfn_patched = True
 
 
@@ -206,6 +207,39 @@ def _patch_termination_protection(cfn_models) -> None:
 
     CloudFormationResponse.update_termination_protection = update_termination_protection
     backend_class.delete_stack = delete_stack
+
+
+def _patch_drift_detection() -> None:
+    """Drift detection answers in AWS's shapes, honestly: the detection ends DETECTION_FAILED with a
+    reason, since moto cannot compare resources with their templates (moto 5.2.5 answers HTTP 500)."""
+    import uuid
+
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+
+    detections: dict[str, str] = {}
+
+    def detect_stack_drift(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        detection_id = str(uuid.uuid4())
+        detections[detection_id] = stack.stack_id
+        return ActionResult({"StackDriftDetectionId": detection_id})
+
+    def describe_stack_drift_detection_status(self):
+        detection_id = self._get_param("StackDriftDetectionId")
+        return ActionResult({
+            "StackId": detections.get(detection_id, ""), "StackDriftDetectionId": detection_id,
+            "StackDriftStatus": "UNKNOWN", "DetectionStatus": "DETECTION_FAILED",
+            "DetectionStatusReason": "the local emulator cannot detect drift", "Timestamp": utcnow()})
+
+    def describe_stack_resource_drifts(self):
+        self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        return ActionResult({"StackResourceDrifts": []})
+
+    CloudFormationResponse.detect_stack_drift = detect_stack_drift
+    CloudFormationResponse.describe_stack_drift_detection_status = describe_stack_drift_detection_status
+    CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
 
 
 def _patch_kms_key_properties() -> None:

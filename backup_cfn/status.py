@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.text import Text
 
@@ -70,15 +69,7 @@ def stack_status(cloudformation, *, label: str, name: str, rendered: str, consol
 
 
 def _detect_drift(cloudformation, stack_id: str, console: Console, poll: Poll) -> str:
-    try:
-        detection_id = cloudformation.detect_stack_drift(StackName=stack_id)["StackDriftDetectionId"]
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 501) \
-                or error.get("Code") in ("NotImplemented", "InvalidAction"):
-            console.print("  [yellow]drift detection is not available from this endpoint[/yellow]")
-            return "UNAVAILABLE"
-        raise
+    detection_id = cloudformation.detect_stack_drift(StackName=stack_id)["StackDriftDetectionId"]
     while True:
         result = cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId=detection_id)
         if result["DetectionStatus"] != "DETECTION_IN_PROGRESS":

@@ -112,3 +112,14 @@ def test_termination_protection_is_set_shown_and_blocks_deletion(local_env):
     cfn.delete_stack(StackName="probe")
     with pytest.raises(botocore.exceptions.ClientError, match="does not exist"):
         cfn.describe_stacks(StackName="probe")
+
+
+def test_drift_detection_answers_in_aws_shapes_and_says_it_cannot_detect(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    cfn.create_stack(StackName="probe", TemplateBody=_template(),
+                     Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}])
+    detection_id = cfn.detect_stack_drift(StackName="probe")["StackDriftDetectionId"]
+    status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection_id)
+    assert (status["DetectionStatus"], status["StackDriftStatus"]) == ("DETECTION_FAILED", "UNKNOWN")
+    assert "cannot detect drift" in status["DetectionStatusReason"]
+    assert cfn.describe_stack_resource_drifts(StackName="probe")["StackResourceDrifts"] == []
