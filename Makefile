@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 EMULATOR_PORT ?= 5055
 
 .PHONY: help venv template lint test emulator emulator-stop demo bench lock clean
@@ -21,8 +23,14 @@ venv: $(STAMP)  ## create .venv with the pinned dependencies
 template: $(STAMP)  ## write templates/*.json for every environment
 	$(BIN)/backup-cfn template
 
-lint: $(STAMP)  ## cfn-lint every committed template (errors, warnings and informational findings)
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+lint: $(STAMP) $(CHECKOV_STAMP)  ## cfn-lint and checkov on every template; lists checkov's documented skips
 	$(BIN)/backup-cfn validate
+	$(CHECKOV_VENV)/bin/checkov --directory templates --framework cloudformation --compact --quiet --skip-download
 
 test: $(STAMP)  ## run the test suite (starts its own emulator)
 	$(BIN)/python -m pytest -q
@@ -39,4 +47,4 @@ lock: $(STAMP)  ## re-pin requirements.txt from requirements.in
 	  $(BIN)/pip freeze --exclude-editable; } > requirements.txt
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .hypothesis build *.egg-info

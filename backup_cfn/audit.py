@@ -62,4 +62,7 @@ def add_trail(t: Template, env: Environment, *, key, log_bucket, audited_buckets
         Tags=common.tags(env),
     ))
     trail.DependsOn = [bucket_policy]
+    if not env.multi_region_trail:
+        common.skip_checks(trail, {"CKV_AWS_67": f"environment '{env.name}' sets multi_region_trail = false: "
+                                                 "this stack audits its own region"})
     return trail

@@ -42,3 +42,16 @@ def trail_name(env: Environment) -> str:
 def replication_role_name(env: Environment) -> str:
     # IAM is global: the region keeps two deployments of one stack name apart.
     return f"{env.stack_name}-replication-{env.region}"
+
+
+def skip_checks(resource: AWSObject, reasons: dict[str, str]) -> AWSObject:
+    """Record, in the resource itself, each checkov check that does not apply and why; `make lint`
+    prints the list. A skip without a reason is not accepted."""
+    if not reasons or not all(reasons.values()):
+        raise ValueError(f"{resource.title}: every skipped check needs a reason")
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    skips = list(metadata.get("checkov", {}).get("skip", []))
+    skips += [{"id": check, "comment": reason} for check, reason in sorted(reasons.items())]
+    metadata["checkov"] = {"skip": skips}
+    resource.Metadata = metadata
+    return resource

@@ -123,10 +123,31 @@ def add_function(t: Template, env: Environment, spec: FunctionSpec, statements: 
         Timeout=spec.timeout_seconds,
         LoggingConfig=FunctionLoggingConfig(LogGroup=Ref(log_group), LogFormat="JSON"),
         Environment=awslambda.Environment(Variables=_environment(env, res)),
+        KmsKeyArn=GetAtt(res.key, "Arn"),
         Tags=common.tags(env),
         **optional,
     ))
+    common.skip_checks(function, _not_applicable_checks(env, spec, res))
+    if res.network is not None:
+        common.skip_checks(role, {"CKV_AWS_111": (
+            "Lambda's network-interface actions (ManageVpcNetworkInterfaces) accept no narrower resource; "
+            "AWS's own AWSLambdaVPCAccessExecutionRole grants them on *")})
     return Deployed(function=function, role=role, log_group=log_group)
+
+
+def _not_applicable_checks(env: Environment, spec: FunctionSpec, res: Resources) -> dict[str, str]:
+    reasons = {}
+    if spec is WORKER:
+        reasons["CKV_AWS_116"] = ("invoked synchronously by the SQS event source: failed jobs go to "
+                                  "JobDeadLetterQueue through the queue's redrive policy, not a function DLQ")
+        reasons["CKV_AWS_115"] = ("concurrency is bounded by the queue subscription's MaximumConcurrency "
+                                  "(max_concurrent_backups) without reserving it from the account pool")
+    else:
+        reasons["CKV_AWS_116"] = ("asynchronous failures go to FailedInvocationQueue through the "
+                                  "EventInvokeConfig on-failure destination, which records more than a DLQ")
+    if res.network is None:
+        reasons["CKV_AWS_117"] = f"environment '{env.name}' sets vpc_endpoints = false"
+    return reasons
 
 
 def _environment(env: Environment, res: Resources) -> dict:

@@ -340,6 +340,8 @@ def vpc_statement() -> Statement:
 
 
 def key_use_statement(key_arn, *services: str) -> Statement:
+    """The key, used only by the services that encrypt for the function: its data stores, its
+    queues and topic, and Lambda itself for the function's environment variables."""
     return Statement(Sid="UseBackupKeyThroughServices", Effect=Allow, Action=ENCRYPT_DECRYPT,
                      Resource=[key_arn], Condition=Condition(via(*services)))
 
@@ -360,7 +362,7 @@ def initiator_statements(source_bucket_arn, runs_table, job_queue, failure_queue
                   Resource=[GetAtt(job_queue, "Arn")]),
         Statement(Sid="ReportFailedInvocations", Effect=Allow, Action=[sqs_actions.SendMessage],
                   Resource=[GetAtt(failure_queue, "Arn")]),
-        key_use_statement(key_arn, "dynamodb", "sqs"),
+        key_use_statement(key_arn, "dynamodb", "sqs", "lambda"),
     ]
 
 
@@ -388,7 +390,7 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
                           sqs_actions.ChangeMessageVisibility, sqs_actions.GetQueueAttributes],
                   Resource=[GetAtt(job_queue, "Arn")]),
         Statement(Sid="PublishRunSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
-        key_use_statement(key_arn, "s3", "dynamodb", "sqs", "sns"),
+        key_use_statement(key_arn, "s3", "dynamodb", "sqs", "sns", "lambda"),
     ]
 
 
@@ -410,7 +412,7 @@ def pruner_statements(backup_bucket, runs_table, content_table, topic, failure_q
         Statement(Sid="PublishPruneSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
         Statement(Sid="ReportFailedInvocations", Effect=Allow, Action=[sqs_actions.SendMessage],
                   Resource=[GetAtt(failure_queue, "Arn")]),
-        key_use_statement(key_arn, "s3", "dynamodb", "sns", "sqs"),
+        key_use_statement(key_arn, "s3", "dynamodb", "sns", "sqs", "lambda"),
     ]
 
 

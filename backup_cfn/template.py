@@ -120,7 +120,9 @@ def build_replica_template(env: Environment) -> Template:
     """The disaster-recovery stack, in the replica region; deployed first, its outputs feed the primary."""
     t = Template(Description=f"backup-cfn {env.name}: replica of the backups of {env.region}, in {env.replica_region}")
     key = keys.add_replica_key(t, env)
-    bucket = storage.add_replica_bucket(t, env, key)
+    log_bucket = storage.add_access_log_bucket(t, env, "ReplicaAccessLogBucket")
+    bucket = storage.add_replica_bucket(t, env, key, log_bucket)
+    storage.add_access_log_policy(t, log_bucket, [bucket])
     add_outputs(t, {
         layout.OUTPUT_REPLICA_BUCKET: Ref(bucket),
         layout.OUTPUT_REPLICA_BUCKET_ARN: GetAtt(bucket, "Arn"),

@@ -2,6 +2,7 @@
 size limits, on the templates the code builds."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from cfnlint.api import ManualArgs, lint
@@ -34,6 +35,7 @@ class Finding:
 class Report:
     findings: list[Finding] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
+    skipped_checks: list[str] = field(default_factory=list)  # "template/resource: CHECK: reason"
 
     @property
     def blocking_count(self) -> int:
@@ -48,6 +50,7 @@ class Report:
         for name, size in sorted(self.sizes.items()):
             delivery = "inline" if size <= INLINE_TEMPLATE_LIMIT else "via the artifacts bucket (TemplateURL)"
             out.append(f"{name}: {size:,} bytes, deployed {delivery}")
+        out += [f"checkov skip {line}" for line in self.skipped_checks]
         counts = {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning", "informational")}
         out.append(f"cfn-lint: {counts['error']} errors, {counts['warning']} warnings, "
                    f"{counts['informational']} informational on {len(self.sizes)} templates")
@@ -83,4 +86,13 @@ def validate_environments(envs: list[Environment]) -> Report:
             report.sizes[name] = len(body.encode())
             report.findings += check_size(name, body)
             report.findings += lint_template(name, body, region)
+            report.skipped_checks += checkov_skips(name, body)
     return report
+
+
+def checkov_skips(name: str, body: str) -> list[str]:
+    """The checkov checks each resource declares not applicable, with the reason it gives."""
+    resources = json.loads(body)["Resources"]
+    return [f"{name}/{logical}: {skip['id']}: {skip['comment']}"
+            for logical, resource in sorted(resources.items())
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])]

@@ -39,3 +39,17 @@ def test_runtime_is_the_newest_python_cfn_lint_does_not_deprecate():
     newest = max(pythons, key=lambda r: int(r.split(".")[1]))
     assert RUNTIME == newest
     assert lifecycle[RUNTIME]["successor"] is None
+
+
+def test_checkov_skips_carry_reasons_and_are_listed_by_validate():
+    from troposphere import sqs
+
+    from backup_cfn.common import skip_checks
+
+    with pytest.raises(ValueError, match="needs a reason"):
+        skip_checks(sqs.Queue("Q"), {"CKV_AWS_27": ""})
+    queue = skip_checks(sqs.Queue("Q"), {"CKV_AWS_27": "because"})
+    assert queue.Metadata == {"checkov": {"skip": [{"id": "CKV_AWS_27", "comment": "because"}]}}
+    report = validate_environments([ENVS["prod"]])
+    assert report.skipped_checks and all(line.count(": ") >= 2 for line in report.skipped_checks)
+    assert any("CKV_AWS_116" in line for line in report.lines())

@@ -26,7 +26,7 @@ def test_every_bucket_is_encrypted_private_owner_enforced_and_versioned(env_name
         p = bucket["Properties"]
         rule = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-        if name == "AccessLogBucket":
+        if name.endswith("AccessLogBucket"):
             assert algorithm == "AES256", "server access log targets use SSE-S3"
         else:
             assert algorithm == "aws:kms" and rule["BucketKeyEnabled"] is True, name
