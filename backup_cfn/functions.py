@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import GetAtt, Ref, Template, awslambda, events, iam, logs
+from troposphere import AccountId, GetAtt, Ref, Template, awslambda, events, iam, logs
 from troposphere.validators import integer
 
 from backup_cfn import common, layout, policies
@@ -198,7 +198,7 @@ def add_schedule(t: Template, env: Environment, name: str, expression: str, depl
     ))
     t.add_resource(awslambda.Permission(
         f"{name}SchedulePermission", Action="lambda:InvokeFunction", FunctionName=Ref(deployed.function),
-        Principal="events.amazonaws.com", SourceArn=GetAtt(rule, "Arn"),
+        Principal="events.amazonaws.com", SourceArn=GetAtt(rule, "Arn"), SourceAccount=AccountId,
     ))
     return rule
 

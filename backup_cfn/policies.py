@@ -20,6 +20,7 @@ from awacs.aws import (
     Allow,
     ArnEquals,
     ArnLike,
+    ArnNotEquals,
     AWSPrincipal,
     Bool,
     Condition,
@@ -202,8 +203,30 @@ def trusted_accounts_read_statement(env: Environment, bucket) -> Statement:
     )
 
 
-def backup_bucket_policy(env: Environment, bucket, key_arn) -> PolicyDocument:
-    statements = [deny_insecure_transport(bucket), *deny_uploads_not_encrypted_with(bucket, key_arn)]
+ROOT_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+
+
+def deny_backup_deletes(bucket, deleter_role_arn=None) -> list[Statement]:
+    """Deleting backup data is the collector's job alone. A delete without a version leaves a
+    recoverable version behind; deleting a version destroys data, so only the account root (break
+    glass) may, and lifecycle expiry, which no bucket policy governs."""
+    objects = objects_in(GetAtt(bucket, "Arn"))
+    deleters = [Sub(ROOT_ARN)] + ([deleter_role_arn] if deleter_role_arn is not None else [])
+    return [
+        Statement(Sid="OnlyTheCollectorDeletesBackups", Effect=Deny, Principal=Principal("*"),
+                  Action=[s3_actions.DeleteObject], Resource=[objects],
+                  Condition=Condition(ArnNotEquals("aws:PrincipalArn", deleters))),
+        Statement(Sid="NobodyDeletesBackupVersions", Effect=Deny, Principal=Principal("*"),
+                  Action=[s3_actions.DeleteObjectVersion], Resource=[objects],
+                  Condition=Condition(ArnNotEquals("aws:PrincipalArn", Sub(ROOT_ARN)))),
+    ]
+
+
+def backup_bucket_policy(env: Environment, bucket, key_arn, deleter_role_arn=None) -> PolicyDocument:
+    """Backup and replica buckets: TLS only, our key only, deletes only by the collector (primary)
+    or nobody (replica: deletes arrive by replication, which is not a delete call)."""
+    statements = [deny_insecure_transport(bucket), *deny_uploads_not_encrypted_with(bucket, key_arn),
+                  *deny_backup_deletes(bucket, deleter_role_arn)]
     if env.trusted_account_ids:
         statements.append(trusted_accounts_read_statement(env, bucket))
     return document(*statements)
@@ -287,6 +310,26 @@ def failed_events_queue_policy(queue, rules: list) -> PolicyDocument:
 
 def lambda_trust_policy() -> PolicyDocument:
     return document(Statement(Effect=Allow, Principal=service("lambda.amazonaws.com"), Action=[sts.AssumeRole]))
+
+
+def account_trust_policy() -> PolicyDocument:
+    return document(Statement(Effect=Allow, Principal=account_root(), Action=[sts.AssumeRole]))
+
+
+def restore_statements(backup_bucket, runs_table, key) -> list[Statement]:
+    """Read snapshots and content, look up run history; no write, no delete."""
+    return [
+        Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket],
+                  Resource=[GetAtt(backup_bucket, "Arn")]),
+        Statement(Sid="ReadSnapshotsAndContent", Effect=Allow,
+                  Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
+                  Resource=[_objects(backup_bucket, layout.CONTENT_PREFIX),
+                            _objects(backup_bucket, layout.MANIFEST_PREFIX)]),
+        Statement(Sid="ReadRunHistory", Effect=Allow, Action=[ddb.GetItem, ddb.Query],
+                  Resource=[GetAtt(runs_table, "Arn"), Sub("${TableArn}/index/*", TableArn=GetAtt(runs_table, "Arn"))]),
+        Statement(Sid="DecryptThroughS3AndDynamoDb", Effect=Allow, Action=[kms_actions.Decrypt],
+                  Resource=[GetAtt(key, "Arn")], Condition=Condition(via("s3", "dynamodb"))),
+    ]
 
 
 def s3_trust_policy() -> PolicyDocument:

@@ -204,9 +204,14 @@ def add_backup_bucket(t: Template, env: Environment, *, key, log_bucket, replica
         Tags=common.tags(env),
         **object_lock(env),
     )))
-    t.add_resource(s3.BucketPolicy("BackupBucketPolicy", Bucket=Ref(bucket),
-                                   PolicyDocument=policies.backup_bucket_policy(env, bucket, GetAtt(key, "Arn"))))
     return bucket
+
+
+def add_backup_bucket_policy(t: Template, env: Environment, *, bucket: s3.Bucket, key, pruner_role) -> s3.BucketPolicy:
+    """Added after the functions: it names the pruner's role, the only one allowed to delete."""
+    return t.add_resource(s3.BucketPolicy(
+        "BackupBucketPolicy", Bucket=Ref(bucket),
+        PolicyDocument=policies.backup_bucket_policy(env, bucket, GetAtt(key, "Arn"), GetAtt(pruner_role, "Arn"))))
 
 
 def add_replica_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Bucket:

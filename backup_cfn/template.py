@@ -8,7 +8,7 @@ from pathlib import Path
 
 from troposphere import Export, GetAtt, Output, Parameter, Ref, Sub, Template
 
-from backup_cfn import audit, functions, keys, layout, messaging, monitoring, network, storage, tables
+from backup_cfn import access, audit, functions, keys, layout, messaging, monitoring, network, storage, tables
 from backup_cfn.config import Environment
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -75,8 +75,11 @@ def build_template(env: Environment) -> Template:
         key=key, source_bucket_arn=source_arn, source_bucket_name=source_name, backup_bucket=backup_bucket,
         runs_table=runs_table, content_table=content_table, job_queue=job_queue, failure_queue=failure_queue,
         topic=topic, code_bucket=Ref(params.code_bucket), code_key=Ref(params.code_key), network=vpc))
+    storage.add_backup_bucket_policy(t, env, bucket=backup_bucket, key=key, pruner_role=deployed["pruner"].role)
     schedules = functions.add_schedules(t, env, deployed, failure_queue)
     messaging.add_failed_invocation_queue_policy(t, failure_queue, schedules)
+
+    restore_role = access.add_restore_role(t, env, backup_bucket=backup_bucket, key=key, runs_table=runs_table)
 
     trail = audit.add_trail(t, env, key=key, log_bucket=log_bucket, audited_buckets=[backup_bucket])
     trail_bucket = t.resources["TrailBucket"]
@@ -112,6 +115,7 @@ def build_template(env: Environment) -> Template:
         "TrailBucketName": Ref(trail_bucket),
         "AccessLogBucketName": Ref(log_bucket),
         "DashboardName": Ref(dashboard),
+        "RestoreRoleArn": GetAtt(restore_role, "Arn"),
     })
     return t
 

@@ -406,3 +406,49 @@ def test_source_bucket_created_only_when_none_is_named():
     assert template["Outputs"]["SourceBucketName"]["Value"] == "existing-client-reports"
     worker = json.dumps(props(template, "WorkerFunctionRole"))
     assert "arn:${AWS::Partition}:s3:::existing-client-reports" in worker
+
+
+# --- deletes, restore access, confused deputies ------------------------------------------
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_only_the_pruner_and_root_may_delete_backups_and_only_root_deletes_versions(env_name):
+    for template, policy, deleters in ((primary(env_name), "BackupBucketPolicy", {"PrunerFunctionRole"}),
+                                       (replica(env_name), "ReplicaBucketPolicy", set())):
+        by_sid = {s["Sid"]: s for s in statements(props(template, policy)["PolicyDocument"])}
+        deletes = by_sid["OnlyTheCollectorDeletesBackups"]
+        assert deletes["Effect"] == "Deny" and deletes["Action"] == ["s3:DeleteObject"] and deletes["Principal"] == "*"
+        allowed = as_list(deletes["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+        assert {a["Fn::GetAtt"][0] for a in allowed if "Fn::GetAtt" in a} == deleters
+        assert {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"} in allowed
+        versions = by_sid["NobodyDeletesBackupVersions"]
+        assert versions["Action"] == ["s3:DeleteObjectVersion"]
+        assert versions["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == {
+            "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_restore_role_reads_backups_and_cannot_write_or_delete(env_name):
+    template = primary(env_name)
+    actions = role_actions(template, "RestoreRole")
+    assert {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"} <= actions
+    assert not any(a.split(":")[1].startswith(("Put", "Delete", "Update", "Create")) for a in actions)
+    assert "RestoreRole" not in {f["Properties"]["Role"]["Fn::GetAtt"][0]
+                                 for f in resources(template, "AWS::Lambda::Function").values()}
+    assert "RestoreRoleArn" in template["Outputs"]
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_service_principals_are_held_to_this_account_everywhere(env_name):
+    template = primary(env_name)
+    for owner, document in policy_documents(template):
+        if owner.endswith(".trust"):
+            continue  # lambda.amazonaws.com / s3.amazonaws.com trust: the role is this account's
+        for statement in statements(document):
+            principal = statement.get("Principal")
+            if isinstance(principal, dict) and "Service" in principal and statement["Effect"] == "Allow":
+                conditions = json.dumps(statement.get("Condition", {}))
+                assert any(k in conditions for k in ("aws:SourceAccount", "aws:SourceArn", "kms:EncryptionContext")), \
+                    f"{owner}/{statement.get('Sid')}"
+    for permission in resources(template, "AWS::Lambda::Permission").values():
+        assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}
+        assert "SourceArn" in permission["Properties"]
