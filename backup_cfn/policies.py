@@ -24,6 +24,7 @@ from awacs.aws import (
     AWSPrincipal,
     Bool,
     Condition,
+    ConditionElement,
     Deny,
     PolicyDocument,
     Principal,
@@ -52,6 +53,20 @@ KEY_ADMIN_ACTIONS = [
     kms_actions.UntagResource, kms_actions.UpdateAlias, kms_actions.UpdateKeyDescription,
 ]
 ENCRYPT_DECRYPT = [kms_actions.Decrypt, kms_actions.GenerateDataKey]
+
+
+def all_of(*elements: ConditionElement) -> Condition:
+    """A Condition requiring every element. awacs's own Condition([...]) keeps only the last of two
+    elements with the same operator; here same-operator elements are merged, and a key given
+    twice is an error rather than a silent overwrite."""
+    merged: dict[str, dict] = {}
+    for element in elements:
+        keys = merged.setdefault(element.condition, {})
+        for key, value in element.get_dict().items():
+            if key in keys:
+                raise ValueError(f"condition key {key} given twice under {element.condition}")
+            keys[key] = value
+    return Condition([type(e)(merged.pop(e.condition)) for e in elements if e.condition in merged])
 
 
 def document(*statements: Statement) -> PolicyDocument:
@@ -99,26 +114,26 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
         Statement(
             Sid="CloudWatchAlarmsPublishToEncryptedTopic", Effect=Allow,
             Principal=service("cloudwatch.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
-            Condition=Condition([this_account(), ArnLike("aws:SourceArn", common.arn("cloudwatch", "alarm:*"))]),
+            Condition=all_of(this_account(), ArnLike("aws:SourceArn", common.arn("cloudwatch", "alarm:*"))),
         ),
         Statement(
             Sid="EventBridgeDeliversToEncryptedTopicAndQueues", Effect=Allow,
             Principal=service("events.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
-            Condition=Condition([this_account(), ArnLike("aws:SourceArn", common.arn("events", "rule/*"))]),
+            Condition=all_of(this_account(), ArnLike("aws:SourceArn", common.arn("events", "rule/*"))),
         ),
         Statement(
             Sid="CloudTrailEncryptsLogs", Effect=Allow,
             Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.GenerateDataKey], Resource=["*"],
-            Condition=Condition([
+            Condition=all_of(
                 StringEquals("aws:SourceArn", common.arn("cloudtrail", f"trail/{common.trail_name(env)}")),
                 StringLike("kms:EncryptionContext:aws:cloudtrail:arn",
                            common.arn("cloudtrail", "trail/*", region=False)),
-            ]),
+            ),
         ),
         Statement(
             Sid="CloudTrailDescribesKey", Effect=Allow,
             Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.DescribeKey], Resource=["*"],
-            Condition=Condition(
+            Condition=all_of(
                 StringEquals("aws:SourceArn", common.arn("cloudtrail", f"trail/{common.trail_name(env)}"))),
         ),
         Statement(
@@ -127,7 +142,7 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
             Action=[kms_actions.Encrypt, kms_actions.Decrypt, kms_actions.ReEncryptFrom, kms_actions.ReEncryptTo,
                     kms_actions.GenerateDataKey, kms_actions.DescribeKey],
             Resource=["*"],
-            Condition=Condition(ArnLike("kms:EncryptionContext:aws:logs:arn",
+            Condition=all_of(ArnLike("kms:EncryptionContext:aws:logs:arn",
                                         common.arn("logs", f"log-group:/aws/lambda/{env.stack_name}-*"))),
         ),
     ]
@@ -142,7 +157,7 @@ def trusted_accounts_decrypt_statement(env: Environment) -> Statement:
         Sid="TrustedAccountsDecryptThroughS3", Effect=Allow,
         Principal=account_root(*env.trusted_account_ids),
         Action=[kms_actions.Decrypt, kms_actions.DescribeKey], Resource=["*"],
-        Condition=Condition(via("s3")),
+        Condition=all_of(via("s3")),
     )
 
 
@@ -156,7 +171,7 @@ def replica_key_policy(env: Environment) -> PolicyDocument:
         Statement(
             Sid="ReplicationRoleEncryptsReplicas", Effect=Allow, Principal=account_root(),
             Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey], Resource=["*"],
-            Condition=Condition([ArnEquals("aws:PrincipalArn", role_arn), via("s3")]),
+            Condition=all_of(ArnEquals("aws:PrincipalArn", role_arn), via("s3")),
         ),
     ]
     if env.trusted_account_ids:
@@ -170,7 +185,7 @@ def deny_insecure_transport(bucket) -> Statement:
     return Statement(
         Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[s3_actions.Action("*")],
         Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
-        Condition=Condition(Bool("aws:SecureTransport", "false")),
+        Condition=all_of(Bool("aws:SecureTransport", "false")),
     )
 
 
@@ -182,12 +197,12 @@ def deny_uploads_not_encrypted_with(bucket, key_arn) -> list[Statement]:
         Statement(
             Sid="DenyUploadsWithOtherEncryption", Effect=Deny, Principal=Principal("*"),
             Action=[s3_actions.PutObject], Resource=[objects],
-            Condition=Condition(StringNotEqualsIfExists("s3:x-amz-server-side-encryption", "aws:kms")),
+            Condition=all_of(StringNotEqualsIfExists("s3:x-amz-server-side-encryption", "aws:kms")),
         ),
         Statement(
             Sid="DenyUploadsWithOtherKey", Effect=Deny, Principal=Principal("*"),
             Action=[s3_actions.PutObject], Resource=[objects],
-            Condition=Condition(StringNotEqualsIfExists("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn)),
+            Condition=all_of(StringNotEqualsIfExists("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn)),
         ),
     ]
 
@@ -199,7 +214,7 @@ def trusted_accounts_read_statement(env: Environment, bucket) -> Statement:
         Principal=account_root(*env.trusted_account_ids),
         Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.ListBucket],
         Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
-        Condition=Condition(StringEquals("aws:PrincipalAccount", list(env.trusted_account_ids))),
+        Condition=all_of(StringEquals("aws:PrincipalAccount", list(env.trusted_account_ids))),
     )
 
 
@@ -215,10 +230,10 @@ def deny_backup_deletes(bucket, deleter_role_arn=None) -> list[Statement]:
     return [
         Statement(Sid="OnlyTheCollectorDeletesBackups", Effect=Deny, Principal=Principal("*"),
                   Action=[s3_actions.DeleteObject], Resource=[objects],
-                  Condition=Condition(ArnNotEquals("aws:PrincipalArn", deleters))),
+                  Condition=all_of(ArnNotEquals("aws:PrincipalArn", deleters))),
         Statement(Sid="NobodyDeletesBackupVersions", Effect=Deny, Principal=Principal("*"),
                   Action=[s3_actions.DeleteObjectVersion], Resource=[objects],
-                  Condition=Condition(ArnNotEquals("aws:PrincipalArn", Sub(ROOT_ARN)))),
+                  Condition=all_of(ArnNotEquals("aws:PrincipalArn", Sub(ROOT_ARN)))),
     ]
 
 
@@ -243,10 +258,10 @@ def access_log_bucket_policy(log_bucket, logged_buckets: list) -> PolicyDocument
         Statement(
             Sid="S3ServerAccessLogsDelivery", Effect=Allow, Principal=service("logging.s3.amazonaws.com"),
             Action=[s3_actions.PutObject], Resource=[objects_in(GetAtt(log_bucket, "Arn"))],
-            Condition=Condition([
+            Condition=all_of(
                 this_account(),
                 ArnLike("aws:SourceArn", [GetAtt(b, "Arn") for b in logged_buckets]),
-            ]),
+            ),
         ),
     )
 
@@ -258,16 +273,14 @@ def trail_bucket_policy(env: Environment, trail_bucket, key_arn) -> PolicyDocume
         Statement(
             Sid="CloudTrailChecksBucketAcl", Effect=Allow, Principal=service("cloudtrail.amazonaws.com"),
             Action=[s3_actions.GetBucketAcl], Resource=[GetAtt(trail_bucket, "Arn")],
-            Condition=Condition(StringEquals("aws:SourceArn", trail_arn)),
+            Condition=all_of(StringEquals("aws:SourceArn", trail_arn)),
         ),
         Statement(
             Sid="CloudTrailWritesLogs", Effect=Allow, Principal=service("cloudtrail.amazonaws.com"),
             Action=[s3_actions.PutObject],
             Resource=[Sub("${BucketArn}/AWSLogs/${AWS::AccountId}/*", BucketArn=GetAtt(trail_bucket, "Arn"))],
-            Condition=Condition([
-                StringEquals("aws:SourceArn", trail_arn),
-                StringEquals("s3:x-amz-acl", "bucket-owner-full-control"),
-            ]),
+            Condition=all_of(StringEquals("aws:SourceArn", trail_arn),
+                             StringEquals("s3:x-amz-acl", "bucket-owner-full-control")),
         ),
     )
 
@@ -280,17 +293,17 @@ def topic_policy(topic) -> PolicyDocument:
         Statement(
             Sid="CloudWatchAlarmsPublish", Effect=Allow, Principal=service("cloudwatch.amazonaws.com"),
             Action=[sns_actions.Publish], Resource=[Ref(topic)],
-            Condition=Condition([this_account(), ArnLike("aws:SourceArn", common.arn("cloudwatch", "alarm:*"))]),
+            Condition=all_of(this_account(), ArnLike("aws:SourceArn", common.arn("cloudwatch", "alarm:*"))),
         ),
         Statement(
             Sid="EventBridgePublish", Effect=Allow, Principal=service("events.amazonaws.com"),
             Action=[sns_actions.Publish], Resource=[Ref(topic)],
-            Condition=Condition([this_account(), ArnLike("aws:SourceArn", common.arn("events", "rule/*"))]),
+            Condition=all_of(this_account(), ArnLike("aws:SourceArn", common.arn("events", "rule/*"))),
         ),
         Statement(
             Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"),
             Action=[sns_actions.Publish], Resource=[Ref(topic)],
-            Condition=Condition(Bool("aws:SecureTransport", "false")),
+            Condition=all_of(Bool("aws:SecureTransport", "false")),
         ),
     )
 
@@ -301,7 +314,7 @@ def failed_events_queue_policy(queue, rules: list) -> PolicyDocument:
         Statement(
             Sid="EventBridgeRulesDeadLetter", Effect=Allow, Principal=service("events.amazonaws.com"),
             Action=[sqs_actions.SendMessage], Resource=[GetAtt(queue, "Arn")],
-            Condition=Condition(ArnEquals("aws:SourceArn", [GetAtt(rule, "Arn") for rule in rules])),
+            Condition=all_of(ArnEquals("aws:SourceArn", [GetAtt(rule, "Arn") for rule in rules])),
         ),
     )
 
@@ -328,13 +341,13 @@ def restore_statements(backup_bucket, runs_table, key) -> list[Statement]:
         Statement(Sid="ReadRunHistory", Effect=Allow, Action=[ddb.GetItem, ddb.Query],
                   Resource=[GetAtt(runs_table, "Arn"), Sub("${TableArn}/index/*", TableArn=GetAtt(runs_table, "Arn"))]),
         Statement(Sid="DecryptThroughS3AndDynamoDb", Effect=Allow, Action=[kms_actions.Decrypt],
-                  Resource=[GetAtt(key, "Arn")], Condition=Condition(via("s3", "dynamodb"))),
+                  Resource=[GetAtt(key, "Arn")], Condition=all_of(via("s3", "dynamodb"))),
     ]
 
 
 def s3_trust_policy() -> PolicyDocument:
     return document(Statement(Effect=Allow, Principal=service("s3.amazonaws.com"), Action=[sts.AssumeRole],
-                              Condition=Condition(this_account())))
+                              Condition=all_of(this_account())))
 
 
 def replication_statements(env: Environment, source_bucket, source_key_arn, replica_bucket_arn,
@@ -356,13 +369,13 @@ def replication_statements(env: Environment, source_bucket, source_key_arn, repl
                   Resource=[objects_in(replica_bucket_arn)]),
         Statement(Sid="DecryptSourceObjects", Effect=Allow, Action=[kms_actions.Decrypt],
                   Resource=[source_key_arn],
-                  Condition=Condition([via("s3"), StringLike("kms:EncryptionContext:aws:s3:arn", source_objects)])),
+                  Condition=all_of(via("s3"), StringLike("kms:EncryptionContext:aws:s3:arn", source_objects))),
         Statement(Sid="EncryptReplicas", Effect=Allow, Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey],
                   Resource=[replica_key_arn],
-                  Condition=Condition([
+                  Condition=all_of(
                       via("s3", region=env.replica_region),
                       StringLike("kms:EncryptionContext:aws:s3:arn", objects_in(replica_bucket_arn)),
-                  ])),
+                  )),
     ]
 
 
@@ -386,7 +399,7 @@ def key_use_statement(key_arn, *services: str) -> Statement:
     """The key, used only by the services that encrypt for the function: its data stores, its
     queues and topic, and Lambda itself for the function's environment variables."""
     return Statement(Sid="UseBackupKeyThroughServices", Effect=Allow, Action=ENCRYPT_DECRYPT,
-                     Resource=[key_arn], Condition=Condition(via(*services)))
+                     Resource=[key_arn], Condition=all_of(via(*services)))
 
 
 def _objects(bucket, prefix: str = ""):
