@@ -7,7 +7,7 @@ from backup_cfn.policies import all_of
 
 def test_all_of_keeps_every_same_operator_condition():
     condition = all_of(StringEquals("aws:SourceArn", "arn:x"), ArnLike("aws:SourceArn", "arn:*"),
-                       StringEquals("s3:x-amz-acl", "bucket-owner-full-control")).to_dict()
+                       StringEquals("s3:x-amz-acl", "bucket-owner-full-control")).JSONrepr()
     assert condition == {"StringEquals": {"aws:SourceArn": "arn:x", "s3:x-amz-acl": "bucket-owner-full-control"},
                          "ArnLike": {"aws:SourceArn": "arn:*"}}
 
