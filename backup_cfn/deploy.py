@@ -184,7 +184,8 @@ class StackDeployer:
             self._discard(change_set.id, change_set_type, spec.name)
             return StackResult("planned", _outputs(stack or {}), change_set)
         if options.no_execute:
-            self.console.print(f"change set kept for review: {change_set.console_url}")
+            # soft_wrap: the URL stays one line, so it can be copied whole.
+            self.console.print(f"change set kept for review: {change_set.console_url}", soft_wrap=True)
             return StackResult("planned", _outputs(stack or {}), change_set)
         if not options.yes:
             if not options.interactive:
@@ -338,7 +339,7 @@ class Deployment:
         # Sizes first: an impossible template is reported before any call is made.
         primary_probe = StackSpec("primary", self.env.stack_name, self.env.region, primary_rendered, {}, {})
         check_sizes([replica, primary_probe])
-        if self.validate:
+        if self.validate and not diff_only:
             self._validate()
         package = (self.build_package or packaging.build_package)()
         check_account(self.env, self.clients.sts)

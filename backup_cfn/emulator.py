@@ -119,7 +119,10 @@ def apply_patches() -> None:
 
 def _patch_change_set_execution(cfn_models) -> None:
     """After ExecuteChangeSet the stack has its template's Outputs and Exports, parameters and
-    tags, as after CreateStack/UpdateStack (moto 5.2.5 leaves them at the empty REVIEW stack's)."""
+    tags, as after CreateStack/UpdateStack (moto 5.2.5 leaves them at the empty REVIEW stack's), and
+    the stack's change sets are gone, as AWS removes them on execution; ListChangeSets lists only
+    the named stack's change sets (moto lists every stack's). A CREATE change set for a stack in
+    REVIEW_IN_PROGRESS is attached to it (moto creates a second stack of the same name)."""
     backend_class = cfn_models.CloudFormationBackend
     original = backend_class.execute_change_set
 
@@ -138,8 +141,37 @@ def _patch_change_set_execution(cfn_models) -> None:
         self._validate_export_uniqueness(stack)
         for export in stack.exports:
             self.exports[export.name] = export
+        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
+            del self.change_sets[change_set_id]
 
     backend_class.execute_change_set = execute_change_set
+    original_create = backend_class.create_change_set
+
+    def create_change_set(self, stack_name, change_set_name, template, parameters, description, change_set_type,
+                          *args, **kwargs):
+        # A CREATE change set for a stack left in REVIEW_IN_PROGRESS belongs to that stack (moto makes a second one).
+        waiting = next((s for s in self.stacks.values() if s.name == stack_name and s.status == "REVIEW_IN_PROGRESS"),
+                       None) if change_set_type == "CREATE" else None
+        change_set_id, stack_id = original_create(self, stack_name, change_set_name, template, parameters,
+                                                  description, change_set_type, *args, **kwargs)
+        if waiting is not None and stack_id != waiting.stack_id:
+            self.stacks.pop(stack_id)
+            change_set = self.change_sets[change_set_id]
+            change_set.stack, change_set.stack_id = waiting, waiting.stack_id
+            stack_id = waiting.stack_id
+        return change_set_id, stack_id
+
+    backend_class.create_change_set = create_change_set
+
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def list_change_sets(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        return ActionResult({"Summaries": [c for c in self.cloudformation_backend.change_sets.values()
+                                           if c.stack_id == stack.stack_id]})
+
+    CloudFormationResponse.list_change_sets = list_change_sets
 
 
 def _patch_empty_change_set() -> None:

@@ -80,7 +80,6 @@ def test_same_template_and_parameters_after_an_update_give_an_empty_change_set(l
     cfn = aws.client(local_env, "cloudformation")
     _run_change_set(cfn, _template(), "CREATE")
     _run_change_set(cfn, _template(), "UPDATE", suffix="b")
-    cfn.delete_change_set(StackName="probe", ChangeSetName="cs-update")
     change_set = _run_change_set(cfn, _template(), "UPDATE", suffix="b")
     assert change_set["Status"] == "FAILED"
     assert "didn't contain changes" in change_set["StatusReason"]
@@ -123,3 +122,27 @@ def test_drift_detection_answers_in_aws_shapes_and_says_it_cannot_detect(local_e
     assert (status["DetectionStatus"], status["StackDriftStatus"]) == ("DETECTION_FAILED", "UNKNOWN")
     assert "cannot detect drift" in status["DetectionStatusReason"]
     assert cfn.describe_stack_resource_drifts(StackName="probe")["StackResourceDrifts"] == []
+
+
+def test_execution_removes_the_stacks_change_sets_and_listing_is_per_stack(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    cfn.create_stack(StackName="other", TemplateBody=_template(with_output=False),
+                     Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "o"}])
+    cfn.create_change_set(StackName="other", ChangeSetName="pending",
+                          TemplateBody=_template(description="x", with_output=False),
+                          ChangeSetType="UPDATE", Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "o"}])
+    _run_change_set(cfn, _template(), "CREATE")
+    assert cfn.list_change_sets(StackName="probe")["Summaries"] == []
+    assert [c["ChangeSetName"] for c in cfn.list_change_sets(StackName="other")["Summaries"]] == ["pending"]
+
+
+def test_create_change_set_for_a_stack_in_review_reuses_that_stack(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    parameters = [{"ParameterKey": "Suffix", "ParameterValue": "a"}]
+    first = cfn.create_change_set(StackName="probe", ChangeSetName="first", TemplateBody=_template(),
+                                  ChangeSetType="CREATE", Parameters=parameters)
+    second = cfn.create_change_set(StackName="probe", ChangeSetName="second", TemplateBody=_template(),
+                                   ChangeSetType="CREATE", Parameters=parameters)
+    assert second["StackId"] == first["StackId"]
+    cfn.execute_change_set(ChangeSetName=second["Id"])
+    assert [s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]] == ["CREATE_COMPLETE"]

@@ -1,0 +1,282 @@
+"""deploy, diff, status and delete end to end against the emulator, with the real templates of
+the `local` environment (the same the `prod` templates are built from)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import botocore.exceptions
+import pytest
+
+from backup_cfn import bootstrap, deploy, layout, package
+from backup_cfn.deploy import Clients, Deployment, Options
+from backup_cfn.errors import UserError
+from backup_cfn.stack import stack_outputs
+from backup_cfn.template import render_environment
+from deploy_helpers import NO_WAIT, CallRecorder, console, package_builder, text, with_resource
+
+PROBE_TOPIC = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "probe-topic"}}
+PROBE_BUCKET = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    from backup_cfn.config import load_environment
+
+    return render_environment(load_environment("local"))
+
+
+@pytest.fixture
+def make(local_env, rendered, tmp_path):
+    """A Deployment of the local environment; keyword arguments override its parts."""
+
+    def build(env=None, templates=None, out=None):
+        env = env or local_env
+        return Deployment(env, Clients.for_environment(env), out or console(), poll=NO_WAIT,
+                          templates=templates or rendered, build_package=package_builder(tmp_path / "src"),
+                          validate=False, commit="0123abc")
+    return build
+
+
+def _stack(env, region=None, name=None):
+    clients = Clients.for_environment(env)
+    cfn = clients.replica_cloudformation if region == "replica" else clients.cloudformation
+    return cfn.describe_stacks(StackName=name or (env.replica_stack_name if region == "replica" else env.stack_name))["Stacks"][0]
+
+
+def _change_sets(env):
+    """Change sets of both stacks (none for a stack that does not exist)."""
+    clients = Clients.for_environment(env)
+    found = []
+    for cfn, name in ((clients.cloudformation, env.stack_name), (clients.replica_cloudformation, env.replica_stack_name)):
+        try:
+            found += cfn.list_change_sets(StackName=name)["Summaries"]
+        except botocore.exceptions.ClientError as exc:
+            assert "does not exist" in str(exc)
+    return found
+
+
+def test_first_deploy_creates_replica_then_primary_wired_by_outputs(make, local_env, rendered, tmp_path):
+    deployment = make()
+    recorder = CallRecorder(deployment.clients.cloudformation, deployment.clients.replica_cloudformation)
+    results = deployment.run(Options(yes=True))
+
+    assert {k: r.outcome for k, r in results.items()} == {"replica": "executed", "primary": "executed"}
+    created = [region for region, _, op in recorder.calls if op == "ExecuteChangeSet"]
+    assert created == [local_env.replica_region, local_env.region]
+    primary, replica = _stack(local_env), _stack(local_env, "replica")
+    assert (primary["StackStatus"], replica["StackStatus"]) == ("CREATE_COMPLETE", "CREATE_COMPLETE")
+    outputs = stack_outputs(local_env)
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in primary["Parameters"]}
+    built = package.build_package(tmp_path / "src")
+    assert parameters[layout.PARAM_REPLICA_BUCKET_ARN] == outputs[layout.OUTPUT_REPLICA_BUCKET_ARN]
+    assert parameters[layout.PARAM_REPLICA_KEY_ARN] == outputs[layout.OUTPUT_REPLICA_KEY_ARN]
+    assert parameters[layout.PARAM_CODE_KEY] == built.key
+    code = deployment.clients.s3.get_object(Bucket=parameters[layout.PARAM_CODE_BUCKET], Key=built.key)["Body"].read()
+    assert hashlib.sha256(code).hexdigest() == built.sha256
+    tags = {t["Key"]: t["Value"] for t in primary["Tags"]}
+    assert tags[deploy.TAG_TEMPLATE] == hashlib.sha256(rendered[0].encode()).hexdigest()
+    assert tags[deploy.TAG_PACKAGE] == built.sha256
+    assert tags[deploy.TAG_COMMIT] == "0123abc"
+    assert tags["Environment"] == "local"
+    assert {layout.OUTPUT_BACKUP_BUCKET, layout.OUTPUT_RUNS_TABLE, layout.OUTPUT_REPLICA_BUCKET} <= set(outputs)
+    assert _change_sets(local_env) == []
+
+
+def test_second_deploy_with_nothing_changed_says_so_and_leaves_no_change_set(make, local_env):
+    make().run(Options(yes=True))
+    out = console()
+    deployment = make(out=out)
+    recorder = CallRecorder(deployment.clients.cloudformation, deployment.clients.replica_cloudformation,
+                            deployment.clients.s3)
+    results = deployment.run(Options(yes=True))
+
+    assert {k: r.outcome for k, r in results.items()} == {"replica": "no changes", "primary": "no changes"}
+    assert "CreateChangeSet" not in recorder.operations() and "PutObject" not in recorder.operations()
+    assert text(out).count("no changes") == 2 and "already in" in text(out)
+    assert _change_sets(local_env) == []
+    assert _stack(local_env)["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_changed_template_is_updated_through_a_change_set(make, local_env, rendered):
+    make().run(Options(yes=True))
+    changed = (with_resource(rendered[0], "ProbeTopic", PROBE_TOPIC), rendered[1])
+    out = console()
+    results = make(templates=changed, out=out).run(Options(yes=True))
+
+    assert results["replica"].outcome == "no changes"
+    assert results["primary"].outcome == "executed"
+    assert [(c.action, c.logical_id) for c in results["primary"].change_set.changes] == [("Add", "ProbeTopic")]
+    assert "ProbeTopic" in text(out) and "1 add" in text(out)
+    assert _stack(local_env)["StackStatus"] == "UPDATE_COMPLETE"
+    resources = Clients.for_environment(local_env).cloudformation.list_stack_resources(StackName=local_env.stack_name)
+    assert "ProbeTopic" in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
+    assert _change_sets(local_env) == []
+
+
+def test_diff_of_an_unchanged_deployment_reports_the_empty_change_sets_and_deletes_them(make, local_env):
+    make().run(Options(yes=True))
+    out = console()
+    results = make(out=out).run(Options(), diff_only=True)
+
+    assert {k: r.outcome for k, r in results.items()} == {"replica": "no changes", "primary": "no changes"}
+    assert text(out).count("no changes") == 2
+    assert _change_sets(local_env) == []
+
+
+def test_diff_shows_the_change_and_executes_nothing(make, local_env, rendered):
+    make().run(Options(yes=True))
+    changed = (with_resource(rendered[0], "ProbeTopic", PROBE_TOPIC), rendered[1])
+    out = console()
+    results = make(templates=changed, out=out).run(Options(), diff_only=True)
+
+    assert results["primary"].outcome == "planned"
+    assert "Add" in text(out) and "ProbeTopic" in text(out) and "AWS::SNS::Topic" in text(out)
+    resources = Clients.for_environment(local_env).cloudformation.list_stack_resources(StackName=local_env.stack_name)
+    assert "ProbeTopic" not in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
+    assert _change_sets(local_env) == []
+
+
+def test_diff_before_the_first_deploy_leaves_no_stack_behind(make, local_env):
+    out = console()
+    results = make(out=out).run(Options(), diff_only=True)
+
+    assert results["replica"].outcome == "planned"
+    assert "primary" not in results and "computed once" in text(out)
+    assert "ReplicaBucket" in text(out)
+    with pytest.raises(Exception, match="does not exist"):
+        _stack(local_env, "replica")
+    assert _change_sets(local_env) == []
+
+
+def test_no_execute_keeps_the_change_set_and_prints_its_console_url_then_deploy_completes(make, local_env):
+    out = console()
+    results = make(out=out).run(Options(no_execute=True))
+
+    change_set = results["replica"].change_set
+    assert results["replica"].outcome == "planned"
+    assert "https://us-west-2.console.aws.amazon.com/cloudformation/home?region=us-west-2#/stacks/changesets/" \
+           "changes?stackId=arn%3Aaws%3Acloudformation%3Aus-west-2" in text(out)
+    assert change_set.console_url in text(out)
+    assert _stack(local_env, "replica")["StackStatus"] == "REVIEW_IN_PROGRESS"
+    assert [c["ChangeSetId"] for c in _change_sets(local_env)] == [change_set.id]
+
+    # The operator reviewed it in the console and deploys: the REVIEW_IN_PROGRESS stack is created.
+    results = make().run(Options(yes=True))
+    assert {k: r.outcome for k, r in results.items()} == {"replica": "executed", "primary": "executed"}
+    assert _stack(local_env, "replica")["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_declined_create_deletes_the_change_set_and_the_empty_stack(make, local_env):
+    prompts = []
+    options = Options(interactive=True, confirm=lambda prompt: prompts.append(prompt) or False)
+    with pytest.raises(UserError, match="declined: the change set for backup-cfn-local-replica was deleted"):
+        make().run(options)
+
+    assert prompts == ["Execute this change set on backup-cfn-local-replica (us-west-2)?"]
+    with pytest.raises(Exception, match="does not exist"):
+        _stack(local_env, "replica")
+    assert _change_sets(local_env) == []
+
+
+def test_confirmed_change_sets_are_executed(make, local_env):
+    prompts = []
+    results = make().run(Options(interactive=True, confirm=lambda prompt: prompts.append(prompt) or True))
+    assert len(prompts) == 2
+    assert {k: r.outcome for k, r in results.items()} == {"replica": "executed", "primary": "executed"}
+
+
+def test_without_a_terminal_and_without_yes_deploy_refuses_and_cleans_up(make, local_env):
+    with pytest.raises(UserError, match="no terminal to confirm .* rerun with --yes, or with --no-execute"):
+        make().run(Options(interactive=False))
+    with pytest.raises(Exception, match="does not exist"):
+        _stack(local_env, "replica")
+    assert _change_sets(local_env) == []
+
+
+def test_removing_a_stateful_resource_is_refused_unless_allowed(make, local_env, rendered):
+    with_bucket = (with_resource(rendered[0], "ProbeBucket", PROBE_BUCKET), rendered[1])
+    make(templates=with_bucket).run(Options(yes=True))
+
+    out = console()
+    with pytest.raises(UserError, match=r"refusing to replace or remove stateful resources in backup-cfn-local: "
+                                        r"ProbeBucket \(AWS::S3::Bucket, removed\).*--allow-replace ProbeBucket"):
+        make(out=out).run(Options(yes=True))
+    assert "Remove" in text(out) and "ProbeBucket" in text(out)
+    assert _change_sets(local_env) == []
+    resources = Clients.for_environment(local_env).cloudformation.list_stack_resources(StackName=local_env.stack_name)
+    assert "ProbeBucket" in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
+
+    results = make().run(Options(yes=True, allow_replace=frozenset({"ProbeBucket"})))
+    assert results["primary"].outcome == "executed"
+    resources = Clients.for_environment(local_env).cloudformation.list_stack_resources(StackName=local_env.stack_name)
+    assert "ProbeBucket" not in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
+
+
+def test_production_stacks_get_termination_protection_and_a_stateful_stack_policy(make, local_env):
+    prod_like = dataclasses.replace(local_env, termination_protection=True)
+    make(env=prod_like).run(Options(yes=True))
+
+    cfn = Clients.for_environment(prod_like).cloudformation
+    assert _stack(prod_like)["EnableTerminationProtection"] is True
+    assert _stack(prod_like, "replica")["EnableTerminationProtection"] is True
+    policy = json.loads(cfn.get_stack_policy(StackName=prod_like.stack_name)["StackPolicyBody"])
+    deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"][0]
+    assert deny["Action"] == ["Update:Replace", "Update:Delete"]
+    assert {"LogicalResourceId/BackupBucket", "LogicalResourceId/BackupKey", "LogicalResourceId/RunsTable"} \
+        <= set(deny["Resource"])
+    assert not any("Queue" in r for r in deny["Resource"])
+
+
+def test_template_over_the_inline_limit_goes_through_the_artifacts_bucket(make, local_env, rendered):
+    padded = json.loads(rendered[0])
+    padded["Metadata"] = {"Padding": "x" * (deploy.INLINE_TEMPLATE_LIMIT + 1)}
+    templates = (json.dumps(padded, indent=2, sort_keys=True) + "\n", rendered[1])
+    deployment = make(templates=templates)
+    recorder = CallRecorder(deployment.clients.s3)
+    results = deployment.run(Options(yes=True))
+
+    assert results["primary"].outcome == "executed"
+    bucket = bootstrap.artifacts_bucket(deployment.clients.cloudformation, poll=NO_WAIT, console=console())
+    keys = [o["Key"] for o in deployment.clients.s3.list_objects_v2(Bucket=bucket, Prefix="templates/")["Contents"]]
+    body = json.dumps(padded, sort_keys=True, separators=(",", ":"))
+    assert keys == [f"templates/{hashlib.sha256(body.encode()).hexdigest()}.json"]
+    assert recorder.operations().count("PutObject") == 2  # the package and the template
+
+
+def test_template_over_one_megabyte_is_refused_before_any_call(make, local_env, rendered):
+    padded = json.loads(rendered[0])
+    padded["Metadata"] = {"Padding": "x" * deploy.TEMPLATE_URL_LIMIT}
+    deployment = make(templates=(json.dumps(padded), rendered[1]))
+    c = deployment.clients
+    recorder = CallRecorder(c.cloudformation, c.replica_cloudformation, c.s3, c.replica_s3, c.sts)
+    with pytest.raises(UserError, match=r"primary template \(backup-cfn-local\) is 1,0\d\d,\d{3} bytes, over "
+                                        r"CloudFormation's limit of 1,000,000 bytes"):
+        deployment.run(Options(yes=True))
+    assert recorder.calls == []
+
+
+def test_credentials_of_another_account_are_refused_before_any_change(make, local_env):
+    elsewhere = dataclasses.replace(local_env, account_id="210987654321")
+    deployment = make(env=elsewhere)
+    recorder = CallRecorder(deployment.clients.cloudformation, deployment.clients.replica_cloudformation)
+    with pytest.raises(UserError, match="credentials are for account 123456789012, but environment 'local' "
+                                        "deploys to 210987654321"):
+        deployment.run(Options(yes=True))
+    assert recorder.calls == []
+
+
+def test_bootstrap_bucket_is_created_once_encrypted_and_private(local_env):
+    clients = Clients.for_environment(local_env)
+    first = bootstrap.artifacts_bucket(clients.cloudformation, poll=NO_WAIT, console=console())
+    recorder = CallRecorder(clients.cloudformation)
+    assert bootstrap.artifacts_bucket(clients.cloudformation, poll=NO_WAIT, console=console()) == first
+    assert recorder.operations() == ["DescribeStacks"]
+    resources = bootstrap.bootstrap_template().to_dict()["Resources"]["ArtifactsBucket"]["Properties"]
+    assert resources["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert resources["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] \
+        == {"SSEAlgorithm": "AES256"}
+    assert {r["Id"] for r in resources["LifecycleConfiguration"]["Rules"]} == {
+        "ExpireOldPackages", "ExpireOldTemplates", "AbortIncompleteUploads"}
