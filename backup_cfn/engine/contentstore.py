@@ -1,0 +1,259 @@
+"""Store once: each distinct content lives at one key, named by its SHA-256, written by one job.
+
+The content index item of a hash moves STORING (claimed by one job) -> STORED -> DELETING (the
+collector) -> gone. Every transition is a conditional write, so any number of concurrent workers
+and the collector agree on who may copy and who may delete. The safety argument is in
+docs/engine.md; the steps below name the hook points the crash tests stop at.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from backup_cfn import layout
+from backup_cfn.engine import naming
+from backup_cfn.engine.errors import RetryableJobError
+from backup_cfn.engine.hashing import whole_object_sha256
+from backup_cfn.engine.settings import Settings
+
+STORING, STORED, DELETING = "STORING", "STORED", "DELETING"
+Hook = Callable[[str], None]
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
+
+
+def no_hook(step: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    version_id: str | None = None
+
+    def copy_source(self) -> dict:
+        source = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id and self.version_id != "null":
+            source["VersionId"] = self.version_id
+        return source
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    copied_bytes: int = 0       # bytes this call copied into the store (0: already there)
+
+
+def to_item(values: dict) -> dict:
+    return {k: _serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict) -> dict:
+    return {k: _deserialize(v) for k, v in item.items()}
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def key_of(sha256: str) -> dict:
+    return {layout.CONTENT_PARTITION_KEY: {"S": sha256}}
+
+
+def get_entry(dynamodb, table: str, sha256: str) -> dict | None:
+    item = dynamodb.get_item(TableName=table, Key=key_of(sha256), ConsistentRead=True).get("Item")
+    return from_item(item) if item else None
+
+
+def _conditional_update(dynamodb, **kwargs) -> bool:
+    try:
+        dynamodb.update_item(**kwargs)
+        return True
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def touch(dynamodb, settings: Settings, sha256: str) -> bool:
+    """Record that a manifest about to be written references this content. Only a STORED entry
+    can be touched: once the collector has marked it DELETING, the touch fails and the caller
+    stores the content again instead of referencing an object on its way out."""
+    return _conditional_update(
+        dynamodb, TableName=settings.content_table, Key=key_of(sha256),
+        UpdateExpression="SET last_referenced = :now",
+        ConditionExpression="#state = :stored",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={":now": {"S": naming.iso_precise(settings.now())}, ":stored": {"S": STORED}},
+    )
+
+
+def _claim_new(dynamodb, settings: Settings, sha256: str, size: int, owner: str) -> bool:
+    try:
+        dynamodb.put_item(
+            TableName=settings.content_table,
+            Item=to_item({layout.CONTENT_PARTITION_KEY: sha256, "state": STORING, "owner": owner, "size": size,
+                          "claimed_at": naming.iso_precise(settings.now())}),
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": layout.CONTENT_PARTITION_KEY},
+        )
+        return True
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def _take_over(dynamodb, settings: Settings, sha256: str, seen: dict, owner: str) -> bool:
+    """Claim an entry whose holder is dead (or is an earlier attempt of this very job), provided
+    nobody changed it since we read it."""
+    stamp = "deleting_at" if seen["state"] == DELETING else "claimed_at"
+    return _conditional_update(
+        dynamodb, TableName=settings.content_table, Key=key_of(sha256),
+        UpdateExpression="SET #state = :storing, #owner = :owner, claimed_at = :now REMOVE deleting_at",
+        ConditionExpression="#state = :seen_state AND #stamp = :seen_stamp",
+        ExpressionAttributeNames={"#state": "state", "#owner": "owner", "#stamp": stamp},
+        ExpressionAttributeValues={
+            ":storing": {"S": STORING}, ":owner": {"S": owner}, ":now": {"S": naming.iso_precise(settings.now())},
+            ":seen_state": {"S": seen["state"]}, ":seen_stamp": {"S": seen[stamp]},
+        },
+    )
+
+
+def _mark_stored(dynamodb, settings: Settings, sha256: str, size: int, owner: str) -> bool:
+    now = naming.iso_precise(settings.now())
+    return _conditional_update(
+        dynamodb, TableName=settings.content_table, Key=key_of(sha256),
+        UpdateExpression=("SET #state = :stored, stored_key = :key, #size = :size, last_referenced = :now, "
+                          "first_seen = if_not_exists(first_seen, :now) REMOVE #owner, claimed_at"),
+        ConditionExpression="#state = :storing AND #owner = :owner",
+        ExpressionAttributeNames={"#state": "state", "#owner": "owner", "#size": "size"},
+        ExpressionAttributeValues={
+            ":stored": {"S": STORED}, ":storing": {"S": STORING}, ":owner": {"S": owner},
+            ":key": {"S": naming.content_key(sha256)}, ":size": {"N": str(size)}, ":now": {"S": now},
+        },
+    )
+
+
+def _is_stale(stamp: str | None, after_seconds: int, now: datetime) -> bool:
+    return stamp is None or (now - naming.parse_iso(stamp)).total_seconds() > after_seconds
+
+
+def head_content(s3, bucket: str, sha256: str) -> dict | None:
+    try:
+        return s3.head_object(Bucket=bucket, Key=naming.content_key(sha256), ChecksumMode="ENABLED")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+def holds_content(head: dict | None, sha256: str, size: int) -> bool:
+    """Whether a stored object is this content: its S3-computed SHA-256 when it has one (single
+    copies always do), else its size (a multipart copy exists only once complete)."""
+    if head is None or head.get("ContentLength") != size:
+        return False
+    stored = whole_object_sha256(head)
+    return stored is None or stored == sha256
+
+
+def ensure_stored(clients, settings: Settings, sha256: str, source: SourceObject, owner: str,
+                  hook: Hook = no_hook) -> StoreResult:
+    """Make the content with this hash stored and referenced-now, copying it from `source` only
+    if no other job has stored it. Raises RetryableJobError when another live job holds it."""
+    if touch(clients.dynamodb, settings, sha256):
+        return StoreResult()
+    waited, delay = 0.0, 0.05
+    while True:
+        entry = get_entry(clients.dynamodb, settings.content_table, sha256)
+        now = settings.now()
+        if entry is None:
+            if _claim_new(clients.dynamodb, settings, sha256, source.size, owner):
+                return _store(clients, settings, sha256, source, owner, hook)
+            continue
+        state = entry.get("state")
+        if state == STORED:
+            if touch(clients.dynamodb, settings, sha256):
+                return StoreResult()
+            continue
+        if state == STORING and (entry.get("owner") == owner
+                                 or _is_stale(entry.get("claimed_at"), settings.stale_after_seconds, now)):
+            if _take_over(clients.dynamodb, settings, sha256, entry, owner):
+                return _store(clients, settings, sha256, source, owner, hook)
+            continue
+        if state == DELETING and _is_stale(entry.get("deleting_at"), settings.stale_deleting_after_seconds, now):
+            if _take_over(clients.dynamodb, settings, sha256, entry, owner):
+                return _store(clients, settings, sha256, source, owner, hook)
+            continue
+        if waited >= settings.claim_wait_seconds:
+            holder = entry.get("owner", "the garbage collector")
+            raise RetryableJobError(f"content {sha256[:16]} is {state} by {holder}; retrying later")
+        settings.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 1.0)
+
+
+def _store(clients, settings: Settings, sha256: str, source: SourceObject, owner: str, hook: Hook) -> StoreResult:
+    hook("claimed_content")
+    copied = 0
+    # A crashed earlier attempt may have copied already; a versioned bucket would keep both copies.
+    if not holds_content(head_content(clients.s3, settings.backup_bucket, sha256), sha256, source.size):
+        copy_content(clients.s3, settings, sha256, source)
+        copied = source.size
+        hook("copied")
+    if not _mark_stored(clients.dynamodb, settings, sha256, source.size, owner):
+        raise RetryableJobError(f"content {sha256[:16]}: claim taken over while copying; retrying later")
+    hook("marked_stored")
+    return StoreResult(copied_bytes=copied)
+
+
+def copy_content(s3, settings: Settings, sha256: str, source: SourceObject) -> None:
+    """Server-side copy, so the content never passes through the worker; S3 computes the copy's
+    SHA-256, which must equal the hash the content is stored under."""
+    key = naming.content_key(sha256)
+    if source.size > settings.multipart_threshold:
+        _multipart_copy(s3, settings, key, source)
+        return
+    try:
+        result = s3.copy_object(
+            Bucket=settings.backup_bucket, Key=key, CopySource=source.copy_source(), CopySourceIfMatch=source.etag,
+            # REPLACE: shared content must not carry one user's object metadata.
+            ChecksumAlgorithm="SHA256", MetadataDirective="REPLACE", **settings.sse(),
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            raise RetryableJobError(f"{source.key} changed while being backed up; retrying later") from exc
+        raise
+    stored = whole_object_sha256(result.get("CopyObjectResult", {}))
+    if stored is not None and stored != sha256:
+        raise RetryableJobError(f"{source.key} changed while being backed up (copied content does not match)")
+
+
+def _multipart_copy(s3, settings: Settings, key: str, source: SourceObject) -> None:
+    upload = s3.create_multipart_upload(Bucket=settings.backup_bucket, Key=key, ChecksumAlgorithm="SHA256",
+                                        **settings.sse())
+    upload_id = upload["UploadId"]
+    parts = []
+    try:
+        for number, start in enumerate(range(0, source.size, settings.multipart_part_size), start=1):
+            end = min(start + settings.multipart_part_size, source.size) - 1
+            part = s3.upload_part_copy(
+                Bucket=settings.backup_bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                CopySource=source.copy_source(), CopySourceIfMatch=source.etag, CopySourceRange=f"bytes={start}-{end}",
+            )["CopyPartResult"]
+            parts.append({"PartNumber": number, "ETag": part["ETag"],
+                          **({"ChecksumSHA256": part["ChecksumSHA256"]} if part.get("ChecksumSHA256") else {})})
+        s3.complete_multipart_upload(Bucket=settings.backup_bucket, Key=key, UploadId=upload_id,
+                                     MultipartUpload={"Parts": parts})
+    except BaseException:
+        try:
+            s3.abort_multipart_upload(Bucket=settings.backup_bucket, Key=key, UploadId=upload_id)
+        except ClientError:
+            pass  # the bucket's lifecycle rule aborts incomplete uploads after a day
+        raise

@@ -1,0 +1,56 @@
+"""SHA-256 of source objects: S3's own stored checksum when it covers the whole object, otherwise
+computed by streaming the object in constant memory."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+CHUNK_BYTES = 1024 * 1024
+
+
+def b64_to_hex(value: str) -> str | None:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def hex_to_b64(value: str) -> str:
+    return base64.b64encode(bytes.fromhex(value)).decode()
+
+
+def whole_object_sha256(head: dict) -> str | None:
+    """The object's SHA-256 from a HeadObject/CopyObject response, if S3 holds one for the whole
+    object. A multipart upload's checksum is a checksum of part checksums ("...=-3", type
+    COMPOSITE), not the content's hash, so it is ignored."""
+    value = head.get("ChecksumSHA256")
+    if not value or "-" in value or head.get("ChecksumType") == "COMPOSITE":
+        return None
+    return b64_to_hex(value)
+
+
+def sha256_of_stream(body, chunk_bytes: int = CHUNK_BYTES) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    total = 0
+    for chunk in iter(lambda: body.read(chunk_bytes), b""):
+        digest.update(chunk)
+        total += len(chunk)
+    return digest.hexdigest(), total
+
+
+def read_source_sha256(s3, bucket: str, key: str, *, version_id: str | None, etag: str) -> tuple[str, int]:
+    """Stream the exact object version (or, unversioned, the object with this ETag); returns
+    (sha256 hex, bytes read). A changed object raises PreconditionFailed rather than hashing
+    different content under the old identity."""
+    args = {"Bucket": bucket, "Key": key}
+    if version_id and version_id != "null":
+        args["VersionId"] = version_id
+    else:
+        args["IfMatch"] = etag
+    body = s3.get_object(**args)["Body"]
+    try:
+        return sha256_of_stream(body)
+    finally:
+        body.close()

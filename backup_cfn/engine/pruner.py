@@ -1,0 +1,190 @@
+"""Garbage collection: expire old snapshots, then delete content no kept snapshot references.
+
+Lock-free and safe against workers running at the same time (argument in docs/engine.md):
+1. list manifests at T0; keep each user's newest and every one inside the retention;
+2. read the kept ones: the referenced hashes;
+3. delete the expired manifests;
+4. scan the index; a candidate is STORED, unreferenced, and last referenced before T_scan - grace;
+5. mark it DELETING on condition that state and last_referenced are still what the scan read
+   (a worker's touch in between makes this fail: the worker wins), delete the object, delete the item.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+from backup_cfn import layout
+from backup_cfn.engine import naming
+from backup_cfn.engine.contentstore import DELETING, STORED, from_item, is_conditional_failure, key_of
+from backup_cfn.engine.manifest import ManifestError, list_manifests, read_manifest
+from backup_cfn.engine.settings import Settings
+
+DELETE_BATCH = 1000  # DeleteObjects' maximum
+
+
+class PruneAborted(RuntimeError):
+    """The sweep took so long that the grace period no longer covers a worker in flight."""
+
+
+@dataclass
+class PruneReport:
+    dry_run: bool
+    manifests_total: int = 0
+    manifests_kept: int = 0
+    manifests_expired: list[str] = field(default_factory=list)
+    unreadable_manifests: list[str] = field(default_factory=list)
+    referenced_hashes: int = 0
+    content_entries: int = 0
+    content_deleted: list[str] = field(default_factory=list)
+    bytes_deleted: int = 0
+    content_in_grace: int = 0
+    content_raced: int = 0         # touched by a worker between scan and mark: kept
+
+    def to_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "manifests_total": self.manifests_total,
+                "manifests_kept": self.manifests_kept, "manifests_expired": len(self.manifests_expired),
+                "unreadable_manifests": len(self.unreadable_manifests),
+                "referenced_hashes": self.referenced_hashes, "content_entries": self.content_entries,
+                "content_deleted": len(self.content_deleted), "bytes_deleted": self.bytes_deleted,
+                "content_in_grace": self.content_in_grace, "content_raced": self.content_raced}
+
+
+def split_by_retention(manifests: list[tuple[str, str, str]], cutoff_run_id: str) -> tuple[list, list]:
+    """(kept, expired): each user's newest is always kept, whatever its age."""
+    newest: dict[str, str] = {}
+    for user, run_id, _ in manifests:
+        newest[user] = max(newest.get(user, run_id), run_id)
+    kept, expired = [], []
+    for entry in manifests:
+        user, run_id, _ = entry
+        (kept if run_id >= cutoff_run_id or run_id == newest[user] else expired).append(entry)
+    return kept, expired
+
+
+def prune(clients, settings: Settings, *, dry_run: bool = False,
+          before_mark: Callable[[], None] | None = None) -> PruneReport:
+    report = PruneReport(dry_run=dry_run)
+    started = settings.now()
+    cutoff = naming.run_id_for(started - timedelta(days=settings.retention_days))
+    manifests = list_manifests(clients.s3, settings.backup_bucket)
+    kept, expired = split_by_retention(manifests, cutoff)
+    report.manifests_total, report.manifests_kept = len(manifests), len(kept)
+    report.manifests_expired = [key for _, _, key in expired]
+
+    referenced: set[str] = set()
+    with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
+        for key, result in zip([k for _, _, k in kept],
+                               pool.map(lambda k: _hashes_of(clients.s3, settings.backup_bucket, k), [k for _, _, k in kept])):
+            if result is None:
+                # An unreadable kept manifest: we cannot know what it references, so delete nothing.
+                report.unreadable_manifests.append(key)
+            else:
+                referenced |= result
+    report.referenced_hashes = len(referenced)
+    if report.unreadable_manifests:
+        return report
+
+    if not dry_run:
+        _delete_keys(clients.s3, settings.backup_bucket, report.manifests_expired)
+
+    scan_started = settings.now()
+    threshold = naming.iso_precise(scan_started - timedelta(hours=settings.gc_grace_hours))
+    candidates = []
+    for entry in _scan_index(clients.dynamodb, settings.content_table):
+        report.content_entries += 1
+        sha = entry[layout.CONTENT_PARTITION_KEY]
+        if entry.get("state") == DELETING and _older_than(entry.get("deleting_at"), settings.stale_deleting_after_seconds, settings):
+            candidates.append(entry)  # a collector died mid-delete: finish its work
+            continue
+        if entry.get("state") != STORED or sha in referenced:
+            continue
+        if entry.get("last_referenced", "") >= threshold:
+            report.content_in_grace += 1
+            continue
+        candidates.append(entry)
+    # A worker's touch-to-manifest window must stay inside the grace period, measured from T0.
+    if (settings.now() - started).total_seconds() > settings.gc_grace_hours * 3600 - settings.stale_after_seconds:
+        raise PruneAborted("the sweep outlasted the grace period minus the worker timeout; nothing deleted")
+    if before_mark is not None:
+        before_mark()
+    for entry in candidates:
+        sha = entry[layout.CONTENT_PARTITION_KEY]
+        if dry_run:
+            report.content_deleted.append(sha)
+            report.bytes_deleted += int(entry.get("size", 0))
+            continue
+        if not _mark_deleting(clients.dynamodb, settings, entry):
+            report.content_raced += 1
+            continue
+        clients.s3.delete_object(Bucket=settings.backup_bucket, Key=naming.content_key(sha))
+        _delete_entry(clients.dynamodb, settings, sha)
+        report.content_deleted.append(sha)
+        report.bytes_deleted += int(entry.get("size", 0))
+    return report
+
+
+def _older_than(stamp: str | None, seconds: int, settings: Settings) -> bool:
+    return stamp is not None and (settings.now() - naming.parse_iso(stamp)).total_seconds() > seconds
+
+
+def _hashes_of(s3, bucket: str, key: str) -> set[str] | None:
+    try:
+        return read_manifest(s3, bucket, key).hashes()
+    except ManifestError:
+        return None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return set()  # deleted since the listing (another collector): references nothing now
+        raise
+
+
+def _scan_index(dynamodb, table: str):
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page.get("Items", []):
+            yield from_item(item)
+
+
+def _mark_deleting(dynamodb, settings: Settings, entry: dict) -> bool:
+    now = naming.iso_precise(settings.now())
+    if entry.get("state") == DELETING:
+        condition, values = "#state = :deleting AND deleting_at = :seen", {":seen": {"S": entry["deleting_at"]}}
+    else:
+        condition = "#state = :stored AND last_referenced = :seen"
+        values = {":stored": {"S": STORED}, ":seen": {"S": entry["last_referenced"]}}
+    try:
+        dynamodb.update_item(
+            TableName=settings.content_table, Key=key_of(entry[layout.CONTENT_PARTITION_KEY]),
+            UpdateExpression="SET #state = :deleting, deleting_at = :now",
+            ConditionExpression=condition, ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":deleting": {"S": DELETING}, ":now": {"S": now}, **values},
+        )
+        return True
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def _delete_entry(dynamodb, settings: Settings, sha: str) -> None:
+    try:
+        dynamodb.delete_item(TableName=settings.content_table, Key=key_of(sha),
+                             ConditionExpression="#state = :deleting", ExpressionAttributeNames={"#state": "state"},
+                             ExpressionAttributeValues={":deleting": {"S": DELETING}})
+    except ClientError as exc:
+        # A worker took over a stale DELETING entry and stores the content again: leave it to it.
+        if not is_conditional_failure(exc):
+            raise
+
+
+def _delete_keys(s3, bucket: str, keys: list[str]) -> None:
+    for i in range(0, len(keys), DELETE_BATCH):
+        batch = keys[i:i + DELETE_BATCH]
+        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+        errors = response.get("Errors", [])
+        if errors:
+            raise RuntimeError(f"could not delete {len(errors)} expired manifest(s), e.g. {errors[0].get('Key')}: "
+                               f"{errors[0].get('Code')}")

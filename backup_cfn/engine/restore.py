@@ -1,0 +1,155 @@
+"""Restore a user's snapshot: to a directory (every file's SHA-256 checked) or to S3 (server-side
+copies). Needs only a bucket holding manifests/ and content/, so it works from the replica."""
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+from backup_cfn.engine import naming
+from backup_cfn.engine.hashing import CHUNK_BYTES, whole_object_sha256
+from backup_cfn.engine.manifest import Manifest, list_manifests, read_manifest
+
+COPY_LIMIT = 5 * 1024**3
+
+
+class RestoreError(Exception):
+    """Nothing to restore from: no such user, run or date."""
+
+
+@dataclass
+class RestoreReport:
+    user: str
+    run_id: str
+    files: int = 0
+    bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def choose_manifest(s3, bucket: str, user: str, *, run_id: str | None = None, at: datetime | None = None) -> str:
+    """The manifest key for a run ID, the newest at or before `at`, or the newest."""
+    manifests = list_manifests(s3, bucket, user)
+    if not manifests:
+        raise RestoreError(f"no backups of user {user!r} in s3://{bucket}")
+    if run_id is not None:
+        for _, found, key in manifests:
+            if found == run_id:
+                return key
+        raise RestoreError(f"user {user!r} has no backup from run {run_id} "
+                           f"(runs: {', '.join(r for _, r, _ in manifests[-5:])})")
+    if at is not None:
+        limit = naming.run_id_for(at)
+        eligible = [m for m in manifests if m[1] <= limit]
+        if not eligible:
+            raise RestoreError(f"user {user!r} has no backup at or before {naming.iso(at)} "
+                               f"(oldest: {manifests[0][1]})")
+        return eligible[-1][2]
+    return manifests[-1][2]
+
+
+def select(manifest: Manifest, path_prefix: str | None) -> dict:
+    if not path_prefix:
+        return dict(manifest.entries)
+    return {p: e for p, e in manifest.entries.items() if p == path_prefix or p.startswith(path_prefix.rstrip("/") + "/")
+            or p.startswith(path_prefix)}
+
+
+def safe_relative(path: str) -> PurePosixPath | None:
+    """A manifest path as a relative path that stays inside the target directory, or None."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or any(part in ("..", "") for part in pure.parts) or "\\" in path or "\0" in path:
+        return None
+    return pure
+
+
+def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, path_prefix: str | None = None,
+                         threads: int = 8, progress: Callable[[int], None] | None = None) -> RestoreReport:
+    report = RestoreReport(manifest.user, manifest.run_id)
+    entries = select(manifest, path_prefix)
+    target.mkdir(parents=True, exist_ok=True)
+
+    def restore_one(item):
+        path, entry = item
+        relative = safe_relative(path)
+        if relative is None:
+            return f"{path}: unsafe path (absolute or with '..'); not restored"
+        destination = target.joinpath(*relative.parts)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".restoring")
+        digest = hashlib.sha256()
+        try:
+            body = s3.get_object(Bucket=bucket, Key=naming.content_key(entry.sha256))["Body"]
+        except ClientError as exc:
+            return f"{path}: content {entry.sha256[:16]} unreadable: {exc.response.get('Error', {}).get('Code')}"
+        with body, open(partial, "wb") as out:
+            for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != entry.sha256:
+            partial.unlink()
+            return f"{path}: SHA-256 mismatch (expected {entry.sha256[:16]}, got {digest.hexdigest()[:16]}); not restored"
+        os.replace(partial, destination)
+        if progress:
+            progress(entry.size)
+        return None
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for (path, entry), problem in zip(sorted(entries.items()), pool.map(restore_one, sorted(entries.items()))):
+            if problem:
+                report.problems.append(problem)
+            else:
+                report.files += 1
+                report.bytes += entry.size
+    return report
+
+
+def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, target_prefix: str, *,
+                  path_prefix: str | None = None, threads: int = 8,
+                  progress: Callable[[int], None] | None = None) -> RestoreReport:
+    report = RestoreReport(manifest.user, manifest.run_id)
+    entries = select(manifest, path_prefix)
+    prefix = target_prefix.strip("/")
+    prefix = f"{prefix}/" if prefix else ""
+
+    def restore_one(item):
+        path, entry = item
+        source = {"Bucket": bucket, "Key": naming.content_key(entry.sha256)}
+        try:
+            if entry.size > COPY_LIMIT:
+                from boto3.s3.transfer import TransferConfig
+                s3.copy(source, target_bucket, prefix + path, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
+            else:
+                result = s3.copy_object(Bucket=target_bucket, Key=prefix + path, CopySource=source,
+                                        ChecksumAlgorithm="SHA256")
+                stored = whole_object_sha256(result.get("CopyObjectResult", {}))
+                if stored is not None and stored != entry.sha256:
+                    return f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            return f"{path}: copy failed: {error.get('Code')}: {error.get('Message')}"
+        if progress:
+            progress(entry.size)
+        return None
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for (path, entry), problem in zip(sorted(entries.items()), pool.map(restore_one, sorted(entries.items()))):
+            if problem:
+                report.problems.append(problem)
+            else:
+                report.files += 1
+                report.bytes += entry.size
+    return report
+
+
+def load_for_restore(s3, bucket: str, user: str, *, run_id: str | None = None, at: datetime | None = None) -> Manifest:
+    return read_manifest(s3, bucket, choose_manifest(s3, bucket, user, run_id=run_id, at=at))

@@ -1,0 +1,109 @@
+"""Check the backups: every manifest readable, all content it names present (right size) and
+indexed STORED, and a sample of content re-hashed from its bytes."""
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from backup_cfn import layout
+from backup_cfn.engine import naming
+from backup_cfn.engine.contentstore import STORED, from_item
+from backup_cfn.engine.hashing import sha256_of_stream
+from backup_cfn.engine.manifest import ManifestError, list_manifests, read_manifest
+from backup_cfn.engine.settings import Settings
+
+BATCH_GET = 100
+MAX_LISTED_PROBLEMS = 50
+
+
+@dataclass
+class VerifyReport:
+    manifests: int = 0
+    content_referenced: int = 0
+    content_objects: int = 0
+    sampled: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: int | None = None,
+           check_index: bool = True, bucket: str | None = None, s3=None) -> VerifyReport:
+    s3 = s3 or clients.s3
+    bucket = bucket or settings.backup_bucket
+    report = VerifyReport()
+    expected: dict[str, tuple[int, str]] = {}  # hash -> (size, first manifest naming it)
+    manifests = list_manifests(s3, bucket)
+    report.manifests = len(manifests)
+
+    def load(key):
+        try:
+            return key, read_manifest(s3, bucket, key), None
+        except ManifestError as exc:
+            return key, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
+        for key, manifest, problem in pool.map(load, [k for _, _, k in manifests]):
+            if problem:
+                report.problems.append(problem)
+                continue
+            for path, entry in manifest.entries.items():
+                known = expected.setdefault(entry.sha256, (entry.size, f"{key}:{path}"))
+                if known[0] != entry.size:
+                    report.problems.append(f"{key}:{path}: size {entry.size} differs from {known[1]} ({known[0]}) for the same hash")
+    report.content_referenced = len(expected)
+
+    stored: dict[str, int] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layout.CONTENT_PREFIX):
+        for obj in page.get("Contents", []):
+            sha = naming.hash_of_content_key(obj["Key"])
+            if sha:
+                stored[sha] = obj["Size"]
+    report.content_objects = len(stored)
+    for sha, (size, where) in sorted(expected.items()):
+        if sha not in stored:
+            report.problems.append(f"{where}: content {sha} is missing")
+        elif stored[sha] != size:
+            report.problems.append(f"{where}: content {sha} has {stored[sha]} bytes, manifest says {size}")
+
+    if check_index:
+        indexed = _index_states(clients.dynamodb, settings.content_table, sorted(expected))
+        for sha in sorted(expected):
+            if indexed.get(sha) != STORED:
+                report.problems.append(f"{expected[sha][1]}: content {sha} is not indexed as STORED "
+                                       f"(index: {indexed.get(sha, 'absent')})")
+
+    present = sorted(sha for sha in expected if sha in stored)
+    count = min(len(present), max(1 if present and sample_percent > 0 else 0,
+                                  round(len(present) * sample_percent / 100)))
+    sample = random.Random(seed).sample(present, count)
+
+    def rehash(sha):
+        body = s3.get_object(Bucket=bucket, Key=naming.content_key(sha))["Body"]
+        with body:
+            actual, _ = sha256_of_stream(body)
+        return sha, actual
+
+    with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
+        for sha, actual in pool.map(rehash, sample):
+            report.sampled += 1
+            if actual != sha:
+                report.problems.append(f"{expected[sha][1]}: content {sha} re-hashes to {actual}")
+    return report
+
+
+def _index_states(dynamodb, table: str, hashes: list[str]) -> dict[str, str]:
+    states = {}
+    for i in range(0, len(hashes), BATCH_GET):
+        keys = [{layout.CONTENT_PARTITION_KEY: {"S": h}} for h in hashes[i:i + BATCH_GET]]
+        request = {table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = dynamodb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                entry = from_item(item)
+                states[entry[layout.CONTENT_PARTITION_KEY]] = entry.get("state")
+            request = response.get("UnprocessedKeys") or None
+    return states

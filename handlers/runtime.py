@@ -1,0 +1,48 @@
+"""What the handlers run with: clients and settings built once per Lambda container from the
+environment the template sets, or given by `configure()` (the local runner and tests)."""
+from __future__ import annotations
+
+import threading
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from backup_cfn import layout
+from backup_cfn.engine.settings import Clients, Settings, settings_from_environ
+
+logger = Logger(service="backup-cfn")
+# service="": no "service" dimension, so the metrics carry exactly the one dimension (Stack) the
+# dashboard and alarms query; CloudWatch matches a metric only on its full dimension set.
+metrics = Metrics(namespace=layout.METRIC_NAMESPACE, service="")
+_metrics_lock = threading.Lock()
+_lock = threading.Lock()
+_runtime: tuple[Clients, Settings] | None = None
+
+
+def configure(clients: Clients, settings: Settings) -> None:
+    global _runtime
+    with _lock:
+        _runtime = (clients, settings)
+
+
+def get() -> tuple[Clients, Settings]:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = (Clients.default(), settings_from_environ())
+        return _runtime
+
+
+def publish_metrics(settings: Settings, values: dict[str, float]) -> None:
+    """Emit one EMF document. Flushed here under a lock rather than by @log_metrics, because the
+    local runner calls a handler from several threads and the metric set is shared."""
+    values = {name: value for name, value in values.items() if value is not None}
+    if not values:
+        return
+    with _metrics_lock:
+        metrics.add_dimension(name=layout.METRIC_DIMENSION, value=settings.stack_name or "unknown")
+        for name, value in values.items():
+            unit = MetricUnit.Bytes if name.startswith("Bytes") else MetricUnit.Count
+            metrics.add_metric(name=name, unit=unit, value=value)
+        metrics.flush_metrics()
+        metrics.clear_metrics()

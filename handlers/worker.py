@@ -1,0 +1,62 @@
+"""SQS jobs -> per-user backups, with partial batch failures: only failed messages return."""
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from backup_cfn import layout
+from backup_cfn.engine import runs, worker
+from backup_cfn.engine.errors import InvalidJob
+from handlers import runtime
+from handlers.runtime import logger
+
+
+def process_record(record: SQSRecord, outcomes: list) -> None:
+    clients, settings = runtime.get()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    try:
+        outcome = worker.handle_message(clients, settings, record.body, receive_count=receive_count)
+    except InvalidJob as exc:
+        logger.error("invalid job message; it will reach the dead-letter queue",
+                     extra={"message_id": record.message_id, "reason": str(exc)})
+        raise
+    except Exception as exc:
+        final = getattr(exc, "outcome", None)
+        if final is not None:
+            outcomes.append(final)
+        logger.warning("job failed; it will be retried", extra={"message_id": record.message_id,
+                                                                 "receive_count": receive_count, "error": str(exc)})
+        raise
+    outcomes.append(outcome)
+    logger.info("job done", extra={"run_id": outcome.job.run_id, "user": outcome.job.user,
+                                   "status": outcome.status, **outcome.stats})
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    outcomes: list = []
+    # One processor per invocation: it holds per-batch state, and the local runner calls this
+    # handler from several threads at once. A batch whose every record failed is reported like
+    # any other (all items listed), so the metrics below are still published.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(event=event, record_handler=lambda record: process_record(record, outcomes),
+                                        processor=processor, context=context)
+    _, settings = runtime.get()
+    runtime.publish_metrics(settings, metric_values(outcomes))
+    return response
+
+
+def metric_values(outcomes: list) -> dict:
+    completed = [o for o in outcomes if o.status == runs.COMPLETED]
+    values = {
+        layout.METRIC_USERS_BACKED_UP: len(completed),
+        layout.METRIC_USERS_FAILED: sum(1 for o in outcomes if o.status == runs.FAILED),
+        layout.METRIC_BYTES_NEW: sum(o.stats.get("bytes_new", 0) for o in completed),
+        layout.METRIC_BYTES_DEDUPLICATED: sum(o.stats.get("bytes_deduplicated", 0) for o in completed),
+    }
+    # Any completed run counts (PARTIAL included: most users were backed up); UsersFailed tells
+    # the two apart. The 26-hour alarm fires when no run completes at all.
+    finished = sum(1 for o in outcomes if o.finalized_run is not None)
+    if finished:
+        values[layout.METRIC_RUNS_SUCCEEDED] = finished
+    return values
