@@ -150,7 +150,7 @@ class StackDeployer:
             self.console.print(f"[green]no changes[/green] to {spec.label} stack {spec.name} ({spec.region}): "
                                "template, parameters and tags match what is deployed")
             if spec.production:
-                self._protect(spec)
+                self._protect(spec, stack=stack)
             return StackResult("no changes", _outputs(stack))
         change_set_type = "CREATE" if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" else "UPDATE"
         source = self._template_source(spec)
@@ -281,16 +281,18 @@ class StackDeployer:
             raise UserError(f"{spec.name} ({spec.region}) ended {status}: {display.cause_summary(causes)}")
         self.console.print(f"[green]{spec.name} {status}[/green]")
         if spec.production:
-            self._protect(spec)
+            self._protect(spec, policy=not relaxed)  # a relaxed policy was restored above
         outputs = final.get("Outputs", [])
         if outputs:
             self.console.print(display.outputs_table(f"{spec.name} outputs", outputs))
         return StackResult("executed", _outputs(final), change_set)
 
-    def _protect(self, spec: StackSpec) -> None:
+    def _protect(self, spec: StackSpec, policy: bool = True, stack: dict | None = None) -> None:
         """Production: termination protection, and a stack policy guarding the stateful resources."""
-        self.cloudformation.update_termination_protection(StackName=spec.name, EnableTerminationProtection=True)
-        self.cloudformation.set_stack_policy(StackName=spec.name, StackPolicyBody=stack_policy(spec.stateful_ids))
+        if not (stack or {}).get("EnableTerminationProtection"):
+            self.cloudformation.update_termination_protection(StackName=spec.name, EnableTerminationProtection=True)
+        if policy:
+            self.cloudformation.set_stack_policy(StackName=spec.name, StackPolicyBody=stack_policy(spec.stateful_ids))
 
 
 def _how(change: changeset.Change) -> str:

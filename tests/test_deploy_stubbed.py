@@ -1,0 +1,358 @@
+"""The paths moto cannot produce (failed resources, rollbacks, replacement, AWS's own wording of an
+empty change set, drift), driven through botocore's Stubber with AWS's response shapes and messages."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from troposphere import Output, Ref, Template, s3, sns
+
+from backup_cfn import changeset, deploy
+from backup_cfn.changeset import Change
+from backup_cfn.deploy import Options, StackDeployer, StackSpec
+from backup_cfn.errors import UserError
+from backup_cfn.events import Poll
+from backup_cfn.status import stack_status
+from deploy_helpers import console, text
+
+REGION = "us-east-1"
+NAME = "backup-cfn-dev"
+STACK_ID = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{NAME}/4f3c2b10-0d6e-11ef-9d1a-0a1b2c3d4e5f"
+CS_ID = f"arn:aws:cloudformation:{REGION}:123456789012:changeSet/backup-cfn-20260101-000000/6a7b8c9d-1111-2222-3333-444455556666"
+NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+EMPTY_REASONS = [
+    "The submitted information didn't contain changes. Submit different information to create a change set.",
+    "No updates are to be performed.",
+]
+
+
+def hand_made_template() -> str:
+    t = Template(Description="probe")
+    bucket = t.add_resource(s3.Bucket("DataBucket", DeletionPolicy="Retain", UpdateReplacePolicy="Retain"))
+    t.add_resource(sns.Topic("AlertTopic"))
+    t.add_output(Output("DataBucketName", Value=Ref(bucket)))
+    return json.dumps(t.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+@pytest.fixture
+def cfn():
+    client = boto3.client("cloudformation", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        client.stubber = stubber
+        yield client
+        stubber.assert_no_pending_responses()
+
+
+def spec(production=False, tags=None) -> StackSpec:
+    return StackSpec("primary", NAME, REGION, hand_made_template(), {}, tags or {"Environment": "dev"}, production)
+
+
+def deployer(client, out=None, sleeps=None) -> StackDeployer:
+    poll = Poll(interval=7, sleep=(sleeps.append if sleeps is not None else lambda s: None))
+    return StackDeployer(client, None, console=out or console(), poll=poll,
+                         artifacts_bucket=lambda: pytest.fail("no artifacts bucket expected"))
+
+
+def stack(status, tags=(), outputs=(), protected=False):
+    return {"Stacks": [{"StackId": STACK_ID, "StackName": NAME, "CreationTime": NOW, "StackStatus": status,
+                        "Tags": list(tags), "Outputs": list(outputs), "Parameters": [],
+                        "EnableTerminationProtection": protected}]}
+
+
+def missing(client, name=NAME):
+    client.stubber.add_client_error("describe_stacks", "ValidationError", f"Stack with id {name} does not exist",
+                                    400, expected_params={"StackName": name})
+
+
+def event(logical_id, status, reason=None, resource_type="AWS::S3::Bucket", n=0):
+    item = {"StackId": STACK_ID, "EventId": f"{logical_id}-{status}-{n}", "StackName": NAME,
+            "LogicalResourceId": logical_id, "PhysicalResourceId": "", "ResourceType": resource_type,
+            "Timestamp": NOW + dt.timedelta(seconds=n), "ResourceStatus": status}
+    if reason:
+        item["ResourceStatusReason"] = reason
+    return item
+
+
+def stack_event(status, reason=None, n=0):
+    return event(NAME, status, reason, "AWS::CloudFormation::Stack", n)
+
+
+def newest_first(*events):
+    return {"StackEvents": list(reversed(events))}
+
+
+def resource_change(action, logical_id, resource_type="AWS::S3::Bucket", replacement=None, policy_action=None,
+                    properties=(), scope=("Properties",)):
+    change = {"Action": action, "LogicalResourceId": logical_id, "ResourceType": resource_type,
+              "Scope": list(scope) if action == "Modify" else [],
+              "Details": [{"Target": {"Attribute": "Properties", "Name": p, "RequiresRecreation": "Always"},
+                           "Evaluation": "Static", "ChangeSource": "DirectModification"} for p in properties]}
+    if replacement:
+        change["Replacement"] = replacement
+    if policy_action:
+        change["PolicyAction"] = policy_action
+    return {"Type": "Resource", "ResourceChange": change}
+
+
+def change_set_response(status="CREATE_COMPLETE", reason=None, changes=(), token=None):
+    response = {"ChangeSetName": "backup-cfn-20260101-000000", "ChangeSetId": CS_ID, "StackId": STACK_ID,
+                "StackName": NAME, "Status": status, "ExecutionStatus": "AVAILABLE" if status == "CREATE_COMPLETE"
+                else "UNAVAILABLE", "CreationTime": NOW, "Changes": list(changes)}
+    if reason:
+        response["StatusReason"] = reason
+    if token:
+        response["NextToken"] = token
+    return response
+
+
+def plan(client, status_before, change_set, change_set_type="UPDATE"):
+    """describe_stacks, create_change_set, describe_change_set."""
+    client.stubber.add_response("describe_stacks", stack(status_before), {"StackName": NAME})
+    client.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID},
+                                {"StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": change_set_type,
+                                 "Parameters": [], "Tags": ANY, "Capabilities": changeset.CAPABILITIES,
+                                 "Description": ANY, "TemplateBody": ANY})
+    client.stubber.add_response("describe_change_set", change_set, {"ChangeSetName": CS_ID})
+
+
+@pytest.mark.parametrize("reason", EMPTY_REASONS)
+def test_empty_change_set_in_either_wording_is_no_changes_and_is_deleted(cfn, reason):
+    plan(cfn, "UPDATE_COMPLETE", change_set_response("FAILED", reason))
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    out = console()
+    result = deployer(cfn, out).deploy(spec(), Options(yes=True))
+    assert result.outcome == "no changes"
+    assert "no changes to primary stack backup-cfn-dev" in text(out)
+
+
+def test_rejected_change_set_reports_aws_reason_and_removes_the_empty_stack(cfn):
+    missing(cfn)
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID})
+    reason = ("Template format error: Unresolved resource dependencies [ReplicaKey] in the Resources block "
+              "of the template")
+    cfn.stubber.add_response("describe_change_set", change_set_response("FAILED", reason))
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    cfn.stubber.add_response("describe_stacks", stack("REVIEW_IN_PROGRESS"), {"StackName": NAME})
+    cfn.stubber.add_response("delete_stack", {}, {"StackName": STACK_ID})
+    with pytest.raises(UserError, match=r"could not create a change set for backup-cfn-dev: Template format "
+                                        r"error: Unresolved resource dependencies \[ReplicaKey\]"):
+        deployer(cfn).deploy(spec(), Options(yes=True))
+
+
+def test_change_set_is_polled_politely_and_every_page_is_read(cfn):
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": NAME})
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID})
+    cfn.stubber.add_response("describe_change_set", change_set_response("CREATE_IN_PROGRESS"))
+    cfn.stubber.add_response("describe_change_set", change_set_response(
+        changes=[resource_change("Add", "AlertTopic", "AWS::SNS::Topic")], token="page-2"))
+    cfn.stubber.add_response("describe_change_set", change_set_response(
+        changes=[resource_change("Modify", "DataBucket", replacement="False", properties=["Tags"])]),
+        {"ChangeSetName": CS_ID, "NextToken": "page-2"})
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    sleeps = []
+    result = deployer(cfn, sleeps=sleeps).deploy(spec(), Options(), diff_only=True)
+    assert [c.logical_id for c in result.change_set.changes] == ["AlertTopic", "DataBucket"]
+    assert sleeps == [7]
+
+
+def test_change_set_table_shows_action_replacement_policy_and_properties_and_folds_tag_only_changes(cfn):
+    changes = [resource_change("Add", "AlertTopic", "AWS::SNS::Topic"),
+               resource_change("Modify", "WorkerFunction", "AWS::Lambda::Function", replacement="False",
+                               properties=["Code", "MemorySize"]),
+               resource_change("Remove", "OldQueue", "AWS::SQS::Queue", policy_action="Delete"),
+               resource_change("Modify", "JobQueue", "AWS::SQS::Queue", replacement="False", scope=("Tags",)),
+               resource_change("Modify", "RunsTable", "AWS::DynamoDB::Table", replacement="False", scope=("Tags",))]
+    plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=changes))
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    out = console()
+    deployer(cfn, out).deploy(spec(), Options(), diff_only=True)
+    lines = text(out).splitlines()
+    row = next(line for line in lines if "WorkerFunction" in line)
+    assert "Modify" in row and "AWS::Lambda::Function" in row and "False" in row and "Code, MemorySize" in row
+    assert "Delete" in next(line for line in lines if "OldQueue" in line)
+    assert "2 resources" in text(out) and "Tags (stack tags only)" in text(out)
+    assert "JobQueue" not in text(out)
+    assert "1 add, 3 modify, 1 remove" in text(out)
+
+
+def test_change_set_rows_are_coloured_by_action():
+    from backup_cfn.display import change_set_table
+    from rich.console import Console
+
+    change_set = changeset.ChangeSet(CS_ID, "n", STACK_ID, NAME, "UPDATE", REGION, "CREATE_COMPLETE", "", tuple(
+        Change.from_api(c) for c in [resource_change("Add", "A"), resource_change("Modify", "M", replacement="False"),
+                                     resource_change("Remove", "R", "AWS::SNS::Topic")]))
+    out = Console(record=True, width=200, force_terminal=True, color_system="standard")
+    out.print(change_set_table(change_set))
+    ansi = out.export_text(styles=True)
+    assert "\x1b[32mAdd" in ansi and "\x1b[33mModify" in ansi and "\x1b[31mRemove" in ansi
+
+
+def test_replacing_a_bucket_is_refused_and_the_change_set_deleted(cfn):
+    changes = [resource_change("Modify", "DataBucket", replacement="True", policy_action="ReplaceAndRetain",
+                               properties=["BucketName"])]
+    plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=changes))
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    out = console()
+    with pytest.raises(UserError, match=r"DataBucket \(AWS::S3::Bucket, replacement True\).*"
+                                        r"rerun with --allow-replace DataBucket"):
+        deployer(cfn, out).deploy(spec(), Options(yes=True))
+    assert "ReplaceAndRetain" in text(out) and "BucketName" in text(out)
+
+
+@pytest.mark.parametrize("change, guarded", [
+    (resource_change("Modify", "T", "AWS::DynamoDB::Table", replacement="Conditional"), True),
+    (resource_change("Remove", "L", "AWS::Logs::LogGroup", policy_action="Delete"), True),
+    (resource_change("Remove", "K", "AWS::KMS::Key", policy_action="Retain"), True),
+    (resource_change("Modify", "B", "AWS::S3::Bucket", policy_action="ReplaceAndDelete"), True),
+    (resource_change("Modify", "B", "AWS::S3::Bucket", replacement="False", properties=["Tags"]), False),
+    (resource_change("Remove", "Q", "AWS::SQS::Queue", policy_action="Delete"), False),
+    (resource_change("Modify", "F", "AWS::Lambda::Function", replacement="True"), False),
+])
+def test_stateful_guard(change, guarded):
+    parsed = Change.from_api(change)
+    assert bool(changeset.guard_violations((parsed,), frozenset())) is guarded
+    assert changeset.guard_violations((parsed,), frozenset({parsed.logical_id})) == []
+
+
+def test_allowed_replacement_in_production_relaxes_the_stack_policy_only_while_executing(cfn):
+    changes = [resource_change("Modify", "DataBucket", replacement="True", policy_action="ReplaceAndRetain")]
+    plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=changes))
+    relaxed = deploy.stack_policy(["DataBucket"], frozenset({"DataBucket"}))
+    full = deploy.stack_policy(["DataBucket"])
+    cfn.stubber.add_response("set_stack_policy", {}, {"StackName": NAME, "StackPolicyBody": relaxed})
+    cfn.stubber.add_response("describe_stack_events", newest_first(stack_event("UPDATE_COMPLETE", n=0)))
+    cfn.stubber.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    cfn.stubber.add_response("describe_stack_events", newest_first(
+        stack_event("UPDATE_COMPLETE", n=0), stack_event("UPDATE_IN_PROGRESS", "User Initiated", n=1),
+        event("DataBucket", "UPDATE_COMPLETE", n=2), stack_event("UPDATE_COMPLETE", n=3)))
+    cfn.stubber.add_response("set_stack_policy", {}, {"StackName": NAME, "StackPolicyBody": full})
+    cfn.stubber.add_response("update_termination_protection", {"StackId": STACK_ID},
+                             {"StackName": NAME, "EnableTerminationProtection": True})
+    result = deployer(cfn).deploy(spec(production=True), Options(yes=True, allow_replace=frozenset({"DataBucket"})))
+    assert result.outcome == "executed"
+    assert json.loads(relaxed)["Statement"] == [json.loads(full)["Statement"][0]]
+    assert json.loads(full)["Statement"][1]["Resource"] == ["LogicalResourceId/DataBucket"]
+
+
+def test_failed_update_streams_events_and_names_the_root_cause_not_the_cancellations(cfn):
+    plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=[
+        resource_change("Modify", "DataBucket", replacement="False", properties=["LifecycleConfiguration"]),
+        resource_change("Add", "AlertTopic", "AWS::SNS::Topic")]))
+    cfn.stubber.add_response("describe_stack_events", newest_first(stack_event("UPDATE_COMPLETE", n=0)))
+    cfn.stubber.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
+    root = ("Resource handler returned message: \"'Days' in the Expiration action for filter '(prefix=content/)' "
+            "must be greater than 'Days' in the Transition action\" (Service: S3, Status Code: 400)")
+    first = [stack_event("UPDATE_COMPLETE", n=0), stack_event("UPDATE_IN_PROGRESS", "User Initiated", n=1),
+             event("DataBucket", "UPDATE_IN_PROGRESS", n=2)]
+    rest = [event("DataBucket", "UPDATE_FAILED", root, n=3),
+            event("AlertTopic", "CREATE_FAILED", "Resource creation cancelled", "AWS::SNS::Topic", n=4),
+            stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
+                        "The following resource(s) failed to update: [DataBucket]. ", n=5),
+            event("AlertTopic", "DELETE_COMPLETE", resource_type="AWS::SNS::Topic", n=6),
+            stack_event("UPDATE_ROLLBACK_COMPLETE", n=7)]
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
+    cfn.stubber.add_response("describe_stack_events", newest_first(*first))
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
+    cfn.stubber.add_response("describe_stack_events", newest_first(*first, *rest))
+    out = console()
+    sleeps = []
+    with pytest.raises(UserError) as failure:
+        deployer(cfn, out, sleeps).deploy(spec(), Options(yes=True))
+    message = str(failure.value.message)
+    assert message.startswith("backup-cfn-dev (us-east-1) ended UPDATE_ROLLBACK_COMPLETE: DataBucket UPDATE_FAILED")
+    assert "must be greater than 'Days' in the Transition action" in message and "cancelled" not in message
+    printed = text(out)
+    assert printed.index("DataBucket") < printed.index("UPDATE_FAILED") < printed.index("UPDATE_ROLLBACK_COMPLETE")
+    assert "Root cause:" in printed
+    root_section = printed[printed.index("Root cause:"):]
+    assert "DataBucket" in root_section and "AlertTopic" not in root_section
+    assert sleeps == [7]
+
+
+def test_rollback_complete_is_explained_and_refused_without_recreate_failed(cfn):
+    cfn.stubber.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": NAME})
+    cfn.stubber.add_response("describe_stack_events", newest_first(
+        stack_event("CREATE_IN_PROGRESS", "User Initiated", n=0),
+        event("DataBucket", "CREATE_FAILED", "backup-cfn-dev-data already exists", n=1),
+        event("AlertTopic", "CREATE_FAILED", "Resource creation cancelled", "AWS::SNS::Topic", n=2),
+        stack_event("ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [DataBucket]. "
+                                            "Rollback requested by user.", n=3),
+        stack_event("ROLLBACK_COMPLETE", n=4)))
+    out = console()
+    with pytest.raises(UserError, match=r"is ROLLBACK_COMPLETE \(DataBucket CREATE_FAILED: backup-cfn-dev-data "
+                                        r"already exists\).*--recreate-failed"):
+        deployer(cfn, out).deploy(spec(), Options(yes=True))
+    assert "cannot be updated, only deleted and created again" in text(out)
+
+
+def test_rollback_complete_with_recreate_failed_is_deleted_and_created_again(cfn):
+    failed = [stack_event("CREATE_IN_PROGRESS", "User Initiated", n=0),
+              event("DataBucket", "CREATE_FAILED", "Access Denied", n=1), stack_event("ROLLBACK_COMPLETE", n=2)]
+    cfn.stubber.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": NAME})
+    cfn.stubber.add_response("describe_stack_events", newest_first(*failed))
+    cfn.stubber.add_response("describe_stack_events", newest_first(*failed))
+    cfn.stubber.add_response("delete_stack", {}, {"StackName": STACK_ID})
+    cfn.stubber.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
+    cfn.stubber.add_response("describe_stack_events", newest_first(*failed, stack_event("DELETE_COMPLETE", n=3)))
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID},
+                             {"StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": "CREATE", "Parameters": [],
+                              "Tags": ANY, "Capabilities": ANY, "Description": ANY, "TemplateBody": ANY})
+    cfn.stubber.add_response("describe_change_set", change_set_response(
+        changes=[resource_change("Add", "DataBucket"), resource_change("Add", "AlertTopic", "AWS::SNS::Topic")]))
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    cfn.stubber.add_response("describe_stacks", stack("REVIEW_IN_PROGRESS"), {"StackName": NAME})
+    cfn.stubber.add_response("delete_stack", {}, {"StackName": STACK_ID})
+    out = console()
+    # Deleted, then planned as a CREATE (the stubbed call insists); declining removes the new empty stack too.
+    with pytest.raises(UserError, match="declined"):
+        deployer(cfn, out).deploy(spec(), Options(recreate_failed=True, interactive=True, confirm=lambda prompt: False))
+    assert "deleting backup-cfn-dev to create it again (--recreate-failed)" in text(out)
+    assert "DELETE_COMPLETE" in text(out)
+
+
+@pytest.mark.parametrize("status, expected", [
+    ("UPDATE_IN_PROGRESS", "another operation is running"),
+    ("UPDATE_ROLLBACK_FAILED", "aws cloudformation continue-update-rollback --stack-name backup-cfn-dev"),
+    ("DELETE_FAILED", "delete it"),
+])
+def test_stacks_that_cannot_take_a_change_set_are_refused_with_the_way_out(cfn, status, expected):
+    cfn.stubber.add_response("describe_stacks", stack(status), {"StackName": NAME})
+    with pytest.raises(UserError, match=expected):
+        deployer(cfn).deploy(spec(), Options(yes=True))
+
+
+def test_status_with_drift_lists_drifted_resources(cfn):
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE", tags=[
+        {"Key": deploy.TAG_TEMPLATE, "Value": "0" * 64}, {"Key": deploy.TAG_COMMIT, "Value": "abc123"}],
+        outputs=[{"OutputKey": "DataBucketName", "OutputValue": "backup-cfn-dev-databucket-1x2y"}]),
+        {"StackName": NAME})
+    cfn.stubber.add_response("detect_stack_drift", {"StackDriftDetectionId": "d-1"}, {"StackName": STACK_ID})
+    in_progress = {"StackId": STACK_ID, "StackDriftDetectionId": "d-1", "DetectionStatus": "DETECTION_IN_PROGRESS",
+                   "Timestamp": NOW}
+    cfn.stubber.add_response("describe_stack_drift_detection_status", in_progress)
+    cfn.stubber.add_response("describe_stack_drift_detection_status", {
+        **in_progress, "DetectionStatus": "DETECTION_COMPLETE", "StackDriftStatus": "DRIFTED",
+        "DriftedStackResourceCount": 1})
+    cfn.stubber.add_response("describe_stack_resource_drifts", {"StackResourceDrifts": [{
+        "StackId": STACK_ID, "LogicalResourceId": "DataBucket", "PhysicalResourceId": "backup-cfn-dev-databucket-1x2y",
+        "ResourceType": "AWS::S3::Bucket", "StackResourceDriftStatus": "MODIFIED", "Timestamp": NOW,
+        "PropertyDifferences": [{"PropertyPath": "/VersioningConfiguration/Status", "ExpectedValue": "Enabled",
+                                 "ActualValue": "Suspended", "DifferenceType": "NOT_EQUAL"}]}]},
+        {"StackName": STACK_ID, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]})
+    cfn.stubber.add_response("describe_stack_events", newest_first(stack_event("UPDATE_COMPLETE", n=1)))
+    out = console()
+    sleeps = []
+    result = stack_status(cfn, label="primary", name=NAME, rendered=hand_made_template(), console=out,
+                          poll=Poll(7, sleeps.append), package_sha256="f" * 64, drift=True)
+    assert (result.status, result.drift, result.template_matches, result.package_matches) == \
+        ("UPDATE_COMPLETE", "DRIFTED", False, False)
+    printed = text(out)
+    assert "MODIFIED DataBucket (AWS::S3::Bucket) /VersioningConfiguration/Status" in printed
+    assert "deployed from commit abc123" in printed and "differs from this checkout" in printed
+    assert "backup-cfn-dev-databucket-1x2y" in printed
+    assert sleeps == [7]
