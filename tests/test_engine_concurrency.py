@@ -1,0 +1,125 @@
+"""Store once under contention, and a crash at every worker step retried to the same end state."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from backup_cfn.engine import contentstore, naming, runs
+from backup_cfn.engine.contentstore import SourceObject, ensure_stored, get_entry
+from backup_cfn.engine.initiator import start_run
+from backup_cfn.engine.errors import LeaseHeld
+from backup_cfn.engine.manifest import list_manifests, read_manifest
+from backup_cfn.engine.worker import Job, handle_message
+from engine_support import all_content_versions, backup, content_versions, make_engine, put, sha
+
+DATA = b"PK\x03\x04 the same quarterly spreadsheet " * 2000
+
+
+def test_many_workers_storing_the_same_content_at_once_make_exactly_one_copy(local_env):
+    engine = make_engine(local_env)
+    put(engine, "src", "same.xlsx", DATA)
+    head = engine.s3.head_object(Bucket=engine.settings.source_bucket, Key="src/same.xlsx")
+    source = SourceObject(engine.settings.source_bucket, "src/same.xlsx", head["ETag"], len(DATA))
+    barrier = threading.Barrier(16)
+    results, errors = [], []
+
+    def store(i):
+        barrier.wait()
+        try:
+            results.append(ensure_stored(engine.clients, engine.settings, sha(DATA), source, f"job-{i}"))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=store, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r.copied_bytes for r in results) == [0] * 15 + [len(DATA)]
+    assert content_versions(engine, sha(DATA)) == 1
+    assert get_entry(engine.clients.dynamodb, engine.settings.content_table, sha(DATA))["state"] == "STORED"
+
+
+def test_forty_users_with_the_same_file_backed_up_on_eight_threads(local_env):
+    engine = make_engine(local_env)
+    for i in range(40):
+        put(engine, f"user-{i:02d}", "policy.pdf", DATA)
+        put(engine, f"user-{i:02d}", f"own-{i}.pdf", DATA + bytes([i]))
+    run = backup(engine, threads=8)
+    assert run["status"] == runs.SUCCEEDED and run["users_done"] == 40
+    versions = all_content_versions(engine)
+    assert len(versions) == 41 and set(versions.values()) == {1}
+    assert run["bytes_new"] == len(DATA) + sum(len(DATA) + 1 for _ in range(40))
+
+
+STEPS = ["leased", "listed", "hashed", "claimed_content", "copied", "marked_stored", "stored",
+         "manifest_written", "recorded", "finalized"]
+
+
+class Crash(BaseException):
+    """The process dies: nothing after this point runs, not even exception handlers."""
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_retry_after_a_crash_at_each_worker_step_reaches_the_same_state(local_env, step):
+    engine = make_engine(local_env, claim_wait_seconds=0.3)
+    put(engine, "gina", "a.pdf", DATA)
+    put(engine, "gina", "b.pdf", DATA + b"b")
+    put(engine, "hank", "a.pdf", DATA)  # shares content with gina
+    run_id = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, run_id)
+
+    def crash_at(name):
+        if name == step:
+            raise Crash(name)
+
+    with pytest.raises(Crash):
+        handle_message(engine.clients, engine.settings, Job(run_id, "gina").body(), hook=crash_at)
+    if step != "finalized":
+        # The other user's job runs meanwhile; it may have to wait for gina's claim to go stale.
+        try:
+            handle_message(engine.clients, engine.settings, Job(run_id, "hank").body())
+        except Exception as exc:  # noqa: BLE001
+            assert "STORING" in str(exc), exc
+    # The message comes back after the visibility timeout, by when the dead attempt's lease is stale.
+    engine.clock.advance(seconds=engine.settings.stale_after_seconds + 1)
+    outcome = handle_message(engine.clients, engine.settings, Job(run_id, "gina").body(), receive_count=2)
+    assert outcome.status in ("COMPLETED", "DUPLICATE")
+    handle_message(engine.clients, engine.settings, Job(run_id, "hank").body(), receive_count=2)
+
+    record = runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
+    assert (record["users_done"], record["users_pending"], record["status"]) == (2, 0, runs.SUCCEEDED)
+    assert record["files_total"] == 3
+    assert all_content_versions(engine) == {naming.content_key(sha(DATA)): 1, naming.content_key(sha(DATA + b"b")): 1}
+    manifest_versions = engine.s3.list_object_versions(Bucket=engine.settings.backup_bucket,
+                                                       Prefix=naming.manifest_key("gina", run_id))["Versions"]
+    assert len(manifest_versions) == 1
+    manifest = read_manifest(engine.s3, engine.settings.backup_bucket, naming.manifest_key("gina", run_id))
+    assert {p: e.sha256 for p, e in manifest.entries.items()} == {"a.pdf": sha(DATA), "b.pdf": sha(DATA + b"b")}
+    for h in (sha(DATA), sha(DATA + b"b")):
+        assert get_entry(engine.clients.dynamodb, engine.settings.content_table, h)["state"] == contentstore.STORED
+
+
+def test_a_live_attempt_holds_the_user_job_against_a_duplicate_delivery(local_env):
+    engine = make_engine(local_env)
+    put(engine, "ivy", "a.pdf", DATA)
+    run_id = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, run_id)
+    seen = []
+
+    def duplicate_arrives(name):
+        if name == "hashed" and not seen:
+            seen.append(name)
+            with pytest.raises(LeaseHeld):
+                handle_message(engine.clients, engine.settings, Job(run_id, "ivy").body())
+
+    assert handle_message(engine.clients, engine.settings, Job(run_id, "ivy").body(),
+                          hook=duplicate_arrives).status == "COMPLETED"
+    assert seen == ["hashed"]
+    # A late duplicate of the finished job changes nothing.
+    assert handle_message(engine.clients, engine.settings, Job(run_id, "ivy").body()).status == "DUPLICATE"
+    record = runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
+    assert record["users_done"] == 1
+    assert len(list_manifests(engine.s3, engine.settings.backup_bucket, "ivy")) == 1
