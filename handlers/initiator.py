@@ -11,7 +11,7 @@ from handlers.runtime import logger
 def handler(event, context):
     clients, settings = runtime.get()
     result = initiator.handle_schedule_event(clients, settings, event)
-    logger.info("run started", extra=result.to_dict())
+    logger.info("run started", extra={"run": result.to_dict()})
     if result.finalized_run is not None:
         runtime.publish_metrics(settings, {layout.METRIC_RUNS_SUCCEEDED: 1})
     return result.to_dict()

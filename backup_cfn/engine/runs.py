@@ -109,7 +109,7 @@ def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_
             TableName=settings.runs_table, Key=_user_key(run_id, user),
             UpdateExpression=("SET #s = :running, #u = :user, attempt_id = :attempt, lease_until = :until, "
                               "started_at = if_not_exists(started_at, :now), expires_at = :expires ADD attempts :one"),
-            ConditionExpression="attribute_not_exists(#s) OR #s = :failed OR (#s = :running AND lease_until < :now)",
+            ConditionExpression="attribute_not_exists(#s) OR #s = :failed OR (#s = :running AND lease_until <= :now)",
             ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_OLD",
         ).get("Attributes")
     except ClientError as exc:
