@@ -93,6 +93,27 @@ def validate(ctx: click.Context, env_name: str | None) -> None:
         raise UserError(f"{report.blocking_count} cfn-lint error(s)/warning(s) or size problem(s)")
 
 
+# --- cost ---------------------------------------------------------------------------------
+
+@cli.command()
+@env_option()
+@click.option("--data-gb", type=float, default=1000.0, show_default=True, help="source data, GB")
+@click.option("--objects", type=int, default=200_000, show_default=True, help="source objects")
+@click.option("--users", type=int, default=1000, show_default=True, help="users (top-level folders)")
+@click.option("--daily-change", type=float, default=1.0, show_default=True, metavar="PCT",
+              help="percent of objects replaced by new content each day")
+@click.option("--duplicates", type=float, default=0.0, show_default=True, metavar="PCT",
+              help="percent of content that is a copy of another user's")
+@click.pass_context
+def cost(ctx: click.Context, env_name: str, data_gb: float, objects: int, users: int, daily_change: float,
+         duplicates: float) -> None:
+    """Monthly cost estimate: this design, the reference lifecycle, AWS Backup for S3."""
+    from backup_cfn.cost import print_estimate
+
+    print_estimate(load_env(ctx, env_name), data_gb=data_gb, objects=objects, users=users,
+                   daily_change_percent=daily_change, duplicates_percent=duplicates)
+
+
 # --- deploying ----------------------------------------------------------------------------
 
 @cli.command()
