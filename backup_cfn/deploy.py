@@ -148,7 +148,7 @@ class StackDeployer:
         stack = self._prepare(spec, events.describe_stack(self.cloudformation, spec.name), options, diff_only)
         if stack and not diff_only and self._matches(spec, stack):
             self.console.print(f"[green]no changes[/green] to {spec.label} stack {spec.name} ({spec.region}): "
-                               "template, parameters and tags match what is deployed")
+                               "template, parameters and tags match what is deployed", soft_wrap=True)
             if spec.production:
                 self._protect(spec, stack=stack)
             return StackResult("no changes", _outputs(stack))
@@ -360,7 +360,8 @@ class Deployment:
         code_bucket = self._bucket(self.clients.cloudformation)
         if not diff_only:  # --no-execute too: the change set may be executed from the console
             uploaded = packaging.upload_package(self.clients.s3, code_bucket, package)
-            self.console.print(f"package {'uploaded to' if uploaded else 'already in'} s3://{code_bucket}/{package.key}")
+            self.console.print(f"package {'uploaded to' if uploaded else 'already in'} s3://{code_bucket}/{package.key}",
+                               soft_wrap=True)
         values = {
             layout.PARAM_CODE_BUCKET: code_bucket,
             layout.PARAM_CODE_KEY: package.key,

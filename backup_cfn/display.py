@@ -26,7 +26,9 @@ def change_set_table(change_set: ChangeSet, guarded: set[str] = frozenset()) -> 
     resource; resources touched only by stack tags are folded into one line at the end."""
     table = Table(title=f"{change_set.stack_name} ({change_set.region}): {change_set.change_set_type} change set "
                         f"{change_set.name}", title_justify="left", header_style="bold")
-    for column in ("Action", "Logical ID", "Type", "Replacement", "PolicyAction", "Changed properties"):
+    table.add_column("Action", no_wrap=True)
+    table.add_column("Logical ID", no_wrap=True)
+    for column in ("Type", "Replacement", "PolicyAction", "Changed properties"):
         table.add_column(column, overflow="fold")
     tag_only = [c for c in change_set.changes if c.tags_only]
     for change in change_set.changes:
