@@ -130,6 +130,23 @@ def delete(cloudformation, change_set_id: str) -> None:
     cloudformation.delete_change_set(ChangeSetName=change_set_id)
 
 
+def delete_stale(cloudformation, stack_id: str) -> list[str]:
+    """Delete this tool's earlier change sets on the stack that nobody executed (left for console
+    review with --no-execute, or failed); returns their names."""
+    stale = []
+    token = None
+    while True:
+        page = cloudformation.list_change_sets(StackName=stack_id, **({"NextToken": token} if token else {}))
+        for summary in page.get("Summaries", []):
+            if summary["ChangeSetName"].startswith("backup-cfn-") and \
+                    summary.get("ExecutionStatus") in ("AVAILABLE", "UNAVAILABLE", "OBSOLETE", "EXECUTE_FAILED"):
+                cloudformation.delete_change_set(ChangeSetName=summary["ChangeSetId"])
+                stale.append(summary["ChangeSetName"])
+        token = page.get("NextToken")
+        if not token:
+            return stale
+
+
 def guard_violations(changes: tuple[Change, ...], allow_replace: frozenset[str]) -> list[Change]:
     """Changes that would destroy or orphan stateful data and that the operator has not named."""
     return [c for c in changes if c.destroys_data and c.logical_id not in allow_replace]

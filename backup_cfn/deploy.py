@@ -153,6 +153,9 @@ class StackDeployer:
                 self._protect(spec, stack=stack)
             return StackResult("no changes", _outputs(stack))
         change_set_type = "CREATE" if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" else "UPDATE"
+        if stack is not None:
+            for name in changeset.delete_stale(self.cloudformation, stack["StackId"]):
+                self.console.print(f"deleted the earlier change set {name}, never executed")
         source = self._template_source(spec)
         change_set_id, _ = changeset.create(
             self.cloudformation, stack_name=spec.name, change_set_type=change_set_type, template=source,

@@ -162,6 +162,10 @@ def test_no_execute_keeps_the_change_set_and_prints_its_console_url_then_deploy_
     assert _stack(local_env, "replica")["StackStatus"] == "REVIEW_IN_PROGRESS"
     assert [c["ChangeSetId"] for c in _change_sets(local_env)] == [change_set.id]
 
+    # Planned again for review: the first change set is replaced, not piled up.
+    again = make().run(Options(no_execute=True))
+    assert [c["ChangeSetId"] for c in _change_sets(local_env)] == [again["replica"].change_set.id]
+
     # The operator reviewed it in the console and deploys: the REVIEW_IN_PROGRESS stack is created.
     results = make().run(Options(yes=True))
     assert {k: r.outcome for k, r in results.items()} == {"replica": "executed", "primary": "executed"}

@@ -109,8 +109,9 @@ def change_set_response(status="CREATE_COMPLETE", reason=None, changes=(), token
 
 
 def plan(client, status_before, change_set, change_set_type="UPDATE"):
-    """describe_stacks, create_change_set, describe_change_set."""
+    """describe_stacks, list_change_sets (none stale), create_change_set, describe_change_set."""
     client.stubber.add_response("describe_stacks", stack(status_before), {"StackName": NAME})
+    client.stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
     client.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID},
                                 {"StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": change_set_type,
                                  "Parameters": [], "Tags": ANY, "Capabilities": changeset.CAPABILITIES,
@@ -144,6 +145,7 @@ def test_rejected_change_set_reports_aws_reason_and_removes_the_empty_stack(cfn)
 
 def test_change_set_is_polled_politely_and_every_page_is_read(cfn):
     cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": NAME})
+    cfn.stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
     cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID})
     cfn.stubber.add_response("describe_change_set", change_set_response("CREATE_IN_PROGRESS"))
     cfn.stubber.add_response("describe_change_set", change_set_response(
@@ -356,3 +358,20 @@ def test_status_with_drift_lists_drifted_resources(cfn):
     assert "deployed from commit abc123" in printed and "differs from this checkout" in printed
     assert "backup-cfn-dev-databucket-1x2y" in printed
     assert sleeps == [7]
+
+
+def test_earlier_unexecuted_change_sets_of_this_tool_are_deleted_before_a_new_one(cfn):
+    def summary(name, execution):
+        return {"StackId": STACK_ID, "StackName": NAME, "ChangeSetId": f"{CS_ID[:-8]}{name}", "ChangeSetName": name,
+                "ExecutionStatus": execution, "Status": "CREATE_COMPLETE", "CreationTime": NOW}
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": NAME})
+    cfn.stubber.add_response("list_change_sets", {"Summaries": [
+        summary("backup-cfn-20251231-000000", "AVAILABLE"), summary("someone-elses", "AVAILABLE")]},
+        {"StackName": STACK_ID})
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": f"{CS_ID[:-8]}backup-cfn-20251231-000000"})
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID})
+    cfn.stubber.add_response("describe_change_set", change_set_response("FAILED", EMPTY_REASONS[0]))
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    out = console()
+    assert deployer(cfn, out).deploy(spec(), Options(yes=True)).outcome == "no changes"
+    assert "deleted the earlier change set backup-cfn-20251231-000000, never executed" in text(out)
