@@ -3,8 +3,9 @@ the third-party libraries those need, keyed in S3 by its SHA-256.
 
 What goes in is found by reading the handlers' imports (transitively, through `backup_cfn`), so
 the template-building modules, which need troposphere, stay out. Libraries are copied from this
-checkout's virtualenv, which `requirements.txt` pins; only pure-Python ones are accepted, so one
-zip serves the Lambda target (python3.14 on arm64) whatever machine builds it. Same source, same
+checkout's virtualenv, which `requirements.txt` pins, with their requirements evaluated for the
+Lambda target (python3.14 on arm64); only wheels tagged py3-none-any are accepted, whose files are
+the same on every platform, so one zip serves the target whatever machine builds it. Same source, same
 bytes: entries sorted, timestamps and permissions fixed, no bytecode.
 """
 from __future__ import annotations
@@ -174,13 +175,29 @@ def _distributions_for(top_level_names: set[str]) -> list[importlib.metadata.Dis
         if dist_name in FORBIDDEN:
             raise UserError(f"handlers reach '{dist_name}', a build-time tool: a handler or the engine imports a "
                             f"template-building module")
-        dist = importlib.metadata.distribution(dist_name)
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError:
+            raise UserError(f"the handlers need '{dist_name}' on {LAMBDA_RUNTIME}, but it is not installed in this "
+                            f"virtualenv: add it to requirements.in and requirements.txt") from None
+        _require_pure_wheel(dist)
         wanted[dist_name] = dist
         for requirement in dist.requires or []:
             parsed = Requirement(requirement)
             if parsed.marker is None or parsed.marker.evaluate(TARGET_MARKERS):
                 pending.append(parsed.name)
     return [wanted[name] for name in sorted(wanted)]
+
+
+def _require_pure_wheel(dist: importlib.metadata.Distribution) -> None:
+    """Only wheels tagged for any platform (py3-none-any) are the same on the Lambda target as here."""
+    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
+            if line.startswith("Tag:")]
+    if not tags or not all(tag.endswith("-none-any") and tag.split("-")[0].startswith(("py3", "py2.py3"))
+                           for tag in tags):
+        raise UserError(f"{dist.metadata['Name']} {dist.version} is not a pure-Python wheel (tags: "
+                        f"{', '.join(tags) or 'unknown'}); the package takes only those, so that it runs on "
+                        f"{LAMBDA_RUNTIME} {LAMBDA_ARCHITECTURE}")
 
 
 def _distribution_files(dist: importlib.metadata.Distribution) -> dict[str, bytes]:

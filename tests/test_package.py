@@ -86,3 +86,18 @@ def test_upload_puts_under_the_sha_key_once(local_env, source):
     assert package.upload_package(s3, "artifacts", built) is False
     stored = s3.get_object(Bucket="artifacts", Key=f"handlers/{built.sha256}.zip")
     assert hashlib.sha256(stored["Body"].read()).hexdigest() == built.sha256
+
+
+def test_a_library_built_for_one_platform_is_refused(source):
+    # cryptography ships compiled wheels (cp3x-abi3-manylinux...): not the same on arm64 Lambda.
+    (source / "handlers" / "pruner.py").write_text("import cryptography\n")
+    with pytest.raises(UserError, match=r"cryptography .* is not a pure-Python wheel \(tags: cp3"):
+        package.build_package(source)
+
+
+def test_requirements_are_evaluated_for_the_lambda_target():
+    assert package.TARGET_MARKERS["python_version"] == "3.14"
+    from packaging.requirements import Requirement
+
+    assert Requirement('backports-zoneinfo; python_version < "3.9"').marker.evaluate(package.TARGET_MARKERS) is False
+    assert Requirement('x; platform_machine == "aarch64"').marker.evaluate(package.TARGET_MARKERS) is True
