@@ -85,13 +85,25 @@ def stop(port: int = DEFAULT_PORT) -> bool:
     except ProcessLookupError:
         return False
     for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _exited(pid):
             return True
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+def _exited(pid: int) -> bool:
+    # A child of this process lingers as a zombie, which still answers signal 0, until reaped.
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def reset(endpoint: str) -> None:
