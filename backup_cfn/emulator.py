@@ -123,6 +123,7 @@ def apply_patches() -> None:
     _patch_change_set_execution(cfn_models)
     _patch_empty_change_set()
     _patch_in_place_updates()
+    _patch_resource_failures()
     _patch_kms_key_properties()
     _patch_termination_protection(cfn_models)
     _patch_drift_detection()
@@ -140,8 +141,12 @@ def _patch_change_set_execution(cfn_models) -> None:
 
     def execute_change_set(self, change_set_name, stack_name=None):
         change_set = self.describe_change_set(change_set_name)
-        original(self, change_set_name, stack_name)
         stack = self.stacks[change_set.stack_id]
+        try:
+            original(self, change_set_name, stack_name)
+        except Exception as exc:  # noqa: BLE001 - AWS reports a failed execution through the stack
+            _roll_back(cfn_models, self, stack, change_set, exc)
+            return
         stack._parse_template()
         stack.description = stack.template_dict.get("Description")
         stack.parameters = change_set.parameters
@@ -186,6 +191,82 @@ def _patch_change_set_execution(cfn_models) -> None:
     CloudFormationResponse.list_change_sets = list_change_sets
 
 
+class ResourceFailed(Exception):
+    """A resource moto could not create or update, named as CloudFormation names it in its events."""
+
+    def __init__(self, logical_id: str, resource_type: str, action: str, cause: BaseException):
+        super().__init__(getattr(cause, "message", None) or str(cause) or type(cause).__name__)
+        self.logical_id, self.resource_type, self.action = logical_id, resource_type, action
+
+
+def _roll_back(cfn_models, backend, stack, change_set, failure: Exception) -> None:
+    """The stack events and status AWS shows when a resource fails: the resource's *_FAILED event,
+    then ROLLBACK_* (a CREATE) or UPDATE_ROLLBACK_* (an UPDATE). The change sets are consumed."""
+    creating = change_set.change_set_type == "CREATE"
+    verb = "create" if creating else "update"
+    if isinstance(failure, ResourceFailed):
+        stack.events.append(cfn_models.Event(
+            stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=failure.logical_id,
+            physical_resource_id="", resource_type=failure.resource_type,
+            resource_status=f"{failure.action.upper()}_FAILED", resource_status_reason=str(failure),
+            resource_properties=None))
+        summary = f"The following resource(s) failed to {verb}: [{failure.logical_id}]. "
+    else:
+        summary = f"{type(failure).__name__}: {failure}. "
+    if creating:
+        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=summary + "Rollback requested by user.")
+        # What the failed creation made is deleted, except DeletionPolicy Retain (RetainExceptOnCreate goes too).
+        try:
+            stack.resource_map.delete(rolling_back_create=True)
+        except Exception:  # noqa: BLE001 - a resource moto cannot delete stays, as ROLLBACK_FAILED would leave it
+            pass
+        stack._add_stack_event("ROLLBACK_COMPLETE")
+        stack.status = "ROLLBACK_COMPLETE"
+    else:
+        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=summary)
+        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    for change_set_id in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id]:
+        del backend.change_sets[change_set_id]
+
+
+def _patch_resource_failures() -> None:
+    """A resource that moto cannot create or update fails *that resource* (ResourceFailed, with its
+    logical ID), so ExecuteChangeSet reports it through the stack (see _roll_back) as AWS does,
+    instead of answering HTTP 500 and leaving the stack in REVIEW_IN_PROGRESS. DeletionPolicy
+    RetainExceptOnCreate is honoured (moto deletes such resources with the stack)."""
+    from moto.cloudformation import parsing
+
+    original = parsing.parse_and_create_resource
+
+    def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        try:
+            return original(logical_id, resource_json, resources_map, account_id, region_name)
+        except ResourceFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every moto failure becomes this resource's failure
+            raise ResourceFailed(logical_id, resource_json.get("Type", ""), "create", exc) from exc
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+
+    original_delete = parsing.ResourceMap.delete
+
+    def delete(self, rolling_back_create: bool = False):
+        # DeletionPolicy RetainExceptOnCreate is Retain, except when the creation itself rolls back.
+        if rolling_back_create:
+            return original_delete(self)
+        saved = self._resource_json_map
+        self._resource_json_map = {
+            key: ({**value, "DeletionPolicy": "Retain"} if value.get("DeletionPolicy") == "RetainExceptOnCreate"
+                  else value) for key, value in saved.items()}
+        try:
+            return original_delete(self)
+        finally:
+            self._resource_json_map = saved
+
+    parsing.ResourceMap.delete = delete
+
+
 def _patch_empty_change_set() -> None:
     """CreateChangeSet with nothing to change succeeds and gives a FAILED change set whose
     StatusReason says it "didn't contain changes", as AWS does (moto 5.2.5 rejects the call with
@@ -219,7 +300,12 @@ def _patch_in_place_updates() -> None:
     original = parsing.parse_and_update_resource
 
     def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
-        updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        try:
+            updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        except ResourceFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported as this resource's failure (see _roll_back)
+            raise ResourceFailed(logical_id, resource_json.get("Type", ""), "update", exc) from exc
         if updated is None and logical_id in resources_map._parsed_resources:
             return resources_map._parsed_resources[logical_id]
         return updated

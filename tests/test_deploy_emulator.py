@@ -284,3 +284,57 @@ def test_bootstrap_bucket_is_created_once_encrypted_and_private(local_env):
         == {"SSEAlgorithm": "AES256"}
     assert {r["Id"] for r in resources["LifecycleConfiguration"]["Rules"]} == {
         "ExpireOldPackages", "ExpireOldTemplates", "AbortIncompleteUploads"}
+
+
+BROKEN_QUEUE = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "jobs.fifo-not", "FifoQueue": True}}
+
+
+def _deletion_policy(rendered_primary: str, policy: str) -> str:
+    """The template with `policy` wherever it retains a resource (Retain or RetainExceptOnCreate)."""
+    document = json.loads(rendered_primary)
+    for resource in document["Resources"].values():
+        if resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"):
+            resource["DeletionPolicy"] = policy
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def test_failed_create_names_the_root_cause_then_is_refused_then_recreated(make, local_env, rendered):
+    fixed = (_deletion_policy(rendered[0], "RetainExceptOnCreate"), rendered[1])
+    broken = (with_resource(fixed[0], "BrokenQueue", BROKEN_QUEUE), rendered[1])
+    out = console()
+    with pytest.raises(UserError, match=r"backup-cfn-local \(us-east-1\) ended ROLLBACK_COMPLETE: BrokenQueue "
+                                        r"CREATE_FAILED: Can only include alphanumeric characters"):
+        make(templates=broken, out=out).run(Options(yes=True))
+    assert "Root cause:" in text(out)
+    assert _stack(local_env)["StackStatus"] == "ROLLBACK_COMPLETE"
+
+    out = console()
+    with pytest.raises(UserError, match=r"is ROLLBACK_COMPLETE \(BrokenQueue CREATE_FAILED: .*\): fix the cause, then "
+                                        r"rerun deploy with --recreate-failed"):
+        make(out=out).run(Options(yes=True))
+    assert "its creation failed and CloudFormation rolled it back" in text(out)
+
+    results = make(templates=fixed).run(Options(yes=True, recreate_failed=True))
+    assert results["primary"].outcome == "executed"
+    assert _stack(local_env)["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_with_retain_a_failed_first_creation_leaves_named_log_groups_that_block_the_next(make, local_env, rendered):
+    """DeletionPolicy Retain on the named log groups, as AWS treats it: a failed first creation keeps
+    them, and the next creation fails on them. Hence RetainExceptOnCreate (see the test above)."""
+    retained = _deletion_policy(rendered[0], "Retain")
+    broken = (with_resource(retained, "BrokenQueue", BROKEN_QUEUE), rendered[1])
+    with pytest.raises(UserError, match="ROLLBACK_COMPLETE"):
+        make(templates=broken).run(Options(yes=True))
+    with pytest.raises(UserError, match="LogGroup CREATE_FAILED: The specified log group already exists"):
+        make(templates=(retained, rendered[1])).run(Options(yes=True, recreate_failed=True))
+
+
+def test_failed_update_is_rolled_back_and_explained(make, local_env, rendered):
+    make().run(Options(yes=True))
+    broken = (with_resource(rendered[0], "BrokenQueue", BROKEN_QUEUE), rendered[1])
+    with pytest.raises(UserError, match=r"ended UPDATE_ROLLBACK_COMPLETE: BrokenQueue CREATE_FAILED"):
+        make(templates=broken).run(Options(yes=True))
+    assert _stack(local_env)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    # The stack can take the next change set: the same template as before is a no-op.
+    assert make().run(Options(yes=True))["primary"].outcome == "no changes"

@@ -146,3 +146,60 @@ def test_create_change_set_for_a_stack_in_review_reuses_that_stack(local_env):
     assert second["StackId"] == first["StackId"]
     cfn.execute_change_set(ChangeSetName=second["Id"])
     assert [s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]] == ["CREATE_COMPLETE"]
+
+
+# A FIFO queue's name must end in .fifo: moto refuses it, as SQS does.
+BROKEN_QUEUE = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "jobs.fifo-not", "FifoQueue": True}}
+
+
+def test_a_resource_moto_cannot_create_fails_the_stack_as_aws_does(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    body = json.loads(_template())
+    body["Resources"]["BrokenQueue"] = BROKEN_QUEUE
+    _run_change_set(cfn, json.dumps(body), "CREATE")
+    stack = cfn.describe_stacks(StackName="probe")["Stacks"][0]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="probe")["StackEvents"][::-1]
+    failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert [(e["LogicalResourceId"], e["ResourceType"]) for e in failed] == [("BrokenQueue", "AWS::SQS::Queue")]
+    assert "alphanumeric characters" in failed[0]["ResourceStatusReason"]
+    assert [e["ResourceStatus"] for e in events[-2:]] == ["ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
+    assert events[-2]["ResourceStatusReason"] == ("The following resource(s) failed to create: [BrokenQueue]. "
+                                                  "Rollback requested by user.")
+    assert cfn.list_change_sets(StackName="probe")["Summaries"] == []
+
+
+def test_a_resource_moto_cannot_update_rolls_the_update_back(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    body = json.loads(_template())
+    body["Resources"]["BrokenQueue"] = BROKEN_QUEUE
+    _run_change_set(cfn, json.dumps(body), "UPDATE")
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="probe")["StackEvents"][::-1]
+    assert [e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "CREATE_FAILED"] == ["BrokenQueue"]
+    assert events[-2]["ResourceStatusReason"] == "The following resource(s) failed to update: [BrokenQueue]. "
+
+
+def test_retain_except_on_create_is_kept_when_the_stack_is_deleted(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    body = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "RetainExceptOnCreate",
+                                   "Properties": {"LogGroupName": "/probe/kept"}}}}
+    cfn.create_stack(StackName="probe", TemplateBody=json.dumps(body))
+    cfn.delete_stack(StackName="probe")
+    groups = aws.client(local_env, "logs").describe_log_groups(logGroupNamePrefix="/probe/")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == ["/probe/kept"]
+
+
+def test_retain_except_on_create_goes_when_the_creation_rolls_back(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    body = {"Resources": {
+        "Logs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "RetainExceptOnCreate",
+                 "Properties": {"LogGroupName": "/probe/gone"}},
+        "Kept": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": "/probe/kept"}},
+        "BrokenQueue": {**BROKEN_QUEUE, "DependsOn": ["Logs", "Kept"]}}}
+    cfn.create_change_set(StackName="probe", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=json.dumps(body))
+    cfn.execute_change_set(StackName="probe", ChangeSetName="c")
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    groups = aws.client(local_env, "logs").describe_log_groups(logGroupNamePrefix="/probe/")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == ["/probe/kept"]
