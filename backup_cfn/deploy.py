@@ -380,7 +380,16 @@ class Deployment:
             self.console.print("the primary change set is computed with the replica's current outputs")
         primary_deployer = self._deployer(self.clients.cloudformation, self.clients.s3)
         results["primary"] = primary_deployer.deploy(primary, options, diff_only=diff_only)
+        self._note_unused_allowances(options, results)
         return results
+
+    def _note_unused_allowances(self, options: Options, results: dict[str, StackResult]) -> None:
+        """An --allow-replace that matched nothing is most likely a misspelt logical ID."""
+        guarded = {c.logical_id for r in results.values() if r.change_set for c in r.change_set.changes
+                   if c.destroys_data}
+        for logical_id in sorted(options.allow_replace - guarded):
+            self.console.print(f"[yellow]note:[/yellow] --allow-replace {logical_id} matched no replacement or "
+                               "removal of a stateful resource")
 
     def _validate(self) -> None:
         from backup_cfn.validate import validate_environments

@@ -72,26 +72,30 @@ def event_line(event: dict) -> Text:
     return text
 
 
+class ResourceProgress:
+    """Called with each stack event: prints it above the bar and counts the resources finished."""
+
+    def __init__(self, progress: Progress, task, total: int):
+        self.progress, self.task, self.total = progress, task, total
+        self.finished: set[str] = set()
+
+    def __call__(self, event: dict) -> None:
+        self.progress.console.print(event_line(event))
+        status = event.get("ResourceStatus", "")
+        if event.get("ResourceType") != "AWS::CloudFormation::Stack" and status.endswith(("_COMPLETE", "_FAILED")):
+            self.finished.add(event.get("LogicalResourceId", ""))
+            self.progress.update(self.task, completed=min(len(self.finished), self.total))
+
+
 @contextmanager
 def resource_progress(console: Console, description: str, total: int):
-    """A progress bar of resources finished, with each event printed above it as it happens.
-    Yields a callback taking one stack event."""
+    """A progress bar of resources finished (of the change set's `total`), with each event printed
+    above it as it happens. Yields the ResourceProgress to hand the events to."""
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True)
     task = progress.add_task(description, total=max(total, 1))
-    finished: set[str] = set()
-
-    def on_event(event: dict) -> None:
-        progress.console.print(event_line(event))
-        logical_id = event.get("LogicalResourceId", "")
-        status = event.get("ResourceStatus", "")
-        if event.get("ResourceType") != "AWS::CloudFormation::Stack" and status.endswith(("_COMPLETE", "_FAILED")):
-            if logical_id not in finished:
-                finished.add(logical_id)
-                progress.update(task, completed=min(len(finished), total))
-
     with progress:
-        yield on_event
+        yield ResourceProgress(progress, task, max(total, 1))
         progress.update(task, completed=max(total, 1))
 
 

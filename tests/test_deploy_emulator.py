@@ -212,8 +212,11 @@ def test_removing_a_stateful_resource_is_refused_unless_allowed(make, local_env,
     resources = Clients.for_environment(local_env).cloudformation.list_stack_resources(StackName=local_env.stack_name)
     assert "ProbeBucket" in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
 
-    results = make().run(Options(yes=True, allow_replace=frozenset({"ProbeBucket"})))
+    out = console()
+    results = make(out=out).run(Options(yes=True, allow_replace=frozenset({"ProbeBucket", "ProbeBuckett"})))
     assert results["primary"].outcome == "executed"
+    assert "note: --allow-replace ProbeBuckett matched no replacement or removal" in text(out)
+    assert "--allow-replace ProbeBucket matched" not in text(out)
     resources = Clients.for_environment(local_env).cloudformation.list_stack_resources(StackName=local_env.stack_name)
     assert "ProbeBucket" not in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
 
