@@ -173,16 +173,7 @@ class StackDeployer:
                 self.console.print(f"[green]no changes[/green] to {spec.label} stack {spec.name} ({spec.region})")
                 return StackResult("no changes", _outputs(stack or {}))
             raise UserError(f"CloudFormation could not create a change set for {spec.name}: {change_set.reason}")
-        violations = changeset.guard_violations(change_set.changes, options.allow_replace)
-        self.console.print(display.change_set_table(change_set, {v.logical_id for v in violations}))
-        self.console.print(f"{spec.name}: {display.summary_counts(change_set)}")
-        if violations:
-            self._discard(change_set.id, change_set_type, spec.name)
-            named = " ".join(f"--allow-replace {v.logical_id}" for v in violations)
-            raise UserError(
-                f"refusing to replace or remove stateful resources in {spec.name}: "
-                + ", ".join(f"{v.logical_id} ({v.resource_type}, {_how(v)})" for v in violations)
-                + f"; the data would be lost or orphaned. If that is intended, rerun with {named}")
+        self._review(spec, change_set, options)
         if diff_only:
             self._discard(change_set.id, change_set_type, spec.name)
             return StackResult("planned", _outputs(stack or {}), change_set)
@@ -190,15 +181,33 @@ class StackDeployer:
             # soft_wrap: the URL stays one line, so it can be copied whole.
             self.console.print(f"change set kept for review: {change_set.console_url}", soft_wrap=True)
             return StackResult("planned", _outputs(stack or {}), change_set)
-        if not options.yes:
-            if not options.interactive:
-                self._discard(change_set.id, change_set_type, spec.name)
-                raise UserError("no terminal to confirm the change set on: rerun with --yes, or with --no-execute "
-                                "to review it in the CloudFormation console (the change set was deleted)")
-            if not options.confirm(f"Execute this change set on {spec.name} ({spec.region})?"):
-                self._discard(change_set.id, change_set_type, spec.name)
-                raise UserError(f"declined: the change set for {spec.name} was deleted and nothing changed")
+        self._confirm(spec, change_set, options)
         return self._execute(spec, change_set, stack, options)
+
+    def _review(self, spec: StackSpec, change_set: ChangeSet, options: Options) -> None:
+        """Show the change set; refuse (and delete it) when it would destroy unnamed stateful data."""
+        violations = changeset.guard_violations(change_set.changes, options.allow_replace)
+        self.console.print(display.change_set_table(change_set, {v.logical_id for v in violations}))
+        self.console.print(f"{spec.name}: {display.summary_counts(change_set)}")
+        if violations:
+            self._discard(change_set.id, change_set.change_set_type, spec.name)
+            named = " ".join(f"--allow-replace {v.logical_id}" for v in violations)
+            raise UserError(
+                f"refusing to replace or remove stateful resources in {spec.name}: "
+                + ", ".join(f"{v.logical_id} ({v.resource_type}, {_how(v)})" for v in violations)
+                + f"; the data would be lost or orphaned. If that is intended, rerun with {named}")
+
+    def _confirm(self, spec: StackSpec, change_set: ChangeSet, options: Options) -> None:
+        """Ask, unless --yes; without a terminal refuse rather than hang. Declined: the change set goes."""
+        if options.yes:
+            return
+        if not options.interactive:
+            self._discard(change_set.id, change_set.change_set_type, spec.name)
+            raise UserError("no terminal to confirm the change set on: rerun with --yes, or with --no-execute "
+                            "to review it in the CloudFormation console (the change set was deleted)")
+        if not options.confirm(f"Execute this change set on {spec.name} ({spec.region})?"):
+            self._discard(change_set.id, change_set.change_set_type, spec.name)
+            raise UserError(f"declined: the change set for {spec.name} was deleted and nothing changed")
 
     def _prepare(self, spec: StackSpec, stack: dict | None, options: Options, diff_only: bool) -> dict | None:
         if stack is None:
