@@ -10,6 +10,7 @@ from troposphere import Output, Ref, Template, s3
 from backup_cfn import display, events
 from backup_cfn.errors import UserError
 from backup_cfn.events import Poll
+from backup_cfn.stack import outputs as stack_outputs
 
 STACK_NAME = "backup-cfn-bootstrap"
 VERSION = 1
@@ -64,7 +65,7 @@ def artifacts_bucket(cloudformation, *, poll: Poll, console: Console, tags: dict
         cloudformation.delete_stack(StackName=stack["StackId"])
         events.follow(cloudformation, stack["StackId"], None, poll, lambda e: None)
         stack = None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
+    outputs = stack_outputs(stack or {})
     if stack and stack["StackStatus"] in events.SUCCEEDED | {"UPDATE_ROLLBACK_COMPLETE"} \
             and int(outputs.get(OUTPUT_VERSION, 0)) >= VERSION and OUTPUT_BUCKET in outputs:
         return outputs[OUTPUT_BUCKET]
@@ -85,8 +86,7 @@ def artifacts_bucket(cloudformation, *, poll: Poll, console: Console, tags: dict
         causes = events.root_causes(seen, STACK_NAME)
         raise UserError(f"bootstrap stack {STACK_NAME} in {region} ended {final['StackStatus']}: "
                         f"{display.cause_summary(causes)}")
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in final.get("Outputs", [])}
-    return outputs[OUTPUT_BUCKET]
+    return stack_outputs(final)[OUTPUT_BUCKET]
 
 
 def template_url(bucket: str, region: str, key: str) -> str:

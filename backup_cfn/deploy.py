@@ -21,6 +21,7 @@ from backup_cfn.changeset import ChangeSet, TemplateSource
 from backup_cfn.config import Environment
 from backup_cfn.errors import UserError
 from backup_cfn.events import Poll
+from backup_cfn.stack import outputs
 
 TAG_COMMIT = "backup-cfn:git-commit"
 TAG_TEMPLATE = "backup-cfn:template-sha256"
@@ -151,7 +152,7 @@ class StackDeployer:
                                "template, parameters and tags match what is deployed", soft_wrap=True)
             if spec.production:
                 self._protect(spec, stack=stack)
-            return StackResult("no changes", _outputs(stack))
+            return StackResult("no changes", outputs(stack))
         change_set_type = "CREATE" if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" else "UPDATE"
         if stack is not None:
             for name in changeset.delete_stale(self.cloudformation, stack["StackId"]):
@@ -171,16 +172,16 @@ class StackDeployer:
             self._discard(change_set.id, change_set_type, spec.name)
             if change_set.empty:
                 self.console.print(f"[green]no changes[/green] to {spec.label} stack {spec.name} ({spec.region})")
-                return StackResult("no changes", _outputs(stack or {}))
+                return StackResult("no changes", outputs(stack or {}))
             raise UserError(f"CloudFormation could not create a change set for {spec.name}: {change_set.reason}")
         self._review(spec, change_set, options)
         if diff_only:
             self._discard(change_set.id, change_set_type, spec.name)
-            return StackResult("planned", _outputs(stack or {}), change_set)
+            return StackResult("planned", outputs(stack or {}), change_set)
         if options.no_execute:
             # soft_wrap: the URL stays one line, so it can be copied whole.
             self.console.print(f"change set kept for review: {change_set.console_url}", soft_wrap=True)
-            return StackResult("planned", _outputs(stack or {}), change_set)
+            return StackResult("planned", outputs(stack or {}), change_set)
         self._confirm(spec, change_set, options)
         return self._execute(spec, change_set, stack, options)
 
@@ -294,10 +295,9 @@ class StackDeployer:
         self.console.print(f"[green]{spec.name} {status}[/green]")
         if spec.production:
             self._protect(spec, policy=not relaxed)  # a relaxed policy was restored above
-        outputs = final.get("Outputs", [])
-        if outputs:
-            self.console.print(display.outputs_table(f"{spec.name} outputs", outputs))
-        return StackResult("executed", _outputs(final), change_set)
+        if final.get("Outputs"):
+            self.console.print(display.outputs_table(f"{spec.name} outputs", final["Outputs"]))
+        return StackResult("executed", outputs(final), change_set)
 
     def _protect(self, spec: StackSpec, policy: bool = True, stack: dict | None = None) -> None:
         """Production: termination protection, and a stack policy guarding the stateful resources."""
@@ -313,10 +313,6 @@ def _how(change: changeset.Change) -> str:
     if change.replaces:
         return f"replacement {change.replacement}"
     return f"policy action {change.policy_action}"
-
-
-def _outputs(stack: dict) -> dict[str, str]:
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def _parameters(spec_rendered: str, values: dict[str, str], name: str) -> dict[str, str]:

@@ -5,22 +5,20 @@ so a stack renamed in the environments file is followed everywhere.
 """
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
-from backup_cfn import aws
+from backup_cfn import aws, events
 from backup_cfn.config import Environment
 from backup_cfn.errors import UserError
 
 
+def outputs(stack: dict) -> dict[str, str]:
+    """A DescribeStacks stack's outputs as {OutputKey: OutputValue}."""
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
 def outputs_of(cloudformation, stack_name: str) -> dict[str, str] | None:
-    """The stack's outputs as {OutputKey: OutputValue}; None when the stack does not exist."""
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as exc:
-        if _is_missing_stack(exc):
-            return None
-        raise
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    """The stack's outputs; None when the stack does not exist."""
+    stack = events.describe_stack(cloudformation, stack_name)
+    return None if stack is None else outputs(stack)
 
 
 def stack_outputs(env: Environment, *, primary=None, replica=None) -> dict[str, str]:
@@ -39,8 +37,3 @@ def stack_outputs(env: Environment, *, primary=None, replica=None) -> dict[str, 
             f"`backup-cfn deploy --env {env.name}`"
         )
     return {**replica_outputs, **primary_outputs}
-
-
-def _is_missing_stack(exc: ClientError) -> bool:
-    error = exc.response.get("Error", {})
-    return error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", "")
