@@ -70,6 +70,7 @@ def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None, thr
                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     stop = threading.Event()
     invocations = [0]
+    errors: list[str] = []
     lock = threading.Lock()
 
     def finished() -> bool:
@@ -97,8 +98,13 @@ def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None, thr
                 time.sleep(0.05)
                 continue
             idle = 0
-            response = worker.handler(sqs_event(messages, queue_arn, region), LambdaContext(function_name="worker"))
-            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            try:
+                response = worker.handler(sqs_event(messages, queue_arn, region), LambdaContext(function_name="worker"))
+                failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            except Exception as exc:  # noqa: BLE001 - an invocation error: Lambda retries the whole batch
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                failed = {m["MessageId"] for m in messages}
             for message in messages:
                 if message["MessageId"] in failed:
                     clients.sqs.change_message_visibility(QueueUrl=settings.job_queue_url,
@@ -113,4 +119,20 @@ def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None, thr
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for future in [pool.submit(poll) for _ in range(threads)]:
             future.result()
+    if errors:
+        raise RuntimeError(f"{len(errors)} worker invocation(s) failed, e.g. {errors[0]}")
     return invocations[0]
+
+
+def take_over_event_source(lambda_client, worker_function: str) -> int:
+    """Disable the emulator's event source mapping of the worker, which this runner stands in
+    for. moto's own would receive each job message as it is sent and try to run the function in
+    Docker, hiding or losing the message. Returns the number of mappings disabled."""
+    disabled = 0
+    paginator = lambda_client.get_paginator("list_event_source_mappings")
+    for page in paginator.paginate(FunctionName=worker_function):
+        for mapping in page.get("EventSourceMappings", []):
+            if mapping.get("State") not in ("Disabled", "Disabling"):
+                lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+                disabled += 1
+    return disabled

@@ -94,7 +94,9 @@ def touch(dynamodb, settings: Settings, sha256: str) -> bool:
     )
 
 
-def _claim_new(dynamodb, settings: Settings, sha256: str, size: int, owner: str) -> bool:
+def _claim_new(dynamodb, settings: Settings, sha256: str, size: int, owner: str) -> tuple[bool, dict | None]:
+    """(True, None) when this call created the claim; (False, the existing entry) otherwise, in
+    the same request (ReturnValuesOnConditionCheckFailure)."""
     try:
         dynamodb.put_item(
             TableName=settings.content_table,
@@ -102,11 +104,13 @@ def _claim_new(dynamodb, settings: Settings, sha256: str, size: int, owner: str)
                           "claimed_at": naming.iso_precise(settings.now())}),
             ConditionExpression="attribute_not_exists(#pk)",
             ExpressionAttributeNames={"#pk": layout.CONTENT_PARTITION_KEY},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-        return True
+        return True, None
     except ClientError as exc:
         if is_conditional_failure(exc):
-            return False
+            item = exc.response.get("Item")
+            return False, from_item(item) if item else None
         raise
 
 
@@ -164,19 +168,29 @@ def holds_content(head: dict | None, sha256: str, size: int) -> bool:
 
 
 def ensure_stored(clients, settings: Settings, sha256: str, source: SourceObject, owner: str,
-                  hook: Hook = no_hook) -> StoreResult:
+                  hook: Hook = no_hook, *, likely_stored: bool = True) -> StoreResult:
     """Make the content with this hash stored and referenced-now, copying it from `source` only
-    if no other job has stored it. Raises RetryableJobError when another live job holds it."""
-    if touch(clients.dynamodb, settings, sha256):
+    if no other job has stored it. Raises RetryableJobError when another live job holds it.
+
+    `likely_stored`: content reused from the previous snapshot starts with a touch (one write
+    when it is stored, the usual case); newly hashed content starts with a claim (one write when
+    it is new; a failed claim returns the entry, so a deduplicated one costs a touch more)."""
+    if likely_stored and touch(clients.dynamodb, settings, sha256):
         return StoreResult()
     waited, delay = 0.0, 0.05
+    entry: dict | None = None
+    known = False   # whether `entry` was just read (a failed claim returns it)
     while True:
-        entry = get_entry(clients.dynamodb, settings.content_table, sha256)
+        if not known:
+            claimed, entry = _claim_new(clients.dynamodb, settings, sha256, source.size, owner)
+            if claimed:
+                # A fresh claim: the collector deletes the object before the entry, so no entry
+                # means no current object, and nothing to look for before copying.
+                return _store(clients, settings, sha256, source, owner, hook, fresh=True)
+            if entry is None:
+                continue  # deleted between the claim and its failure: claim again
+        known = False
         now = settings.now()
-        if entry is None:
-            if _claim_new(clients.dynamodb, settings, sha256, source.size, owner):
-                return _store(clients, settings, sha256, source, owner, hook)
-            continue
         state = entry.get("state")
         if state == STORED:
             if touch(clients.dynamodb, settings, sha256):
@@ -185,11 +199,11 @@ def ensure_stored(clients, settings: Settings, sha256: str, source: SourceObject
         if state == STORING and (entry.get("owner") == owner
                                  or _is_stale(entry.get("claimed_at"), settings.stale_after_seconds, now)):
             if _take_over(clients.dynamodb, settings, sha256, entry, owner):
-                return _store(clients, settings, sha256, source, owner, hook)
+                return _store(clients, settings, sha256, source, owner, hook, fresh=False)
             continue
         if state == DELETING and _is_stale(entry.get("deleting_at"), settings.stale_deleting_after_seconds, now):
             if _take_over(clients.dynamodb, settings, sha256, entry, owner):
-                return _store(clients, settings, sha256, source, owner, hook)
+                return _store(clients, settings, sha256, source, owner, hook, fresh=False)
             continue
         if waited >= settings.claim_wait_seconds:
             holder = entry.get("owner", "the garbage collector")
@@ -197,13 +211,18 @@ def ensure_stored(clients, settings: Settings, sha256: str, source: SourceObject
         settings.sleep(delay)
         waited += delay
         delay = min(delay * 2, 1.0)
+        entry, known = get_entry(clients.dynamodb, settings.content_table, sha256), True
+        if entry is None:
+            known = False
 
 
-def _store(clients, settings: Settings, sha256: str, source: SourceObject, owner: str, hook: Hook) -> StoreResult:
+def _store(clients, settings: Settings, sha256: str, source: SourceObject, owner: str, hook: Hook,
+           *, fresh: bool) -> StoreResult:
     hook("claimed_content")
     copied = 0
-    # A crashed earlier attempt may have copied already; a versioned bucket would keep both copies.
-    if not holds_content(head_content(clients.s3, settings.backup_bucket, sha256), sha256, source.size):
+    # A taken-over claim may belong to an attempt that copied and died before marking; copying
+    # again would leave a second version in the versioned bucket, so look first.
+    if fresh or not holds_content(head_content(clients.s3, settings.backup_bucket, sha256), sha256, source.size):
         copy_content(clients.s3, settings, sha256, source)
         copied = source.size
         hook("copied")

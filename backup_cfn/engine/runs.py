@@ -183,7 +183,11 @@ def release_lease(dynamodb, settings: Settings, run_id: str, user: str, lease: L
 
 def try_finalize(dynamodb, settings: Settings, run_id: str) -> dict | None:
     """Close the run if every job has finished; the record when this call closed it, else None.
-    Exactly one caller wins the conditional write, so exactly one summary is published."""
+    Exactly one caller wins the conditional write, so exactly one summary is published. A
+    consistent read first spares the two conditional writes while jobs are still pending."""
+    current = get_run(dynamodb, settings, run_id)
+    if current is None or current.get("status") != IN_PROGRESS or current.get("users_pending", 1) > 0:
+        return None
     for status, failed_test in ((SUCCEEDED, "users_failed = :zero"), (PARTIAL, "users_failed > :zero")):
         try:
             attributes = dynamodb.update_item(

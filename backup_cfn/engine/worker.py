@@ -143,8 +143,10 @@ def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: 
     hook("hashed")
 
     owner = naming.job_id(job.run_id, job.user)
+    reused = {e.sha256 for e in previous.entries.values()} if previous else set()
     with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
-        results = list(pool.map(lambda h: ensure_stored(clients, settings, h, sources[h], owner, hook), sorted(sources)))
+        results = list(pool.map(lambda h: ensure_stored(clients, settings, h, sources[h], owner, hook,
+                                                        likely_stored=h in reused), sorted(sources)))
     hook("stored")
     bytes_new = sum(r.copied_bytes for r in results)
     bytes_scanned = sum(e.size for e in entries.values())
