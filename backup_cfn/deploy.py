@@ -404,6 +404,7 @@ class Deployment:
             for line in report.lines():
                 self.console.print(line)
             raise UserError(f"validation failed with {report.blocking_count} error(s)/warning(s): nothing deployed")
+        self.console.print(report.lines()[-1])  # the cfn-lint summary
 
     def _deployer(self, cloudformation, s3) -> StackDeployer:
         return StackDeployer(cloudformation, s3, console=self.console, poll=self.poll,

@@ -341,3 +341,21 @@ def test_failed_update_is_rolled_back_and_explained(make, local_env, rendered):
     assert _stack(local_env)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     # The stack can take the next change set: the same template as before is a no-op.
     assert make().run(Options(yes=True))["primary"].outcome == "no changes"
+
+
+def test_validation_findings_stop_the_deploy_before_any_call(make, local_env, monkeypatch):
+    from backup_cfn import validate
+
+    report = validate.Report(findings=[validate.Finding("backup-local", "error", "E3012", "Resources/JobQueue",
+                                                        "Property VisibilityTimeout should be of type Integer")],
+                             sizes={"backup-local": 1000})
+    monkeypatch.setattr(validate, "validate_environments", lambda envs: report)
+    deployment = dataclasses.replace(make(), validate=True)
+    c = deployment.clients
+    recorder = CallRecorder(c.cloudformation, c.replica_cloudformation, c.s3, c.replica_s3, c.sts)
+    out = console()
+    deployment.console = out
+    with pytest.raises(UserError, match=r"validation failed with 1 error\(s\)/warning\(s\): nothing deployed"):
+        deployment.run(Options(yes=True))
+    assert "E3012 at Resources/JobQueue: Property VisibilityTimeout" in text(out)
+    assert recorder.calls == []
