@@ -76,8 +76,7 @@ class StackSpec:
 
     @cached_property
     def body(self) -> str:
-        """What CloudFormation receives: the same document without the indentation."""
-        return json.dumps(self.document, sort_keys=True, separators=(",", ":"))
+        return sent_body(self.rendered)
 
     @property
     def sha256(self) -> str:
@@ -94,6 +93,12 @@ class StackResult:
     outcome: str                   # "no changes" | "executed" | "planned"
     outputs: dict[str, str]
     change_set: ChangeSet | None = None
+
+
+def sent_body(rendered: str) -> str:
+    """What CloudFormation receives: the rendered template without its indentation. Its size
+    decides inline (up to INLINE_TEMPLATE_LIMIT) or TemplateURL."""
+    return json.dumps(json.loads(rendered), sort_keys=True, separators=(",", ":"))
 
 
 def check_sizes(specs: list[StackSpec]) -> None:
