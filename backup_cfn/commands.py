@@ -21,7 +21,8 @@ def poll_for(env: Environment) -> Poll:
 
 
 def interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """Someone can answer a prompt (output may still be piped, e.g. through tee)."""
+    return sys.stdin.isatty()
 
 
 def run_package(env: Environment, console: Console | None = None) -> tuple[packaging.Package, str, bool]:
