@@ -179,6 +179,87 @@ def delete(ctx: click.Context, env_name: str, yes: bool) -> None:
     run_delete(load_env(ctx, env_name), yes=yes)
 
 
+# --- operating backups ---------------------------------------------------------------------
+
+@cli.command()
+@env_option()
+@click.option("--users", metavar="U1,U2", default=None, help="only these users (default: every user in the source)")
+@click.pass_context
+def run(ctx: click.Context, env_name: str, users: str | None) -> None:
+    """Start a backup now and follow it to the end (local: the handlers run in-process)."""
+    from backup_cfn.operate import command_run
+
+    command_run(load_env(ctx, env_name), users)
+
+
+@cli.command()
+@env_option()
+@click.option("--user", default=None, help="one user's history")
+@click.option("--run", "run_id", default=None, metavar="RUN_ID", help="one run's figures")
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.pass_context
+def runs(ctx: click.Context, env_name: str, user: str | None, run_id: str | None, limit: int) -> None:
+    """Recent runs and their figures, or one user's history."""
+    from backup_cfn.operate import command_runs
+
+    command_runs(load_env(ctx, env_name), user, run_id, limit)
+
+
+@cli.command()
+@env_option()
+@click.option("--user", required=True, help="whose files to restore")
+@click.option("--run", "run_id", default=None, metavar="RUN_ID", help="the snapshot of this run")
+@click.option("--at", default=None, metavar="DATE", help="the newest snapshot at or before this date/time (UTC)")
+@click.option("--path", "path_prefix", default=None, metavar="PREFIX", help="only files under this path")
+@click.option("--to", "to", required=True, metavar="s3://BUCKET/PREFIX|DIR", help="where to restore to")
+@click.option("--from-replica", is_flag=True, help="read from the replica region only (disaster recovery)")
+@click.pass_context
+def restore(ctx: click.Context, env_name: str, user: str, run_id: str | None, at: str | None,
+            path_prefix: str | None, to: str, from_replica: bool) -> None:
+    """Restore a user's files as they were at a run: server-side copies to S3, or a directory
+    with every file's SHA-256 checked."""
+    from backup_cfn.operate import command_restore
+
+    command_restore(load_env(ctx, env_name), user=user, to=to, run_id=run_id, at=at, path_prefix=path_prefix,
+                    from_replica=from_replica)
+
+
+@cli.command()
+@env_option()
+@click.option("--sample", "sample_percent", type=float, default=5.0, show_default=True, metavar="PERCENT",
+              help="share of stored content to download and re-hash")
+@click.pass_context
+def verify(ctx: click.Context, env_name: str, sample_percent: float) -> None:
+    """Check every snapshot's content exists and is indexed, and re-hash a sample; exit 1 on any problem."""
+    from backup_cfn.operate import command_verify
+
+    command_verify(load_env(ctx, env_name), sample_percent)
+
+
+@cli.command()
+@env_option()
+@click.option("--dry-run", is_flag=True, help="show what would be deleted, delete nothing")
+@click.pass_context
+def prune(ctx: click.Context, env_name: str, dry_run: bool) -> None:
+    """Garbage collection now: expire old snapshots, delete content no kept snapshot references."""
+    from backup_cfn.operate import command_prune
+
+    command_prune(load_env(ctx, env_name), dry_run)
+
+
+@cli.command("demo-data")
+@env_option()
+@click.option("--users", type=int, default=1000, show_default=True)
+@click.option("--day", type=int, default=1, show_default=True, help="1 = first day; each later day adds churn")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.pass_context
+def demo_data(ctx: click.Context, env_name: str, users: int, day: int, seed: int) -> None:
+    """Fill the source bucket with synthetic client reports for day N (deterministic from the seed)."""
+    from backup_cfn.operate import command_demo_data
+
+    command_demo_data(load_env(ctx, env_name), users=users, day=day, seed=seed)
+
+
 # --- the local emulator -------------------------------------------------------------------
 
 @cli.group()

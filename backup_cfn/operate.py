@@ -322,3 +322,57 @@ def run_prune(target: Deployed, *, dry_run: bool, console: Console | None = None
             console.print(f"[red]unreadable[/red] {key}")
         raise UserError(f"{len(report.unreadable_manifests)} kept manifest(s) unreadable: no content deleted")
     return report
+
+
+# --- the commands, one function each (cli.py only parses options) ------------------------------
+
+def command_run(env: Environment, users: str | None) -> None:
+    console = Console()
+    chosen = [u.strip() for u in users.split(",") if u.strip()] if users else None
+    result = run_backup(deployed(env), users=chosen, console=console)
+    console.print(run_table(result.record, result))
+    check_run(result.record, env)
+
+
+def command_runs(env: Environment, user: str | None, run_id: str | None, limit: int) -> None:
+    if run_id is not None and not naming.is_run_id(run_id):
+        raise UserError(f"--run {run_id!r} is not a run ID (like 20261125T020000Z)")
+    Console().print(runs_table(deployed(env), user=user, run_id=run_id, limit=limit))
+
+
+def command_restore(env: Environment, *, user: str, to: str, run_id: str | None, at: str | None,
+                    path_prefix: str | None, from_replica: bool) -> None:
+    if run_id and at:
+        raise UserError("give --run or --at, not both")
+    moment = parse_at(at) if at else None
+    if from_replica:
+        s3, bucket = replica_target(env)
+    else:
+        target = deployed(env)
+        s3, bucket = target.clients.s3, target.settings.backup_bucket
+    restore(s3, bucket, user=user, to=to, run_id=run_id, at=moment, path_prefix=path_prefix)
+
+
+def command_verify(env: Environment, sample_percent: float) -> None:
+    run_verify(deployed(env), sample_percent=sample_percent)
+
+
+def command_prune(env: Environment, dry_run: bool) -> None:
+    run_prune(deployed(env), dry_run=dry_run)
+
+
+def command_demo_data(env: Environment, *, users: int, day: int, seed: int) -> None:
+    from backup_cfn import demodata
+
+    if users < 1 or day < 1:
+        raise UserError("--users and --day must be at least 1")
+    target = deployed(env)
+    console = Console()
+    with Progress(TextColumn(f"day {day}: uploading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("upload", total=None)
+        report = demodata.generate(target.clients.s3, target.settings.source_bucket, users=users, day=day,
+                                   seed=seed, progress=lambda n: progress.update(task, advance=n))
+    console.print(f"s3://{target.settings.source_bucket} now holds day {day}: {report.users} users, "
+                  f"{report.files} files, {human_bytes(report.bytes)} (uploaded {report.uploaded}, "
+                  f"deleted {report.deleted})")
