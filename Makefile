@@ -41,6 +41,9 @@ emulator: $(STAMP)  ## start the local AWS emulator in the background on $(EMULA
 emulator-stop: $(STAMP)  ## stop the local AWS emulator
 	$(BIN)/backup-cfn local stop --port $(EMULATOR_PORT)
 
+demo: $(STAMP)  ## the whole system offline: emulator, deploy, 1,000 users, two backups, restore, verify
+	$(BIN)/python -m backup_cfn.demo
+
 lock: $(STAMP)  ## re-pin requirements.txt from requirements.in
 	$(BIN)/pip install --quiet -r requirements.in
 	{ echo "# Generated from requirements.in by \`make lock\`: every package pinned, so a fresh clone builds the same thing."; \
