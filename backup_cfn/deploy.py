@@ -159,7 +159,9 @@ class StackDeployer:
                 self._protect(spec, stack=stack)
             return StackResult("no changes", outputs(stack))
         change_set_type = "CREATE" if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" else "UPDATE"
-        if stack is not None:
+        # diff leaves alone what it did not make: a change set kept for review, the stack waiting for it.
+        remove_stack = change_set_type == "CREATE" and (stack is None or not diff_only)
+        if stack is not None and not diff_only:
             for name in changeset.delete_stale(self.cloudformation, stack["StackId"]):
                 self.console.print(f"deleted the earlier change set {name}, never executed")
         source = self._template_source(spec)
@@ -171,48 +173,48 @@ class StackDeployer:
             change_set = changeset.wait(self.cloudformation, change_set_id, change_set_type=change_set_type,
                                         region=self.region, poll=self.poll)
         except BaseException:
-            self._discard(change_set_id, change_set_type, spec.name)
+            self._discard(change_set_id, spec.name, remove_stack)
             raise
         if change_set.status == "FAILED":
-            self._discard(change_set.id, change_set_type, spec.name)
+            self._discard(change_set.id, spec.name, remove_stack)
             if change_set.empty:
                 self.console.print(f"[green]no changes[/green] to {spec.label} stack {spec.name} ({spec.region})")
                 return StackResult("no changes", outputs(stack or {}))
             raise UserError(f"CloudFormation could not create a change set for {spec.name}: {change_set.reason}")
-        self._review(spec, change_set, options)
+        self._review(spec, change_set, options, remove_stack)
         if diff_only:
-            self._discard(change_set.id, change_set_type, spec.name)
+            self._discard(change_set.id, spec.name, remove_stack)
             return StackResult("planned", outputs(stack or {}), change_set)
         if options.no_execute:
             # soft_wrap: the URL stays one line, so it can be copied whole.
             self.console.print(f"change set kept for review: {change_set.console_url}", soft_wrap=True)
             return StackResult("planned", outputs(stack or {}), change_set)
-        self._confirm(spec, change_set, options)
+        self._confirm(spec, change_set, options, remove_stack)
         return self._execute(spec, change_set, stack, options)
 
-    def _review(self, spec: StackSpec, change_set: ChangeSet, options: Options) -> None:
+    def _review(self, spec: StackSpec, change_set: ChangeSet, options: Options, remove_stack: bool) -> None:
         """Show the change set; refuse (and delete it) when it would destroy unnamed stateful data."""
         violations = changeset.guard_violations(change_set.changes, options.allow_replace)
         self.console.print(display.change_set_table(change_set, {v.logical_id for v in violations}))
         self.console.print(f"{spec.name}: {display.summary_counts(change_set)}")
         if violations:
-            self._discard(change_set.id, change_set.change_set_type, spec.name)
+            self._discard(change_set.id, spec.name, remove_stack)
             named = " ".join(f"--allow-replace {v.logical_id}" for v in violations)
             raise UserError(
                 f"refusing to replace or remove stateful resources in {spec.name}: "
                 + ", ".join(f"{v.logical_id} ({v.resource_type}, {_how(v)})" for v in violations)
                 + f"; the data would be lost or orphaned. If that is intended, rerun with {named}")
 
-    def _confirm(self, spec: StackSpec, change_set: ChangeSet, options: Options) -> None:
+    def _confirm(self, spec: StackSpec, change_set: ChangeSet, options: Options, remove_stack: bool) -> None:
         """Ask, unless --yes; without a terminal refuse rather than hang. Declined: the change set goes."""
         if options.yes:
             return
         if not options.interactive:
-            self._discard(change_set.id, change_set.change_set_type, spec.name)
+            self._discard(change_set.id, spec.name, remove_stack)
             raise UserError("no terminal to confirm the change set on: rerun with --yes, or with --no-execute "
                             "to review it in the CloudFormation console (the change set was deleted)")
         if not options.confirm(f"Execute this change set on {spec.name} ({spec.region})?"):
-            self._discard(change_set.id, change_set.change_set_type, spec.name)
+            self._discard(change_set.id, spec.name, remove_stack)
             raise UserError(f"declined: the change set for {spec.name} was deleted and nothing changed")
 
     def _prepare(self, spec: StackSpec, stack: dict | None, options: Options, diff_only: bool) -> dict | None:
@@ -268,10 +270,10 @@ class StackDeployer:
         self.s3.put_object(Bucket=bucket, Key=key, Body=spec.body.encode(), ContentType="application/json")
         return TemplateSource(url=bootstrap.template_url(bucket, self.region, key))
 
-    def _discard(self, change_set_id: str, change_set_type: str, stack_name: str) -> None:
-        """Delete a change set nobody will execute, and the empty stack a CREATE change set made."""
+    def _discard(self, change_set_id: str, stack_name: str, remove_stack: bool) -> None:
+        """Delete a change set nobody will execute, and (remove_stack) the empty stack that waited for it."""
         changeset.delete(self.cloudformation, change_set_id)
-        if change_set_type == "CREATE":
+        if remove_stack:
             stack = events.describe_stack(self.cloudformation, stack_name)
             if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
                 self.cloudformation.delete_stack(StackName=stack["StackId"])

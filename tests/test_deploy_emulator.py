@@ -359,3 +359,10 @@ def test_validation_findings_stop_the_deploy_before_any_call(make, local_env, mo
         deployment.run(Options(yes=True))
     assert "E3012 at Resources/JobQueue: Property VisibilityTimeout" in text(out)
     assert recorder.calls == []
+
+
+def test_diff_leaves_a_change_set_kept_for_review_and_its_stack_alone(make, local_env):
+    kept = make().run(Options(no_execute=True))["replica"].change_set
+    make().run(Options(), diff_only=True)
+    assert _stack(local_env, "replica")["StackStatus"] == "REVIEW_IN_PROGRESS"
+    assert [c["ChangeSetId"] for c in _change_sets(local_env)] == [kept.id]

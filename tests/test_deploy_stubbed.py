@@ -108,10 +108,11 @@ def change_set_response(status="CREATE_COMPLETE", reason=None, changes=(), token
     return response
 
 
-def plan(client, status_before, change_set, change_set_type="UPDATE"):
-    """describe_stacks, list_change_sets (none stale), create_change_set, describe_change_set."""
+def plan(client, status_before, change_set, change_set_type="UPDATE", diff=False):
+    """describe_stacks, list_change_sets (none stale; not for diff), create_change_set, describe_change_set."""
     client.stubber.add_response("describe_stacks", stack(status_before), {"StackName": NAME})
-    client.stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
+    if not diff:
+        client.stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
     client.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID},
                                 {"StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": change_set_type,
                                  "Parameters": [], "Tags": ANY, "Capabilities": changeset.CAPABILITIES,
@@ -145,7 +146,6 @@ def test_rejected_change_set_reports_aws_reason_and_removes_the_empty_stack(cfn)
 
 def test_change_set_is_polled_politely_and_every_page_is_read(cfn):
     cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": NAME})
-    cfn.stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
     cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID})
     cfn.stubber.add_response("describe_change_set", change_set_response("CREATE_IN_PROGRESS"))
     cfn.stubber.add_response("describe_change_set", change_set_response(
@@ -167,7 +167,7 @@ def test_change_set_table_shows_action_replacement_policy_and_properties_and_fol
                resource_change("Remove", "OldQueue", "AWS::SQS::Queue", policy_action="Delete"),
                resource_change("Modify", "JobQueue", "AWS::SQS::Queue", replacement="False", scope=("Tags",)),
                resource_change("Modify", "RunsTable", "AWS::DynamoDB::Table", replacement="False", scope=("Tags",))]
-    plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=changes))
+    plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=changes), diff=True)
     cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
     out = console()
     deployer(cfn, out).deploy(spec(), Options(), diff_only=True)
