@@ -124,6 +124,7 @@ def apply_patches() -> None:
     _patch_empty_change_set()
     _patch_in_place_updates()
     _patch_resource_failures()
+    _patch_resource_events(cfn_models)
     _patch_kms_key_properties()
     _patch_termination_protection(cfn_models)
     _patch_drift_detection()
@@ -265,6 +266,46 @@ def _patch_resource_failures() -> None:
             self._resource_json_map = saved
 
     parsing.ResourceMap.delete = delete
+
+
+def _patch_resource_events(cfn_models) -> None:
+    """Each resource created, updated or deleted gets its *_IN_PROGRESS and *_COMPLETE stack events,
+    as in AWS (moto 5.2.5 records stack-level events only), so deploys show progress per resource."""
+    from moto.cloudformation import parsing
+
+    def record(resources_map, logical_id, resource_type, status, physical_id=""):
+        backend = cfn_models.cloudformation_backends[resources_map._account_id][resources_map._region_name]
+        stack = backend.stacks.get(resources_map.stack_id)
+        if stack is not None:
+            stack.events.append(cfn_models.Event(
+                stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
+                physical_resource_id=physical_id or "", resource_type=resource_type, resource_status=status,
+                resource_status_reason=None, resource_properties=None))
+
+    def physical_id(resource) -> str:
+        value = getattr(resource, "physical_resource_id", "")
+        return value if isinstance(value, str) else ""
+
+    def with_events(original, action):
+        def wrapper(logical_id, resource_json, resources_map, account_id, region_name):
+            resource_type = resource_json.get("Type", "")
+            record(resources_map, logical_id, resource_type, f"{action}_IN_PROGRESS")
+            resource = original(logical_id, resource_json, resources_map, account_id, region_name)
+            record(resources_map, logical_id, resource_type, f"{action}_COMPLETE", physical_id(resource))
+            return resource
+        return wrapper
+
+    parsing.parse_and_create_resource = with_events(parsing.parse_and_create_resource, "CREATE")
+    parsing.parse_and_update_resource = with_events(parsing.parse_and_update_resource, "UPDATE")
+    original_delete_resource = parsing.ResourceMap._delete_resource
+
+    def delete_resource(self, parsed_resource, resource_json):
+        original_delete_resource(self, parsed_resource, resource_json)
+        logical_id = getattr(parsed_resource, "logical_resource_id", "")
+        record(self, logical_id, resource_json.get("Type", ""), "DELETE_IN_PROGRESS", physical_id(parsed_resource))
+        record(self, logical_id, resource_json.get("Type", ""), "DELETE_COMPLETE", physical_id(parsed_resource))
+
+    parsing.ResourceMap._delete_resource = delete_resource
 
 
 def _patch_empty_change_set() -> None:

@@ -163,9 +163,12 @@ def test_a_resource_moto_cannot_create_fails_the_stack_as_aws_does(local_env):
     failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
     assert [(e["LogicalResourceId"], e["ResourceType"]) for e in failed] == [("BrokenQueue", "AWS::SQS::Queue")]
     assert "alphanumeric characters" in failed[0]["ResourceStatusReason"]
-    assert [e["ResourceStatus"] for e in events[-2:]] == ["ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
-    assert events[-2]["ResourceStatusReason"] == ("The following resource(s) failed to create: [BrokenQueue]. "
-                                                  "Rollback requested by user.")
+    stack_events = [e for e in events if e["LogicalResourceId"] == "probe"]
+    assert [e["ResourceStatus"] for e in stack_events[-2:]] == ["ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
+    assert stack_events[-2]["ResourceStatusReason"] == ("The following resource(s) failed to create: [BrokenQueue]. "
+                                                        "Rollback requested by user.")
+    # What was created before the failure is deleted by the rollback.
+    assert ("Topic", "DELETE_COMPLETE") in [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
     assert cfn.list_change_sets(StackName="probe")["Summaries"] == []
 
 
@@ -203,3 +206,22 @@ def test_retain_except_on_create_goes_when_the_creation_rolls_back(local_env):
     assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
     groups = aws.client(local_env, "logs").describe_log_groups(logGroupNamePrefix="/probe/")["logGroups"]
     assert [g["logGroupName"] for g in groups] == ["/probe/kept"]
+
+
+def test_resources_get_their_own_events(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    events = cfn.describe_stack_events(StackName="probe")["StackEvents"][::-1]
+    topic = [(e["ResourceStatus"], e["ResourceType"]) for e in events if e["LogicalResourceId"] == "Topic"]
+    assert topic == [("CREATE_IN_PROGRESS", "AWS::SNS::Topic"), ("CREATE_COMPLETE", "AWS::SNS::Topic")]
+    complete = [e for e in events if e["LogicalResourceId"] == "Topic" and e["ResourceStatus"] == "CREATE_COMPLETE"]
+    assert complete[0]["PhysicalResourceId"].endswith(":t-a")
+    assert [e["ResourceStatus"] for e in events][-1] == "CREATE_COMPLETE"
+    assert events[-1]["LogicalResourceId"] == "probe"
+
+    body = json.loads(_template())
+    del body["Resources"]["Topic"], body["Outputs"]["TopicArn"]
+    _run_change_set(cfn, json.dumps(body), "UPDATE")
+    events = cfn.describe_stack_events(StackName="probe")["StackEvents"][::-1]
+    assert [e["ResourceStatus"] for e in events if e["LogicalResourceId"] == "Topic"][-2:] == \
+        ["DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
