@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 
 import botocore.exceptions
 import pytest
@@ -58,7 +59,8 @@ def _change_sets(env):
 
 
 def test_first_deploy_creates_replica_then_primary_wired_by_outputs(make, local_env, rendered, tmp_path):
-    deployment = make()
+    out = console()
+    deployment = make(out=out)
     recorder = CallRecorder(deployment.clients.cloudformation, deployment.clients.replica_cloudformation)
     results = deployment.run(Options(yes=True))
 
@@ -82,6 +84,11 @@ def test_first_deploy_creates_replica_then_primary_wired_by_outputs(make, local_
     assert tags["Environment"] == "local"
     assert {layout.OUTPUT_BACKUP_BUCKET, layout.OUTPUT_RUNS_TABLE, layout.OUTPUT_REPLICA_BUCKET} <= set(outputs)
     assert _change_sets(local_env) == []
+    streamed = [line.split(maxsplit=1)[1] for line in text(out).splitlines() if re.match(r"\d\d:\d\d:\d\d ", line)]
+    assert streamed.index("CREATE_IN_PROGRESS           ReplicaKey (AWS::KMS::Key)") \
+        < streamed.index("CREATE_COMPLETE              backup-cfn-local-replica (AWS::CloudFormation::Stack)") \
+        < streamed.index("CREATE_COMPLETE              BackupBucket (AWS::S3::Bucket)") \
+        < streamed.index("CREATE_COMPLETE              backup-cfn-local (AWS::CloudFormation::Stack)")
 
 
 def test_second_deploy_with_nothing_changed_says_so_and_leaves_no_change_set(make, local_env):
