@@ -58,10 +58,10 @@ def choose_manifest(s3, bucket: str, user: str, *, run_id: str | None = None, at
 
 
 def select(manifest: Manifest, path_prefix: str | None) -> dict:
+    """The entries under a path prefix (a plain string prefix, like S3's), or all of them."""
     if not path_prefix:
         return dict(manifest.entries)
-    return {p: e for p, e in manifest.entries.items() if p == path_prefix or p.startswith(path_prefix.rstrip("/") + "/")
-            or p.startswith(path_prefix)}
+    return {p: e for p, e in manifest.entries.items() if p.startswith(path_prefix)}
 
 
 def safe_relative(path: str) -> PurePosixPath | None:
