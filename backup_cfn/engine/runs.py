@@ -52,12 +52,21 @@ def get_user_job(dynamodb, settings: Settings, run_id: str, user: str) -> dict |
     return from_item(item) if item else None
 
 
+POINTER_KEY = {layout.RUNS_PARTITION_KEY: {"S": "LATEST"}, layout.RUNS_SORT_KEY: {"S": "POINTER"}}
+
+
 def create_run(dynamodb, settings: Settings, run_id: str, users_total: int, trigger: str) -> tuple[bool, dict]:
-    """Create the run record; (False, existing record) when this run ID was started before."""
+    """Create the run record; (False, existing record) when this run ID was started before.
+
+    The record names the run before it (`previous_run_id`, from a pointer item holding the newest
+    run ID), so each worker reads its user's previous snapshot by key instead of listing them."""
+    pointer = dynamodb.get_item(TableName=settings.runs_table, Key=POINTER_KEY, ConsistentRead=True).get("Item")
+    latest = from_item(pointer).get("latest_run_id") if pointer else None
     record = {
         layout.RUNS_PARTITION_KEY: run_id, layout.RUNS_SORT_KEY: naming.RUN_ITEM, "status": ENQUEUING,
         "trigger": trigger, "started_at": naming.iso(settings.now()), "users_total": users_total,
         "users_pending": users_total, "users_done": 0, "users_failed": 0, "users_skipped": 0,
+        "previous_run_id": latest if latest and latest < run_id else None,
         **{name: 0 for name in STAT_FIELDS},
         layout.RUNS_TTL_ATTRIBUTE: naming.expires_at(run_id, settings.retention_days),
     }
@@ -65,11 +74,19 @@ def create_run(dynamodb, settings: Settings, run_id: str, users_total: int, trig
         dynamodb.put_item(TableName=settings.runs_table, Item=to_item(record),
                           ConditionExpression="attribute_not_exists(#pk)",
                           ExpressionAttributeNames={"#pk": layout.RUNS_PARTITION_KEY})
-        return True, record
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
-    return False, get_run(dynamodb, settings, run_id) or record
+        return False, get_run(dynamodb, settings, run_id) or record
+    try:
+        dynamodb.update_item(TableName=settings.runs_table, Key=POINTER_KEY,
+                             UpdateExpression="SET latest_run_id = :run",
+                             ConditionExpression="attribute_not_exists(latest_run_id) OR latest_run_id < :run",
+                             ExpressionAttributeValues={":run": {"S": run_id}})
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise  # a newer run exists already (a manual run of an older time): leave the pointer
+    return True, record
 
 
 def mark_enqueued(dynamodb, settings: Settings, run_id: str) -> None:

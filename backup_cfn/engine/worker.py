@@ -77,14 +77,15 @@ def handle_message(clients, settings: Settings, body: str, *, receive_count: int
     """One queue message. Raises on failure so the message is retried (and dead-lettered after
     the queue's maxReceiveCount); records the job FAILED on its last delivery."""
     job = parse_job(body)
-    if runs.get_run(clients.dynamodb, settings, job.run_id) is None:
+    run = runs.get_run(clients.dynamodb, settings, job.run_id)
+    if run is None:
         raise InvalidJob(f"job names unknown run {job.run_id}")
     lease = runs.acquire_lease(clients.dynamodb, settings, job.run_id, job.user, uuid.uuid4().hex)
     if lease is None:
         return JobOutcome(job, "DUPLICATE", finalized_run=_finalize(clients, settings, job.run_id))
     hook("leased")
     try:
-        outcome = backup_user(clients, settings, job, lease, hook)
+        outcome = backup_user(clients, settings, job, lease, hook, previous_run_id=run.get("previous_run_id"))
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         if receive_count >= settings.job_max_receives:
@@ -104,14 +105,13 @@ def _finalize(clients, settings: Settings, run_id: str) -> dict | None:
     return record
 
 
-def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: Hook = no_hook) -> JobOutcome:
-    manifests = list_manifests(clients.s3, settings.backup_bucket, job.user)
-    this_run = [key for _, run_id, key in manifests if run_id == job.run_id]
-    if this_run:
+def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: Hook = no_hook, *,
+                previous_run_id: str | None = None) -> JobOutcome:
+    written = _manifest_if_any(clients, settings, naming.manifest_key(job.user, job.run_id))
+    if written is not None:
         # An earlier attempt wrote the manifest and died before recording it: record it now.
-        manifest = read_manifest(clients.s3, settings.backup_bucket, this_run[0])
-        return _record(clients, settings, job, lease, runs.COMPLETED, manifest.stats, "", hook)
-    previous = _previous_manifest(clients, settings, manifests, job.run_id)
+        return _record(clients, settings, job, lease, runs.COMPLETED, written.stats, "", hook)
+    previous = _previous_manifest(clients, settings, job, previous_run_id)
     listed, folder_markers = _list_user_objects(clients.s3, settings.source_bucket, job.user)
     hook("listed")
     if not listed and previous is None:
@@ -171,14 +171,32 @@ def _record(clients, settings: Settings, job: Job, lease: runs.Lease, status: st
     return JobOutcome(job, status, stats=stats, reason=reason, finalized_run=finalized)
 
 
-def _previous_manifest(clients, settings: Settings, manifests: list, run_id: str) -> Manifest | None:
-    """The user's newest snapshot before this run; unreadable ones are passed over (the files
-    they listed are then hashed again, which costs reads but never correctness)."""
-    for _, earlier, key in sorted((m for m in manifests if m[1] < run_id), key=lambda m: m[1], reverse=True):
-        try:
-            return read_manifest(clients.s3, settings.backup_bucket, key)
-        except ManifestError:
-            continue
+def _manifest_if_any(clients, settings: Settings, key: str) -> Manifest | None:
+    try:
+        return read_manifest(clients.s3, settings.backup_bucket, key)
+    except ManifestError:
+        return None   # unreadable: as if absent (an unreadable one of this run is written again)
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING:
+            return None
+        raise
+
+
+def _previous_manifest(clients, settings: Settings, job: Job, previous_run_id: str | None) -> Manifest | None:
+    """The user's newest snapshot before this run, used only to skip reading unchanged objects.
+    Read by key from the run before; listed only when the user has none there (new, skipped or
+    failed then). Without any earlier run there is nothing to look for."""
+    if not previous_run_id:
+        return None
+    found = _manifest_if_any(clients, settings, naming.manifest_key(job.user, previous_run_id))
+    if found is not None:
+        return found
+    earlier = [key for _, run_id, key in list_manifests(clients.s3, settings.backup_bucket, job.user)
+               if run_id < job.run_id]
+    for key in reversed(earlier):
+        found = _manifest_if_any(clients, settings, key)
+        if found is not None:
+            return found
     return None
 
 
