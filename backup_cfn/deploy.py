@@ -213,7 +213,12 @@ class StackDeployer:
             self._discard(change_set.id, spec.name, remove_stack)
             raise UserError("no terminal to confirm the change set on: rerun with --yes, or with --no-execute "
                             "to review it in the CloudFormation console (the change set was deleted)")
-        if not options.confirm(f"Execute this change set on {spec.name} ({spec.region})?"):
+        try:
+            accepted = options.confirm(f"Execute this change set on {spec.name} ({spec.region})?")
+        except BaseException:  # Ctrl-C or end of input at the prompt: as good as declined
+            self._discard(change_set.id, spec.name, remove_stack)
+            raise
+        if not accepted:
             self._discard(change_set.id, spec.name, remove_stack)
             raise UserError(f"declined: the change set for {spec.name} was deleted and nothing changed")
 

@@ -373,3 +373,14 @@ def test_diff_leaves_a_change_set_kept_for_review_and_its_stack_alone(make, loca
     make().run(Options(), diff_only=True)
     assert _stack(local_env, "replica")["StackStatus"] == "REVIEW_IN_PROGRESS"
     assert [c["ChangeSetId"] for c in _change_sets(local_env)] == [kept.id]
+
+
+def test_interrupted_at_the_prompt_cleans_up_like_a_decline(make, local_env):
+    def interrupt(prompt):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make().run(Options(interactive=True, confirm=interrupt))
+    with pytest.raises(Exception, match="does not exist"):
+        _stack(local_env, "replica")
+    assert _change_sets(local_env) == []
