@@ -1,0 +1,86 @@
+"""`run` against AWS (the initiator invoked through Lambda, the run followed in the runs table),
+with a Lambda stand-in that runs the real handlers in-process as the service would, and the
+pruner handler's event shape."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+import pytest
+from botocore.response import StreamingBody
+from rich.console import Console
+
+from backup_cfn import layout, operate
+from backup_cfn.config import load_environment
+from backup_cfn.engine import runs
+from backup_cfn.errors import UserError
+from backup_cfn.localrun import drain_queue
+from handlers import pruner as pruner_handler
+from handlers import runtime
+from engine_support import context, make_engine, put
+
+DATA = b"%PDF-1.7 aws path " * 50
+
+
+class InProcessLambda:
+    """Lambda's Invoke: the initiator handler, then the queue drained through the worker handler."""
+
+    def __init__(self, engine, fail: bool = False):
+        self.engine, self.fail, self.calls = engine, fail, []
+
+    def invoke(self, FunctionName, Payload):
+        self.calls.append(FunctionName)
+        if self.fail:
+            body = json.dumps({"errorMessage": "AccessDenied on s3:ListBucket", "errorType": "ClientError"}).encode()
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": StreamingBody(io.BytesIO(body), len(body))}
+        from handlers import initiator
+        runtime.configure(self.engine.clients, self.engine.settings)
+        event = json.loads(Payload)
+        result = initiator.handler(event, context("initiator"))
+        drain_queue(self.engine.clients, self.engine.settings, run_id=result["run_id"], threads=2)
+        body = json.dumps(result).encode()
+        return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+
+
+@pytest.fixture
+def aws_target(local_env, monkeypatch):
+    engine = make_engine(local_env)
+    env = dataclasses.replace(load_environment("dev"), endpoint_url="")
+    outputs = {**engine.outputs, layout.OUTPUT_INITIATOR: "backup-cfn-dev-initiator"}
+    return engine, operate.Deployed(env, engine.clients, engine.settings, outputs)
+
+
+def test_run_on_aws_invokes_the_initiator_and_follows_the_runs_table(aws_target, monkeypatch):
+    engine, target = aws_target
+    put(engine, "mia", "a.pdf", DATA)
+    fake = InProcessLambda(engine)
+    monkeypatch.setattr(operate.aws, "client", lambda env, service, region=None: fake)
+    result = operate.run_backup(target, console=Console(quiet=True))
+    assert fake.calls == ["backup-cfn-dev-initiator"]
+    assert result.record["status"] == runs.SUCCEEDED and result.record["users_done"] == 1
+    assert result.s3_requests is None  # not counted on AWS: the requests are made by the functions
+
+
+def test_a_failing_initiator_is_one_line(aws_target, monkeypatch):
+    engine, target = aws_target
+    monkeypatch.setattr(operate.aws, "client", lambda env, service, region=None: InProcessLambda(engine, fail=True))
+    with pytest.raises(UserError, match="the initiator failed: .*AccessDenied"):
+        operate.run_backup(target, console=Console(quiet=True))
+
+
+def test_pruner_handler_dry_run_deletes_nothing(local_env):
+    engine = make_engine(local_env)
+    put(engine, "ned", "a.pdf", DATA)
+    from engine_support import backup
+    backup(engine)
+    put(engine, "ned", "a.pdf", DATA + b"v2")
+    engine.clock.advance(days=70)
+    backup(engine)
+    runtime.configure(engine.clients, engine.settings)
+    dry = pruner_handler.handler({"dry_run": True}, context("pruner"))
+    assert (dry["dry_run"], dry["manifests_expired"], dry["content_deleted"]) == (True, 1, 1)
+    assert len(engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="manifests/")["Contents"]) == 2
+    done = pruner_handler.handler({}, context("pruner"))
+    assert (done["dry_run"], done["manifests_expired"], done["content_deleted"]) == (False, 1, 1)
+    assert len(engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="manifests/")["Contents"]) == 1
