@@ -294,6 +294,9 @@ class StackDeployer:
             with display.resource_progress(self.console, f"{spec.label} {spec.name}",
                                            len(change_set.changes)) as on_event:
                 final, seen = events.follow(self.cloudformation, change_set.stack_id, last_seen, self.poll, on_event)
+        except KeyboardInterrupt:
+            raise UserError(f"stopped watching, but CloudFormation goes on with {spec.name} ({spec.region}): follow "
+                            f"it with `backup-cfn status` or in the console") from None
         finally:
             if relaxed:
                 self.cloudformation.set_stack_policy(StackName=spec.name, StackPolicyBody=stack_policy(spec.stateful_ids))

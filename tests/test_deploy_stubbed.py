@@ -375,3 +375,18 @@ def test_earlier_unexecuted_change_sets_of_this_tool_are_deleted_before_a_new_on
     out = console()
     assert deployer(cfn, out).deploy(spec(), Options(yes=True)).outcome == "no changes"
     assert "deleted the earlier change set backup-cfn-20251231-000000, never executed" in text(out)
+
+
+def test_interrupting_the_event_stream_says_the_update_goes_on(cfn):
+    plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=[resource_change("Add", "AlertTopic", "AWS::SNS::Topic")]))
+    cfn.stubber.add_response("describe_stack_events", newest_first(stack_event("UPDATE_COMPLETE", n=0)))
+    cfn.stubber.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
+    cfn.stubber.add_response("describe_stack_events", newest_first(stack_event("UPDATE_COMPLETE", n=0)))
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    deployer_ = StackDeployer(cfn, None, console=console(), poll=Poll(3, interrupt), artifacts_bucket=lambda: "")
+    with pytest.raises(UserError, match=r"stopped watching, but CloudFormation goes on with backup-cfn-dev"):
+        deployer_.deploy(spec(), Options(yes=True))
