@@ -181,3 +181,12 @@ def test_worker_metrics_count_completed_jobs_and_closed_runs():
     assert metric_values(outcomes) == {layout.METRIC_USERS_BACKED_UP: 1, layout.METRIC_USERS_FAILED: 1,
                                        layout.METRIC_BYTES_NEW: 10, layout.METRIC_BYTES_DEDUPLICATED: 5,
                                        layout.METRIC_RUNS_SUCCEEDED: 1}
+
+
+def test_the_lambda_zip_carries_the_engine_and_no_build_or_cli_code():
+    from backup_cfn.package import build_package
+    files = build_package().files
+    assert {"handlers/initiator.py", "handlers/worker.py", "handlers/pruner.py", "handlers/runtime.py",
+            "backup_cfn/engine/worker.py", "backup_cfn/engine/pruner.py", "backup_cfn/layout.py"} <= set(files)
+    assert not [f for f in files if f.startswith(("troposphere/", "awacs/", "click/", "rich/", "moto/"))
+                or f in ("backup_cfn/config.py", "backup_cfn/errors.py", "backup_cfn/template.py", "cli.py")]
