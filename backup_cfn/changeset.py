@@ -33,6 +33,8 @@ class Change:
         for detail in resource.get("Details", []):
             target = detail.get("Target", {})
             name = target.get("Name") or target.get("Attribute", "")
+            if name and detail.get("CausingEntity"):
+                name = f"{name} (from {detail['CausingEntity']})"
             if name and name not in properties:
                 properties.append(name)
         return cls(action=resource.get("Action", ""), logical_id=resource.get("LogicalResourceId", ""),

@@ -181,6 +181,7 @@ class StackDeployer:
                 self.console.print(f"[green]no changes[/green] to {spec.label} stack {spec.name} ({spec.region})")
                 return StackResult("no changes", outputs(stack or {}))
             raise UserError(f"CloudFormation could not create a change set for {spec.name}: {change_set.reason}")
+        self._show_parameter_changes(stack, spec)
         self._review(spec, change_set, options, remove_stack)
         if diff_only:
             self._discard(change_set.id, spec.name, remove_stack)
@@ -191,6 +192,14 @@ class StackDeployer:
             return StackResult("planned", outputs(stack or {}), change_set)
         self._confirm(spec, change_set, options, remove_stack)
         return self._execute(spec, change_set, stack, options)
+
+    def _show_parameter_changes(self, stack: dict | None, spec: StackSpec) -> None:
+        if not stack or stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+            return
+        deployed = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+        for key, value in sorted(spec.parameters.items()):
+            if deployed.get(key) != value:
+                self.console.print(f"parameter {key}: {deployed.get(key, '(none)')} -> {value}", soft_wrap=True)
 
     def _review(self, spec: StackSpec, change_set: ChangeSet, options: Options, remove_stack: bool) -> None:
         """Show the change set; refuse (and delete it) when it would destroy unnamed stateful data."""

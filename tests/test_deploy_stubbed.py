@@ -390,3 +390,23 @@ def test_interrupting_the_event_stream_says_the_update_goes_on(cfn):
     deployer_ = StackDeployer(cfn, None, console=console(), poll=Poll(3, interrupt), artifacts_bucket=lambda: "")
     with pytest.raises(UserError, match=r"stopped watching, but CloudFormation goes on with backup-cfn-dev"):
         deployer_.deploy(spec(), Options(yes=True))
+
+
+def test_parameter_changes_and_what_they_cause_are_shown(cfn):
+    deployed = stack("UPDATE_COMPLETE")
+    deployed["Stacks"][0]["Parameters"] = [{"ParameterKey": "HandlerCodeKey", "ParameterValue": "handlers/aaa.zip"}]
+    change = resource_change("Modify", "WorkerFunction", "AWS::Lambda::Function", replacement="False")
+    change["ResourceChange"]["Details"] = [{
+        "Target": {"Attribute": "Properties", "Name": "Code", "RequiresRecreation": "Never"},
+        "Evaluation": "Static", "ChangeSource": "ParameterReference", "CausingEntity": "HandlerCodeKey"}]
+    cfn.stubber.add_response("describe_stacks", deployed, {"StackName": NAME})
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID})
+    cfn.stubber.add_response("describe_change_set", change_set_response(changes=[change]))
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    with_parameter = StackSpec("primary", NAME, REGION, json.dumps({
+        "Parameters": {"HandlerCodeKey": {"Type": "String"}}, "Resources": {}}), {"HandlerCodeKey": "handlers/bbb.zip"},
+        {})
+    out = console()
+    deployer(cfn, out).deploy(with_parameter, Options(), diff_only=True)
+    assert "parameter HandlerCodeKey: handlers/aaa.zip -> handlers/bbb.zip" in text(out)
+    assert "Code (from HandlerCodeKey)" in text(out)
