@@ -8,16 +8,7 @@ from rich.console import Console
 
 from backup_cfn import bootstrap, package as packaging
 from backup_cfn.config import Environment
-from backup_cfn.deploy import Clients, Deployment, Options, StackResult, check_account
-from backup_cfn.events import Poll
-
-# CloudFormation throttles DescribeStackEvents; a few seconds apart is polite and still feels live.
-AWS_POLL_SECONDS = 3.0
-LOCAL_POLL_SECONDS = 0.2
-
-
-def poll_for(env: Environment) -> Poll:
-    return Poll(LOCAL_POLL_SECONDS if env.is_local else AWS_POLL_SECONDS)
+from backup_cfn.deploy import Clients, Deployment, Options, StackResult, check_account, poll_for
 
 
 def interactive() -> bool:
@@ -41,7 +32,7 @@ def run_deploy(env: Environment, *, yes: bool, no_execute: bool, allow_replace: 
     console = console or Console()
     options = Options(yes=yes, no_execute=no_execute, allow_replace=frozenset(allow_replace),
                       recreate_failed=recreate_failed, interactive=interactive())
-    deployment = Deployment(env, Clients.for_environment(env), console, poll=poll_for(env))
+    deployment = Deployment(env, Clients.for_environment(env), console)
     return deployment.run(options, diff_only=diff_only)
 
 

@@ -30,6 +30,9 @@ TAG_PACKAGE = "backup-cfn:package-sha256"
 INLINE_TEMPLATE_LIMIT = 51_200
 TEMPLATE_URL_LIMIT = 1_000_000
 ROOT = Path(__file__).resolve().parent.parent
+# CloudFormation throttles DescribeStackEvents; a few seconds apart is polite and still feels live.
+AWS_POLL_SECONDS = 3.0
+LOCAL_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,10 @@ class StackResult:
     outcome: str                   # "no changes" | "executed" | "planned"
     outputs: dict[str, str]
     change_set: ChangeSet | None = None
+
+
+def poll_for(env: Environment) -> Poll:
+    return Poll(LOCAL_POLL_SECONDS if env.is_local else AWS_POLL_SECONDS)
 
 
 def sent_body(rendered: str) -> str:
@@ -354,12 +361,15 @@ class Deployment:
     env: Environment
     clients: Clients
     console: Console
-    poll: Poll = field(default_factory=Poll)
+    poll: Poll | None = None                         # default: poll_for(env)
     templates: tuple[str, str] | None = None        # (primary, replica) as rendered; default: built now
     build_package: Callable | None = None
     validate: bool = True
     commit: str | None = None
     _buckets: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.poll = self.poll or poll_for(self.env)
 
     def run(self, options: Options, *, diff_only: bool = False) -> dict[str, StackResult]:
         from backup_cfn import package as packaging

@@ -22,9 +22,8 @@ import boto3  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from backup_cfn import emulator  # noqa: E402
-from backup_cfn.commands import poll_for  # noqa: E402
 from backup_cfn.config import load_environment  # noqa: E402
-from backup_cfn.deploy import Clients, Deployment, Options  # noqa: E402
+from backup_cfn.deploy import Clients, Deployment, Options, poll_for  # noqa: E402
 
 
 def main() -> None:
