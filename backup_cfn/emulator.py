@@ -122,6 +122,7 @@ def apply_patches() -> None:
         return
     _patch_change_set_execution(cfn_models)
     _patch_empty_change_set()
+    _patch_parameter_changes(cfn_models)
     _patch_in_place_updates()
     _patch_resource_failures()
     _patch_resource_events(cfn_models)
@@ -306,6 +307,52 @@ def _patch_resource_events(cfn_models) -> None:
         record(self, logical_id, resource_json.get("Type", ""), "DELETE_COMPLETE", physical_id(parsed_resource))
 
     parsing.ResourceMap._delete_resource = delete_resource
+
+
+def _patch_parameter_changes(cfn_models) -> None:
+    """A resource using a parameter whose value changes is listed as Modify in the change set, and
+    `Fn::Sub` placeholders count as uses (moto 5.2.5 lists only resources whose JSON changed, and
+    sees only `Ref`), so a new handler package shows, and is applied, as a change to the functions."""
+    import re
+
+    from moto.cloudformation import parsing
+
+    original_references = parsing.get_references_from_template
+
+    def get_references_from_template(template):
+        references = original_references(template)
+        for text in _sub_strings(template):
+            references += [name.split(".")[0] for name in re.findall(r"\$\{(?!!)([^}]+)\}", text)]
+        return references
+
+    parsing.get_references_from_template = get_references_from_template
+
+    def diff(self):
+        resource_map = self.stack.resource_map
+        by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
+        changes = []
+        for action in ("Add", "Modify", "Remove"):
+            for name in by_action[action]:
+                source = resource_map._resource_json_map if action == "Remove" else self.template_dict["Resources"]
+                changes.append(cfn_models.Change(action=action, logical_resource_id=name,
+                                                 resource_type=source[name]["Type"]))
+        return changes
+
+    cfn_models.ChangeSet.diff = diff
+
+
+def _sub_strings(template) -> list[str]:
+    """The template strings of every Fn::Sub inside `template`."""
+    found = []
+    if isinstance(template, dict):
+        for key, value in template.items():
+            if key == "Fn::Sub":
+                found.append(value if isinstance(value, str) else value[0])
+            found += _sub_strings(value)
+    elif isinstance(template, list):
+        for item in template:
+            found += _sub_strings(item)
+    return found
 
 
 def _patch_empty_change_set() -> None:

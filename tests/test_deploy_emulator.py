@@ -3,6 +3,7 @@ the `local` environment (the same the `prod` templates are built from)."""
 from __future__ import annotations
 
 import dataclasses
+import base64
 import hashlib
 import json
 import re
@@ -10,7 +11,7 @@ import re
 import botocore.exceptions
 import pytest
 
-from backup_cfn import bootstrap, deploy, layout, package
+from backup_cfn import aws, bootstrap, deploy, layout, package
 from backup_cfn.deploy import Clients, Deployment, Options
 from backup_cfn.errors import UserError
 from backup_cfn.stack import stack_outputs
@@ -384,3 +385,20 @@ def test_interrupted_at_the_prompt_cleans_up_like_a_decline(make, local_env):
     with pytest.raises(Exception, match="does not exist"):
         _stack(local_env, "replica")
     assert _change_sets(local_env) == []
+
+
+def test_new_handler_code_updates_the_three_functions(make, local_env, tmp_path):
+    make().run(Options(yes=True))
+    (tmp_path / "src" / "handlers" / "pruner.py").write_text("def handler(event, context):\n    return 0\n")
+    out = console()
+    results = make(out=out).run(Options(yes=True))
+
+    assert results["replica"].outcome == "no changes"
+    changes = {(c.action, c.logical_id) for c in results["primary"].change_set.changes}
+    assert {("Modify", "InitiatorFunction"), ("Modify", "WorkerFunction"), ("Modify", "PrunerFunction")} <= changes
+    assert re.search(r"parameter HandlerCodeKey: handlers/[0-9a-f]{64}\.zip -> handlers/[0-9a-f]{64}\.zip", text(out))
+    built = package.build_package(tmp_path / "src")
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in _stack(local_env)["Parameters"]}
+    assert parameters[layout.PARAM_CODE_KEY] == built.key
+    function = aws.client(local_env, "lambda").get_function(FunctionName="backup-cfn-local-worker")
+    assert function["Configuration"]["CodeSha256"] == base64.b64encode(bytes.fromhex(built.sha256)).decode()

@@ -225,3 +225,13 @@ def test_resources_get_their_own_events(local_env):
     events = cfn.describe_stack_events(StackName="probe")["StackEvents"][::-1]
     assert [e["ResourceStatus"] for e in events if e["LogicalResourceId"] == "Topic"][-2:] == \
         ["DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
+
+
+def test_a_parameter_change_modifies_the_resources_using_it_through_ref_or_sub(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    change_set = _run_change_set(cfn, _template(), "UPDATE", suffix="b")
+    assert [(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])
+            for c in change_set["Changes"]] == [("Modify", "Topic")]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"]}
+    assert outputs["TopicArn"].endswith(":t-b")
