@@ -41,6 +41,9 @@ emulator: $(STAMP)  ## start the local AWS emulator in the background on $(EMULA
 emulator-stop: $(STAMP)  ## stop the local AWS emulator
 	$(BIN)/backup-cfn local stop --port $(EMULATOR_PORT)
 
+bench: $(STAMP)  ## storage, requests, hashing, end to end, template build; QUICK=1 for the small CI run
+	$(BIN)/python -m backup_cfn.bench $(if $(QUICK),--quick,)
+
 demo: $(STAMP)  ## the whole system offline: emulator, deploy, 1,000 users, two backups, restore, verify
 	$(BIN)/python -m backup_cfn.demo
 
