@@ -35,6 +35,30 @@ class LambdaContext:
         return 900_000
 
 
+class AtomicWrites:
+    """A DynamoDB client whose writes are made one at a time. DynamoDB applies each conditional
+    write and each ADD atomically; moto 5.2.5 does not (it reads, checks and writes without a
+    lock), so concurrent local workers could both win a claim or lose a counter increment. All
+    local traffic comes from this process, so serialising the writes here restores AWS's
+    behaviour. Reads pass straight through."""
+
+    WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"})
+    _lock = threading.Lock()
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name not in self.WRITES:
+            return attribute
+
+        def serialised(*args, **kwargs):
+            with self._lock:
+                return attribute(*args, **kwargs)
+        return serialised
+
+
 def quiet_handlers() -> None:
     """Powertools logs and metrics go to stdout in Lambda; on a terminal they would bury the
     progress bar. Called before the handlers are imported."""

@@ -43,7 +43,11 @@ def deployed(env: Environment, outputs: dict | None = None) -> Deployed:
     except KeyError as exc:
         raise UserError(f"stack {env.stack_name} has no output {exc.args[0]}: deploy it again with "
                         f"`backup-cfn deploy --env {env.name}`") from None
-    clients = Clients(s3=aws.client(env, "s3"), dynamodb=aws.client(env, "dynamodb"), sqs=aws.client(env, "sqs"),
+    dynamodb = aws.client(env, "dynamodb")
+    if env.is_local:
+        from backup_cfn.localrun import AtomicWrites
+        dynamodb = AtomicWrites(dynamodb)
+    clients = Clients(s3=aws.client(env, "s3"), dynamodb=dynamodb, sqs=aws.client(env, "sqs"),
                       sns=aws.client(env, "sns"), replica_s3=aws.client(env, "s3", env.replica_region))
     return Deployed(env, clients, settings, outputs)
 

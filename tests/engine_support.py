@@ -13,7 +13,7 @@ from pathlib import Path
 from backup_cfn import aws
 from backup_cfn.engine import naming, runs
 from backup_cfn.engine.settings import Clients, Settings, settings_from_outputs
-from backup_cfn.localrun import LambdaContext, drain_queue, invoke_initiator, quiet_handlers
+from backup_cfn.localrun import AtomicWrites, LambdaContext, drain_queue, invoke_initiator, quiet_handlers
 from backup_cfn.provision import provision
 
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -65,7 +65,8 @@ def make_engine(env, **overrides) -> Engine:
                                      stack_name=env.stack_name)
     settings = settings.with_(clock=clock, claim_wait_seconds=overrides.pop("claim_wait_seconds", 5.0),
                               job_threads=overrides.pop("job_threads", 4), **overrides)
-    clients = Clients(s3=aws.client(env, "s3"), dynamodb=aws.client(env, "dynamodb"), sqs=aws.client(env, "sqs"),
+    # Writes serialised as AWS makes them atomic (moto does not lock; see localrun.AtomicWrites).
+    clients = Clients(s3=aws.client(env, "s3"), dynamodb=AtomicWrites(aws.client(env, "dynamodb")), sqs=aws.client(env, "sqs"),
                       sns=aws.client(env, "sns"), replica_s3=aws.client(env, "s3", env.replica_region))
     return Engine(env, clients, settings, outputs, clock)
 
