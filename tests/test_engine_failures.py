@@ -76,8 +76,6 @@ def stubbed_s3_clients(engine, error_code: str, message: str, status: int) -> tu
     from backup_cfn import aws
     s3 = aws.client(engine.env, "s3")
     stubber = Stubber(s3)
-    stubber.add_client_error("get_object", service_error_code="NoSuchKey",                   # this run's manifest
-                             service_message="The specified key does not exist.", http_status_code=404)
     stubber.add_response("list_objects_v2", {"KeyCount": 1, "IsTruncated": False, "Contents": [
         {"Key": "kim/a.pdf", "Size": len(DATA), "ETag": '"e1"',
          "LastModified": engine.clock(), "StorageClass": "STANDARD"}]})                    # source

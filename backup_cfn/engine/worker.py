@@ -107,7 +107,9 @@ def _finalize(clients, settings: Settings, run_id: str) -> dict | None:
 
 def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: Hook = no_hook, *,
                 previous_run_id: str | None = None) -> JobOutcome:
-    written = _manifest_if_any(clients, settings, naming.manifest_key(job.user, job.run_id))
+    # Only a retried job can find its manifest written (by an attempt that died before recording it).
+    retried = lease.previous_status is not None
+    written = _manifest_if_any(clients, settings, naming.manifest_key(job.user, job.run_id)) if retried else None
     if written is not None:
         # An earlier attempt wrote the manifest and died before recording it: record it now.
         return _record(clients, settings, job, lease, runs.COMPLETED, written.stats, "", hook)
