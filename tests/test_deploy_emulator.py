@@ -229,19 +229,31 @@ def test_removing_a_stateful_resource_is_refused_unless_allowed(make, local_env,
     assert "ProbeBucket" not in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
 
 
-def test_production_stacks_get_termination_protection_and_a_stateful_stack_policy(make, local_env):
-    prod_like = dataclasses.replace(local_env, termination_protection=True)
-    make(env=prod_like).run(Options(yes=True))
+def test_prod_templates_deploy_through_the_artifacts_bucket_with_protection_and_stack_policy(make, local_env):
+    from backup_cfn.config import load_environment
 
-    cfn = Clients.for_environment(prod_like).cloudformation
-    assert _stack(prod_like)["EnableTerminationProtection"] is True
-    assert _stack(prod_like, "replica")["EnableTerminationProtection"] is True
-    policy = json.loads(cfn.get_stack_policy(StackName=prod_like.stack_name)["StackPolicyBody"])
+    prod = dataclasses.replace(load_environment("prod"), endpoint_url=local_env.endpoint_url,
+                               account_id="123456789012")
+    templates = render_environment(prod)
+    assert len(deploy.sent_body(templates[0]).encode()) > deploy.INLINE_TEMPLATE_LIMIT
+    deployment = make(env=prod, templates=templates)
+    results = deployment.run(Options(yes=True))
+
+    assert {k: r.outcome for k, r in results.items()} == {"replica": "executed", "primary": "executed"}
+    bucket = bootstrap.artifacts_bucket(deployment.clients.cloudformation, poll=NO_WAIT, console=console())
+    uploaded = deployment.clients.s3.list_objects_v2(Bucket=bucket, Prefix="templates/")["Contents"]
+    assert [o["Key"] for o in uploaded] == [
+        f"templates/{hashlib.sha256(deploy.sent_body(templates[0]).encode()).hexdigest()}.json"]
+    cfn = deployment.clients.cloudformation
+    assert _stack(prod)["EnableTerminationProtection"] is True
+    assert _stack(prod, "replica")["EnableTerminationProtection"] is True
+    policy = json.loads(cfn.get_stack_policy(StackName=prod.stack_name)["StackPolicyBody"])
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"][0]
     assert deny["Action"] == ["Update:Replace", "Update:Delete"]
-    assert {"LogicalResourceId/BackupBucket", "LogicalResourceId/BackupKey", "LogicalResourceId/RunsTable"} \
-        <= set(deny["Resource"])
+    assert {"LogicalResourceId/BackupBucket", "LogicalResourceId/BackupKey", "LogicalResourceId/RunsTable",
+            "LogicalResourceId/WorkerLogGroup"} <= set(deny["Resource"])
     assert not any("Queue" in r for r in deny["Resource"])
+    assert make(env=prod, templates=templates).run(Options(yes=True))["primary"].outcome == "no changes"
 
 
 def test_template_over_the_inline_limit_goes_through_the_artifacts_bucket(make, local_env, rendered):
