@@ -288,11 +288,18 @@ def _patch_resource_events(cfn_models) -> None:
         return value if isinstance(value, str) else ""
 
     def with_events(original, action):
+        # Recorded once the outcome is known: a resource moto skips (None) is asked for again on each
+        # reference, and has no events, as it has no resource.
         def wrapper(logical_id, resource_json, resources_map, account_id, region_name):
             resource_type = resource_json.get("Type", "")
-            record(resources_map, logical_id, resource_type, f"{action}_IN_PROGRESS")
-            resource = original(logical_id, resource_json, resources_map, account_id, region_name)
-            record(resources_map, logical_id, resource_type, f"{action}_COMPLETE", physical_id(resource))
+            try:
+                resource = original(logical_id, resource_json, resources_map, account_id, region_name)
+            except Exception:
+                record(resources_map, logical_id, resource_type, f"{action}_IN_PROGRESS")
+                raise
+            if resource is not None:
+                record(resources_map, logical_id, resource_type, f"{action}_IN_PROGRESS")
+                record(resources_map, logical_id, resource_type, f"{action}_COMPLETE", physical_id(resource))
             return resource
         return wrapper
 

@@ -235,3 +235,21 @@ def test_a_parameter_change_modifies_the_resources_using_it_through_ref_or_sub(l
             for c in change_set["Changes"]] == [("Modify", "Topic")]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="probe")["Stacks"][0]["Outputs"]}
     assert outputs["TopicArn"].endswith(":t-b")
+
+
+def test_a_resource_moto_skips_has_no_events_however_often_it_is_referenced(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    body = {"Resources": {
+        "Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "MetricName": "Errors", "Namespace": "AWS/Lambda", "Statistic": "Sum", "Period": 60,
+            "EvaluationPeriods": 1, "Threshold": 1, "ComparisonOperator": "GreaterThanThreshold"}},
+        "Topic": {"Type": "AWS::SNS::Topic", "DependsOn": ["Alarm"]}},
+        "Outputs": {"A": {"Value": {"Ref": "Alarm"}}, "B": {"Value": {"Ref": "Alarm"}}}}
+    cfn.create_change_set(StackName="probe", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=json.dumps(body))
+    cfn.execute_change_set(StackName="probe", ChangeSetName="c")
+    events = cfn.describe_stack_events(StackName="probe")["StackEvents"]
+    per_resource = {}
+    for event in events:
+        per_resource.setdefault(event["LogicalResourceId"], []).append(event["ResourceStatus"])
+    assert sorted(per_resource["Topic"]) == ["CREATE_COMPLETE", "CREATE_IN_PROGRESS"]
+    assert "Alarm" not in per_resource  # moto skips alarms: no events, however many references
