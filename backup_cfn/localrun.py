@@ -162,8 +162,13 @@ def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None, thr
                 on_batch()
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for future in [pool.submit(poll) for _ in range(threads)]:
-            future.result()
+        futures = [pool.submit(poll) for _ in range(threads)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            stop.set()  # Ctrl-C or a failed poller: let the other pollers finish their batch and stop
+            raise
     if errors:
         raise RuntimeError(f"{len(errors)} worker invocation(s) failed, e.g. {errors[0]}")
     return invocations[0]
