@@ -433,8 +433,9 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
                   Resource=[objects_in(source_bucket_arn)]),
         Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket],
                   Resource=[GetAtt(backup_bucket, "Arn")]),
+        # AbortMultipartUpload: a failed copy of a content object over 5 GiB cleans up its parts.
         Statement(Sid="ReadAndWriteContentAndManifests", Effect=Allow,
-                  Action=[s3_actions.GetObject, s3_actions.PutObject],
+                  Action=[s3_actions.GetObject, s3_actions.PutObject, s3_actions.AbortMultipartUpload],
                   Resource=[_objects(backup_bucket, layout.CONTENT_PREFIX),
                             _objects(backup_bucket, layout.MANIFEST_PREFIX)]),
         Statement(Sid="IndexContent", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
