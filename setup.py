@@ -18,6 +18,7 @@ setup(
         "rich==15.0.0",
         "aws-lambda-powertools==3.37.0",
         "moto[server]==5.2.5",
+        "packaging==26.4",
     ],
     entry_points={"console_scripts": ["backup-cfn=cli:main"]},
 )

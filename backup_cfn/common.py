@@ -12,8 +12,10 @@ def tags(env: Environment, **extra: str) -> Tags:
 
 
 def retain(resource: AWSObject) -> AWSObject:
-    """Stateful resources outlive a stack deletion or a replacement: data is never collateral."""
-    resource.DeletionPolicy = "Retain"
+    """Stateful resources outlive a stack deletion or a replacement: data is never collateral.
+    Except when the stack's first creation fails: then they hold no data yet, and keeping them
+    (a named log group above all) would make the next attempt fail on "already exists"."""
+    resource.DeletionPolicy = "RetainExceptOnCreate"
     resource.UpdateReplacePolicy = "Retain"
     return resource
 

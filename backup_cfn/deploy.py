@@ -22,13 +22,12 @@ from backup_cfn.config import Environment
 from backup_cfn.errors import UserError
 from backup_cfn.events import Poll
 from backup_cfn.stack import outputs
+from backup_cfn.template import INLINE_TEMPLATE_LIMIT, TEMPLATE_URL_LIMIT, wire_body
 
 TAG_COMMIT = "backup-cfn:git-commit"
 TAG_TEMPLATE = "backup-cfn:template-sha256"
 TAG_PACKAGE = "backup-cfn:package-sha256"
 # CloudFormation's limits: a template body sent inline, and one read from S3.
-INLINE_TEMPLATE_LIMIT = 51_200
-TEMPLATE_URL_LIMIT = 1_000_000
 ROOT = Path(__file__).resolve().parent.parent
 # CloudFormation throttles DescribeStackEvents; a few seconds apart is polite and still feels live.
 AWS_POLL_SECONDS = 3.0
@@ -102,10 +101,7 @@ def poll_for(env: Environment) -> Poll:
     return Poll(LOCAL_POLL_SECONDS if env.is_local else AWS_POLL_SECONDS)
 
 
-def sent_body(rendered: str) -> str:
-    """What CloudFormation receives: the rendered template without its indentation. Its size
-    decides inline (up to INLINE_TEMPLATE_LIMIT) or TemplateURL."""
-    return json.dumps(json.loads(rendered), sort_keys=True, separators=(",", ":"))
+sent_body = wire_body
 
 
 def check_sizes(specs: list[StackSpec]) -> None:

@@ -140,6 +140,17 @@ def add_outputs(t: Template, values: dict) -> None:
         t.add_output(Output(name, Value=value, Export=Export(Sub(f"${{AWS::StackName}}-{name}"))))
 
 
+# CloudFormation's limits: a template body sent inline, and one fetched from S3 (TemplateURL).
+INLINE_TEMPLATE_LIMIT = 51_200
+TEMPLATE_URL_LIMIT = 1_000_000
+
+
+def wire_body(rendered: str) -> str:
+    """What CloudFormation receives: the rendered template without its indentation. Its size
+    decides inline (up to INLINE_TEMPLATE_LIMIT) or TemplateURL."""
+    return json.dumps(json.loads(rendered), sort_keys=True, separators=(",", ":"))
+
+
 def render(t: Template) -> str:
     """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
     return json.dumps(t.to_dict(), indent=2, sort_keys=True) + "\n"

@@ -8,11 +8,7 @@ from dataclasses import dataclass, field
 from cfnlint.api import ManualArgs, lint
 
 from backup_cfn.config import Environment
-from backup_cfn.template import render_environment
-
-# CloudFormation's limits: a template body sent inline, and one fetched from S3.
-INLINE_TEMPLATE_LIMIT = 51_200
-S3_TEMPLATE_LIMIT = 1_000_000
+from backup_cfn.template import INLINE_TEMPLATE_LIMIT, TEMPLATE_URL_LIMIT, render_environment, wire_body
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class Report:
         out = [f.line() for f in sorted(self.findings, key=lambda f: (not f.blocking, f.template, f.rule))]
         for name, size in sorted(self.sizes.items()):
             delivery = "inline" if size <= INLINE_TEMPLATE_LIMIT else "via the artifacts bucket (TemplateURL)"
-            out.append(f"{name}: {size:,} bytes, deployed {delivery}")
+            out.append(f"{name}: {size:,} bytes as sent, deployed {delivery}")
         out += [f"checkov skip {line}" for line in self.skipped_checks]
         counts = {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning", "informational")}
         out.append(f"cfn-lint: {counts['error']} errors, {counts['warning']} warnings, "
@@ -70,10 +66,11 @@ def lint_template(name: str, body: str, region: str) -> list[Finding]:
 
 
 def check_size(name: str, body: str) -> list[Finding]:
+    """On the body as sent (see template.wire_body)."""
     size = len(body.encode())
-    if size > S3_TEMPLATE_LIMIT:
+    if size > TEMPLATE_URL_LIMIT:
         return [Finding(name, "error", "size", "template",
-                        f"{size:,} bytes is over CloudFormation's limit of {S3_TEMPLATE_LIMIT:,} bytes")]
+                        f"{size:,} bytes is over CloudFormation's limit of {TEMPLATE_URL_LIMIT:,} bytes")]
     return []
 
 
@@ -83,8 +80,9 @@ def validate_environments(envs: list[Environment]) -> Report:
         primary, replica = render_environment(env)
         for name, body, region in ((f"backup-{env.name}", primary, env.region),
                                    (f"backup-replica-{env.name}", replica, env.replica_region)):
-            report.sizes[name] = len(body.encode())
-            report.findings += check_size(name, body)
+            sent = wire_body(body)
+            report.sizes[name] = len(sent.encode())
+            report.findings += check_size(name, sent)
             report.findings += lint_template(name, body, region)
             report.skipped_checks += checkov_skips(name, body)
     return report

@@ -9,7 +9,7 @@ import pytest
 
 from backup_cfn.config import load_environments
 from backup_cfn.functions import RUNTIME
-from backup_cfn.validate import S3_TEMPLATE_LIMIT, check_size, lint_template, validate_environments
+from backup_cfn.validate import TEMPLATE_URL_LIMIT, check_size, lint_template, validate_environments
 
 ENVS = load_environments()
 
@@ -29,7 +29,7 @@ def test_lint_catches_a_real_problem():
 
 
 def test_oversized_template_is_an_error_before_any_call():
-    findings = check_size("huge", "x" * (S3_TEMPLATE_LIMIT + 1))
+    findings = check_size("huge", "x" * (TEMPLATE_URL_LIMIT + 1))
     assert len(findings) == 1 and findings[0].blocking and "over CloudFormation's limit" in findings[0].message
 
 

@@ -180,7 +180,8 @@ def test_stateful_resources_are_retained(env_name):
     for template in (primary(env_name), replica(env_name)):
         for name, resource in template["Resources"].items():
             if resource["Type"] in ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Logs::LogGroup"):
-                assert resource.get("DeletionPolicy") == "Retain" and resource.get("UpdateReplacePolicy") == "Retain", name
+                assert resource.get("DeletionPolicy") == "RetainExceptOnCreate", name
+                assert resource.get("UpdateReplacePolicy") == "Retain", name
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
