@@ -11,6 +11,7 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
@@ -146,9 +147,14 @@ def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: 
 
     owner = naming.job_id(job.run_id, job.user)
     reused = {e.sha256 for e in previous.entries.values()} if previous else set()
+    # Content the previous snapshot names needs no touch while that snapshot is certain to outlive
+    # this job inside the retention: every collection that cannot see our manifest keeps it, and
+    # so keeps its content (docs/engine.md, "Garbage collection").
+    covered = reused if previous is not None and _kept_through_job(settings, previous.run_id) else set()
+    to_store = sorted(h for h in sources if h not in covered)
     with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
         results = list(pool.map(lambda h: ensure_stored(clients, settings, h, sources[h], owner, hook,
-                                                        likely_stored=h in reused), sorted(sources)))
+                                                        likely_stored=h in reused), to_store))
     hook("stored")
     bytes_new = sum(r.copied_bytes for r in results)
     bytes_scanned = sum(e.size for e in entries.values())
@@ -162,6 +168,16 @@ def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: 
     write_manifest(clients.s3, settings.backup_bucket, manifest, settings.sse())
     hook("manifest_written")
     return _record(clients, settings, job, lease, runs.COMPLETED, stats, "", hook)
+
+
+# Clock skew allowance between workers and the collector.
+KEPT_MARGIN_SECONDS = 3600
+
+
+def _kept_through_job(settings: Settings, previous_run_id: str) -> bool:
+    """Whether a snapshot of that run stays inside the retention until this job has ended."""
+    deadline = settings.now() + timedelta(seconds=settings.stale_after_seconds + KEPT_MARGIN_SECONDS)
+    return naming.run_time(previous_run_id) > deadline - timedelta(days=settings.retention_days)
 
 
 def _record(clients, settings: Settings, job: Job, lease: runs.Lease, status: str, stats: dict, reason: str,
