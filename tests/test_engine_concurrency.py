@@ -123,3 +123,37 @@ def test_a_live_attempt_holds_the_user_job_against_a_duplicate_delivery(local_en
     record = runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
     assert record["users_done"] == 1
     assert len(list_manifests(engine.s3, engine.settings.backup_bucket, "ivy")) == 1
+
+
+def test_content_of_an_expired_previous_snapshot_is_touched_not_assumed(local_env):
+    """Case A's condition (docs/engine.md): content named by the previous snapshot is skipped only
+    while that snapshot is young. Here it is old and a later run already replaced it, so the
+    collector, running mid-job, deletes both; the job must store the content again."""
+    from backup_cfn.engine.pruner import prune
+    from backup_cfn.engine.restore import load_for_restore
+    engine = make_engine(local_env, retention_days=3)
+    put(engine, "ann", "a.pdf", DATA)
+    first = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, first)
+    handle_message(engine.clients, engine.settings, Job(first, "ann").body())
+    engine.clock.advance(days=10)
+    backfill = naming.run_id_for(engine.clock())          # names `first` as its previous run
+    start_run(engine.clients, engine.settings, backfill)
+    put(engine, "ann", "a.pdf", DATA + b"v2")
+    engine.clock.advance(seconds=5)
+    later = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, later)
+    handle_message(engine.clients, engine.settings, Job(later, "ann").body())
+    put(engine, "ann", "a.pdf", DATA)                       # back to the first content, same ETag
+
+    def collect_mid_job(step):
+        if step == "hashed":
+            report = prune(engine.clients, engine.settings)
+            assert naming.manifest_key("ann", first) in report.manifests_expired
+            assert sha(DATA) in report.content_deleted
+
+    handle_message(engine.clients, engine.settings, Job(backfill, "ann").body(), hook=collect_mid_job)
+    manifest = load_for_restore(engine.s3, engine.settings.backup_bucket, "ann", run_id=backfill)
+    assert manifest.entries["a.pdf"].sha256 == sha(DATA)
+    body = engine.s3.get_object(Bucket=engine.settings.backup_bucket, Key=naming.content_key(sha(DATA)))["Body"].read()
+    assert body == DATA
