@@ -3,8 +3,9 @@
 A benchmark, not a test: it reports and never fails on a time. Five scenarios, each with the figure
 it is judged against:
 1. storage over time: the engine's real backups and garbage collection, day by day, on the local
-   emulator, over a synthetic source with daily churn and cross-user duplicates, against the unique
-   content bytes, a naive daily full copy and incremental-without-dedup;
+   emulator, over the demo data generator's users (daily revisions, additions, deletions, files
+   shared across users), against the unique content bytes, a naive daily full copy and
+   incremental-without-dedup;
 2. requests of one incremental run (1% churn) against the minimum the data model needs;
 3. the worker's streaming SHA-256 against hashlib.sha256 on the same bytes;
 4. objects per second of a first full run against the emulator's raw CopyObject rate, same concurrency;
@@ -40,62 +41,47 @@ KIB = 1024
 @dataclass(frozen=True)
 class Sizes:
     storage_users: int
-    storage_files_per_user: int
     retention_days: int
     extra_days: int            # simulated past the retention period, so expiry and collection show
     e2e_users: int
-    e2e_files_per_user: int
     churn: float
     hash_mib: int
     template_rounds: int
 
 
-FULL = Sizes(storage_users=6, storage_files_per_user=15, retention_days=60, extra_days=10, e2e_users=1000,
-             e2e_files_per_user=4, churn=0.01, hash_mib=256, template_rounds=20)
-QUICK = Sizes(storage_users=4, storage_files_per_user=10, retention_days=5, extra_days=4, e2e_users=40,
-              e2e_files_per_user=5, churn=0.05, hash_mib=16, template_rounds=3)
+FULL = Sizes(storage_users=10, retention_days=60, extra_days=10, e2e_users=1000, churn=0.01, hash_mib=256,
+             template_rounds=20)
+QUICK = Sizes(storage_users=4, retention_days=5, extra_days=4, e2e_users=40, churn=0.05, hash_mib=16,
+              template_rounds=3)
 
 
-# --- a synthetic source -------------------------------------------------------------------------
+# --- the data -----------------------------------------------------------------------------------
+# The engine's demo data generator (backup_cfn.demodata): users' reports and spreadsheets, a
+# document every user holds, industry reports some share, and daily revisions, additions, deletions.
+SEED = 42
 
-class SyntheticSource:
-    """Users' report folders: sizes log-uniform between 1 KiB and 256 KiB, a share of each user's
-    files copied from a pool of documents many users hold, and daily churn (new content)."""
 
-    def __init__(self, users: int, files_per_user: int, *, seed: int, shared_share: float = 0.15):
-        self.rng = random.Random(seed)
-        self.users = [f"user-{i:04d}" for i in range(users)]
-        pool = [self.blob() for _ in range(max(2, files_per_user // 2))]
-        self.files: dict[tuple[str, str], bytes] = {}
-        for user in self.users:
-            for index in range(files_per_user):
-                data = self.rng.choice(pool) if self.rng.random() < shared_share else self.blob()
-                self.files[(user, f"reports/report-{index:04d}.pdf")] = data
+def source_keys(users: int, day: int) -> dict[str, "object"]:
+    """Every source key on `day` and its FileSpec, as the generator makes them."""
+    from backup_cfn import demodata
 
-    def blob(self) -> bytes:
-        size = int(math.exp(self.rng.uniform(math.log(KIB), math.log(256 * KIB))))
-        return self.rng.randbytes(size)
+    files = {}
+    for i in range(1, users + 1):
+        user = demodata.user_name(i)
+        for path, spec in demodata.user_files(SEED, user, day).items():
+            files[f"{user}/{path}"] = spec
+    return files
 
-    def churn(self, share: float) -> list[tuple[str, str]]:
-        """Replace `share` of the files (at least one) by new content; returns their keys."""
-        keys = self.rng.sample(sorted(self.files), max(1, round(len(self.files) * share)))
-        for key in keys:
-            self.files[key] = self.blob()
-        return keys
 
-    def upload(self, s3, bucket: str, keys, threads: int = 16) -> None:
-        def put(key):
-            user, path = key
-            s3.put_object(Bucket=bucket, Key=f"{user}/{path}", Body=self.files[key])
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(put, list(keys)))
-
-    def snapshot(self) -> dict[tuple[str, str], str]:
-        return {key: hashlib.sha256(data).hexdigest() for key, data in self.files.items()}
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(len(d) for d in self.files.values())
+def churn(s3, bucket: str, keys: list[str], share: float, seed: int = 7) -> list[str]:
+    """Overwrite `share` of the objects (at least one) with new content; returns their keys."""
+    rng = random.Random(seed)
+    changed = rng.sample(sorted(keys), max(1, round(len(keys) * share)))
+    def put(key):
+        s3.put_object(Bucket=bucket, Key=key, Body=rng.randbytes(1) + os.urandom(8 * KIB))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, changed))
+    return changed
 
 
 # --- the engine on the emulator -----------------------------------------------------------------
@@ -119,6 +105,7 @@ class Rig:
 def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
     from backup_cfn import aws
     from backup_cfn.engine.settings import Clients, RequestCounter, settings_from_outputs
+    from backup_cfn.localrun import AtomicWrites
     from backup_cfn.provision import provision
 
     outputs = provision(lambda service, region: aws.client(env, service, region), prefix=f"b{uuid.uuid4().hex[:10]}",
@@ -126,7 +113,8 @@ def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
     clock = Clock(START)
     settings = settings_from_outputs(outputs, retention_days=retention_days, stack_name=env.stack_name)
     settings = settings.with_(clock=clock, job_threads=job_threads)
-    clients = Clients(s3=aws.client(env, "s3"), dynamodb=aws.client(env, "dynamodb"), sqs=aws.client(env, "sqs"),
+    # Writes serialised as AWS makes them atomic (moto does not lock; see localrun.AtomicWrites).
+    clients = Clients(s3=aws.client(env, "s3"), dynamodb=AtomicWrites(aws.client(env, "dynamodb")), sqs=aws.client(env, "sqs"),
                       sns=aws.client(env, "sns"))
     counter = clients.count_requests(RequestCounter())
     return Rig(clients, settings, clock, counter)
@@ -154,46 +142,44 @@ def stored_content_bytes(rig: Rig) -> int:
 # --- scenario 1 -----------------------------------------------------------------------------------
 
 def storage_over_time(env, sizes: Sizes, threads: int) -> dict:
+    from backup_cfn import demodata
     from backup_cfn.engine.pruner import prune
 
     rig = make_rig(env, sizes.retention_days)
-    source = SyntheticSource(sizes.storage_users, sizes.storage_files_per_user, seed=1)
-    source.upload(rig.clients.s3, rig.settings.source_bucket, source.files)
-    size_of: dict[str, int] = {}
-    history: list[tuple[dict, int]] = []       # per run: snapshot, total source bytes
-    days = []
+    history: list[dict] = []       # per run: source key -> FileSpec (content_seed names the content)
+    days, changed_per_day = [], []
     started = time.perf_counter()
-    for day in range(sizes.retention_days + sizes.extra_days):
-        rig.clock.moment = START + timedelta(days=day)
-        if day:
-            changed = source.churn(sizes.churn)
-            source.upload(rig.clients.s3, rig.settings.source_bucket, changed)
+    for day in range(1, sizes.retention_days + sizes.extra_days + 1):
+        rig.clock.moment = START + timedelta(days=day - 1)
+        report = demodata.generate(rig.clients.s3, rig.settings.source_bucket, users=sizes.storage_users, day=day,
+                                   seed=SEED)
+        if day > 1:
+            changed_per_day.append(report.uploaded / report.files)
         record = run_backup(rig, threads)
         if record.get("status") != "SUCCEEDED":
             raise RuntimeError(f"day {day}: run ended {record.get('status')}: {record}")
-        snapshot = source.snapshot()
-        for key, sha in snapshot.items():
-            size_of[sha] = len(source.files[key])
-        history.append((snapshot, source.total_bytes))
-        rig.clock.moment = START + timedelta(days=day, hours=4)
+        history.append(source_keys(sizes.storage_users, day))
+        rig.clock.moment = START + timedelta(days=day - 1, hours=4)
         prune(rig.clients, rig.settings)
         kept = history[-sizes.retention_days:]   # the collector keeps the runs inside the retention
-        unique = sum(size_of[s] for s in {sha for snap, _ in kept for sha in snap.values()})
-        per_user_versions = {(user, sha) for snap, _ in kept for (user, _), sha in snap.items()}
-        if (day + 1) % 10 == 0:
-            progress(f"  day {day + 1}")
+        contents = {spec.content_seed: spec.size for snap in kept for spec in snap.values()}
+        per_user = {(key.split("/", 1)[0], spec.content_seed): spec.size for snap in kept for key, spec in snap.items()}
+        if day % 10 == 0:
+            progress(f"  day {day}")
         days.append({
-            "day": day + 1,
+            "day": day,
             "stored": stored_content_bytes(rig),
-            "unique": unique,
-            "naive_full": sum(total for _, total in kept),
-            "incremental_no_dedup": sum(size_of[sha] for _, sha in per_user_versions),
+            "unique": sum(contents.values()),
+            "naive_full": sum(spec.size for snap in kept for spec in snap.values()),
+            "incremental_no_dedup": sum(per_user.values()),
+            "files": report.files,
         })
     last = days[-1]
     return {
-        "users": sizes.storage_users, "files_per_user": sizes.storage_files_per_user,
-        "retention_days": sizes.retention_days, "days": len(days), "daily_churn": sizes.churn,
-        "shared_share": 0.15, "seconds": round(time.perf_counter() - started, 1),
+        "users": sizes.storage_users, "files_last_day": last["files"],
+        "retention_days": sizes.retention_days, "days": len(days),
+        "daily_churn": round(sum(changed_per_day) / max(1, len(changed_per_day)), 4),
+        "seconds": round(time.perf_counter() - started, 1),
         "series": days,
         "final": last,
         "stored_over_unique": round(last["stored"] / last["unique"], 4),
@@ -207,10 +193,12 @@ def storage_over_time(env, sizes: Sizes, threads: int) -> dict:
 # --- scenarios 4 and 2 ----------------------------------------------------------------------------
 
 def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict]:
+    from backup_cfn import demodata
+
     rig = make_rig(env, 60)
-    source = SyntheticSource(sizes.e2e_users, sizes.e2e_files_per_user, seed=2)
-    source.upload(rig.clients.s3, rig.settings.source_bucket, source.files)
-    objects = len(source.files)
+    demodata.generate(rig.clients.s3, rig.settings.source_bucket, users=sizes.e2e_users, day=1, seed=SEED)
+    keys = sorted(source_keys(sizes.e2e_users, 1))
+    objects = len(keys)
     progress(f"  uploaded {objects} objects; first full run")
 
     started = time.perf_counter()
@@ -221,9 +209,10 @@ def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict
 
     progress(f"  first run {full_seconds:.0f} s; raw CopyObject of the same objects")
     # The emulator's own CopyObject rate, same objects, same number of concurrent workers.
-    keys = [f"{user}/{path}" for user, path in source.files]
+    raw_bucket = f"{rig.settings.source_bucket}-raw"
+    rig.clients.s3.create_bucket(Bucket=raw_bucket)
     def copy(key):
-        rig.clients.s3.copy_object(Bucket=rig.settings.backup_bucket, Key=f"bench-raw/{key}",
+        rig.clients.s3.copy_object(Bucket=raw_bucket, Key=key,
                                    CopySource={"Bucket": rig.settings.source_bucket, "Key": key})
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -239,11 +228,8 @@ def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict
     progress("  one incremental run, requests counted")
     # One incremental run: churn, then count every request the run makes.
     rig.clock.moment = START + timedelta(days=1)
-    history_hashes = set(source.snapshot().values())
-    changed = source.churn(sizes.churn)
-    source.upload(rig.clients.s3, rig.settings.source_bucket, changed)
-    known = set(history_hashes)
-    new_contents = len({source.snapshot()[key] for key in changed} - known)
+    changed = churn(rig.clients.s3, rig.settings.source_bucket, keys, sizes.churn)
+    new_contents = len(changed)   # each overwritten with random bytes: content nobody holds
     rig.counter.reset()
     started = time.perf_counter()
     record = run_backup(rig, threads)
@@ -251,7 +237,8 @@ def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict
     s3_ops = rig.counter.by_operation("s3")
     ddb_ops = rig.counter.by_operation("dynamodb")
     users = sizes.e2e_users
-    list_pages = users * max(1, math.ceil(sizes.e2e_files_per_user / 1000))
+    per_user = objects / users
+    list_pages = users * max(1, math.ceil(per_user / 1000))
     # list users and each user's files, previous manifest read + new one written, read changed, copy new
     minimum_s3 = math.ceil(users / 1000) + list_pages + users + users + len(changed) + new_contents
     minimum_ddb = new_contents + users                                     # index entry per new content, job record
@@ -337,8 +324,8 @@ def chart(storage: dict, path: Path) -> None:
     ax.set_xlabel("day")
     ax.set_yscale("log")  # the naive copy grows ~30x past the others; a log axis keeps all four readable
     ax.set_ylabel("MiB (log scale)")
-    ax.set_title(f"Storage over {storage['days']} days: {storage['users']} users x {storage['files_per_user']} files, "
-                 f"{storage['daily_churn']:.0%} daily churn, {storage['retention_days']}-day retention", fontsize=10)
+    ax.set_title(f"Storage over {storage['days']} days: {storage['users']} users ({storage['files_last_day']} files), "
+                 f"{storage['daily_churn']:.1%} of files new or changed a day, {storage['retention_days']}-day retention", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -438,18 +425,18 @@ def _write(out: Path, results: dict) -> None:
 @contextlib.contextmanager
 def _emulator_env():
     """The `local` environment on a private emulator this bench starts and stops."""
-    from backup_cfn import emulator
+    from backup_cfn import emulator, engine_emulator
     from backup_cfn.config import load_environment
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     port = emulator.free_port()
-    process = emulator.start(port)
+    # The emulator with the engine's fix (moto's TransactWriteItems otherwise copies whole tables).
+    process = engine_emulator.start(port)
     try:
         yield dataclasses.replace(load_environment("local"), endpoint_url=emulator.url(port))
     finally:
-        if process is not None:
-            emulator.stop(port)
+        engine_emulator.stop(process)
 
 
 if __name__ == "__main__":

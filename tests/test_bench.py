@@ -1,0 +1,83 @@
+"""The bench's own parts: its synthetic source, its checks, and small runs of its scenarios on the
+emulator. Outcomes only: nothing here asserts a time."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+
+from backup_cfn import bench
+
+TINY = dataclasses.replace(bench.QUICK, storage_users=2, retention_days=2, extra_days=2, e2e_users=3, churn=0.1,
+                           hash_mib=1, template_rounds=1)
+
+
+def test_source_keys_are_the_generators_files_with_shared_content():
+    files = bench.source_keys(20, 1)
+    assert all(key.startswith("client-") for key in files)
+    seeds = [spec.content_seed for spec in files.values()]
+    assert len(set(seeds)) < len(seeds), "every user holds the standard terms: shared content"
+    assert bench.source_keys(20, 1) == files
+
+
+class RecordingS3:
+    def __init__(self):
+        self.puts = {}
+
+    def put_object(self, Bucket, Key, Body):
+        self.puts[Key] = Body
+
+
+def test_churn_overwrites_the_asked_share_with_new_content():
+    s3 = RecordingS3()
+    keys = [f"u/{i}" for i in range(200)]
+    changed = bench.churn(s3, "b", keys, 0.01)
+    assert len(changed) == 2 and set(s3.puts) == set(changed)
+    assert len({hashlib.sha256(b).hexdigest() for b in s3.puts.values()}) == 2
+    assert len(bench.churn(RecordingS3(), "b", keys[:10], 0.01)) == 1   # at least one
+
+
+def test_hashing_compares_the_engine_stream_with_hashlib():
+    result = bench.hashing(TINY, rounds=1)
+    assert result["mib"] == 1 and result["engine_mib_per_second"] > 0 and result["hashlib_mib_per_second"] > 0
+
+
+def test_hashing_refuses_a_stream_hash_that_disagrees(monkeypatch):
+    from backup_cfn.engine import hashing
+
+    monkeypatch.setattr(hashing, "sha256_of_stream", lambda body: (hashlib.sha256(b"other").hexdigest(), 0))
+    with pytest.raises(RuntimeError, match="disagrees"):
+        bench.hashing(TINY, rounds=1)
+
+
+def test_template_build_covers_every_environment():
+    result = bench.template_build(TINY)
+    assert result["templates"] == 2 * len(result["environments"]) == 6
+
+
+def test_storage_scenario_stays_at_the_unique_content(local_env):
+    from backup_cfn.localrun import quiet_handlers
+
+    quiet_handlers()
+    result = bench.storage_over_time(local_env, TINY, threads=2)
+    assert result["days"] == 4 and len(result["series"]) == 4
+    assert result["max_stored_over_unique"] <= 1.02
+    final = result["final"]
+    assert final["unique"] < final["incremental_no_dedup"] < final["naive_full"]
+
+
+def test_requests_scenario_copies_each_new_content_once(local_env):
+    from backup_cfn.localrun import quiet_handlers
+
+    quiet_handlers()
+    e2e, requests = bench.end_to_end_and_requests(local_env, TINY, threads=2)
+    objects = len(bench.source_keys(3, 1))
+    assert e2e["objects"] == requests["objects"] == objects and e2e["ratio"] > 0
+    assert requests["run_status"] == "SUCCEEDED"
+    assert requests["changed_objects"] == requests["new_contents"] == max(1, round(objects * 0.1))
+    assert requests["s3"]["CopyObject"] == requests["new_contents"]
+    assert requests["s3"]["PutObject"] == 3      # one manifest per user
+    assert requests["dynamodb"]["TransactWriteItems"] == 3
+    text = bench.table({"requests": requests, "end_to_end": e2e})
+    assert "2 requests" in text and "4 end to end" in text
