@@ -341,21 +341,23 @@ def our_activity(facts: Facts, w: Workload) -> Activity:
     source_lists = users * _pages(per_user)
     source_reads = 0.0 if w.source_checksums else changed
 
-    # worker: list + read previous manifest, list the source, HEAD (+GET) changed, HEAD + COPY new, PUT manifest
-    worker_calls = users * 3 + source_lists + changed + source_reads + new_contents * 2
-    a.s3_put += users * _pages(facts.retention_days + 1) + source_lists + new_contents + users
-    a.s3_get += users + changed + source_reads + new_contents
+    # worker: read the previous manifest (the run record names it), list the source, HEAD (+GET) changed,
+    # copy new content, PUT the manifest
+    worker_calls = users * 3 + source_lists + changed + source_reads + new_contents * 3
+    a.s3_put += source_lists + new_contents + users
+    a.s3_get += users + changed + source_reads
     # initiator: list users; pruner: list all manifests, read every kept one, delete expired and unreferenced
     a.s3_put += _pages(users) + _pages(manifests_kept)
     a.s3_get += manifests_kept
     a.s3_delete += users + new_contents
-    a.trail_events += users * 2 + new_contents * 2 + manifests_kept + users + new_contents
+    a.trail_events += users * 2 + new_contents + manifests_kept + users + new_contents
 
     a.kms_without_bucket_keys = (users * 2 + source_reads + new_contents * 2 + manifests_kept
                                  + 2 * (new_contents + users))
-    # content index: a touch per referenced content per user, claim + mark per new one, mark + delete per deleted one
-    a.ddb_write_units = w.objects + new_contents * 2 + new_contents * 2 + users * RUNS_TABLE_WRITE_UNITS_PER_JOB + 2
-    a.ddb_read_units = (new_contents + users * RUNS_TABLE_READ_UNITS_PER_JOB
+    # content index: a claim and a mark per new content (content the previous snapshot names needs no
+    # touch), a mark and a delete per content the collector removes; the runs table per job
+    a.ddb_write_units = new_contents * 2 + new_contents * 2 + users * RUNS_TABLE_WRITE_UNITS_PER_JOB + 2
+    a.ddb_read_units = (users * RUNS_TABLE_READ_UNITS_PER_JOB
                         + math.ceil(index_items * CONTENT_INDEX_ITEM_BYTES / (4 * KIB)))
     runs_kept_days = facts.retention_days + layout.RUN_RECORD_EXTRA_DAYS
     a.ddb_storage_gb = (index_items * CONTENT_INDEX_ITEM_BYTES + users * runs_kept_days * RUN_ITEM_BYTES * 3) / GIB

@@ -144,13 +144,16 @@ def test_bucket_keys_cut_kms_requests(prices):
 
 def test_requests_of_a_day_by_hand(prices):
     a = cost.our_activity(facts(), small(0.10))
-    # worker: 10 manifest lists + 10 source lists + 1,000 copies + 10 manifest PUTs; initiator 1 list;
-    # collector 1 list of 610 manifests
-    assert a.s3_put == 10 + 10 + 1000 + 10 + 1 + 1
-    # 10 previous manifests + 1,000 HEAD + 1,000 GET of changed sources + 1,000 HEAD of new content + 610
-    assert a.s3_get == 10 + 1000 + 1000 + 1000 + 610
+    # worker: 10 source lists + 1,000 copies + 10 manifest PUTs; initiator 1 list; collector 1 list of 610 manifests
+    assert a.s3_put == 10 + 1000 + 10 + 1 + 1
+    # 10 previous manifests + 1,000 HEAD + 1,000 GET of changed sources + 610 manifests read by the collector
+    assert a.s3_get == 10 + 1000 + 1000 + 610
+    # claim + mark per new content, mark + delete per collected content, 10 writes per user job, 2 per run
+    assert a.ddb_write_units == 2000 + 2000 + 100 + 2
     items = cost.activity_items(facts(), a, prices, bucket_keys=True)
-    assert item(items, "S3 requests: PUT/COPY/LIST") == pytest.approx(1032 * DAYS / 1000 * 0.005)
+    assert item(items, "S3 requests: PUT/COPY/LIST") == pytest.approx(1022 * DAYS / 1000 * 0.005)
+    assert item(items, "DynamoDB requests") == pytest.approx(
+        (4102 * 0.625 + a.ddb_read_units * 0.125) * DAYS / 1e6)
 
 
 def test_aws_backup_keeps_the_retention_windows_incrementals(prices):
