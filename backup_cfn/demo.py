@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from backup_cfn import demodata, emulator, engine_emulator, operate
+from backup_cfn import demodata, emulator, operate
 from backup_cfn.config import load_environment
 from backup_cfn.errors import UserError
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     port = args.port or emulator.free_port()
     step(console, f"1. start the emulator on port {port}")
-    process = engine_emulator.start(port)
+    emulator.start(port)
     try:
         env = dataclasses.replace(load_environment("local"), endpoint_url=emulator.url(port))
         step(console, "2. deploy the local environment (replica stack, then primary)")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         operate.run_verify(target, sample_percent=5, console=console)
     finally:
         step(console, "9. stop the emulator")
-        engine_emulator.stop(process)
+        emulator.stop(port)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s (day 1 source "
                   f"{operate.human_bytes(day1.bytes)}, {day1.files} files)")
     return 0

@@ -129,6 +129,9 @@ def apply_patches() -> None:
     _patch_kms_key_properties()
     _patch_termination_protection(cfn_models)
     _patch_drift_detection()
+    from backup_cfn.engine_emulator import patch_transactions
+
+    patch_transactions()
     cfn_models._backup_cfn_patched = True
 
 

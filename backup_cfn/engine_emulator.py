@@ -1,6 +1,5 @@
-"""An emulator fix the backup engine needs, kept apart from `backup_cfn.emulator` (whose patches
-concern deploys) until it is wired into `emulator.apply_patches()`; meanwhile `make demo` runs
-the emulator through `python -m backup_cfn.engine_emulator`, which applies both.
+"""An emulator fix the backup engine needs; `backup_cfn.emulator.apply_patches()` applies it with
+the deploy fixes, so every emulator this project starts has it.
 
 moto 5.2.5's TransactWriteItems deep-copies every table it touches, for a rollback, before each
 transaction: its cost grows with the table (the runs table holds a record per user per run), so

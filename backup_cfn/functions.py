@@ -9,7 +9,7 @@ from troposphere.validators import integer
 
 from backup_cfn import common, layout, policies
 from backup_cfn.config import Environment
-from backup_cfn.messaging import WORKER_TIMEOUT_SECONDS
+from backup_cfn.layout import WORKER_TIMEOUT_SECONDS
 from backup_cfn.network import Network
 
 # The newest Python runtime cfn-lint does not flag as deprecated (see tests/test_template_lint.py).
@@ -207,7 +207,8 @@ def add_functions(t: Template, env: Environment, res: Resources) -> dict[str, De
     """The three functions, the worker's queue subscription and both schedules; returns the
     functions and the schedule rules (for the failure queue's policy)."""
     initiator = add_function(t, env, INITIATOR, policies.initiator_statements(
-        res.source_bucket_arn, res.runs_table, res.job_queue, res.failure_queue, GetAtt(res.key, "Arn")), res)
+        res.source_bucket_arn, res.runs_table, res.job_queue, res.failure_queue, res.topic,
+        GetAtt(res.key, "Arn")), res)
     worker = add_function(t, env, WORKER, policies.worker_statements(
         res.source_bucket_arn, res.backup_bucket, res.runs_table, res.content_table, res.job_queue, res.topic,
         GetAtt(res.key, "Arn")), res)

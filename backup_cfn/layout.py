@@ -8,6 +8,10 @@ IA_MINIMUM_BILLABLE_BYTES = 128 * 1024
 IA_MINIMUM_STORAGE_DAYS = 30
 # The garbage collector never deletes content referenced within this many hours (see docs/engine.md).
 GC_GRACE_HOURS = 24
+# The worker function's timeout, and how often a job is delivered before the dead-letter queue:
+# the template sets both, and the engine's leases and claims expire by them.
+WORKER_TIMEOUT_SECONDS = 900
+JOB_MAX_RECEIVES = 5
 # Per-run and per-user records in the runs table expire this long after the retention period.
 RUN_RECORD_EXTRA_DAYS = 30
 # Custom CloudWatch metrics the worker publishes (embedded metric format) and the dashboard reads.

@@ -6,12 +6,11 @@ from troposphere import GetAtt, Ref, Template, sns, sqs
 
 from backup_cfn import common, policies
 from backup_cfn.config import Environment
+from backup_cfn.layout import JOB_MAX_RECEIVES, WORKER_TIMEOUT_SECONDS
 
-WORKER_TIMEOUT_SECONDS = 900
 # AWS's guidance for SQS event sources: visibility at least six times the function timeout, so a
 # message is not redelivered while a throttled or retrying invocation still holds it.
 JOB_VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
-JOB_MAX_RECEIVES = 5
 FOURTEEN_DAYS = 14 * 24 * 3600
 
 

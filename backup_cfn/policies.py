@@ -406,8 +406,9 @@ def _objects(bucket, prefix: str = ""):
     return objects_in(GetAtt(bucket, "Arn"), prefix)
 
 
-def initiator_statements(source_bucket_arn, runs_table, job_queue, failure_queue, key_arn) -> list[Statement]:
-    """Discovers users (list only), records the run, enqueues one job per user."""
+def initiator_statements(source_bucket_arn, runs_table, job_queue, failure_queue, topic, key_arn) -> list[Statement]:
+    """Discovers users (list only), records the run, enqueues one job per user; announces a run it
+    closes itself (no users, or every worker finished before it did)."""
     return [
         Statement(Sid="ListSourceUsers", Effect=Allow, Action=[s3_actions.ListBucket], Resource=[source_bucket_arn]),
         Statement(Sid="RecordRuns", Effect=Allow,
@@ -418,7 +419,8 @@ def initiator_statements(source_bucket_arn, runs_table, job_queue, failure_queue
                   Resource=[GetAtt(job_queue, "Arn")]),
         Statement(Sid="ReportFailedInvocations", Effect=Allow, Action=[sqs_actions.SendMessage],
                   Resource=[GetAtt(failure_queue, "Arn")]),
-        key_use_statement(key_arn, "dynamodb", "sqs", "lambda"),
+        Statement(Sid="PublishRunSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
+        key_use_statement(key_arn, "dynamodb", "sqs", "sns", "lambda"),
     ]
 
 

@@ -7,8 +7,8 @@ import json
 
 from backup_cfn import layout
 
-JOB_VISIBILITY_SECONDS = 5400   # as the template (6 x the worker timeout)
-JOB_MAX_RECEIVES = 5
+JOB_VISIBILITY_SECONDS = 6 * layout.WORKER_TIMEOUT_SECONDS  # as the template
+JOB_MAX_RECEIVES = layout.JOB_MAX_RECEIVES
 
 
 def provision(session_client, *, prefix: str, region: str, replica_region: str) -> dict[str, str]:

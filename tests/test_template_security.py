@@ -132,6 +132,8 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
                      for s in statements(p["PolicyDocument"]) if "s3:DeleteObject" in as_list(s["Action"])][0]
     prefixes = sorted(r["Fn::Sub"][0].split("}/")[1] for r in pruner_delete["Resource"])
     assert prefixes == sorted([layout.CONTENT_PREFIX + "*", layout.MANIFEST_PREFIX + "*"])
+    # Whoever closes a run announces it: the last worker, or the initiator when it finishes last.
+    assert {"sns:Publish"} <= role_actions(template, "InitiatorFunctionRole") & role_actions(template, "WorkerFunctionRole")
     worker = role_actions(template, "WorkerFunctionRole")
     assert {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"} <= worker
     assert not any("Delete" in a for a in worker if a.startswith("s3:"))

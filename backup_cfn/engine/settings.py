@@ -22,12 +22,9 @@ from backup_cfn import layout
 # Same as backup_cfn.aws.CLIENT_CONFIG (not imported: the Lambda zip carries no click/config).
 CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, max_pool_connections=64)
 
-# The worker function's timeout (backup_cfn.messaging.WORKER_TIMEOUT_SECONDS): after this long an
-# attempt is certainly dead, so its user lease and content claims may be taken over.
-WORKER_TIMEOUT_SECONDS = 900
+WORKER_TIMEOUT_SECONDS = layout.WORKER_TIMEOUT_SECONDS
 PRUNER_TIMEOUT_SECONDS = 900
-# The job queue's redrive maxReceiveCount (backup_cfn.messaging.JOB_MAX_RECEIVES).
-JOB_MAX_RECEIVES = 5
+JOB_MAX_RECEIVES = layout.JOB_MAX_RECEIVES
 ENV_JOB_MAX_RECEIVES = "JOB_MAX_RECEIVES"
 ENV_REPLICA_BUCKET = "REPLICA_BUCKET"
 
