@@ -382,7 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     out = args.out or (ROOT / "build" / "bench-quick" if args.quick else DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
-    only = {int(x) for x in args.only.split(",") if x.strip()}
+    try:
+        only = {int(x) for x in args.only.split(",") if x.strip()}
+    except ValueError:
+        parser.error(f"--only takes scenario numbers 1-5 separated by commas, got {args.only!r}")
+    if not only or not only <= {1, 2, 3, 4, 5}:
+        parser.error(f"--only takes scenario numbers 1-5 separated by commas, got {args.only!r}")
 
     results: dict = {"mode": "quick" if args.quick else "full", "sizes": dataclasses.asdict(sizes),
                      "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),

@@ -81,3 +81,11 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
     assert requests["dynamodb"]["TransactWriteItems"] == 3
     text = bench.table({"requests": requests, "end_to_end": e2e})
     assert "2 requests" in text and "4 end to end" in text
+
+
+def test_unknown_scenario_is_one_clear_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--only", "7", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--only takes scenario numbers 1-5 separated by commas, got '7'" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
