@@ -430,18 +430,17 @@ def _write(out: Path, results: dict) -> None:
 @contextlib.contextmanager
 def _emulator_env():
     """The `local` environment on a private emulator this bench starts and stops."""
-    from backup_cfn import emulator, engine_emulator
+    from backup_cfn import emulator
     from backup_cfn.config import load_environment
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     port = emulator.free_port()
-    # The emulator with the engine's fix (moto's TransactWriteItems otherwise copies whole tables).
-    process = engine_emulator.start(port)
+    emulator.start(port)
     try:
         yield dataclasses.replace(load_environment("local"), endpoint_url=emulator.url(port))
     finally:
-        engine_emulator.stop(process)
+        emulator.stop(port)
 
 
 if __name__ == "__main__":

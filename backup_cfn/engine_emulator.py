@@ -10,14 +10,8 @@ applies it atomically.
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import subprocess
-import sys
 import threading
-import time
-
-from backup_cfn import emulator
 
 _state = threading.local()
 _lock = threading.RLock()
@@ -88,46 +82,3 @@ def _snapshot(table, keys) -> object:
             items[hash_key] = copy.deepcopy(table.items[hash_key])
     clone.items = items
     return clone
-
-
-def serve(host: str, port: int) -> None:
-    emulator.apply_patches()
-    patch_transactions()
-    emulator.serve(host, port)
-
-
-def start(port: int) -> subprocess.Popen:
-    """The emulator with this fix, in the background; stop it with `stop()`."""
-    process = subprocess.Popen([sys.executable, "-m", "backup_cfn.engine_emulator", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + emulator.READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the emulator exited with code {process.returncode}")
-        if emulator.is_ready(emulator.url(port)):
-            return process
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the emulator did not answer on port {port}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m backup_cfn.engine_emulator")
-    parser.add_argument("--host", default=emulator.DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=emulator.DEFAULT_PORT)
-    args = parser.parse_args(argv)
-    serve(args.host, args.port)
-
-
-if __name__ == "__main__":
-    main()
