@@ -11,21 +11,15 @@ TRAIL_RETENTION_DAYS = 2557  # seven years, leap days included
 
 
 def add_trail_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Bucket:
-    bucket = t.add_resource(common.retain(s3.Bucket(
-        "TrailBucket",
-        BucketEncryption=storage.encryption_with(GetAtt(key, "Arn")),
-        PublicAccessBlockConfiguration=storage.block_public_access(),
-        OwnershipControls=storage.owner_enforced(),
-        VersioningConfiguration=storage.versioned(),
-        LoggingConfiguration=storage.logging_to(log_bucket, "trail/"),
-        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+    bucket = t.add_resource(storage.private_bucket(
+        "TrailBucket", env, key=key, log_bucket=log_bucket, log_prefix="trail/",
+        rules=[s3.LifecycleRule(
             Id="KeepAuditLogsSevenYears", Status="Enabled", Prefix="",
             ExpirationInDays=TRAIL_RETENTION_DAYS,
             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=30),
             AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
-        )]),
-        Tags=common.tags(env),
-    )))
+        )],
+    ))
     return bucket
 
 

@@ -7,33 +7,32 @@ from backup_cfn import common, policies
 from backup_cfn.config import Environment
 
 
-def add_backup_key(t: Template, env: Environment) -> kms.Key:
+def add_rotating_key(t: Template, env: Environment, title: str, *, description: str, policy,
+                     alias: str) -> kms.Key:
+    """A customer-managed key that rotates yearly, outlives the stack, and has an alias."""
     key = t.add_resource(common.retain(kms.Key(
-        "BackupKey",
-        Description=f"backup-cfn {env.name}: backup data, tables, queues, topic, logs and trail",
+        title,
+        Description=description,
         EnableKeyRotation=True,
         RotationPeriodInDays=365,
         PendingWindowInDays=30,
-        KeyPolicy=policies.backup_key_policy(env),
+        KeyPolicy=policy,
         Tags=common.tags(env),
     )))
-    t.add_resource(kms.Alias("BackupKeyAlias", AliasName=f"alias/{env.stack_name}", TargetKeyId=key.ref()))
+    t.add_resource(kms.Alias(f"{title}Alias", AliasName=alias, TargetKeyId=key.ref()))
     return key
+
+
+def add_backup_key(t: Template, env: Environment) -> kms.Key:
+    return add_rotating_key(
+        t, env, "BackupKey", policy=policies.backup_key_policy(env), alias=f"alias/{env.stack_name}",
+        description=f"backup-cfn {env.name}: backup data, tables, queues, topic, logs and trail")
 
 
 def add_replica_key(t: Template, env: Environment) -> kms.Key:
-    key = t.add_resource(common.retain(kms.Key(
-        "ReplicaKey",
-        Description=f"backup-cfn {env.name}: replica of the backups in {env.replica_region}",
-        EnableKeyRotation=True,
-        RotationPeriodInDays=365,
-        PendingWindowInDays=30,
-        KeyPolicy=policies.replica_key_policy(env),
-        Tags=common.tags(env),
-    )))
-    t.add_resource(kms.Alias("ReplicaKeyAlias", AliasName=f"alias/{env.stack_name}-replica",
-                             TargetKeyId=key.ref()))
-    return key
+    return add_rotating_key(
+        t, env, "ReplicaKey", policy=policies.replica_key_policy(env), alias=f"alias/{env.stack_name}-replica",
+        description=f"backup-cfn {env.name}: replica of the backups in {env.replica_region}")
 
 
 def key_arn(key: kms.Key) -> GetAtt:

@@ -17,22 +17,10 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
                functions: dict[str, Deployed]) -> list[cloudwatch.Alarm]:
     actions = dict(AlarmActions=[Ref(topic)], OKActions=[Ref(topic)])
     alarms = [
-        cloudwatch.Alarm(
-            "JobDeadLetterQueueNotEmptyAlarm",
-            AlarmDescription="Backup jobs failed every retry and sit in the dead-letter queue.",
-            Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(job_dead_letters, "QueueName"))],
-            Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=common.tags(env), **actions,
-        ),
-        cloudwatch.Alarm(
-            "FailedInvocationQueueNotEmptyAlarm",
-            AlarmDescription="A scheduled backup or collection could not run (failed invocation or event).",
-            Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(failure_queue, "QueueName"))],
-            Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=common.tags(env), **actions,
-        ),
+        _queue_not_empty("JobDeadLetterQueueNotEmptyAlarm", job_dead_letters, env, actions,
+                         "Backup jobs failed every retry and sit in the dead-letter queue."),
+        _queue_not_empty("FailedInvocationQueueNotEmptyAlarm", failure_queue, env, actions,
+                         "A scheduled backup or collection could not run (failed invocation or event)."),
         cloudwatch.Alarm(
             "NoSuccessfulBackupAlarm",
             AlarmDescription=f"No backup run completed successfully in {NO_SUCCESS_HOURS} hours.",
@@ -62,6 +50,17 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=common.tags(env), **actions,
         ))
     return [t.add_resource(alarm) for alarm in alarms]
+
+
+def _queue_not_empty(title: str, queue, env: Environment, actions: dict, description: str) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        title, AlarmDescription=description,
+        Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(queue, "QueueName"))],
+        Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+        Tags=common.tags(env), **actions,
+    )
 
 
 def _metric(namespace: str, name: str, *dimensions: str, **options) -> list:

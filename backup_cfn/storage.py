@@ -39,6 +39,23 @@ def logging_to(log_bucket, prefix: str) -> s3.LoggingConfiguration:
     return s3.LoggingConfiguration(DestinationBucketName=Ref(log_bucket), LogFilePrefix=prefix)
 
 
+def private_bucket(title: str, env: Environment, *, key, log_bucket, log_prefix: str, rules: list,
+                   **extra) -> s3.Bucket:
+    """A retained bucket holding data: SSE-KMS with our key and bucket keys, no public access,
+    owner-enforced, versioned, access-logged, with its lifecycle rules."""
+    return common.retain(s3.Bucket(
+        title,
+        BucketEncryption=encryption_with(GetAtt(key, "Arn")),
+        PublicAccessBlockConfiguration=block_public_access(),
+        OwnershipControls=owner_enforced(),
+        VersioningConfiguration=versioned(),
+        LoggingConfiguration=logging_to(log_bucket, log_prefix),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=rules),
+        Tags=common.tags(env),
+        **extra,
+    ))
+
+
 def object_lock(env: Environment) -> dict:
     """Bucket properties for Object Lock; empty when the environment does not ask for it."""
     if env.object_lock_mode == "none":
@@ -121,20 +138,14 @@ def add_source_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Buck
     """The client reports' bucket, when the environment does not name an existing one."""
     if env.source_bucket:
         return None
-    bucket = t.add_resource(common.retain(s3.Bucket(
-        "SourceBucket",
-        BucketEncryption=encryption_with(GetAtt(key, "Arn")),
-        PublicAccessBlockConfiguration=block_public_access(),
-        OwnershipControls=owner_enforced(),
-        VersioningConfiguration=versioned(),
-        LoggingConfiguration=logging_to(log_bucket, "source/"),
-        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+    bucket = t.add_resource(private_bucket(
+        "SourceBucket", env, key=key, log_bucket=log_bucket, log_prefix="source/",
+        rules=[s3.LifecycleRule(
             Id="AbortIncompleteUploads", Status="Enabled", Prefix="",
             AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
                 DaysAfterInitiation=INCOMPLETE_UPLOAD_DAYS),
-        )]),
-        Tags=common.tags(env),
-    )))
+        )],
+    ))
     t.add_resource(s3.BucketPolicy("SourceBucketPolicy", Bucket=Ref(bucket),
                                    PolicyDocument=policies.encrypted_bucket_policy(bucket, GetAtt(key, "Arn"))))
     return bucket
@@ -190,20 +201,13 @@ def replication_configuration(env: Environment, role: iam.Role, replica_bucket_a
 
 def add_backup_bucket(t: Template, env: Environment, *, key, log_bucket, replication_role, replica_bucket_arn,
                       replica_key_arn) -> s3.Bucket:
-    bucket = t.add_resource(common.retain(s3.Bucket(
-        "BackupBucket",
-        BucketEncryption=encryption_with(GetAtt(key, "Arn")),
-        PublicAccessBlockConfiguration=block_public_access(),
-        OwnershipControls=owner_enforced(),
-        VersioningConfiguration=versioned(),
-        LoggingConfiguration=logging_to(log_bucket, "backup/"),
-        LifecycleConfiguration=s3.LifecycleConfiguration(
-            Rules=backup_lifecycle_rules(env, noncurrent_days=env.deleted_version_days)),
+    bucket = t.add_resource(private_bucket(
+        "BackupBucket", env, key=key, log_bucket=log_bucket, log_prefix="backup/",
+        rules=backup_lifecycle_rules(env, noncurrent_days=env.deleted_version_days),
         ReplicationConfiguration=replication_configuration(env, replication_role, replica_bucket_arn,
                                                            replica_key_arn),
-        Tags=common.tags(env),
         **object_lock(env),
-    )))
+    ))
     return bucket
 
 
@@ -217,18 +221,11 @@ def add_backup_bucket_policy(t: Template, env: Environment, *, bucket: s3.Bucket
 def add_replica_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Bucket:
     """The disaster-recovery copy. Deletes replicate as delete markers; the versions they hide are
     kept for the retention period, so a deletion in the primary is recoverable here that long."""
-    bucket = t.add_resource(common.retain(s3.Bucket(
-        "ReplicaBucket",
-        BucketEncryption=encryption_with(GetAtt(key, "Arn")),
-        PublicAccessBlockConfiguration=block_public_access(),
-        OwnershipControls=owner_enforced(),
-        VersioningConfiguration=versioned(),
-        LoggingConfiguration=logging_to(log_bucket, "replica/"),
-        LifecycleConfiguration=s3.LifecycleConfiguration(
-            Rules=backup_lifecycle_rules(env, noncurrent_days=env.retention_days)),
-        Tags=common.tags(env),
+    bucket = t.add_resource(private_bucket(
+        "ReplicaBucket", env, key=key, log_bucket=log_bucket, log_prefix="replica/",
+        rules=backup_lifecycle_rules(env, noncurrent_days=env.retention_days),
         **object_lock(env),
-    )))
+    ))
     t.add_resource(s3.BucketPolicy("ReplicaBucketPolicy", Bucket=Ref(bucket),
                                    PolicyDocument=policies.backup_bucket_policy(env, bucket, GetAtt(key, "Arn"))))
     return bucket
