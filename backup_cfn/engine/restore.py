@@ -84,17 +84,25 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
         if relative is None:
             return f"{path}: unsafe path (absolute or with '..'); not restored"
         destination = target.joinpath(*relative.parts)
-        destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(destination.name + ".restoring")
         digest = hashlib.sha256()
         try:
             body = s3.get_object(Bucket=bucket, Key=naming.content_key(entry.sha256))["Body"]
         except ClientError as exc:
             return f"{path}: content {entry.sha256[:16]} unreadable: {exc.response.get('Error', {}).get('Code')}"
-        with body, open(partial, "wb") as out:
-            for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
-                digest.update(chunk)
-                out.write(chunk)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with body, open(partial, "wb") as out:
+                for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except OSError as exc:
+            # A name this file system cannot hold (a segment over 255 bytes, say): that file only.
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:
+                pass
+            return f"{path}: cannot write here: {exc.strerror or exc}; not restored"
         if digest.hexdigest() != entry.sha256:
             partial.unlink()
             return f"{path}: SHA-256 mismatch (expected {entry.sha256[:16]}, got {digest.hexdigest()[:16]}); not restored"

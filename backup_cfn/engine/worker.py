@@ -38,6 +38,12 @@ class Job:
                           separators=(",", ":"))
 
 
+def _short(value) -> str:
+    """A field of a bad message as it goes into the reason and the logs: at most 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_job(body: str) -> Job:
     """The job in a queue message; InvalidJob (never retried to success) for anything else."""
     try:
@@ -47,11 +53,11 @@ def parse_job(body: str) -> Job:
     if not isinstance(data, dict):
         raise InvalidJob("message body is not a JSON object")
     if data.get("version") != MESSAGE_VERSION:
-        raise InvalidJob(f"unsupported job message version {data.get('version')!r}")
+        raise InvalidJob(f"unsupported job message version {_short(data.get('version'))}")
     if not naming.is_run_id(data.get("run_id")):
-        raise InvalidJob(f"job has no valid run_id: {data.get('run_id')!r}")
+        raise InvalidJob(f"job has no valid run_id: {_short(data.get('run_id'))}")
     if not naming.is_valid_user(data.get("user")):
-        raise InvalidJob(f"job has no valid user: {data.get('user')!r}")
+        raise InvalidJob(f"job has no valid user: {_short(data.get('user'))}")
     return Job(run_id=data["run_id"], user=data["user"])
 
 
