@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 EMULATOR_PORT ?= 5055
 
-.PHONY: help venv template lint test emulator emulator-stop demo bench lock clean
+.PHONY: help venv template lint test load-test emulator emulator-stop demo bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -34,6 +34,9 @@ lint: $(STAMP) $(CHECKOV_STAMP)  ## cfn-lint and checkov on every template; list
 
 test: $(STAMP)  ## run the test suite (starts its own emulator)
 	$(BIN)/python -m pytest -q
+
+load-test: $(STAMP)  ## 1,000 users, 20,000 objects on the emulator (~10 min); figures in bench-results/load.json
+	$(BIN)/python -m pytest -q -s -m load tests/test_load.py
 
 emulator: $(STAMP)  ## start the local AWS emulator in the background on $(EMULATOR_PORT)
 	$(BIN)/backup-cfn local start --port $(EMULATOR_PORT)
