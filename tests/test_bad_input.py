@@ -76,6 +76,18 @@ def test_odd_keys_and_empty_objects_are_backed_up_whole_and_restored_only_inside
         assert engine.s3.get_object(Bucket=restored_bucket, Key=f"drill/{path}")["Body"].read() == data
 
 
+def test_folder_markers_are_recorded_skips_and_their_folders_files_are_kept(engine, tmp_path):
+    put(engine, "fm", "reports/", b"")                   # what the S3 console's "Create folder" makes
+    put(engine, "fm", "reports/a.pdf", DATA)
+    run = backup(engine)
+    assert run["status"] == runs.SUCCEEDED and run["files_total"] == 1
+    manifest = load_for_restore(engine.s3, engine.settings.backup_bucket, "fm")
+    assert list(manifest.entries) == ["reports/a.pdf"]
+    assert manifest.skipped == {"reports/": "folder marker (no content)"}
+    assert restore_to_directory(engine.s3, engine.settings.backup_bucket, manifest, tmp_path / "t").ok
+    assert read_tree(tmp_path / "t") == {"reports/a.pdf": DATA}
+
+
 def test_a_name_the_local_file_system_cannot_hold_is_a_problem_for_that_file_only(engine, tmp_path):
     """S3 allows a 300-byte path segment; most file systems stop at 255. Restoring to a directory
     reports that file and restores the others."""
@@ -258,4 +270,5 @@ def test_restore_to_a_directory_that_cannot_be_created_is_one_line(engine, local
     assert result.exit_code == 1 and "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and str(blocker / "sub") in errors[0], result.output
+    assert "Not a directory" in errors[0] and "--debug" in errors[0]
     assert blocker.read_text() == "not a directory"
