@@ -275,8 +275,11 @@ def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, a
             report = restore_to_s3(s3, bucket, manifest, target_bucket, prefix, path_prefix=path_prefix,
                                    threads=threads, progress=advance)
         else:
-            report = restore_to_directory(s3, bucket, manifest, Path(to), path_prefix=path_prefix,
-                                          threads=threads, progress=advance)
+            try:
+                report = restore_to_directory(s3, bucket, manifest, Path(to), path_prefix=path_prefix,
+                                              threads=threads, progress=advance)
+            except OSError as exc:  # the target itself: not a directory, read-only, no space
+                raise UserError(f"--to {to}: cannot restore there: {exc.strerror or exc}") from None
     console.print(f"restored {report.files} file(s), {human_bytes(report.bytes)} of {user} at run "
                   f"{manifest.run_id} to {to}" + (" (every SHA-256 checked)" if not to.startswith("s3://") else ""))
     if not report.ok:
