@@ -111,14 +111,7 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
             progress(entry.size)
         return None
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for (path, entry), problem in zip(sorted(entries.items()), pool.map(restore_one, sorted(entries.items()))):
-            if problem:
-                report.problems.append(problem)
-            else:
-                report.files += 1
-                report.bytes += entry.size
-    return report
+    return _restore_all(report, entries, restore_one, threads)
 
 
 def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, target_prefix: str, *,
@@ -149,8 +142,14 @@ def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, targe
             progress(entry.size)
         return None
 
+    return _restore_all(report, entries, restore_one, threads)
+
+
+def _restore_all(report: RestoreReport, entries: dict, restore_one: Callable, threads: int) -> RestoreReport:
+    """Restore every entry on `threads` threads; each returns None or its problem, in path order."""
+    items = sorted(entries.items())
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for (path, entry), problem in zip(sorted(entries.items()), pool.map(restore_one, sorted(entries.items()))):
+        for (path, entry), problem in zip(items, pool.map(restore_one, items)):
             if problem:
                 report.problems.append(problem)
             else:
