@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,15 @@ def local_env(emulator_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return dataclasses.replace(load_environment("local"), endpoint_url=emulator_endpoint)
+
+
+@pytest.fixture
+def environments(tmp_path, local_env):
+    """The project's environments file with `local` pointed at the session's emulator, for CLI tests."""
+    from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
+
+    text = re.sub(r'endpoint_url = "[^"]*"', f'endpoint_url = "{local_env.endpoint_url}"',
+                  DEFAULT_ENVIRONMENTS_FILE.read_text())
+    path = tmp_path / "environments.toml"
+    path.write_text(text)
+    return path

@@ -4,7 +4,6 @@ handler events of the wrong shape, and a restore target that cannot be written."
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from botocore.stub import ANY, Stubber
@@ -252,7 +251,7 @@ def test_a_pruner_event_with_a_truthy_non_boolean_dry_run_deletes_nothing(engine
     assert engine.s3.head_object(Bucket=engine.settings.backup_bucket, Key=naming.content_key(sha(DATA)))
 
 
-def test_restore_to_a_directory_that_cannot_be_created_is_one_line(engine, local_env, tmp_path, monkeypatch):
+def test_restore_to_a_directory_that_cannot_be_created_is_one_line(engine, environments, tmp_path, monkeypatch):
     import cli
     put(engine, "rita", "a.pdf", DATA)
     assert backup(engine)["status"] == runs.SUCCEEDED
@@ -260,10 +259,6 @@ def test_restore_to_a_directory_that_cannot_be_created_is_one_line(engine, local
                                                                            engine.outputs))
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    environments = tmp_path / "environments.toml"
-    from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
-    environments.write_text(re.sub(r'endpoint_url = "[^"]*"', f'endpoint_url = "{local_env.endpoint_url}"',
-                                   DEFAULT_ENVIRONMENTS_FILE.read_text()))
     result = CliRunner().invoke(cli.cli, ["--environments", str(environments), "restore", "--env", "local",
                                           "--user", "rita", "--to", str(blocker / "sub")], obj={},
                                 env={"COLUMNS": "250"})

@@ -11,18 +11,7 @@ from click.testing import CliRunner
 
 import cli
 from backup_cfn import deploy
-from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
 from backup_cfn.stack import stack_outputs
-
-
-@pytest.fixture
-def environments(tmp_path, local_env):
-    """The project's environments file with `local` pointed at the session's emulator."""
-    text = DEFAULT_ENVIRONMENTS_FILE.read_text()
-    text = re.sub(r'endpoint_url = "[^"]*"', f'endpoint_url = "{local_env.endpoint_url}"', text)
-    path = tmp_path / "environments.toml"
-    path.write_text(text)
-    return path
 
 
 def run(environments, *args, debug=False):

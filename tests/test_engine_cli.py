@@ -8,17 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
 from backup_cfn.operate import deployed
-
-
-@pytest.fixture
-def environments(tmp_path, local_env):
-    text = DEFAULT_ENVIRONMENTS_FILE.read_text()
-    text = re.sub(r'endpoint_url = "[^"]*"', f'endpoint_url = "{local_env.endpoint_url}"', text)
-    path = tmp_path / "environments.toml"
-    path.write_text(text)
-    return path
 
 
 def run(environments, *args):
