@@ -180,6 +180,24 @@ def test_throttling_past_the_sdk_retries_is_retried_by_redelivery_to_the_same_en
     assert_everything_stored_once(engine, run, contents, 20, tmp_path, exact_bytes_new=False)
 
 
+def run_twice_at_once(call) -> tuple[list, list[Exception]]:
+    """Run `call` on two threads at once; its results and the exceptions it raised."""
+    results, errors = [], []
+
+    def one():
+        try:
+            results.append(call())
+        except Exception as exc:  # noqa: BLE001 - the caller asserts on them
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
 def test_two_initiators_for_the_same_schedule_at_once_back_up_each_user_once(local_env):
     """On AWS the initiator runs single-instance (reserved concurrency 1), so a duplicate schedule
     event is handled after the first, which enqueues nothing (test_engine_cycle.py::
@@ -194,20 +212,12 @@ def test_two_initiators_for_the_same_schedule_at_once_back_up_each_user_once(loc
         put(engine, f"i-{u}", "a.pdf", SHARED + bytes([u]))
     event = scheduled_event(engine.clock(), manual=False)
     barrier = threading.Barrier(2)
-    results, errors = [], []
 
     def start():
         barrier.wait()
-        try:
-            results.append(handle_schedule_event(engine.clients, engine.settings, event))
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
+        return handle_schedule_event(engine.clients, engine.settings, event)
 
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_twice_at_once(start)
     assert errors == []
     assert sorted(r.created for r in results) == [False, True]
     assert {r.run_id for r in results} == {naming.run_id_for(engine.clock())}
@@ -241,19 +251,7 @@ def test_two_collectors_at_once_delete_only_unreferenced_content_once(local_env,
     expected = sorted(sha(old[user]) for u, user in enumerate(old) if u % 2 == 0)
 
     barrier = threading.Barrier(2)
-    reports, errors = [], []
-
-    def collect():
-        try:
-            reports.append(prune(engine.clients, engine.settings, before_mark=barrier.wait))
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=collect) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    reports, errors = run_twice_at_once(lambda: prune(engine.clients, engine.settings, before_mark=barrier.wait))
     assert errors == []
     deleted = [h for r in reports for h in r.content_deleted]
     assert sorted(deleted) == expected                     # each deleted once, by one of the two
