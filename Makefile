@@ -48,7 +48,7 @@ bench: $(STAMP)  ## storage, requests, hashing, end to end, template build; QUIC
 	$(BIN)/python -m backup_cfn.bench $(if $(QUICK),--quick,)
 
 demo: $(STAMP)  ## the whole system offline: emulator, deploy, 1,000 users, two backups, restore, verify
-	$(BIN)/python -m backup_cfn.demo
+	$(BIN)/python -m backup_cfn.local.demo
 
 lock: $(STAMP)  ## re-pin requirements.txt from requirements.in
 	$(BIN)/pip install --quiet -r requirements.in

@@ -1,5 +1,6 @@
-"""backup-cfn: the command line. Commands are thin: each parses its options and calls one
-function of the backup_cfn package. Errors are turned into one line in BackupCli.invoke."""
+"""backup-cfn: the command line. Commands are thin: each parses its options and calls one `do_*`
+function (backup_cfn.deploy.commands, backup_cfn.ops.*), handing it the environment and the one
+console of this invocation. Errors are turned into one line in BackupCli.invoke."""
 from __future__ import annotations
 
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from backup_cfn.engine.errors import EngineError
 from backup_cfn.errors import UserError, describe_aws_error
 
 ENVIRONMENTS_HELP = "environments file (default: environments.toml beside this tool)"
@@ -22,6 +24,10 @@ class BackupCli(click.Group):
             raise
         except KeyboardInterrupt:
             raise click.Abort() from None
+        except EngineError as exc:  # the engine's expected failures: a no such user, run, manifest...
+            if ctx.find_root().params.get("debug"):
+                raise
+            raise UserError(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             if ctx.find_root().params.get("debug"):
                 raise
@@ -37,10 +43,17 @@ class BackupCli(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, environments_file: Path | None) -> None:
     """Backups of client reports on AWS: build, check, deploy and operate the stack."""
+    from rich.console import Console
+
     from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
 
     ctx.ensure_object(dict)
     ctx.obj["environments_file"] = environments_file or DEFAULT_ENVIRONMENTS_FILE
+    ctx.obj["console"] = Console()
+
+
+def console_of(ctx: click.Context):
+    return ctx.obj["console"]
 
 
 def env_option(required: bool = True):
@@ -71,12 +84,9 @@ def load_envs(ctx: click.Context, name: str | None):
 @click.pass_context
 def template(ctx: click.Context, env_name: str | None, out_dir: Path | None) -> None:
     """Write the primary and replica templates of each environment."""
-    from backup_cfn.template import TEMPLATES_DIR, write_templates
+    from backup_cfn.deploy.commands import do_template
 
-    result = write_templates(load_envs(ctx, env_name), out_dir or TEMPLATES_DIR)
-    for path in result.paths:
-        click.echo(f"wrote {path}")
-    click.echo(f"built {len(result.paths)} templates in {result.build_seconds * 1000:.0f} ms")
+    do_template(load_envs(ctx, env_name), console=console_of(ctx), out_dir=out_dir)
 
 
 @cli.command()
@@ -84,13 +94,9 @@ def template(ctx: click.Context, env_name: str | None, out_dir: Path | None) -> 
 @click.pass_context
 def validate(ctx: click.Context, env_name: str | None) -> None:
     """cfn-lint the built templates and check their size; exit 1 on any error or warning."""
-    from backup_cfn.validate import validate_environments
+    from backup_cfn.deploy.commands import do_validate
 
-    report = validate_environments(load_envs(ctx, env_name))
-    for line in report.lines():
-        click.echo(line)
-    if not report.ok:
-        raise UserError(f"{report.blocking_count} cfn-lint error(s)/warning(s) or size problem(s)")
+    do_validate(load_envs(ctx, env_name), console=console_of(ctx))
 
 
 # --- cost ---------------------------------------------------------------------------------
@@ -108,7 +114,7 @@ def validate(ctx: click.Context, env_name: str | None) -> None:
 def cost(ctx: click.Context, env_name: str, data_gb: float, objects: int, users: int, daily_change: float,
          duplicates: float) -> None:
     """Monthly cost estimate: this design, the reference lifecycle, AWS Backup for S3."""
-    from backup_cfn.cost import print_estimate
+    from backup_cfn.ops.cost.report import print_estimate
 
     print_estimate(load_env(ctx, env_name), data_gb=data_gb, objects=objects, users=users,
                    daily_change_percent=daily_change, duplicates_percent=duplicates)
@@ -121,12 +127,9 @@ def cost(ctx: click.Context, env_name: str, data_gb: float, objects: int, users:
 @click.pass_context
 def package(ctx: click.Context, env_name: str) -> None:
     """Build the reproducible handler zip and upload it to the artifacts bucket unless it is there."""
-    from backup_cfn.commands import run_package
+    from backup_cfn.deploy.commands import do_package
 
-    built, bucket, uploaded = run_package(load_env(ctx, env_name))
-    click.echo(f"package sha256 {built.sha256} ({len(built.data):,} bytes, {len(built.files)} files: "
-               f"{', '.join(built.distributions) or 'no libraries'})")
-    click.echo(f"{'uploaded to' if uploaded else 'already in'} s3://{bucket}/{built.key}")
+    do_package(load_env(ctx, env_name), console=console_of(ctx))
 
 
 @cli.command()
@@ -140,10 +143,10 @@ def package(ctx: click.Context, env_name: str) -> None:
 def deploy(ctx: click.Context, env_name: str, yes: bool, no_execute: bool, allow_replace: tuple[str, ...],
            recreate_failed: bool) -> None:
     """Validate, package, then deploy the replica stack and the primary stack through change sets."""
-    from backup_cfn.commands import run_deploy
+    from backup_cfn.deploy.commands import do_deploy
 
-    run_deploy(load_env(ctx, env_name), yes=yes, no_execute=no_execute, allow_replace=allow_replace,
-               recreate_failed=recreate_failed)
+    do_deploy(load_env(ctx, env_name), console=console_of(ctx), yes=yes, no_execute=no_execute,
+              allow_replace=allow_replace, recreate_failed=recreate_failed)
 
 
 @cli.command()
@@ -151,10 +154,9 @@ def deploy(ctx: click.Context, env_name: str, yes: bool, no_execute: bool, allow
 @click.pass_context
 def diff(ctx: click.Context, env_name: str) -> None:
     """Show what deploy would change: change sets created, shown and deleted, nothing executed."""
-    from backup_cfn.commands import run_deploy
+    from backup_cfn.deploy.commands import do_diff
 
-    run_deploy(load_env(ctx, env_name), yes=False, no_execute=False, allow_replace=(), recreate_failed=False,
-               diff_only=True)
+    do_diff(load_env(ctx, env_name), console=console_of(ctx))
 
 
 @cli.command()
@@ -163,9 +165,9 @@ def diff(ctx: click.Context, env_name: str) -> None:
 @click.pass_context
 def status(ctx: click.Context, env_name: str, drift: bool) -> None:
     """Both stacks: status, last events, outputs, drift, and whether they match this checkout."""
-    from backup_cfn.commands import run_status
+    from backup_cfn.deploy.commands import do_status
 
-    run_status(load_env(ctx, env_name), drift=drift)
+    do_status(load_env(ctx, env_name), console=console_of(ctx), drift=drift)
 
 
 @cli.command()
@@ -174,9 +176,9 @@ def status(ctx: click.Context, env_name: str, drift: bool) -> None:
 @click.pass_context
 def delete(ctx: click.Context, env_name: str, yes: bool) -> None:
     """Delete the primary and replica stacks; retained resources (the data) outlive them."""
-    from backup_cfn.commands import run_delete
+    from backup_cfn.deploy.commands import do_delete
 
-    run_delete(load_env(ctx, env_name), yes=yes)
+    do_delete(load_env(ctx, env_name), console=console_of(ctx), yes=yes)
 
 
 # --- operating backups ---------------------------------------------------------------------
@@ -187,9 +189,9 @@ def delete(ctx: click.Context, env_name: str, yes: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context, env_name: str, users: str | None) -> None:
     """Start a backup now and follow it to the end (local: the handlers run in-process)."""
-    from backup_cfn.operate import command_run
+    from backup_cfn.ops.run import do_run
 
-    command_run(load_env(ctx, env_name), users)
+    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users)
 
 
 @cli.command()
@@ -200,9 +202,9 @@ def run(ctx: click.Context, env_name: str, users: str | None) -> None:
 @click.pass_context
 def runs(ctx: click.Context, env_name: str, user: str | None, run_id: str | None, limit: int) -> None:
     """Recent runs and their figures, or one user's history."""
-    from backup_cfn.operate import command_runs
+    from backup_cfn.ops.runs import do_runs
 
-    command_runs(load_env(ctx, env_name), user, run_id, limit)
+    do_runs(load_env(ctx, env_name), console=console_of(ctx), user=user, run_id=run_id, limit=limit)
 
 
 @cli.command()
@@ -218,10 +220,10 @@ def restore(ctx: click.Context, env_name: str, user: str, run_id: str | None, at
             path_prefix: str | None, to: str, from_replica: bool) -> None:
     """Restore a user's files as they were at a run: server-side copies to S3, or a directory
     with every file's SHA-256 checked."""
-    from backup_cfn.operate import command_restore
+    from backup_cfn.ops.restore import do_restore
 
-    command_restore(load_env(ctx, env_name), user=user, to=to, run_id=run_id, at=at, path_prefix=path_prefix,
-                    from_replica=from_replica)
+    do_restore(load_env(ctx, env_name), console=console_of(ctx), user=user, to=to, run_id=run_id, at=at,
+               path_prefix=path_prefix, from_replica=from_replica)
 
 
 @cli.command()
@@ -231,9 +233,9 @@ def restore(ctx: click.Context, env_name: str, user: str, run_id: str | None, at
 @click.pass_context
 def verify(ctx: click.Context, env_name: str, sample_percent: float) -> None:
     """Check every snapshot's content exists and is indexed, and re-hash a sample; exit 1 on any problem."""
-    from backup_cfn.operate import command_verify
+    from backup_cfn.ops.verify import do_verify
 
-    command_verify(load_env(ctx, env_name), sample_percent)
+    do_verify(load_env(ctx, env_name), console=console_of(ctx), sample_percent=sample_percent)
 
 
 @cli.command()
@@ -242,9 +244,9 @@ def verify(ctx: click.Context, env_name: str, sample_percent: float) -> None:
 @click.pass_context
 def prune(ctx: click.Context, env_name: str, dry_run: bool) -> None:
     """Garbage collection now: expire old snapshots, delete content no kept snapshot references."""
-    from backup_cfn.operate import command_prune
+    from backup_cfn.ops.prune import do_prune
 
-    command_prune(load_env(ctx, env_name), dry_run)
+    do_prune(load_env(ctx, env_name), console=console_of(ctx), dry_run=dry_run)
 
 
 @cli.command("demo-data")
@@ -255,9 +257,9 @@ def prune(ctx: click.Context, env_name: str, dry_run: bool) -> None:
 @click.pass_context
 def demo_data(ctx: click.Context, env_name: str, users: int, day: int, seed: int) -> None:
     """Fill the source bucket with synthetic client reports for day N (deterministic from the seed)."""
-    from backup_cfn.operate import command_demo_data
+    from backup_cfn.ops.demo_data import do_demo_data
 
-    command_demo_data(load_env(ctx, env_name), users=users, day=day, seed=seed)
+    do_demo_data(load_env(ctx, env_name), console=console_of(ctx), users=users, day=day, seed=seed)
 
 
 # --- the local emulator -------------------------------------------------------------------
@@ -269,22 +271,22 @@ def local() -> None:
 
 @local.command("start")
 @click.option("--port", type=int, default=5055, show_default=True)
-def local_start(port: int) -> None:
+@click.pass_context
+def local_start(ctx: click.Context, port: int) -> None:
     """Start the emulator in the background and wait until it answers."""
-    from backup_cfn import emulator
+    from backup_cfn.local.server import do_start
 
-    process = emulator.start(port)
-    state = "already running" if process is None else f"started (pid {process.pid})"
-    click.echo(f"emulator {state} at {emulator.url(port)}")
+    do_start(console=console_of(ctx), port=port)
 
 
 @local.command("stop")
 @click.option("--port", type=int, default=5055, show_default=True)
-def local_stop(port: int) -> None:
+@click.pass_context
+def local_stop(ctx: click.Context, port: int) -> None:
     """Stop the emulator started by `backup-cfn local start`."""
-    from backup_cfn import emulator
+    from backup_cfn.local.server import do_stop
 
-    click.echo("emulator stopped" if emulator.stop(port) else "no emulator was running")
+    do_stop(console=console_of(ctx), port=port)
 
 
 def main() -> None:

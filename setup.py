@@ -8,7 +8,7 @@ setup(
     packages=find_packages(include=["backup_cfn", "backup_cfn.*", "handlers"]),
     py_modules=["cli"],
     include_package_data=True,
-    package_data={"backup_cfn": ["data/*"]},
+    package_data={"backup_cfn.ops.cost": ["data/*"]},
     install_requires=[
         "troposphere==4.11.1",
         "awacs==2.6.1",

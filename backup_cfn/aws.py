@@ -1,22 +1,60 @@
-"""boto3 clients for an environment: real AWS, or the local emulator for `--env local`."""
+"""The one seam between real AWS and the local emulator.
+
+Everything outside `backup_cfn/local/` that needs a boto3 client, the engine's clients, a polling
+interval or a way to run a backup asks here. Nothing else imports moto or asks whether an
+environment is the emulator: on `--env local` this module hands out what `backup_cfn.local`
+provides (clients with the emulator's endpoint, DynamoDB writes serialised as AWS makes them
+atomic, the handlers run in-process), and the same calls reach AWS everywhere else.
+"""
 from __future__ import annotations
 
+from typing import Callable
+
 import boto3
-from botocore.config import Config
 
 from backup_cfn.config import Environment
+from backup_cfn.engine.settings import CLIENT_CONFIG, Clients
 
-# Standard retry mode backs off on throttling (SlowDown, ProvisionedThroughputExceeded) itself.
-CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, max_pool_connections=64)
 # The emulator accepts any credentials; fixed ones keep a developer's real profile out of it.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# CloudFormation throttles DescribeStackEvents; a few seconds apart is polite and still feels live.
+AWS_POLL_SECONDS = 3.0
+LOCAL_POLL_SECONDS = 0.2
 
 
 def client(env: Environment, service: str, region: str | None = None):
     """A client for `service` in `region` (default: the environment's primary region)."""
     region = region or env.region
     if env.is_local:
-        return boto3.client(
-            service, region_name=region, endpoint_url=env.endpoint_url, config=CLIENT_CONFIG, **LOCAL_CREDENTIALS
-        )
+        return boto3.client(service, region_name=region, endpoint_url=env.endpoint_url, config=CLIENT_CONFIG,
+                            **LOCAL_CREDENTIALS)
     return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
+
+
+def engine_clients(env: Environment) -> Clients:
+    """The engine's clients for an operator's machine. On the emulator, DynamoDB writes to one item
+    are serialised, as AWS applies each conditional write atomically and moto does not."""
+    dynamodb = client(env, "dynamodb")
+    if env.is_local:
+        from backup_cfn.local.atomic_writes import AtomicWrites
+
+        dynamodb = AtomicWrites(dynamodb)
+    return Clients(s3=client(env, "s3"), dynamodb=dynamodb, sqs=client(env, "sqs"), sns=client(env, "sns"))
+
+
+def poll_seconds(env: Environment) -> float:
+    """How long to wait between two reads of a stack (or a run) in progress."""
+    return LOCAL_POLL_SECONDS if env.is_local else AWS_POLL_SECONDS
+
+
+def backup_runner(env: Environment) -> Callable:
+    """How a backup is started and driven to its end: on AWS, the initiator is invoked and the
+    deployed functions do the rest; on the emulator, which cannot run Lambda, the same handlers run
+    in-process, fed from the job queue as the event source mapping would feed them."""
+    if env.is_local:
+        from backup_cfn.local.runner import run_in_process
+
+        return run_in_process
+    from backup_cfn.ops.run import run_on_aws
+
+    return run_on_aws

@@ -56,19 +56,19 @@ QUICK = Sizes(storage_users=4, retention_days=5, extra_days=4, e2e_users=40, chu
 
 
 # --- the data -----------------------------------------------------------------------------------
-# The engine's demo data generator (backup_cfn.demodata): users' reports and spreadsheets, a
+# The engine's demo data generator (backup_cfn.ops.demo_data): users' reports and spreadsheets, a
 # document every user holds, industry reports some share, and daily revisions, additions, deletions.
 SEED = 42
 
 
 def source_keys(users: int, day: int) -> dict[str, "object"]:
     """Every source key on `day` and its FileSpec, as the generator makes them."""
-    from backup_cfn import demodata
+    from backup_cfn.ops import demo_data
 
     files = {}
     for i in range(1, users + 1):
-        user = demodata.user_name(i)
-        for path, spec in demodata.user_files(SEED, user, day).items():
+        user = demo_data.user_name(i)
+        for path, spec in demo_data.user_files(SEED, user, day).items():
             files[f"{user}/{path}"] = spec
     return files
 
@@ -105,15 +105,15 @@ class Rig:
 def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
     from backup_cfn import aws
     from backup_cfn.engine.settings import Clients, RequestCounter, settings_from_outputs
-    from backup_cfn.localrun import AtomicWrites
-    from backup_cfn.provision import provision
+    from backup_cfn.local.atomic_writes import AtomicWrites
+    from backup_cfn.local.provision import provision
 
     outputs = provision(lambda service, region: aws.client(env, service, region), prefix=f"b{uuid.uuid4().hex[:10]}",
                         region=env.region, replica_region=env.replica_region)
     clock = Clock(START)
     settings = settings_from_outputs(outputs, retention_days=retention_days, stack_name=env.stack_name)
     settings = settings.with_(clock=clock, job_threads=job_threads)
-    # Writes serialised as AWS makes them atomic (moto does not lock; see localrun.AtomicWrites).
+    # Writes serialised as AWS makes them atomic (moto does not lock; see backup_cfn.local.atomic_writes).
     clients = Clients(s3=aws.client(env, "s3"), dynamodb=AtomicWrites(aws.client(env, "dynamodb")), sqs=aws.client(env, "sqs"),
                       sns=aws.client(env, "sns"))
     counter = clients.count_requests(RequestCounter())
@@ -122,7 +122,7 @@ def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
 
 def run_backup(rig: Rig, threads: int) -> dict:
     from backup_cfn.engine import naming, runs
-    from backup_cfn.localrun import drain_queue, invoke_initiator
+    from backup_cfn.local.runner import drain_queue, invoke_initiator
 
     moment = rig.clock()
     invoke_initiator(rig.clients, rig.settings, moment, None)
@@ -142,8 +142,8 @@ def stored_content_bytes(rig: Rig) -> int:
 # --- scenario 1 -----------------------------------------------------------------------------------
 
 def storage_over_time(env, sizes: Sizes, threads: int) -> dict:
-    from backup_cfn import demodata
     from backup_cfn.engine.pruner import prune
+    from backup_cfn.ops import demo_data
 
     rig = make_rig(env, sizes.retention_days)
     history: list[dict] = []       # per run: source key -> FileSpec (content_seed names the content)
@@ -151,7 +151,7 @@ def storage_over_time(env, sizes: Sizes, threads: int) -> dict:
     started = time.perf_counter()
     for day in range(1, sizes.retention_days + sizes.extra_days + 1):
         rig.clock.moment = START + timedelta(days=day - 1)
-        report = demodata.generate(rig.clients.s3, rig.settings.source_bucket, users=sizes.storage_users, day=day,
+        report = demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=sizes.storage_users, day=day,
                                    seed=SEED)
         if day > 1:
             changed_per_day.append(report.uploaded / report.files)
@@ -193,10 +193,17 @@ def storage_over_time(env, sizes: Sizes, threads: int) -> dict:
 # --- scenarios 4 and 2 ----------------------------------------------------------------------------
 
 def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict]:
-    from backup_cfn import demodata
-
+    """Scenario 4 (a first full run against raw CopyObject), then scenario 2 (the requests of one
+    incremental run after it) on the same rig."""
     rig = make_rig(env, 60)
-    demodata.generate(rig.clients.s3, rig.settings.source_bucket, users=sizes.e2e_users, day=1, seed=SEED)
+    e2e, keys = end_to_end(rig, sizes, threads)
+    return e2e, incremental_requests(rig, sizes, threads, keys)
+
+
+def end_to_end(rig: Rig, sizes: Sizes, threads: int) -> tuple[dict, list[str]]:
+    from backup_cfn.ops import demo_data
+
+    demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=sizes.e2e_users, day=1, seed=SEED)
     keys = sorted(source_keys(sizes.e2e_users, 1))
     objects = len(keys)
     progress(f"  uploaded {objects} objects; first full run")
@@ -224,7 +231,11 @@ def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict
         "raw_copy_seconds": round(raw_seconds, 2), "raw_copy_objects_per_second": round(objects / raw_seconds, 1),
         "ratio": round(raw_seconds / full_seconds, 3),
     }
+    return e2e, keys
 
+
+def incremental_requests(rig: Rig, sizes: Sizes, threads: int, keys: list[str]) -> dict:
+    objects = len(keys)
     progress("  one incremental run, requests counted")
     # One incremental run: churn, then count every request the run makes.
     rig.clock.moment = START + timedelta(days=1)
@@ -259,7 +270,7 @@ def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict
         "new_contents": new_contents, "run_status": record.get("status"),
         "seconds": round(incremental_seconds, 2),
     }
-    return e2e, requests
+    return requests
 
 
 # --- scenario 3 -----------------------------------------------------------------------------------
@@ -291,7 +302,7 @@ def hashing(sizes: Sizes, rounds: int = 3) -> dict:
 
 def template_build(sizes: Sizes) -> dict:
     from backup_cfn.config import load_environments
-    from backup_cfn.template import render_environment
+    from backup_cfn.stack.render import render_environment
 
     envs = list(load_environments().values())
     render_environment(envs[0])  # imports and first-use caches out of the measurement
@@ -401,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         progress("5 template build")
         results["templates"] = template_build(sizes)
     if only & {1, 2, 4}:
-        from backup_cfn.localrun import quiet_handlers
+        from backup_cfn.local.runner import quiet_handlers
         quiet_handlers()
     # Each emulator scenario gets its own emulator: moto keeps everything in memory.
     if only & {2, 4}:
@@ -430,17 +441,17 @@ def _write(out: Path, results: dict) -> None:
 @contextlib.contextmanager
 def _emulator_env():
     """The `local` environment on a private emulator this bench starts and stops."""
-    from backup_cfn import emulator
     from backup_cfn.config import load_environment
+    from backup_cfn.local import server
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    port = emulator.free_port()
-    emulator.start(port)
+    port = server.free_port()
+    server.start(port)
     try:
-        yield dataclasses.replace(load_environment("local"), endpoint_url=emulator.url(port))
+        yield dataclasses.replace(load_environment("local"), endpoint_url=server.url(port))
     finally:
-        emulator.stop(port)
+        server.stop(port)
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Lambda entry points (layout.HANDLER_*): thin hand-offs to backup_cfn.engine."""
+"""Lambda entry points (contract.HANDLER_*): thin hand-offs to backup_cfn.engine."""

@@ -10,10 +10,6 @@ from handlers.runtime import logger
 def handler(event, context):
     clients, settings = runtime.get()
     dry_run = bool((event or {}).get("dry_run", False)) if isinstance(event, dict) else False
-    report = pruner.prune(clients, settings, dry_run=dry_run)
-    summary = report.to_dict()
+    summary = pruner.scheduled_prune(clients, settings, dry_run=dry_run).to_dict()
     logger.info("garbage collection done", extra={"prune": summary})
-    if clients.sns is not None and settings.topic_arn and (report.content_deleted or report.manifests_expired):
-        clients.sns.publish(TopicArn=settings.topic_arn, Subject=f"backup-cfn {settings.stack_name}: pruned",
-                            Message="\n".join(f"{k}: {v}" for k, v in summary.items()))
     return summary

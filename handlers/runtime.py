@@ -7,13 +7,13 @@ import threading
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from backup_cfn import layout
+from backup_cfn import contract
 from backup_cfn.engine.settings import Clients, Settings, settings_from_environ
 
 logger = Logger(service="backup-cfn")
 # service="": no "service" dimension, so the metrics carry exactly the one dimension (Stack) the
 # dashboard and alarms query; CloudWatch matches a metric only on its full dimension set.
-metrics = Metrics(namespace=layout.METRIC_NAMESPACE, service="")
+metrics = Metrics(namespace=contract.METRIC_NAMESPACE, service="")
 _metrics_lock = threading.Lock()
 _lock = threading.Lock()
 _runtime: tuple[Clients, Settings] | None = None
@@ -40,7 +40,7 @@ def publish_metrics(settings: Settings, values: dict[str, float]) -> None:
     if not values:
         return
     with _metrics_lock:
-        metrics.add_dimension(name=layout.METRIC_DIMENSION, value=settings.stack_name or "unknown")
+        metrics.add_dimension(name=contract.METRIC_DIMENSION, value=settings.stack_name or "unknown")
         for name, value in values.items():
             unit = MetricUnit.Bytes if name.startswith("Bytes") else MetricUnit.Count
             metrics.add_metric(name=name, unit=unit, value=value)

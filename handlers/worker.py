@@ -4,7 +4,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from backup_cfn import layout
+from backup_cfn import contract
 from backup_cfn.engine import runs, worker
 from backup_cfn.engine.errors import InvalidJob
 from handlers import runtime
@@ -49,14 +49,14 @@ def handler(event, context):
 def metric_values(outcomes: list) -> dict:
     completed = [o for o in outcomes if o.status == runs.COMPLETED]
     values = {
-        layout.METRIC_USERS_BACKED_UP: len(completed),
-        layout.METRIC_USERS_FAILED: sum(1 for o in outcomes if o.status == runs.FAILED),
-        layout.METRIC_BYTES_NEW: sum(o.stats.get("bytes_new", 0) for o in completed),
-        layout.METRIC_BYTES_DEDUPLICATED: sum(o.stats.get("bytes_deduplicated", 0) for o in completed),
+        contract.METRIC_USERS_BACKED_UP: len(completed),
+        contract.METRIC_USERS_FAILED: sum(1 for o in outcomes if o.status == runs.FAILED),
+        contract.METRIC_BYTES_NEW: sum(o.stats.get("bytes_new", 0) for o in completed),
+        contract.METRIC_BYTES_DEDUPLICATED: sum(o.stats.get("bytes_deduplicated", 0) for o in completed),
     }
     # Any completed run counts (PARTIAL included: most users were backed up); UsersFailed tells
     # the two apart. The 26-hour alarm fires when no run completes at all.
     finished = sum(1 for o in outcomes if o.finalized_run is not None)
     if finished:
-        values[layout.METRIC_RUNS_SUCCEEDED] = finished
+        values[contract.METRIC_RUNS_SUCCEEDED] = finished
     return values

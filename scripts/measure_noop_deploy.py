@@ -21,9 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from backup_cfn import emulator  # noqa: E402
+from backup_cfn.local import server  # noqa: E402
 from backup_cfn.config import load_environment  # noqa: E402
-from backup_cfn.deploy import Clients, Deployment, Options, poll_for  # noqa: E402
+from backup_cfn.deploy.clients import DeployClients  # noqa: E402
+from backup_cfn.deploy.deployment import Deployment  # noqa: E402
+from backup_cfn.deploy.stack_deployer import Options  # noqa: E402
 
 
 def main() -> None:
@@ -31,11 +33,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     os.environ.setdefault("BACKUP_CFN_STATE_DIR", tempfile.mkdtemp(prefix="backup-cfn-measure-"))
-    emulator.STATE_DIR = Path(os.environ["BACKUP_CFN_STATE_DIR"])
-    port = emulator.free_port()
-    process = emulator.start(port)
+    server.STATE_DIR = Path(os.environ["BACKUP_CFN_STATE_DIR"])
+    port = server.free_port()
+    process = server.start(port)
     try:
-        env = dataclasses.replace(load_environment("local"), endpoint_url=emulator.url(port))
+        env = dataclasses.replace(load_environment("local"), endpoint_url=server.url(port))
         calls: list[tuple[str, str]] = []
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register(
@@ -44,8 +46,7 @@ def main() -> None:
         def deploy_once(validate: bool = True) -> tuple[float, list[tuple[str, str]]]:
             calls.clear()
             started = time.perf_counter()
-            Deployment(env, Clients.for_environment(env), Console(file=io.StringIO()), poll=poll_for(env),
-                       validate=validate).run(Options(yes=True))
+            Deployment(env, DeployClients.for_environment(env), Console(file=io.StringIO()), validate=validate).run(Options(yes=True))
             return time.perf_counter() - started, list(calls)
 
         first_seconds, first_calls = deploy_once()
@@ -63,7 +64,7 @@ def main() -> None:
         print(f"  CloudFormation calls: {len(cfn)}: {dict(collections.Counter(cfn))}")
         print(f"  all AWS calls: {len(noop_calls)}: {dict(collections.Counter(f'{s}:{o}' for s, o in noop_calls))}")
     finally:
-        emulator.stop(port)
+        server.stop(port)
         if process is not None:
             process.wait(timeout=10)
 

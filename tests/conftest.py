@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from backup_cfn import emulator
 from backup_cfn.config import load_environment
+from backup_cfn.local import server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def emulator_endpoint(tmp_path_factory):
     """URL of a running emulator private to this test session."""
     os.environ.setdefault("BACKUP_CFN_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-    emulator.STATE_DIR = Path(os.environ["BACKUP_CFN_STATE_DIR"])
-    port = emulator.free_port()
-    process = emulator.start(port)
-    yield emulator.url(port)
-    emulator.stop(port)
+    server.STATE_DIR = Path(os.environ["BACKUP_CFN_STATE_DIR"])
+    port = server.free_port()
+    process = server.start(port)
+    yield server.url(port)
+    server.stop(port)
     if process is not None:
         process.wait(timeout=10)
 
@@ -31,7 +31,7 @@ def emulator_endpoint(tmp_path_factory):
 @pytest.fixture
 def local_env(emulator_endpoint, monkeypatch):
     """The `local` environment pointed at the session's emulator, with clean emulator state."""
-    emulator.reset(emulator_endpoint)
+    server.reset(emulator_endpoint)
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

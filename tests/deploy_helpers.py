@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from backup_cfn import package
-from backup_cfn.events import Poll
+from backup_cfn.deploy import handler_package
+from backup_cfn.deploy.stack_events import Poll
 
 NO_WAIT = Poll(interval=0, sleep=lambda seconds: None)
 
@@ -28,7 +28,7 @@ def handler_source(root: Path) -> Path:
 
 
 def package_builder(root: Path):
-    return lambda: package.build_package(handler_source(root))
+    return lambda: handler_package.build_package(handler_source(root))
 
 
 class CallRecorder:

@@ -13,8 +13,9 @@ from pathlib import Path
 from backup_cfn import aws
 from backup_cfn.engine import naming, runs
 from backup_cfn.engine.settings import Clients, Settings, settings_from_outputs
-from backup_cfn.localrun import AtomicWrites, LambdaContext, drain_queue, invoke_initiator, quiet_handlers
-from backup_cfn.provision import provision
+from backup_cfn.local.atomic_writes import AtomicWrites
+from backup_cfn.local.provision import provision
+from backup_cfn.local.runner import LambdaContext, drain_queue, invoke_initiator, quiet_handlers
 
 EVENTS = Path(__file__).resolve().parent / "events"
 START = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
@@ -65,9 +66,9 @@ def make_engine(env, **overrides) -> Engine:
                                      stack_name=env.stack_name)
     settings = settings.with_(clock=clock, claim_wait_seconds=overrides.pop("claim_wait_seconds", 5.0),
                               job_threads=overrides.pop("job_threads", 4), **overrides)
-    # Writes serialised as AWS makes them atomic (moto does not lock; see localrun.AtomicWrites).
+    # Writes serialised as AWS makes them atomic (moto does not lock; see backup_cfn.local.atomic_writes).
     clients = Clients(s3=aws.client(env, "s3"), dynamodb=AtomicWrites(aws.client(env, "dynamodb")), sqs=aws.client(env, "sqs"),
-                      sns=aws.client(env, "sns"), replica_s3=aws.client(env, "s3", env.replica_region))
+                      sns=aws.client(env, "sns"))
     return Engine(env, clients, settings, outputs, clock)
 
 

@@ -6,7 +6,8 @@ import json
 from functools import lru_cache
 
 from backup_cfn.config import load_environment, load_environments
-from backup_cfn.template import build_replica_template, build_template, render
+from backup_cfn.stack.render import render
+from backup_cfn.stack.template import build_replica_template, build_template
 
 ENV_NAMES = tuple(load_environments())
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
 
-from backup_cfn import aws, operate
+from backup_cfn import aws
 from backup_cfn.engine import naming, runs
 from backup_cfn.engine.contentstore import SourceObject, copy_content
 from backup_cfn.engine.errors import InvalidJob
@@ -17,6 +17,8 @@ from backup_cfn.engine.initiator import handle_schedule_event, start_run
 from backup_cfn.engine.manifest import read_manifest
 from backup_cfn.engine.restore import load_for_restore, restore_to_directory, restore_to_s3
 from backup_cfn.engine.worker import Job, handle_message, parse_job
+from backup_cfn.ops.target import DeployedEnvironment
+
 from engine_support import all_content_versions, backup, context, make_engine, put, sha, sqs_record_event
 
 DATA = b"%PDF-1.7 odd names " * 50
@@ -216,8 +218,7 @@ def test_job_messages_of_the_wrong_type_or_size_are_invalid_with_a_short_reason(
 
 
 def test_a_huge_message_through_the_worker_handler_is_failed_for_the_dead_letter_queue(engine):
-    from handlers import runtime
-    from handlers import worker as worker_handler
+    from handlers import runtime, worker as worker_handler
     runtime.configure(engine.clients, engine.settings)
     response = worker_handler.handler(sqs_record_event("x" * HUGE), context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
@@ -238,8 +239,7 @@ def test_schedule_events_of_the_wrong_shape_are_invalid_and_start_nothing(engine
 @pytest.mark.parametrize("event", [{"dry_run": "no"}, {"dry_run": 1}, {"dry_run": True}])
 def test_a_pruner_event_with_a_truthy_non_boolean_dry_run_deletes_nothing(engine, event):
     """A string or number in `dry_run` errs on the safe side: any truthy value is a dry run."""
-    from handlers import pruner as pruner_handler
-    from handlers import runtime
+    from handlers import pruner as pruner_handler, runtime
     put(engine, "ned", "a.pdf", DATA)
     backup(engine)
     put(engine, "ned", "a.pdf", DATA + b"v2")
@@ -255,8 +255,10 @@ def test_restore_to_a_directory_that_cannot_be_created_is_one_line(engine, envir
     import cli
     put(engine, "rita", "a.pdf", DATA)
     assert backup(engine)["status"] == runs.SUCCEEDED
-    monkeypatch.setattr(operate, "deployed", lambda env: operate.Deployed(env, engine.clients, engine.settings,
-                                                                           engine.outputs))
+    from backup_cfn.ops import restore as ops_restore
+
+    monkeypatch.setattr(ops_restore, "connect", lambda env: DeployedEnvironment(env, engine.clients, engine.settings,
+                                                                                engine.outputs))
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     result = CliRunner().invoke(cli.cli, ["--environments", str(environments), "restore", "--env", "local",

@@ -57,7 +57,7 @@ def test_template_build_covers_every_environment():
 
 
 def test_storage_scenario_stays_at_the_unique_content(local_env):
-    from backup_cfn.localrun import quiet_handlers
+    from backup_cfn.local.runner import quiet_handlers
 
     quiet_handlers()
     result = bench.storage_over_time(local_env, TINY, threads=2)
@@ -68,7 +68,7 @@ def test_storage_scenario_stays_at_the_unique_content(local_env):
 
 
 def test_requests_scenario_copies_each_new_content_once(local_env):
-    from backup_cfn.localrun import quiet_handlers
+    from backup_cfn.local.runner import quiet_handlers
 
     quiet_handlers()
     e2e, requests = bench.end_to_end_and_requests(local_env, TINY, threads=2)

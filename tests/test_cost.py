@@ -6,10 +6,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from backup_cfn import cost, network
 from backup_cfn.config import Environment, load_environment
-from backup_cfn.cost import GLACIER, IA, STANDARD, Facts, Workload
 from backup_cfn.errors import UserError
+from backup_cfn.ops.cost import model as cost
+from backup_cfn.ops.cost.model import GLACIER, IA, STANDARD, Facts, Workload
+from backup_cfn.stack import network
 from cli import cli
 
 GIB = 1024**3

@@ -10,8 +10,8 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 
 import cli
-from backup_cfn import deploy
-from backup_cfn.stack import stack_outputs
+from backup_cfn.deploy.clients import DeployClients
+from backup_cfn.deploy.outputs import stack_outputs
 
 
 def run(environments, *args, debug=False):
@@ -121,14 +121,14 @@ def stubbed_clients(monkeypatch, setup):
     def make(service, region):
         return boto3.client(service, region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
 
-    clients = deploy.Clients(make("cloudformation", "us-east-1"), make("cloudformation", "us-west-2"),
+    clients = DeployClients(make("cloudformation", "us-east-1"), make("cloudformation", "us-west-2"),
                              make("s3", "us-east-1"), make("s3", "us-west-2"), make("sts", "us-east-1"))
     stubbers = {name: Stubber(getattr(clients, name)) for name in
                 ("cloudformation", "replica_cloudformation", "s3", "replica_s3", "sts")}
     setup(stubbers)
     for stubber in stubbers.values():
         stubber.activate()
-    monkeypatch.setattr(deploy.Clients, "for_environment", classmethod(lambda cls, env: clients))
+    monkeypatch.setattr(DeployClients, "for_environment", classmethod(lambda cls, env: clients))
     return stubbers
 
 

@@ -2,8 +2,8 @@
 the `local` environment (the same the `prod` templates are built from)."""
 from __future__ import annotations
 
-import dataclasses
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -11,11 +11,17 @@ import re
 import botocore.exceptions
 import pytest
 
-from backup_cfn import aws, bootstrap, deploy, layout, package
-from backup_cfn.deploy import Clients, Deployment, Options
+from backup_cfn import aws, contract
+from backup_cfn.deploy import artifacts, handler_package, stack_deployer
+from backup_cfn.deploy.clients import DeployClients as Clients
+from backup_cfn.deploy.deployment import Deployment
+from backup_cfn.deploy.outputs import stack_outputs
+from backup_cfn.deploy.stack_deployer import Options
 from backup_cfn.errors import UserError
-from backup_cfn.stack import stack_outputs
-from backup_cfn.template import render_environment
+from backup_cfn.stack import render
+from backup_cfn.stack.bootstrap import build_bootstrap_template
+from backup_cfn.stack.render import render_environment
+
 from deploy_helpers import NO_WAIT, CallRecorder, console, package_builder, text, with_resource
 
 PROBE_TOPIC = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "probe-topic"}}
@@ -72,18 +78,18 @@ def test_first_deploy_creates_replica_then_primary_wired_by_outputs(make, local_
     assert (primary["StackStatus"], replica["StackStatus"]) == ("CREATE_COMPLETE", "CREATE_COMPLETE")
     outputs = stack_outputs(local_env)
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in primary["Parameters"]}
-    built = package.build_package(tmp_path / "src")
-    assert parameters[layout.PARAM_REPLICA_BUCKET_ARN] == outputs[layout.OUTPUT_REPLICA_BUCKET_ARN]
-    assert parameters[layout.PARAM_REPLICA_KEY_ARN] == outputs[layout.OUTPUT_REPLICA_KEY_ARN]
-    assert parameters[layout.PARAM_CODE_KEY] == built.key
-    code = deployment.clients.s3.get_object(Bucket=parameters[layout.PARAM_CODE_BUCKET], Key=built.key)["Body"].read()
+    built = handler_package.build_package(tmp_path / "src")
+    assert parameters[contract.PARAM_REPLICA_BUCKET_ARN] == outputs[contract.OUTPUT_REPLICA_BUCKET_ARN]
+    assert parameters[contract.PARAM_REPLICA_KEY_ARN] == outputs[contract.OUTPUT_REPLICA_KEY_ARN]
+    assert parameters[contract.PARAM_CODE_KEY] == built.key
+    code = deployment.clients.s3.get_object(Bucket=parameters[contract.PARAM_CODE_BUCKET], Key=built.key)["Body"].read()
     assert hashlib.sha256(code).hexdigest() == built.sha256
     tags = {t["Key"]: t["Value"] for t in primary["Tags"]}
-    assert tags[deploy.TAG_TEMPLATE] == hashlib.sha256(rendered[0].encode()).hexdigest()
-    assert tags[deploy.TAG_PACKAGE] == built.sha256
-    assert tags[deploy.TAG_COMMIT] == "0123abc"
+    assert tags[stack_deployer.TAG_TEMPLATE] == hashlib.sha256(rendered[0].encode()).hexdigest()
+    assert tags[stack_deployer.TAG_PACKAGE] == built.sha256
+    assert tags[stack_deployer.TAG_COMMIT] == "0123abc"
     assert tags["Environment"] == "local"
-    assert {layout.OUTPUT_BACKUP_BUCKET, layout.OUTPUT_RUNS_TABLE, layout.OUTPUT_REPLICA_BUCKET} <= set(outputs)
+    assert {contract.OUTPUT_BACKUP_BUCKET, contract.OUTPUT_RUNS_TABLE, contract.OUTPUT_REPLICA_BUCKET} <= set(outputs)
     assert _change_sets(local_env) == []
     streamed = [line.split(maxsplit=1)[1] for line in text(out).splitlines() if re.match(r"\d\d:\d\d:\d\d ", line)]
     assert streamed.index("CREATE_IN_PROGRESS           ReplicaKey (AWS::KMS::Key)") \
@@ -235,15 +241,15 @@ def test_prod_templates_deploy_through_the_artifacts_bucket_with_protection_and_
     prod = dataclasses.replace(load_environment("prod"), endpoint_url=local_env.endpoint_url,
                                account_id="123456789012")
     templates = render_environment(prod)
-    assert len(deploy.sent_body(templates[0]).encode()) > deploy.INLINE_TEMPLATE_LIMIT
+    assert len(render.wire_body(templates[0]).encode()) > render.INLINE_TEMPLATE_LIMIT
     deployment = make(env=prod, templates=templates)
     results = deployment.run(Options(yes=True))
 
     assert {k: r.outcome for k, r in results.items()} == {"replica": "executed", "primary": "executed"}
-    bucket = bootstrap.artifacts_bucket(deployment.clients.cloudformation, poll=NO_WAIT, console=console())
+    bucket = artifacts.artifacts_bucket(deployment.clients.cloudformation, poll=NO_WAIT, console=console())
     uploaded = deployment.clients.s3.list_objects_v2(Bucket=bucket, Prefix="templates/")["Contents"]
     assert [o["Key"] for o in uploaded] == [
-        f"templates/{hashlib.sha256(deploy.sent_body(templates[0]).encode()).hexdigest()}.json"]
+        f"templates/{hashlib.sha256(render.wire_body(templates[0]).encode()).hexdigest()}.json"]
     cfn = deployment.clients.cloudformation
     assert _stack(prod)["EnableTerminationProtection"] is True
     assert _stack(prod, "replica")["EnableTerminationProtection"] is True
@@ -258,14 +264,14 @@ def test_prod_templates_deploy_through_the_artifacts_bucket_with_protection_and_
 
 def test_template_over_the_inline_limit_goes_through_the_artifacts_bucket(make, local_env, rendered):
     padded = json.loads(rendered[0])
-    padded["Metadata"] = {"Padding": "x" * (deploy.INLINE_TEMPLATE_LIMIT + 1)}
+    padded["Metadata"] = {"Padding": "x" * (render.INLINE_TEMPLATE_LIMIT + 1)}
     templates = (json.dumps(padded, indent=2, sort_keys=True) + "\n", rendered[1])
     deployment = make(templates=templates)
     recorder = CallRecorder(deployment.clients.s3)
     results = deployment.run(Options(yes=True))
 
     assert results["primary"].outcome == "executed"
-    bucket = bootstrap.artifacts_bucket(deployment.clients.cloudformation, poll=NO_WAIT, console=console())
+    bucket = artifacts.artifacts_bucket(deployment.clients.cloudformation, poll=NO_WAIT, console=console())
     keys = [o["Key"] for o in deployment.clients.s3.list_objects_v2(Bucket=bucket, Prefix="templates/")["Contents"]]
     body = json.dumps(padded, sort_keys=True, separators=(",", ":"))
     assert keys == [f"templates/{hashlib.sha256(body.encode()).hexdigest()}.json"]
@@ -274,7 +280,7 @@ def test_template_over_the_inline_limit_goes_through_the_artifacts_bucket(make, 
 
 def test_template_over_one_megabyte_is_refused_before_any_call(make, local_env, rendered):
     padded = json.loads(rendered[0])
-    padded["Metadata"] = {"Padding": "x" * deploy.TEMPLATE_URL_LIMIT}
+    padded["Metadata"] = {"Padding": "x" * render.TEMPLATE_URL_LIMIT}
     deployment = make(templates=(json.dumps(padded), rendered[1]))
     c = deployment.clients
     recorder = CallRecorder(c.cloudformation, c.replica_cloudformation, c.s3, c.replica_s3, c.sts)
@@ -294,19 +300,20 @@ def test_credentials_of_another_account_are_refused_before_any_change(make, loca
     assert recorder.calls == []
 
 
-def test_bootstrap_bucket_is_created_once_encrypted_and_private(local_env):
+def test_bootstrap_bucket_is_created_once_encrypted_versioned_and_private(local_env):
     clients = Clients.for_environment(local_env)
-    first = bootstrap.artifacts_bucket(clients.cloudformation, poll=NO_WAIT, console=console())
+    first = artifacts.artifacts_bucket(clients.cloudformation, poll=NO_WAIT, console=console())
     recorder = CallRecorder(clients.cloudformation)
-    assert bootstrap.artifacts_bucket(clients.cloudformation, poll=NO_WAIT, console=console()) == first
+    assert artifacts.artifacts_bucket(clients.cloudformation, poll=NO_WAIT, console=console()) == first
     assert recorder.operations() == ["DescribeStacks"]
-    resources = bootstrap.bootstrap_template().to_dict()["Resources"]["ArtifactsBucket"]["Properties"]
+    resources = build_bootstrap_template().to_dict()["Resources"]["ArtifactsBucket"]["Properties"]
     assert resources["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     assert resources["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] \
         == {"SSEAlgorithm": "AES256"}
+    assert resources["VersioningConfiguration"] == {"Status": "Enabled"}
     assert {r["Id"] for r in resources["LifecycleConfiguration"]["Rules"]} == {
-        "ExpireOldPackages", "ExpireOldTemplates", "AbortIncompleteUploads"}
+        "ExpireOldPackages", "ExpireOldTemplates", "CleanUpOldVersionsAndUploads"}
 
 
 BROKEN_QUEUE = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "jobs.fifo-not", "FifoQueue": True}}
@@ -364,7 +371,7 @@ def test_failed_update_is_rolled_back_and_explained(make, local_env, rendered):
 
 
 def test_validation_findings_stop_the_deploy_before_any_call(make, local_env, monkeypatch):
-    from backup_cfn import validate
+    from backup_cfn.deploy import validate
 
     report = validate.Report(findings=[validate.Finding("backup-local", "error", "E3012", "Resources/JobQueue",
                                                         "Property VisibilityTimeout should be of type Integer")],
@@ -409,8 +416,8 @@ def test_new_handler_code_updates_the_three_functions(make, local_env, tmp_path)
     changes = {(c.action, c.logical_id) for c in results["primary"].change_set.changes}
     assert {("Modify", "InitiatorFunction"), ("Modify", "WorkerFunction"), ("Modify", "PrunerFunction")} <= changes
     assert re.search(r"parameter HandlerCodeKey: handlers/[0-9a-f]{64}\.zip -> handlers/[0-9a-f]{64}\.zip", text(out))
-    built = package.build_package(tmp_path / "src")
+    built = handler_package.build_package(tmp_path / "src")
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in _stack(local_env)["Parameters"]}
-    assert parameters[layout.PARAM_CODE_KEY] == built.key
+    assert parameters[contract.PARAM_CODE_KEY] == built.key
     function = aws.client(local_env, "lambda").get_function(FunctionName="backup-cfn-local-worker")
     assert function["Configuration"]["CodeSha256"] == base64.b64encode(bytes.fromhex(built.sha256)).decode()

@@ -10,12 +10,13 @@ import pytest
 from botocore.stub import ANY, Stubber
 from troposphere import Output, Ref, Template, s3, sns
 
-from backup_cfn import changeset, deploy
-from backup_cfn.changeset import Change
-from backup_cfn.deploy import Options, StackDeployer, StackSpec
+from backup_cfn.deploy import changeset, review, stack_deployer
+from backup_cfn.deploy.changeset import Change
+from backup_cfn.deploy.stack_deployer import Options, StackDeployer, StackSpec
+from backup_cfn.deploy.stack_events import Poll
+from backup_cfn.deploy.status import stack_status
 from backup_cfn.errors import UserError
-from backup_cfn.events import Poll
-from backup_cfn.status import stack_status
+
 from deploy_helpers import console, text
 
 REGION = "us-east-1"
@@ -181,8 +182,9 @@ def test_change_set_table_shows_action_replacement_policy_and_properties_and_fol
 
 
 def test_change_set_rows_are_coloured_by_action():
-    from backup_cfn.display import change_set_table
     from rich.console import Console
+
+    from backup_cfn.deploy.review import change_set_table
 
     change_set = changeset.ChangeSet(CS_ID, "n", STACK_ID, NAME, "UPDATE", REGION, "CREATE_COMPLETE", "", tuple(
         Change.from_api(c) for c in [resource_change("Add", "A"), resource_change("Modify", "M", replacement="False"),
@@ -216,15 +218,15 @@ def test_replacing_a_bucket_is_refused_and_the_change_set_deleted(cfn):
 ])
 def test_stateful_guard(change, guarded):
     parsed = Change.from_api(change)
-    assert bool(changeset.guard_violations((parsed,), frozenset())) is guarded
-    assert changeset.guard_violations((parsed,), frozenset({parsed.logical_id})) == []
+    assert bool(review.guard_violations((parsed,), frozenset())) is guarded
+    assert review.guard_violations((parsed,), frozenset({parsed.logical_id})) == []
 
 
 def test_allowed_replacement_in_production_relaxes_the_stack_policy_only_while_executing(cfn):
     changes = [resource_change("Modify", "DataBucket", replacement="True", policy_action="ReplaceAndRetain")]
     plan(cfn, "UPDATE_COMPLETE", change_set_response(changes=changes))
-    relaxed = deploy.stack_policy(["DataBucket"], frozenset({"DataBucket"}))
-    full = deploy.stack_policy(["DataBucket"])
+    relaxed = stack_deployer.stack_policy(["DataBucket"], frozenset({"DataBucket"}))
+    full = stack_deployer.stack_policy(["DataBucket"])
     cfn.stubber.add_response("set_stack_policy", {}, {"StackName": NAME, "StackPolicyBody": relaxed})
     cfn.stubber.add_response("describe_stack_events", newest_first(stack_event("UPDATE_COMPLETE", n=0)))
     cfn.stubber.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
@@ -330,7 +332,7 @@ def test_stacks_that_cannot_take_a_change_set_are_refused_with_the_way_out(cfn, 
 
 def test_status_with_drift_lists_drifted_resources(cfn):
     cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE", tags=[
-        {"Key": deploy.TAG_TEMPLATE, "Value": "0" * 64}, {"Key": deploy.TAG_COMMIT, "Value": "abc123"}],
+        {"Key": stack_deployer.TAG_TEMPLATE, "Value": "0" * 64}, {"Key": stack_deployer.TAG_COMMIT, "Value": "abc123"}],
         outputs=[{"OutputKey": "DataBucketName", "OutputValue": "backup-cfn-dev-databucket-1x2y"}]),
         {"StackName": NAME})
     cfn.stubber.add_response("detect_stack_drift", {"StackDriftDetectionId": "d-1"}, {"StackName": STACK_ID})

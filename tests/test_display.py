@@ -1,6 +1,7 @@
 import datetime as dt
 
-from backup_cfn import display
+from backup_cfn.deploy import progress
+
 from deploy_helpers import console, text
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -13,7 +14,7 @@ def event(logical_id, status, resource_type="AWS::SQS::Queue", reason=None):
 
 def test_progress_counts_each_resource_once_when_it_finishes_and_prints_every_event():
     out = console()
-    with display.resource_progress(out, "primary backup-cfn-dev", total=3) as on_event:
+    with progress.resource_progress(out, "primary backup-cfn-dev", total=3) as on_event:
         on_event(event("backup-cfn-dev", "UPDATE_IN_PROGRESS", "AWS::CloudFormation::Stack", "User Initiated"))
         on_event(event("JobQueue", "UPDATE_IN_PROGRESS"))
         assert on_event.finished == set()

@@ -1,4 +1,5 @@
-from backup_cfn import aws, emulator
+from backup_cfn import aws
+from backup_cfn.local import server
 
 
 def test_emulator_answers_and_serves_s3_through_environment_clients(local_env):
@@ -10,28 +11,43 @@ def test_emulator_answers_and_serves_s3_through_environment_clients(local_env):
 def test_reset_clears_state(local_env):
     s3 = aws.client(local_env, "s3")
     s3.create_bucket(Bucket="probe")
-    emulator.reset(local_env.endpoint_url)
+    server.reset(local_env.endpoint_url)
     assert s3.list_buckets()["Buckets"] == []
 
 
 def test_is_ready_is_false_for_a_closed_port():
-    assert emulator.is_ready(emulator.url(emulator.free_port()), timeout=0.2) is False
+    assert server.is_ready(server.url(server.free_port()), timeout=0.2) is False
 
 
 def test_start_then_stop_leaves_no_process_behind(tmp_path, monkeypatch):
     import os
 
-    monkeypatch.setattr(emulator, "STATE_DIR", tmp_path)
-    port = emulator.free_port()
-    process = emulator.start(port)
-    assert emulator.is_ready(emulator.url(port))
-    assert emulator.start(port) is None  # already answering: not started twice
-    assert emulator.stop(port) is True
-    assert not emulator.is_ready(emulator.url(port), timeout=0.2)
+    monkeypatch.setattr(server, "STATE_DIR", tmp_path)
+    port = server.free_port()
+    process = server.start(port)
+    assert server.is_ready(server.url(port))
+    assert server.start(port) is None  # already answering: not started twice
+    assert server.stop(port) is True
+    assert not server.is_ready(server.url(port), timeout=0.2)
     try:
         os.kill(process.pid, 0)
         alive = True
     except ProcessLookupError:
         alive = False
     assert alive is False  # exited and reaped, not a zombie
-    assert emulator.stop(port) is False
+    assert server.stop(port) is False
+
+
+def test_every_patch_applied_to_moto_is_listed_in_the_emulator_doc():
+    """docs/emulator.md is the list of what the emulator does differently from stock moto."""
+    import ast
+    from pathlib import Path
+
+    patches = Path(__file__).resolve().parent.parent / "backup_cfn" / "local" / "patches"
+    applied = {node.attr for node in ast.walk(ast.parse((patches / "__init__.py").read_text()))
+               if isinstance(node, ast.Attribute) and node.attr.startswith("patch_")}
+    defined = {node.name for path in patches.glob("*.py") for node in ast.parse(path.read_text()).body
+               if isinstance(node, ast.FunctionDef) and node.name.startswith("patch_")}
+    doc = (patches.parent.parent.parent / "docs" / "emulator.md").read_text()
+    assert applied == defined and len(applied) >= 10
+    assert sorted(name for name in applied if f"`{name}`" not in doc) == []

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from click.testing import CliRunner
 
 import cli
-from backup_cfn.operate import deployed
+from backup_cfn.ops.target import connect as deployed
 
 
 def run(environments, *args):

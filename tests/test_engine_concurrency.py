@@ -7,10 +7,11 @@ import pytest
 
 from backup_cfn.engine import contentstore, naming, runs
 from backup_cfn.engine.contentstore import SourceObject, ensure_stored, get_entry
-from backup_cfn.engine.initiator import start_run
 from backup_cfn.engine.errors import LeaseHeld
+from backup_cfn.engine.initiator import start_run
 from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.worker import Job, handle_message
+
 from engine_support import all_content_versions, backup, content_versions, make_engine, put, sha
 
 DATA = b"PK\x03\x04 the same quarterly spreadsheet " * 2000

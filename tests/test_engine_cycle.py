@@ -6,13 +6,15 @@ import json
 
 import pytest
 
-from backup_cfn import layout
+from backup_cfn import aws, contract
 from backup_cfn.engine import naming, runs
-from backup_cfn.engine.manifest import list_manifests, read_manifest
+from backup_cfn.engine.errors import RestoreError
+from backup_cfn.engine.manifest import list_manifests
 from backup_cfn.engine.pruner import prune
-from backup_cfn.engine.restore import load_for_restore, restore_to_directory, restore_to_s3, RestoreError
+from backup_cfn.engine.restore import load_for_restore, restore_to_directory, restore_to_s3
 from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.verify import verify
+
 from engine_support import all_content_versions, backup, delete, make_engine, put, sha, source_state
 
 SHARED = b"%PDF-1.7 shared terms and conditions " * 500
@@ -125,17 +127,18 @@ def test_restore_from_replica_needs_nothing_from_the_primary_region(engine, tmp_
     put(engine, "carol", "terms.pdf", SHARED)
     assert backup(engine)["status"] == runs.SUCCEEDED
     # The drill: copy every object as S3 replication would (the emulator stores the rule only).
-    replica = engine.settings.replica_bucket
+    replica = engine.outputs[contract.OUTPUT_REPLICA_BUCKET]
+    replica_s3 = aws.client(engine.env, "s3", engine.env.replica_region)
     for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=engine.settings.backup_bucket):
         for obj in page.get("Contents", []):
             body = engine.s3.get_object(Bucket=engine.settings.backup_bucket, Key=obj["Key"])["Body"].read()
-            engine.clients.replica_s3.put_object(Bucket=replica, Key=obj["Key"], Body=body)
+            replica_s3.put_object(Bucket=replica, Key=obj["Key"], Body=body)
     # The primary region is gone: no primary clients at all, no tables.
-    dr = Clients(s3=None, dynamodb=None, replica_s3=engine.clients.replica_s3)
-    manifest = load_for_restore(dr.replica_s3, replica, "carol")
-    report = restore_to_directory(dr.replica_s3, replica, manifest, tmp_path / "dr")
+    dr = Clients(s3=replica_s3, dynamodb=None)
+    manifest = load_for_restore(replica_s3, replica, "carol")
+    report = restore_to_directory(replica_s3, replica, manifest, tmp_path / "dr")
     assert report.ok and read_tree(tmp_path / "dr") == source_state(engine, "carol")
-    checked = verify(dr, engine.settings, sample_percent=100, check_index=False, bucket=replica, s3=dr.replica_s3)
+    checked = verify(dr, engine.settings, sample_percent=100, check_index=False, bucket=replica)
     assert checked.ok and checked.content_referenced == 2
 
 
@@ -154,6 +157,7 @@ def test_verify_reports_missing_and_corrupt_content(engine):
 
 def test_a_retried_schedule_event_does_not_enqueue_twice(engine):
     from backup_cfn.engine.initiator import handle_schedule_event
+
     from engine_support import load_event
     put(engine, "erin", "a.pdf", A1)
     event = load_event("scheduled_event.json")
@@ -167,8 +171,8 @@ def test_a_retried_schedule_event_does_not_enqueue_twice(engine):
 
 
 def test_run_completion_emits_the_metrics_the_alarm_reads(engine, capsys, monkeypatch):
+    from backup_cfn.local.runner import drain_queue, invoke_initiator
     from handlers import worker as worker_handler
-    from backup_cfn.localrun import drain_queue, invoke_initiator
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     put(engine, "frank", "a.pdf", A1)
     invoke_initiator(engine.clients, engine.settings, engine.clock(), None)
@@ -178,8 +182,8 @@ def test_run_completion_emits_the_metrics_the_alarm_reads(engine, capsys, monkey
     assert documents, "no EMF document printed"
     emf = documents[-1]
     directive = emf["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == layout.METRIC_NAMESPACE
-    assert directive["Dimensions"] == [[layout.METRIC_DIMENSION]]
-    assert emf[layout.METRIC_DIMENSION] == engine.settings.stack_name
-    assert emf[layout.METRIC_RUNS_SUCCEEDED] in (1, [1]) and emf[layout.METRIC_USERS_BACKED_UP] in (1, [1])
+    assert directive["Namespace"] == contract.METRIC_NAMESPACE
+    assert directive["Dimensions"] == [[contract.METRIC_DIMENSION]]
+    assert emf[contract.METRIC_DIMENSION] == engine.settings.stack_name
+    assert emf[contract.METRIC_RUNS_SUCCEEDED] in (1, [1]) and emf[contract.METRIC_USERS_BACKED_UP] in (1, [1])
     assert worker_handler.runtime.metrics.metric_set == {}

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from backup_cfn.engine_emulator import patch_transactions
+from backup_cfn.local.patches.dynamodb import patch_transactions
 
 
 def add(key: str, condition: str | None = None) -> dict:

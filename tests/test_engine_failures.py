@@ -13,9 +13,9 @@ from backup_cfn.engine.initiator import start_run
 from backup_cfn.engine.manifest import read_manifest
 from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.worker import Job, handle_message
-from backup_cfn.localrun import drain_queue
-from handlers import runtime
-from handlers import worker as worker_handler
+from backup_cfn.local.runner import drain_queue
+from handlers import runtime, worker as worker_handler
+
 from engine_support import backup, context, load_event, make_engine, put, sqs_record_event
 
 DATA = b"%PDF-1.7 report " * 100

@@ -11,13 +11,15 @@ import pytest
 from botocore.response import StreamingBody
 from rich.console import Console
 
-from backup_cfn import layout, operate
+from backup_cfn import aws, contract
 from backup_cfn.config import load_environment
 from backup_cfn.engine import runs
 from backup_cfn.errors import UserError
-from backup_cfn.localrun import drain_queue
-from handlers import pruner as pruner_handler
-from handlers import runtime
+from backup_cfn.local.runner import drain_queue
+from backup_cfn.ops.run import run_backup
+from backup_cfn.ops.target import DeployedEnvironment
+from handlers import pruner as pruner_handler, runtime
+
 from engine_support import context, make_engine, put
 
 DATA = b"%PDF-1.7 aws path " * 50
@@ -47,16 +49,16 @@ class InProcessLambda:
 def aws_target(local_env, monkeypatch):
     engine = make_engine(local_env)
     env = dataclasses.replace(load_environment("dev"), endpoint_url="")
-    outputs = {**engine.outputs, layout.OUTPUT_INITIATOR: "backup-cfn-dev-initiator"}
-    return engine, operate.Deployed(env, engine.clients, engine.settings, outputs)
+    outputs = {**engine.outputs, contract.OUTPUT_INITIATOR: "backup-cfn-dev-initiator"}
+    return engine, DeployedEnvironment(env, engine.clients, engine.settings, outputs)
 
 
 def test_run_on_aws_invokes_the_initiator_and_follows_the_runs_table(aws_target, monkeypatch):
     engine, target = aws_target
     put(engine, "mia", "a.pdf", DATA)
     fake = InProcessLambda(engine)
-    monkeypatch.setattr(operate.aws, "client", lambda env, service, region=None: fake)
-    result = operate.run_backup(target, console=Console(quiet=True))
+    monkeypatch.setattr(aws, "client", lambda env, service, region=None: fake)
+    result = run_backup(target, console=Console(quiet=True))
     assert fake.calls == ["backup-cfn-dev-initiator"]
     assert result.record["status"] == runs.SUCCEEDED and result.record["users_done"] == 1
     assert result.s3_requests is None  # not counted on AWS: the requests are made by the functions
@@ -64,9 +66,9 @@ def test_run_on_aws_invokes_the_initiator_and_follows_the_runs_table(aws_target,
 
 def test_a_failing_initiator_is_one_line(aws_target, monkeypatch):
     engine, target = aws_target
-    monkeypatch.setattr(operate.aws, "client", lambda env, service, region=None: InProcessLambda(engine, fail=True))
+    monkeypatch.setattr(aws, "client", lambda env, service, region=None: InProcessLambda(engine, fail=True))
     with pytest.raises(UserError, match="the initiator failed: .*AccessDenied"):
-        operate.run_backup(target, console=Console(quiet=True))
+        run_backup(target, console=Console(quiet=True))
 
 
 def test_pruner_handler_dry_run_deletes_nothing(local_env):

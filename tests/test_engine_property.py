@@ -13,6 +13,7 @@ from backup_cfn.engine.initiator import start_run
 from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.pruner import prune
 from backup_cfn.engine.worker import Job, handle_message
+
 from engine_support import make_engine, source_state
 
 USERS = ("ann", "ben")

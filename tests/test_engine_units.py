@@ -8,16 +8,17 @@ from datetime import datetime, timezone
 
 import pytest
 
-from backup_cfn import layout
+from backup_cfn import contract
 from backup_cfn.engine import naming
-from backup_cfn.engine.errors import InvalidJob
+from backup_cfn.engine.errors import EnqueueFailed, InvalidJob, ManifestError, MissingSetting
 from backup_cfn.engine.hashing import sha256_of_stream, whole_object_sha256
 from backup_cfn.engine.initiator import enqueue_jobs, handle_schedule_event, order_users
-from backup_cfn.engine.manifest import Entry, Manifest, ManifestError, decode
+from backup_cfn.engine.manifest import Entry, Manifest, decode
 from backup_cfn.engine.pruner import split_by_retention
 from backup_cfn.engine.restore import safe_relative
 from backup_cfn.engine.settings import Settings, settings_from_environ
 from backup_cfn.engine.worker import Job, JobOutcome, parse_job
+
 from engine_support import load_event
 
 H = hashlib.sha256(b"x").hexdigest()
@@ -158,19 +159,19 @@ def test_sender_faults_are_not_retried_forever():
             return {"Successful": [], "Failed": [{"Id": e["Id"], "SenderFault": True, "Code": "InvalidMessageContents",
                                                   "Message": "bad"} for e in Entries]}
     settings = Settings("s", "b", "r", "c", job_queue_url="q", sleep=lambda s: None)
-    with pytest.raises(RuntimeError, match="InvalidMessageContents"):
+    with pytest.raises(EnqueueFailed, match="InvalidMessageContents"):
         enqueue_jobs(Rejecting(), settings, [Job("20261125T020000Z", "u")])
 
 
 def test_settings_from_lambda_environment():
-    environ = {layout.ENV_SOURCE_BUCKET: "src", layout.ENV_BACKUP_BUCKET: "bak", layout.ENV_RUNS_TABLE: "runs",
-               layout.ENV_CONTENT_TABLE: "content", layout.ENV_KEY_ARN: "arn:aws:kms:us-east-1:1:key/k",
-               layout.ENV_RETENTION_DAYS: "30", layout.ENV_PRIORITY_USERS: "vip1,vip2", layout.ENV_STACK_NAME: "s"}
+    environ = {contract.ENV_SOURCE_BUCKET: "src", contract.ENV_BACKUP_BUCKET: "bak", contract.ENV_RUNS_TABLE: "runs",
+               contract.ENV_CONTENT_TABLE: "content", contract.ENV_KEY_ARN: "arn:aws:kms:us-east-1:1:key/k",
+               contract.ENV_RETENTION_DAYS: "30", contract.ENV_PRIORITY_USERS: "vip1,vip2", contract.ENV_STACK_NAME: "s"}
     settings = settings_from_environ(environ)
     assert (settings.retention_days, settings.priority_users, settings.stack_name) == (30, ("vip1", "vip2"), "s")
     assert settings.sse() == {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "arn:aws:kms:us-east-1:1:key/k"}
-    with pytest.raises(RuntimeError, match="BACKUP_BUCKET"):
-        settings_from_environ({layout.ENV_SOURCE_BUCKET: "src"})
+    with pytest.raises(MissingSetting, match="BACKUP_BUCKET"):
+        settings_from_environ({contract.ENV_SOURCE_BUCKET: "src"})
 
 
 def test_worker_metrics_count_completed_jobs_and_closed_runs():
@@ -178,15 +179,15 @@ def test_worker_metrics_count_completed_jobs_and_closed_runs():
     job = Job("20261125T020000Z", "u")
     outcomes = [JobOutcome(job, "COMPLETED", {"bytes_new": 10, "bytes_deduplicated": 5}, finalized_run={"status": "SUCCEEDED"}),
                 JobOutcome(job, "FAILED"), JobOutcome(job, "DUPLICATE")]
-    assert metric_values(outcomes) == {layout.METRIC_USERS_BACKED_UP: 1, layout.METRIC_USERS_FAILED: 1,
-                                       layout.METRIC_BYTES_NEW: 10, layout.METRIC_BYTES_DEDUPLICATED: 5,
-                                       layout.METRIC_RUNS_SUCCEEDED: 1}
+    assert metric_values(outcomes) == {contract.METRIC_USERS_BACKED_UP: 1, contract.METRIC_USERS_FAILED: 1,
+                                       contract.METRIC_BYTES_NEW: 10, contract.METRIC_BYTES_DEDUPLICATED: 5,
+                                       contract.METRIC_RUNS_SUCCEEDED: 1}
 
 
 def test_the_lambda_zip_carries_the_engine_and_no_build_or_cli_code():
-    from backup_cfn.package import build_package
+    from backup_cfn.deploy.handler_package import build_package
     files = build_package().files
     assert {"handlers/initiator.py", "handlers/worker.py", "handlers/pruner.py", "handlers/runtime.py",
-            "backup_cfn/engine/worker.py", "backup_cfn/engine/pruner.py", "backup_cfn/layout.py"} <= set(files)
+            "backup_cfn/engine/worker.py", "backup_cfn/engine/pruner.py", "backup_cfn/contract.py"} <= set(files)
     assert not [f for f in files if f.startswith(("troposphere/", "awacs/", "click/", "rich/", "moto/"))
                 or f in ("backup_cfn/config.py", "backup_cfn/errors.py", "backup_cfn/template.py", "cli.py")]

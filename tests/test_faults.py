@@ -31,7 +31,9 @@ from backup_cfn.engine.pruner import prune
 from backup_cfn.engine.restore import load_for_restore, restore_to_directory
 from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.verify import verify
-from backup_cfn.localrun import AtomicWrites, drain_queue, invoke_initiator
+from backup_cfn.local.atomic_writes import AtomicWrites
+from backup_cfn.local.runner import drain_queue, invoke_initiator
+
 from engine_support import all_content_versions, backup, make_engine, put, sha, source_state
 
 SHARED = b"%PDF-1.7 standard terms " * 300
@@ -97,8 +99,7 @@ def throttled_engine(local_env, throttler: Throttler, *, client_config: Config |
     s3, dynamodb = client("s3"), client("dynamodb")
     throttler.attach(s3, "s3")
     throttler.attach(dynamodb, "dynamodb")
-    throttled = Clients(s3=s3, dynamodb=AtomicWrites(dynamodb), sqs=engine.clients.sqs, sns=engine.clients.sns,
-                        replica_s3=engine.clients.replica_s3)
+    throttled = Clients(s3=s3, dynamodb=AtomicWrites(dynamodb), sqs=engine.clients.sqs, sns=engine.clients.sns)
     return engine, throttled
 
 
@@ -205,7 +206,7 @@ def test_two_initiators_for_the_same_schedule_at_once_back_up_each_user_once(loc
     alone allows, the one that does not create the run sees it still ENQUEUING and enqueues too;
     the duplicate messages then find each job leased or done, so every user is still backed up
     once and counted once."""
-    from backup_cfn.functions import INITIATOR
+    from backup_cfn.stack.functions import INITIATOR
     assert INITIATOR.reserved_concurrency == 1
     engine = make_engine(local_env)
     for u in range(7):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from backup_cfn import layout, storage
+from backup_cfn import contract
 from backup_cfn.config import load_environment
+from backup_cfn.stack import storage
+
 from template_helpers import primary, props, replica
 
 # Minimum storage durations (days) that S3 bills for, by storage class.
@@ -38,7 +39,7 @@ def test_nothing_under_128_kib_is_transitioned_and_only_content_moves(retention_
     for rule in rules_for(retention_days):
         if rule.get("Transitions"):
             assert int(rule["ObjectSizeGreaterThan"]) >= 128 * 1024
-            assert rule["Prefix"] == layout.CONTENT_PREFIX
+            assert rule["Prefix"] == contract.CONTENT_PREFIX
 
 
 def test_sixty_day_retention_moves_content_to_ia_at_day_30_and_never_to_glacier():
@@ -62,7 +63,7 @@ def test_deleted_versions_delete_markers_and_uploads_are_cleaned_up():
     assert cleanup["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert cleanup["Prefix"] == ""
     # Effective retention of deleted data: retention + GC grace + the recovery window, not 2 x retention.
-    assert env.deleted_version_days + layout.GC_GRACE_HOURS / 24 < env.retention_days
+    assert env.deleted_version_days + contract.GC_GRACE_HOURS / 24 < env.retention_days
 
 
 def test_replica_keeps_deleted_versions_for_the_retention_period():

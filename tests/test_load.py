@@ -19,6 +19,7 @@ import pytest
 from backup_cfn import aws
 from backup_cfn.engine import runs
 from backup_cfn.engine.contentstore import STORED
+
 from engine_support import all_content_versions, backup, make_engine, sha
 
 pytestmark = pytest.mark.load

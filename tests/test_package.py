@@ -4,7 +4,8 @@ import zipfile
 
 import pytest
 
-from backup_cfn import aws, package
+from backup_cfn import aws
+from backup_cfn.deploy import handler_package
 from backup_cfn.errors import UserError
 
 
@@ -15,24 +16,24 @@ def source(tmp_path):
     (tmp_path / "handlers" / "__init__.py").write_text("")
     (tmp_path / "handlers" / "worker.py").write_text(
         "from aws_lambda_powertools import Logger\n"
-        "from backup_cfn import layout\n"
+        "from backup_cfn import contract\n"
         "from backup_cfn.engine.jobs import run\n"
         "import boto3\nimport json\n"
         "def handler(event, context):\n    return run(event)\n")
     pkg = tmp_path / "backup_cfn"
     (pkg / "engine").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "layout.py").write_text("PREFIX = 'content/'\n")
+    (pkg / "contract.py").write_text("PREFIX = 'content/'\n")
     (pkg / "template.py").write_text("import troposphere\n")
     (pkg / "engine" / "__init__.py").write_text("")
-    (pkg / "engine" / "jobs.py").write_text("from ..layout import PREFIX\ndef run(event):\n    return PREFIX\n")
+    (pkg / "engine" / "jobs.py").write_text("from ..contract import PREFIX\ndef run(event):\n    return PREFIX\n")
     return tmp_path
 
 
 def test_package_holds_handlers_reached_modules_and_pure_python_libraries(source):
-    built = package.build_package(source)
+    built = handler_package.build_package(source)
     assert "handlers/worker.py" in built.files
-    assert {"backup_cfn/__init__.py", "backup_cfn/layout.py", "backup_cfn/engine/__init__.py",
+    assert {"backup_cfn/__init__.py", "backup_cfn/contract.py", "backup_cfn/engine/__init__.py",
             "backup_cfn/engine/jobs.py"} <= set(built.files)
     assert "backup_cfn/template.py" not in built.files
     assert "aws_lambda_powertools/logging/logger.py" in built.files
@@ -43,9 +44,9 @@ def test_package_holds_handlers_reached_modules_and_pure_python_libraries(source
 
 
 def test_package_is_reproducible_sorted_with_fixed_times_and_permissions(source):
-    first = package.build_package(source)
+    first = handler_package.build_package(source)
     (source / "handlers" / "worker.py").touch()
-    second = package.build_package(source)
+    second = handler_package.build_package(source)
     assert first.data == second.data
     assert first.sha256 == second.sha256 == hashlib.sha256(first.data).hexdigest()
     infos = zipfile.ZipFile(io.BytesIO(first.data)).infolist()
@@ -55,35 +56,35 @@ def test_package_is_reproducible_sorted_with_fixed_times_and_permissions(source)
 
 
 def test_changed_source_changes_the_sha(source):
-    first = package.build_package(source)
-    (source / "backup_cfn" / "layout.py").write_text("PREFIX = 'blobs/'\n")
-    assert package.build_package(source).sha256 != first.sha256
+    first = handler_package.build_package(source)
+    (source / "backup_cfn" / "contract.py").write_text("PREFIX = 'blobs/'\n")
+    assert handler_package.build_package(source).sha256 != first.sha256
 
 
 def test_handler_reaching_a_template_module_is_refused(source):
     (source / "handlers" / "pruner.py").write_text("from backup_cfn import template\n")
     with pytest.raises(UserError, match="troposphere.*template-building module"):
-        package.build_package(source)
+        handler_package.build_package(source)
 
 
 def test_import_nobody_provides_is_a_clear_error(source):
     (source / "handlers" / "pruner.py").write_text("import not_installed_anywhere\n")
     with pytest.raises(UserError, match="'not_installed_anywhere'.*requirements.in"):
-        package.build_package(source)
+        handler_package.build_package(source)
 
 
 def test_no_handlers_is_a_clear_error(tmp_path):
     (tmp_path / "handlers").mkdir()
     with pytest.raises(UserError, match="no handlers to package"):
-        package.build_package(tmp_path)
+        handler_package.build_package(tmp_path)
 
 
 def test_upload_puts_under_the_sha_key_once(local_env, source):
     s3 = aws.client(local_env, "s3")
     s3.create_bucket(Bucket="artifacts")
-    built = package.build_package(source)
-    assert package.upload_package(s3, "artifacts", built) is True
-    assert package.upload_package(s3, "artifacts", built) is False
+    built = handler_package.build_package(source)
+    assert handler_package.upload_package(s3, "artifacts", built) is True
+    assert handler_package.upload_package(s3, "artifacts", built) is False
     stored = s3.get_object(Bucket="artifacts", Key=f"handlers/{built.sha256}.zip")
     assert hashlib.sha256(stored["Body"].read()).hexdigest() == built.sha256
 
@@ -92,12 +93,12 @@ def test_a_library_built_for_one_platform_is_refused(source):
     # cryptography ships compiled wheels (cp3x-abi3-manylinux...): not the same on arm64 Lambda.
     (source / "handlers" / "pruner.py").write_text("import cryptography\n")
     with pytest.raises(UserError, match=r"cryptography .* is not a pure-Python wheel \(tags: cp3"):
-        package.build_package(source)
+        handler_package.build_package(source)
 
 
 def test_requirements_are_evaluated_for_the_lambda_target():
-    assert package.TARGET_MARKERS["python_version"] == "3.14"
+    assert handler_package.TARGET_MARKERS["python_version"] == "3.14"
     from packaging.requirements import Requirement
 
-    assert Requirement('backports-zoneinfo; python_version < "3.9"').marker.evaluate(package.TARGET_MARKERS) is False
-    assert Requirement('x; platform_machine == "aarch64"').marker.evaluate(package.TARGET_MARKERS) is True
+    assert Requirement('backports-zoneinfo; python_version < "3.9"').marker.evaluate(handler_package.TARGET_MARKERS) is False
+    assert Requirement('x; platform_machine == "aarch64"').marker.evaluate(handler_package.TARGET_MARKERS) is True

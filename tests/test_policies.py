@@ -2,7 +2,7 @@
 import pytest
 from awacs.aws import ArnLike, StringEquals
 
-from backup_cfn.policies import all_of
+from backup_cfn.stack.policies.elements import all_of
 
 
 def test_all_of_keeps_every_same_operator_condition():

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from backup_cfn import aws
+from backup_cfn.deploy.outputs import stack_outputs
 from backup_cfn.errors import UserError
-from backup_cfn.stack import stack_outputs
 
 
 def _template(outputs: dict[str, str]) -> str:

@@ -8,15 +8,15 @@ import cfnlint
 import pytest
 
 from backup_cfn.config import load_environments
-from backup_cfn.functions import RUNTIME
-from backup_cfn.validate import TEMPLATE_URL_LIMIT, check_size, lint_template, validate_environments
+from backup_cfn.contract import LAMBDA_RUNTIME as RUNTIME
+from backup_cfn.deploy.validate import TEMPLATE_URL_LIMIT, check_size, lint_template, validate_environments
 
 ENVS = load_environments()
 
 
 @pytest.mark.parametrize("env_name", sorted(ENVS))
 def test_cfn_lint_reports_no_errors_warnings_or_informational_findings(env_name):
-    report = validate_environments([ENVS[env_name]])
+    report = validate_environments([ENVS[env_name]], bootstrap=False)
     assert [f.line() for f in report.findings] == []
     assert report.ok
 
@@ -24,7 +24,7 @@ def test_cfn_lint_reports_no_errors_warnings_or_informational_findings(env_name)
 def test_lint_catches_a_real_problem():
     broken = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue",
                                                  "Properties": {"VisibilityTimeout": "forever"}}}})
-    findings = lint_template("broken", broken, "us-east-1")
+    findings = lint_template("broken", broken, ["us-east-1"])
     assert any(f.severity == "error" for f in findings)
 
 
@@ -44,7 +44,7 @@ def test_runtime_is_the_newest_python_cfn_lint_does_not_deprecate():
 def test_checkov_skips_carry_reasons_and_are_listed_by_validate():
     from troposphere import sqs
 
-    from backup_cfn.common import skip_checks
+    from backup_cfn.stack.resource_options import skip_checks
 
     with pytest.raises(ValueError, match="needs a reason"):
         skip_checks(sqs.Queue("Q"), {"CKV_AWS_27": ""})
@@ -53,3 +53,9 @@ def test_checkov_skips_carry_reasons_and_are_listed_by_validate():
     report = validate_environments([ENVS["prod"]])
     assert report.skipped_checks and all(line.count(": ") >= 2 for line in report.skipped_checks)
     assert any("CKV_AWS_116" in line for line in report.lines())
+
+
+def test_cfn_lint_reports_nothing_on_the_bootstrap_template_in_any_region_it_deploys_to():
+    report = validate_environments(list(ENVS.values()))
+    assert [f.line() for f in report.findings if f.template == "backup-cfn-bootstrap"] == []
+    assert "backup-cfn-bootstrap" in report.sizes

@@ -6,10 +6,20 @@ import json
 
 import pytest
 
-from backup_cfn import layout
-from backup_cfn.messaging import JOB_MAX_RECEIVES, WORKER_TIMEOUT_SECONDS
+from backup_cfn import contract
+from backup_cfn.contract import JOB_MAX_RECEIVES, WORKER_TIMEOUT_SECONDS
+
 from template_helpers import (
-    ENV_NAMES, as_list, build_with, policy_documents, primary, props, replica, resources, role_actions, statements,
+    ENV_NAMES,
+    as_list,
+    build_with,
+    policy_documents,
+    primary,
+    props,
+    replica,
+    resources,
+    role_actions,
+    statements,
 )
 
 ALL = [(name, kind) for name in ENV_NAMES for kind in ("primary", "replica")]
@@ -131,7 +141,7 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     pruner_delete = [s for p in props(template, "PrunerFunctionRole")["Policies"]
                      for s in statements(p["PolicyDocument"]) if "s3:DeleteObject" in as_list(s["Action"])][0]
     prefixes = sorted(r["Fn::Sub"][0].split("}/")[1] for r in pruner_delete["Resource"])
-    assert prefixes == sorted([layout.CONTENT_PREFIX + "*", layout.MANIFEST_PREFIX + "*"])
+    assert prefixes == sorted([contract.CONTENT_PREFIX + "*", contract.MANIFEST_PREFIX + "*"])
     # Whoever closes a run announces it: the last worker, or the initiator when it finishes last.
     assert {"sns:Publish"} <= role_actions(template, "InitiatorFunctionRole") & role_actions(template, "WorkerFunctionRole")
     worker = role_actions(template, "WorkerFunctionRole")
@@ -158,10 +168,10 @@ def test_replication_goes_to_the_replica_stack_in_the_other_region(env_name):
     assert rule["Status"] == "Enabled"
     assert rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
     assert rule["SourceSelectionCriteria"] == {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
-    assert rule["Destination"]["Bucket"] == {"Ref": layout.PARAM_REPLICA_BUCKET_ARN}
-    assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": {"Ref": layout.PARAM_REPLICA_KEY_ARN}}
+    assert rule["Destination"]["Bucket"] == {"Ref": contract.PARAM_REPLICA_BUCKET_ARN}
+    assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": {"Ref": contract.PARAM_REPLICA_KEY_ARN}}
     # The replica stack's outputs are exactly what the primary's parameters take.
-    assert {layout.OUTPUT_REPLICA_BUCKET_ARN, layout.OUTPUT_REPLICA_KEY_ARN} <= set(replica_template["Outputs"])
+    assert {contract.OUTPUT_REPLICA_BUCKET_ARN, contract.OUTPUT_REPLICA_KEY_ARN} <= set(replica_template["Outputs"])
     # The replica key lets in the role the primary creates, by name.
     role_name = props(template, "ReplicationRole")["RoleName"]
     replica_policy = json.dumps(props(replica_template, "ReplicaKey")["KeyPolicy"])
@@ -188,8 +198,8 @@ def test_stateful_resources_are_retained(env_name):
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_environment_tags_on_every_taggable_resource(env_name):
-    from troposphere import BaseAWSObject  # noqa: F401 - troposphere knows which types take Tags
     import troposphere
+    from troposphere import BaseAWSObject  # noqa: F401 - troposphere knows which types take Tags
 
     taggable = {cls.resource_type for module in troposphere.__dict__.values() if hasattr(module, "__dict__")
                 for cls in getattr(module, "__dict__", {}).values()
@@ -216,7 +226,7 @@ def test_tables_on_demand_cmk_pitr_ttl_and_deletion_protection_in_prod(env_name)
         assert p["DeletionProtectionEnabled"] is (env_name == "prod")
     assert props(template, "RunsTable")["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     indexes = {i["IndexName"] for i in props(template, "RunsTable")["GlobalSecondaryIndexes"]}
-    assert indexes == {layout.RUNS_BY_USER_INDEX, layout.RUNS_BY_STATUS_INDEX}
+    assert indexes == {contract.RUNS_BY_USER_INDEX, contract.RUNS_BY_STATUS_INDEX}
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
@@ -324,8 +334,8 @@ KNOWN_METRICS = {
                 "ApproximateNumberOfMessagesNotVisible", "NumberOfMessagesSent"},
     "AWS/Lambda": {"Errors", "Throttles", "Duration", "Invocations", "ConcurrentExecutions"},
     "AWS/S3": {"BucketSizeBytes", "NumberOfObjects"},
-    layout.METRIC_NAMESPACE: {layout.METRIC_RUNS_SUCCEEDED, layout.METRIC_USERS_BACKED_UP, layout.METRIC_USERS_FAILED,
-                              layout.METRIC_BYTES_NEW, layout.METRIC_BYTES_DEDUPLICATED},
+    contract.METRIC_NAMESPACE: {contract.METRIC_RUNS_SUCCEEDED, contract.METRIC_USERS_BACKED_UP, contract.METRIC_USERS_FAILED,
+                              contract.METRIC_BYTES_NEW, contract.METRIC_BYTES_DEDUPLICATED},
 }
 
 
@@ -354,7 +364,7 @@ def test_dashboard_shows_storage_queues_functions_and_engine_metrics(env_name):
     for namespace, names in KNOWN_METRICS.items():
         assert {name for ns, name in metrics if ns == namespace} <= names
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
-    assert ("AWS/S3", "BucketSizeBytes") in metrics and (layout.METRIC_NAMESPACE, layout.METRIC_BYTES_NEW) in metrics
+    assert ("AWS/S3", "BucketSizeBytes") in metrics and (contract.METRIC_NAMESPACE, contract.METRIC_BYTES_NEW) in metrics
     storage_types = {m[5] for w in widgets for m in w["properties"]["metrics"] if m[1] == "BucketSizeBytes"}
     assert storage_types == {"StandardStorage", "StandardIAStorage"}
     # Every ${Placeholder} is supplied.

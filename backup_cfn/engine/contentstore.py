@@ -14,7 +14,7 @@ from typing import Callable
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from backup_cfn import layout
+from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.errors import RetryableJobError
 from backup_cfn.engine.hashing import whole_object_sha256
@@ -63,7 +63,7 @@ def is_conditional_failure(exc: ClientError) -> bool:
 
 
 def key_of(sha256: str) -> dict:
-    return {layout.CONTENT_PARTITION_KEY: {"S": sha256}}
+    return {contract.CONTENT_PARTITION_KEY: {"S": sha256}}
 
 
 def get_entry(dynamodb, table: str, sha256: str) -> dict | None:
@@ -71,7 +71,8 @@ def get_entry(dynamodb, table: str, sha256: str) -> dict | None:
     return from_item(item) if item else None
 
 
-def _conditional_update(dynamodb, **kwargs) -> bool:
+def conditional_update(dynamodb, **kwargs) -> bool:
+    """UpdateItem with a condition; False (not an error) when the condition does not hold."""
     try:
         dynamodb.update_item(**kwargs)
         return True
@@ -85,7 +86,7 @@ def touch(dynamodb, settings: Settings, sha256: str) -> bool:
     """Record that a manifest about to be written references this content. Only a STORED entry
     can be touched: once the collector has marked it DELETING, the touch fails and the caller
     stores the content again instead of referencing an object on its way out."""
-    return _conditional_update(
+    return conditional_update(
         dynamodb, TableName=settings.content_table, Key=key_of(sha256),
         UpdateExpression="SET last_referenced = :now",
         ConditionExpression="#state = :stored",
@@ -100,10 +101,10 @@ def _claim_new(dynamodb, settings: Settings, sha256: str, size: int, owner: str)
     try:
         dynamodb.put_item(
             TableName=settings.content_table,
-            Item=to_item({layout.CONTENT_PARTITION_KEY: sha256, "state": STORING, "owner": owner, "size": size,
+            Item=to_item({contract.CONTENT_PARTITION_KEY: sha256, "state": STORING, "owner": owner, "size": size,
                           "claimed_at": naming.iso_precise(settings.now())}),
             ConditionExpression="attribute_not_exists(#pk)",
-            ExpressionAttributeNames={"#pk": layout.CONTENT_PARTITION_KEY},
+            ExpressionAttributeNames={"#pk": contract.CONTENT_PARTITION_KEY},
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
         return True, None
@@ -118,7 +119,7 @@ def _take_over(dynamodb, settings: Settings, sha256: str, seen: dict, owner: str
     """Claim an entry whose holder is dead (or is an earlier attempt of this very job), provided
     nobody changed it since we read it."""
     stamp = "deleting_at" if seen["state"] == DELETING else "claimed_at"
-    return _conditional_update(
+    return conditional_update(
         dynamodb, TableName=settings.content_table, Key=key_of(sha256),
         UpdateExpression="SET #state = :storing, #owner = :owner, claimed_at = :now REMOVE deleting_at",
         ConditionExpression="#state = :seen_state AND #stamp = :seen_stamp",
@@ -132,7 +133,7 @@ def _take_over(dynamodb, settings: Settings, sha256: str, seen: dict, owner: str
 
 def _mark_stored(dynamodb, settings: Settings, sha256: str, size: int, owner: str) -> bool:
     now = naming.iso_precise(settings.now())
-    return _conditional_update(
+    return conditional_update(
         dynamodb, TableName=settings.content_table, Key=key_of(sha256),
         UpdateExpression=("SET #state = :stored, stored_key = :key, #size = :size, last_referenced = :now, "
                           "first_seen = if_not_exists(first_seen, :now) REMOVE #owner, claimed_at"),
@@ -153,7 +154,7 @@ def head_content(s3, bucket: str, sha256: str) -> dict | None:
     try:
         return s3.head_object(Bucket=bucket, Key=naming.content_key(sha256), ChecksumMode="ENABLED")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if exc.response.get("Error", {}).get("Code") in contract.MISSING_OBJECT_CODES:
             return None
         raise
 

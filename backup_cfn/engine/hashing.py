@@ -17,10 +17,6 @@ def b64_to_hex(value: str) -> str | None:
     return raw.hex() if len(raw) == 32 else None
 
 
-def hex_to_b64(value: str) -> str:
-    return base64.b64encode(bytes.fromhex(value)).decode()
-
-
 def whole_object_sha256(head: dict) -> str | None:
     """The object's SHA-256 from a HeadObject/CopyObject response, if S3 holds one for the whole
     object. A multipart upload's checksum is a checksum of part checksums ("...=-3", type

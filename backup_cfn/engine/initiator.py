@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from backup_cfn.engine import naming, runs
-from backup_cfn.engine.errors import InvalidJob
+from backup_cfn.engine.errors import EnqueueFailed, InvalidJob
 from backup_cfn.engine.settings import Settings
 from backup_cfn.engine.worker import Job
 
@@ -67,14 +67,15 @@ def enqueue_jobs(sqs, settings: Settings, jobs: list[Job]) -> int:
                 return len(batch)
             sender_faults = [f for f in response.get("Failed", []) if f.get("SenderFault")]
             if sender_faults:
-                raise RuntimeError(f"SQS rejected job messages: {sender_faults[0].get('Code')}: "
+                raise EnqueueFailed(f"SQS rejected job messages: {sender_faults[0].get('Code')}: "
                                    f"{sender_faults[0].get('Message')}")
             if attempt < SEND_ATTEMPTS - 1:
                 settings.sleep(delay)
                 delay *= 2
-        raise RuntimeError(f"{len(pending)} job message(s) could not be enqueued after {SEND_ATTEMPTS} attempts")
+        raise EnqueueFailed(f"{len(pending)} job message(s) could not be enqueued after {SEND_ATTEMPTS} attempts")
 
-    # Priority users are in the first batches; sending those before the rest keeps them first.
+    # The first batch (priority users come first in `jobs`) is sent before the others, which go
+    # concurrently: only its ten users are certain to be enqueued ahead of the rest.
     sent = 0
     head, rest = batches[:1], batches[1:]
     for batch in head:

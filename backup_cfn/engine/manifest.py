@@ -6,7 +6,9 @@ import gzip
 import json
 from dataclasses import dataclass, field
 
+from backup_cfn import contract
 from backup_cfn.engine import naming
+from backup_cfn.engine.errors import ManifestError
 
 FORMAT_VERSION = 1
 
@@ -51,10 +53,6 @@ class Manifest:
         return gzip.compress(json.dumps(document, separators=(",", ":")).encode(), mtime=0)
 
 
-class ManifestError(ValueError):
-    """A manifest that cannot be read: corrupt, or not a manifest of this format."""
-
-
 def decode(data: bytes, where: str = "manifest") -> Manifest:
     try:
         document = json.loads(gzip.decompress(data))
@@ -78,7 +76,7 @@ def decode(data: bytes, where: str = "manifest") -> Manifest:
 
 def list_manifests(s3, bucket: str, user: str | None = None) -> list[tuple[str, str, str]]:
     """Every manifest as (user, run_id, key), sorted by user then run; one user's when `user` is given."""
-    prefix = naming.manifest_prefix(user) if user is not None else naming.layout.MANIFEST_PREFIX
+    prefix = naming.manifest_prefix(user) if user is not None else contract.MANIFEST_PREFIX
     found = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from backup_cfn import layout
+from backup_cfn import contract
 
 RUN_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 _RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")
@@ -20,16 +20,16 @@ def content_key(sha256_hex: str) -> str:
     """content/ab/cd/abcd...: two levels of hex prefixes spread requests over 65,536 prefixes."""
     if not _SHA256.match(sha256_hex):
         raise ValueError(f"not a SHA-256 hex digest: {sha256_hex!r}")
-    return f"{layout.CONTENT_PREFIX}{sha256_hex[0:2]}/{sha256_hex[2:4]}/{sha256_hex}"
+    return f"{contract.CONTENT_PREFIX}{sha256_hex[0:2]}/{sha256_hex[2:4]}/{sha256_hex}"
 
 
 def hash_of_content_key(key: str) -> str | None:
     name = key.rsplit("/", 1)[-1]
-    return name if key.startswith(layout.CONTENT_PREFIX) and _SHA256.match(name) and key == content_key(name) else None
+    return name if key.startswith(contract.CONTENT_PREFIX) and _SHA256.match(name) and key == content_key(name) else None
 
 
 def manifest_prefix(user: str) -> str:
-    return f"{layout.MANIFEST_PREFIX}{user}/"
+    return f"{contract.MANIFEST_PREFIX}{user}/"
 
 
 def manifest_key(user: str, run_id: str) -> str:
@@ -38,9 +38,9 @@ def manifest_key(user: str, run_id: str) -> str:
 
 def parse_manifest_key(key: str) -> tuple[str, str] | None:
     """(user, run_id) of a manifest key, or None for anything else under the prefix."""
-    if not key.startswith(layout.MANIFEST_PREFIX) or not key.endswith(MANIFEST_SUFFIX):
+    if not key.startswith(contract.MANIFEST_PREFIX) or not key.endswith(MANIFEST_SUFFIX):
         return None
-    rest = key[len(layout.MANIFEST_PREFIX):-len(MANIFEST_SUFFIX)]
+    rest = key[len(contract.MANIFEST_PREFIX):-len(MANIFEST_SUFFIX)]
     user, _, run_id = rest.rpartition("/")
     if not user or "/" in user or not is_run_id(run_id):
         return None
@@ -74,7 +74,7 @@ def run_time(run_id: str) -> datetime:
 
 def expires_at(run_id: str, retention_days: int) -> int:
     """Epoch seconds after which the runs table's TTL may remove a run's records."""
-    moment = run_time(run_id) + timedelta(days=retention_days + layout.RUN_RECORD_EXTRA_DAYS)
+    moment = run_time(run_id) + timedelta(days=retention_days + contract.RUN_RECORD_EXTRA_DAYS)
     return int(moment.timestamp())
 
 
@@ -86,6 +86,16 @@ def is_valid_user(user: object) -> bool:
 
 def user_item(user: str) -> str:
     return f"{USER_ITEM_PREFIX}{user}"
+
+
+def run_key(run_id: str) -> dict:
+    """The runs table's key of a run's record."""
+    return {contract.RUNS_PARTITION_KEY: {"S": run_id}, contract.RUNS_SORT_KEY: {"S": RUN_ITEM}}
+
+
+def user_key(run_id: str, user: str) -> dict:
+    """The runs table's key of one user's job in a run."""
+    return {contract.RUNS_PARTITION_KEY: {"S": run_id}, contract.RUNS_SORT_KEY: {"S": user_item(user)}}
 
 
 def job_id(run_id: str, user: str) -> str:

@@ -17,17 +17,21 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from backup_cfn import layout
+from backup_cfn import contract
 from backup_cfn.engine import naming
-from backup_cfn.engine.contentstore import DELETING, STORED, from_item, is_conditional_failure, key_of
-from backup_cfn.engine.manifest import ManifestError, list_manifests, read_manifest
+from backup_cfn.engine.contentstore import (
+    DELETING,
+    STORED,
+    conditional_update,
+    from_item,
+    is_conditional_failure,
+    key_of,
+)
+from backup_cfn.engine.errors import ManifestError, PruneAborted
+from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.settings import Settings
 
 DELETE_BATCH = 1000  # DeleteObjects' maximum
-
-
-class PruneAborted(RuntimeError):
-    """The sweep took so long that the grace period no longer covers a worker in flight."""
 
 
 @dataclass
@@ -65,6 +69,16 @@ def split_by_retention(manifests: list[tuple[str, str, str]], cutoff_run_id: str
     return kept, expired
 
 
+def scheduled_prune(clients, settings: Settings, *, dry_run: bool = False) -> PruneReport:
+    """The daily collection as the pruner function runs it: prune, then announce on the topic
+    what was deleted (nothing deleted, nothing announced)."""
+    report = prune(clients, settings, dry_run=dry_run)
+    if clients.sns is not None and settings.topic_arn and (report.content_deleted or report.manifests_expired):
+        clients.sns.publish(TopicArn=settings.topic_arn, Subject=f"backup-cfn {settings.stack_name}: pruned",
+                            Message="\n".join(f"{k}: {v}" for k, v in report.to_dict().items()))
+    return report
+
+
 def prune(clients, settings: Settings, *, dry_run: bool = False,
           before_mark: Callable[[], None] | None = None) -> PruneReport:
     report = PruneReport(dry_run=dry_run)
@@ -96,7 +110,7 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
     candidates = []
     for entry in _scan_index(clients.dynamodb, settings.content_table):
         report.content_entries += 1
-        sha = entry[layout.CONTENT_PARTITION_KEY]
+        sha = entry[contract.CONTENT_PARTITION_KEY]
         if entry.get("state") == DELETING and _older_than(entry.get("deleting_at"), settings.stale_deleting_after_seconds, settings):
             candidates.append(entry)  # a collector died mid-delete: finish its work
             continue
@@ -112,7 +126,7 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
     if before_mark is not None:
         before_mark()
     for entry in candidates:
-        sha = entry[layout.CONTENT_PARTITION_KEY]
+        sha = entry[contract.CONTENT_PARTITION_KEY]
         if dry_run:
             report.content_deleted.append(sha)
             report.bytes_deleted += int(entry.get("size", 0))
@@ -137,7 +151,7 @@ def _hashes_of(s3, bucket: str, key: str) -> set[str] | None:
     except ManifestError:
         return None
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if exc.response.get("Error", {}).get("Code") in contract.MISSING_OBJECT_CODES:
             return set()  # deleted since the listing (another collector): references nothing now
         raise
 
@@ -155,18 +169,12 @@ def _mark_deleting(dynamodb, settings: Settings, entry: dict) -> bool:
     else:
         condition = "#state = :stored AND last_referenced = :seen"
         values = {":stored": {"S": STORED}, ":seen": {"S": entry["last_referenced"]}}
-    try:
-        dynamodb.update_item(
-            TableName=settings.content_table, Key=key_of(entry[layout.CONTENT_PARTITION_KEY]),
-            UpdateExpression="SET #state = :deleting, deleting_at = :now",
-            ConditionExpression=condition, ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":deleting": {"S": DELETING}, ":now": {"S": now}, **values},
-        )
-        return True
-    except ClientError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
+    return conditional_update(
+        dynamodb, TableName=settings.content_table, Key=key_of(entry[contract.CONTENT_PARTITION_KEY]),
+        UpdateExpression="SET #state = :deleting, deleting_at = :now",
+        ConditionExpression=condition, ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={":deleting": {"S": DELETING}, ":now": {"S": now}, **values},
+    )
 
 
 def _delete_entry(dynamodb, settings: Settings, sha: str) -> None:
@@ -186,5 +194,5 @@ def _delete_keys(s3, bucket: str, keys: list[str]) -> None:
         response = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
         errors = response.get("Errors", [])
         if errors:
-            raise RuntimeError(f"could not delete {len(errors)} expired manifest(s), e.g. {errors[0].get('Key')}: "
+            raise PruneAborted(f"could not delete {len(errors)} expired manifest(s), e.g. {errors[0].get('Key')}: "
                                f"{errors[0].get('Code')}")

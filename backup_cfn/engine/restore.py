@@ -13,14 +13,11 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from backup_cfn.engine import naming
+from backup_cfn.engine.errors import RestoreError
 from backup_cfn.engine.hashing import CHUNK_BYTES, whole_object_sha256
 from backup_cfn.engine.manifest import Manifest, list_manifests, read_manifest
 
 COPY_LIMIT = 5 * 1024**3
-
-
-class RestoreError(Exception):
-    """Nothing to restore from: no such user, run or date."""
 
 
 @dataclass

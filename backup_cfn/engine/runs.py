@@ -7,52 +7,40 @@ index answers "which runs are in progress" without reading user records.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
-from backup_cfn import layout
+from backup_cfn import contract
 from backup_cfn.engine import naming
+# The job statuses and the job record are the attempt rules' (engine.attempts); read here with the runs.
+from backup_cfn.engine.attempts import (  # noqa: F401
+    COMPLETED,
+    FAILED,
+    FINAL_JOB_STATUSES,
+    RUNNING,
+    SKIPPED,
+    Lease,
+    get_user_job,
+)
 from backup_cfn.engine.contentstore import from_item, is_conditional_failure, to_item
-from backup_cfn.engine.errors import LeaseHeld, RetryableJobError
+from backup_cfn.engine.errors import RetryableJobError
 from backup_cfn.engine.settings import Settings
 
 # Run statuses
 ENQUEUING, IN_PROGRESS, SUCCEEDED, PARTIAL = "ENQUEUING", "IN_PROGRESS", "SUCCEEDED", "PARTIAL"
 RUN_STATUSES = (ENQUEUING, IN_PROGRESS, SUCCEEDED, PARTIAL)
 FINAL_RUN_STATUSES = (SUCCEEDED, PARTIAL)
-# User job statuses
-RUNNING, COMPLETED, FAILED, SKIPPED = "RUNNING", "COMPLETED", "FAILED", "SKIPPED"
-FINAL_JOB_STATUSES = (COMPLETED, SKIPPED)
 # Figures a job adds to its run.
 STAT_FIELDS = ("files_total", "files_changed", "bytes_scanned", "bytes_read", "bytes_new", "bytes_deduplicated",
                "objects_skipped")
 
 
-def _key(run_id: str, item: str) -> dict:
-    return {layout.RUNS_PARTITION_KEY: {"S": run_id}, layout.RUNS_SORT_KEY: {"S": item}}
-
-
-def _run_key(run_id: str) -> dict:
-    return _key(run_id, naming.RUN_ITEM)
-
-
-def _user_key(run_id: str, user: str) -> dict:
-    return _key(run_id, naming.user_item(user))
-
-
 def get_run(dynamodb, settings: Settings, run_id: str) -> dict | None:
-    item = dynamodb.get_item(TableName=settings.runs_table, Key=_run_key(run_id), ConsistentRead=True).get("Item")
+    item = dynamodb.get_item(TableName=settings.runs_table, Key=naming.run_key(run_id), ConsistentRead=True).get("Item")
     return from_item(item) if item else None
 
 
-def get_user_job(dynamodb, settings: Settings, run_id: str, user: str) -> dict | None:
-    item = dynamodb.get_item(TableName=settings.runs_table, Key=_user_key(run_id, user), ConsistentRead=True).get("Item")
-    return from_item(item) if item else None
-
-
-POINTER_KEY = {layout.RUNS_PARTITION_KEY: {"S": "LATEST"}, layout.RUNS_SORT_KEY: {"S": "POINTER"}}
+POINTER_KEY = {contract.RUNS_PARTITION_KEY: {"S": "LATEST"}, contract.RUNS_SORT_KEY: {"S": "POINTER"}}
 
 
 def create_run(dynamodb, settings: Settings, run_id: str, users_total: int, trigger: str) -> tuple[bool, dict]:
@@ -63,17 +51,17 @@ def create_run(dynamodb, settings: Settings, run_id: str, users_total: int, trig
     pointer = dynamodb.get_item(TableName=settings.runs_table, Key=POINTER_KEY, ConsistentRead=True).get("Item")
     latest = from_item(pointer).get("latest_run_id") if pointer else None
     record = {
-        layout.RUNS_PARTITION_KEY: run_id, layout.RUNS_SORT_KEY: naming.RUN_ITEM, "status": ENQUEUING,
+        contract.RUNS_PARTITION_KEY: run_id, contract.RUNS_SORT_KEY: naming.RUN_ITEM, "status": ENQUEUING,
         "trigger": trigger, "started_at": naming.iso(settings.now()), "users_total": users_total,
         "users_pending": users_total, "users_done": 0, "users_failed": 0, "users_skipped": 0,
         "previous_run_id": latest if latest and latest < run_id else None,
         **{name: 0 for name in STAT_FIELDS},
-        layout.RUNS_TTL_ATTRIBUTE: naming.expires_at(run_id, settings.retention_days),
+        contract.RUNS_TTL_ATTRIBUTE: naming.expires_at(run_id, settings.retention_days),
     }
     try:
         dynamodb.put_item(TableName=settings.runs_table, Item=to_item(record),
                           ConditionExpression="attribute_not_exists(#pk)",
-                          ExpressionAttributeNames={"#pk": layout.RUNS_PARTITION_KEY})
+                          ExpressionAttributeNames={"#pk": contract.RUNS_PARTITION_KEY})
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
@@ -84,15 +72,17 @@ def create_run(dynamodb, settings: Settings, run_id: str, users_total: int, trig
                              ConditionExpression="attribute_not_exists(latest_run_id) OR latest_run_id < :run",
                              ExpressionAttributeValues={":run": {"S": run_id}})
     except ClientError as exc:
+        # A failed condition means a newer run exists already (this is a manual run of an older
+        # time): the pointer stays on the newer one.
         if not is_conditional_failure(exc):
-            raise  # a newer run exists already (a manual run of an older time): leave the pointer
+            raise
     return True, record
 
 
 def mark_enqueued(dynamodb, settings: Settings, run_id: str) -> None:
     try:
         dynamodb.update_item(
-            TableName=settings.runs_table, Key=_run_key(run_id),
+            TableName=settings.runs_table, Key=naming.run_key(run_id),
             UpdateExpression="SET #s = :running, enqueued_at = :now", ConditionExpression="#s = :enqueuing",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":running": {"S": IN_PROGRESS}, ":enqueuing": {"S": ENQUEUING},
@@ -103,52 +93,15 @@ def mark_enqueued(dynamodb, settings: Settings, run_id: str) -> None:
             raise
 
 
-@dataclass(frozen=True)
-class Lease:
-    attempt_id: str
-    previous_status: str | None   # FAILED: a job redriven from the dead-letter queue
-
-
-def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_id: str) -> Lease | None:
-    """Hold the user job for one attempt. None when the job already finished (a duplicate
-    delivery); LeaseHeld while another live attempt holds it. A lease outlives no attempt: it
-    lasts the worker's timeout, after which Lambda has ended that attempt."""
-    now = settings.now()
-    names = {"#s": "status", "#u": "user"}
-    values = {
-        ":running": {"S": RUNNING}, ":failed": {"S": FAILED}, ":user": {"S": user}, ":attempt": {"S": attempt_id},
-        ":now": {"S": naming.iso_precise(now)},
-        ":until": {"S": naming.iso_precise(now + timedelta(seconds=settings.stale_after_seconds))},
-        ":one": {"N": "1"}, ":expires": {"N": str(naming.expires_at(run_id, settings.retention_days))},
-    }
-    try:
-        old = dynamodb.update_item(
-            TableName=settings.runs_table, Key=_user_key(run_id, user),
-            UpdateExpression=("SET #s = :running, #u = :user, attempt_id = :attempt, lease_until = :until, "
-                              "started_at = if_not_exists(started_at, :now), expires_at = :expires ADD attempts :one"),
-            ConditionExpression="attribute_not_exists(#s) OR #s = :failed OR (#s = :running AND lease_until <= :now)",
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_OLD",
-        ).get("Attributes")
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
-        current = get_user_job(dynamodb, settings, run_id, user) or {}
-        if current.get("status") in FINAL_JOB_STATUSES:
-            return None
-        raise LeaseHeld(f"user {user} of run {run_id} is being backed up by another attempt") from None
-    previous = from_item(old).get("status") if old else None
-    return Lease(attempt_id=attempt_id, previous_status=previous)
-
-
 def _run_counter_update(run_id: str, settings: Settings, lease: Lease, counter: str, stats: dict) -> dict:
     # A job redriven after being counted FAILED moves from the failed count instead of pending.
     source = "users_failed" if lease.previous_status == FAILED else "users_pending"
     adds = {source: -1, counter: 1, **{k: int(stats.get(k, 0)) for k in STAT_FIELDS}}
     expression = "ADD " + ", ".join(f"{name} :{name}" for name in adds)
     return {"Update": {
-        "TableName": settings.runs_table, "Key": _run_key(run_id),
+        "TableName": settings.runs_table, "Key": naming.run_key(run_id),
         "UpdateExpression": expression, "ConditionExpression": "attribute_exists(#pk)",
-        "ExpressionAttributeNames": {"#pk": layout.RUNS_PARTITION_KEY},
+        "ExpressionAttributeNames": {"#pk": contract.RUNS_PARTITION_KEY},
         "ExpressionAttributeValues": {f":{name}": {"N": str(value)} for name, value in adds.items()},
     }}
 
@@ -166,7 +119,7 @@ def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Leas
               ":now": {"S": naming.iso(settings.now())}, ":reason": {"S": reason},
               **{f":{k}": {"N": str(int(stats.get(k, 0)))} for k in STAT_FIELDS}}
     user_update = {"Update": {
-        "TableName": settings.runs_table, "Key": _user_key(run_id, user),
+        "TableName": settings.runs_table, "Key": naming.user_key(run_id, user),
         "UpdateExpression": ("SET #s = :status, finished_at = :now, reason = :reason, "
                              + ", ".join(f"{k} = :{k}" for k in STAT_FIELDS) + " REMOVE lease_until"),
         "ConditionExpression": "#s = :running AND attempt_id = :attempt",
@@ -181,23 +134,6 @@ def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Leas
         raise
 
 
-def release_lease(dynamodb, settings: Settings, run_id: str, user: str, lease: Lease, error: str) -> None:
-    """After a failed attempt that will be retried: let the next attempt start at once."""
-    try:
-        dynamodb.update_item(
-            TableName=settings.runs_table, Key=_user_key(run_id, user),
-            UpdateExpression="SET lease_until = :now, last_error = :error",
-            ConditionExpression="#s = :running AND attempt_id = :attempt",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":now": {"S": naming.iso_precise(settings.now())},
-                                       ":error": {"S": error[:1000]}, ":running": {"S": RUNNING},
-                                       ":attempt": {"S": lease.attempt_id}},
-        )
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
-
-
 def try_finalize(dynamodb, settings: Settings, run_id: str) -> dict | None:
     """Close the run if every job has finished; the record when this call closed it, else None.
     Exactly one caller wins the conditional write, so exactly one summary is published. A
@@ -208,7 +144,7 @@ def try_finalize(dynamodb, settings: Settings, run_id: str) -> dict | None:
     for status, failed_test in ((SUCCEEDED, "users_failed = :zero"), (PARTIAL, "users_failed > :zero")):
         try:
             attributes = dynamodb.update_item(
-                TableName=settings.runs_table, Key=_run_key(run_id),
+                TableName=settings.runs_table, Key=naming.run_key(run_id),
                 UpdateExpression="SET #s = :final, completed_at = :now",
                 ConditionExpression=f"#s = :running AND users_pending <= :zero AND {failed_test}",
                 ExpressionAttributeNames={"#s": "status"},
@@ -227,8 +163,8 @@ def publish_summary(sns, settings: Settings, record: dict) -> None:
     if not settings.topic_arn or sns is None:
         return
     figures = {k: int(v) if isinstance(v, (int, float)) or hasattr(v, "to_integral") else v
-               for k, v in record.items() if k not in (layout.RUNS_SORT_KEY, layout.RUNS_TTL_ATTRIBUTE)}
-    subject = f"backup-cfn {settings.stack_name}: run {record[layout.RUNS_PARTITION_KEY]} {record['status']}"
+               for k, v in record.items() if k not in (contract.RUNS_SORT_KEY, contract.RUNS_TTL_ATTRIBUTE)}
+    subject = f"backup-cfn {settings.stack_name}: run {record[contract.RUNS_PARTITION_KEY]} {record['status']}"
     lines = [
         subject,
         f"users: {figures.get('users_done', 0)} backed up, {figures.get('users_failed', 0)} failed, "
@@ -245,18 +181,18 @@ def recent_runs(dynamodb, settings: Settings, limit: int = 10) -> list[dict]:
     found = []
     for status in RUN_STATUSES:
         response = dynamodb.query(
-            TableName=settings.runs_table, IndexName=layout.RUNS_BY_STATUS_INDEX,
+            TableName=settings.runs_table, IndexName=contract.RUNS_BY_STATUS_INDEX,
             KeyConditionExpression="#s = :status", ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":status": {"S": status}}, ScanIndexForward=False, Limit=limit,
         )
         found.extend(from_item(i) for i in response.get("Items", []))
-    found = [r for r in found if r.get(layout.RUNS_SORT_KEY) == naming.RUN_ITEM]
-    return sorted(found, key=lambda r: r[layout.RUNS_PARTITION_KEY], reverse=True)[:limit]
+    found = [r for r in found if r.get(contract.RUNS_SORT_KEY) == naming.RUN_ITEM]
+    return sorted(found, key=lambda r: r[contract.RUNS_PARTITION_KEY], reverse=True)[:limit]
 
 
 def user_history(dynamodb, settings: Settings, user: str, limit: int = 10) -> list[dict]:
     response = dynamodb.query(
-        TableName=settings.runs_table, IndexName=layout.RUNS_BY_USER_INDEX,
+        TableName=settings.runs_table, IndexName=contract.RUNS_BY_USER_INDEX,
         KeyConditionExpression="#u = :user", ExpressionAttributeNames={"#u": "user"},
         ExpressionAttributeValues={":user": {"S": user}}, ScanIndexForward=False, Limit=limit,
     )

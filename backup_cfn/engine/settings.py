@@ -1,7 +1,7 @@
 """What the engine needs to know (names, retention, timings) and the clients it talks through.
 
-Settings are built from the Lambda environment (layout.ENV_*, set by the template) or, on an
-operator's machine, from the stacks' outputs (layout.OUTPUT_*). Timings are fields so tests can
+Settings are built from the Lambda environment (contract.ENV_*, set by the template) or, on an
+operator's machine, from the stacks' outputs (contract.OUTPUT_*). Timings are fields so tests can
 shrink them; the clock is a field so tests can move time without sleeping.
 """
 from __future__ import annotations
@@ -17,16 +17,15 @@ from typing import Callable, Mapping
 import boto3
 from botocore.config import Config
 
-from backup_cfn import layout
+from backup_cfn import contract
+from backup_cfn.engine.errors import MissingSetting
 
-# Same as backup_cfn.aws.CLIENT_CONFIG (not imported: the Lambda zip carries no click/config).
-CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, max_pool_connections=64)
+# Every client this project makes, in Lambda and on an operator's machine (backup_cfn.aws uses it).
+CLIENT_CONFIG = Config(retries=dict(contract.CLIENT_RETRIES), max_pool_connections=contract.CLIENT_MAX_POOL_CONNECTIONS)
 
-WORKER_TIMEOUT_SECONDS = layout.WORKER_TIMEOUT_SECONDS
-PRUNER_TIMEOUT_SECONDS = 900
-JOB_MAX_RECEIVES = layout.JOB_MAX_RECEIVES
-ENV_JOB_MAX_RECEIVES = "JOB_MAX_RECEIVES"
-ENV_REPLICA_BUCKET = "REPLICA_BUCKET"
+WORKER_TIMEOUT_SECONDS = contract.WORKER_TIMEOUT_SECONDS
+PRUNER_TIMEOUT_SECONDS = contract.PRUNER_TIMEOUT_SECONDS
+JOB_MAX_RECEIVES = contract.JOB_MAX_RECEIVES
 
 
 def utc_now() -> datetime:
@@ -45,14 +44,13 @@ class Settings:
     retention_days: int = 60
     priority_users: tuple[str, ...] = ()
     stack_name: str = ""
-    replica_bucket: str = ""
     job_max_receives: int = JOB_MAX_RECEIVES
     # A lease or claim older than this belongs to a dead attempt (Lambda ends it at its timeout).
     stale_after_seconds: int = WORKER_TIMEOUT_SECONDS + 60
     stale_deleting_after_seconds: int = PRUNER_TIMEOUT_SECONDS + 60
     # How long a worker waits for another job to finish storing the same content before retrying later.
     claim_wait_seconds: float = 20.0
-    gc_grace_hours: int = layout.GC_GRACE_HOURS
+    gc_grace_hours: int = contract.GC_GRACE_HOURS
     # Objects above this are copied with UploadPartCopy (CopyObject's limit is 5 GiB).
     multipart_threshold: int = 5 * 1024**3
     multipart_part_size: int = 512 * 1024**2
@@ -77,23 +75,21 @@ class Settings:
 def settings_from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings inside Lambda, from the variables the template sets on each function."""
     environ = os.environ if environ is None else environ
-    missing = [name for name in (layout.ENV_SOURCE_BUCKET, layout.ENV_BACKUP_BUCKET, layout.ENV_RUNS_TABLE,
-                                 layout.ENV_CONTENT_TABLE) if not environ.get(name)]
+    missing = [name for name in (contract.ENV_SOURCE_BUCKET, contract.ENV_BACKUP_BUCKET, contract.ENV_RUNS_TABLE,
+                                 contract.ENV_CONTENT_TABLE) if not environ.get(name)]
     if missing:
-        raise RuntimeError(f"missing environment variable(s): {', '.join(missing)}")
+        raise MissingSetting(", ".join(missing), "environment variable(s)")
     return Settings(
-        source_bucket=environ[layout.ENV_SOURCE_BUCKET],
-        backup_bucket=environ[layout.ENV_BACKUP_BUCKET],
-        runs_table=environ[layout.ENV_RUNS_TABLE],
-        content_table=environ[layout.ENV_CONTENT_TABLE],
-        job_queue_url=environ.get(layout.ENV_JOB_QUEUE_URL, ""),
-        topic_arn=environ.get(layout.ENV_TOPIC_ARN, ""),
-        key_arn=environ.get(layout.ENV_KEY_ARN, ""),
-        retention_days=int(environ.get(layout.ENV_RETENTION_DAYS) or 60),
-        priority_users=tuple(u for u in environ.get(layout.ENV_PRIORITY_USERS, "").split(",") if u),
-        stack_name=environ.get(layout.ENV_STACK_NAME, ""),
-        replica_bucket=environ.get(ENV_REPLICA_BUCKET, ""),
-        job_max_receives=int(environ.get(ENV_JOB_MAX_RECEIVES) or JOB_MAX_RECEIVES),
+        source_bucket=environ[contract.ENV_SOURCE_BUCKET],
+        backup_bucket=environ[contract.ENV_BACKUP_BUCKET],
+        runs_table=environ[contract.ENV_RUNS_TABLE],
+        content_table=environ[contract.ENV_CONTENT_TABLE],
+        job_queue_url=environ.get(contract.ENV_JOB_QUEUE_URL, ""),
+        topic_arn=environ.get(contract.ENV_TOPIC_ARN, ""),
+        key_arn=environ.get(contract.ENV_KEY_ARN, ""),
+        retention_days=int(environ.get(contract.ENV_RETENTION_DAYS) or 60),
+        priority_users=tuple(u for u in environ.get(contract.ENV_PRIORITY_USERS, "").split(",") if u),
+        stack_name=environ.get(contract.ENV_STACK_NAME, ""),
     )
 
 
@@ -102,21 +98,20 @@ def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = ""
     """Settings on an operator's machine, from the primary and replica stacks' merged outputs."""
     def need(name: str) -> str:
         if not outputs.get(name):
-            raise KeyError(name)
+            raise MissingSetting(name, "stack output")
         return outputs[name]
 
     return Settings(
-        source_bucket=source_bucket or need(layout.OUTPUT_SOURCE_BUCKET),
-        backup_bucket=need(layout.OUTPUT_BACKUP_BUCKET),
-        runs_table=need(layout.OUTPUT_RUNS_TABLE),
-        content_table=need(layout.OUTPUT_CONTENT_TABLE),
-        job_queue_url=outputs.get(layout.OUTPUT_JOB_QUEUE_URL, ""),
-        topic_arn=outputs.get(layout.OUTPUT_TOPIC_ARN, ""),
-        key_arn=outputs.get(layout.OUTPUT_KEY_ARN, ""),
+        source_bucket=source_bucket or need(contract.OUTPUT_SOURCE_BUCKET),
+        backup_bucket=need(contract.OUTPUT_BACKUP_BUCKET),
+        runs_table=need(contract.OUTPUT_RUNS_TABLE),
+        content_table=need(contract.OUTPUT_CONTENT_TABLE),
+        job_queue_url=outputs.get(contract.OUTPUT_JOB_QUEUE_URL, ""),
+        topic_arn=outputs.get(contract.OUTPUT_TOPIC_ARN, ""),
+        key_arn=outputs.get(contract.OUTPUT_KEY_ARN, ""),
         retention_days=retention_days,
         priority_users=tuple(priority_users),
         stack_name=stack_name,
-        replica_bucket=outputs.get(layout.OUTPUT_REPLICA_BUCKET, ""),
     )
 
 
@@ -152,13 +147,12 @@ class RequestCounter:
 
 @dataclass
 class Clients:
-    """The engine's clients. `replica_s3` reads the replica bucket (restore drills, DR)."""
+    """The engine's clients."""
 
     s3: object
     dynamodb: object
     sqs: object = None
     sns: object = None
-    replica_s3: object = None
 
     @classmethod
     def default(cls, region: str | None = None) -> "Clients":
@@ -167,6 +161,6 @@ class Clients:
         return cls(s3=make("s3"), dynamodb=make("dynamodb"), sqs=make("sqs"), sns=make("sns"))
 
     def count_requests(self, counter: RequestCounter) -> RequestCounter:
-        for client in {id(c): c for c in (self.s3, self.dynamodb, self.sqs, self.sns, self.replica_s3) if c}.values():
+        for client in {id(c): c for c in (self.s3, self.dynamodb, self.sqs, self.sns) if c}.values():
             counter.attach(client)
         return counter

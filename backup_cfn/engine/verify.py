@@ -6,11 +6,12 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from backup_cfn import layout
+from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.contentstore import STORED, from_item
+from backup_cfn.engine.errors import ManifestError
 from backup_cfn.engine.hashing import sha256_of_stream
-from backup_cfn.engine.manifest import ManifestError, list_manifests, read_manifest
+from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.settings import Settings
 
 BATCH_GET = 100
@@ -32,10 +33,34 @@ class VerifyReport:
 
 def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: int | None = None,
            check_index: bool = True, bucket: str | None = None, s3=None) -> VerifyReport:
+    """Every manifest readable; every content it names stored with the right size and (check_index)
+    indexed STORED; `sample_percent` of the stored content re-hashed from its bytes."""
     s3 = s3 or clients.s3
     bucket = bucket or settings.backup_bucket
     report = VerifyReport()
-    expected: dict[str, tuple[int, str]] = {}  # hash -> (size, first manifest naming it)
+    expected = _referenced_content(s3, bucket, settings, report)
+    stored = _stored_content(s3, bucket)
+    report.content_objects = len(stored)
+    for sha, (size, where) in sorted(expected.items()):
+        if sha not in stored:
+            report.problems.append(f"{where}: content {sha} is missing")
+        elif stored[sha] != size:
+            report.problems.append(f"{where}: content {sha} has {stored[sha]} bytes, manifest says {size}")
+    if check_index:
+        indexed = _index_states(clients.dynamodb, settings.content_table, sorted(expected))
+        for sha in sorted(expected):
+            if indexed.get(sha) != STORED:
+                report.problems.append(f"{expected[sha][1]}: content {sha} is not indexed as STORED "
+                                       f"(index: {indexed.get(sha, 'absent')})")
+    _rehash_sample(s3, bucket, settings, sorted(sha for sha in expected if sha in stored), expected,
+                   sample_percent, seed, report)
+    return report
+
+
+def _referenced_content(s3, bucket: str, settings: Settings, report: VerifyReport) -> dict[str, tuple[int, str]]:
+    """hash -> (size, the first manifest path naming it), from every manifest; unreadable manifests
+    and one hash named with two sizes are problems."""
+    expected: dict[str, tuple[int, str]] = {}
     manifests = list_manifests(s3, bucket)
     report.manifests = len(manifests)
 
@@ -53,30 +78,24 @@ def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: in
             for path, entry in manifest.entries.items():
                 known = expected.setdefault(entry.sha256, (entry.size, f"{key}:{path}"))
                 if known[0] != entry.size:
-                    report.problems.append(f"{key}:{path}: size {entry.size} differs from {known[1]} ({known[0]}) for the same hash")
+                    report.problems.append(f"{key}:{path}: size {entry.size} differs from {known[1]} ({known[0]}) "
+                                           "for the same hash")
     report.content_referenced = len(expected)
+    return expected
 
+
+def _stored_content(s3, bucket: str) -> dict[str, int]:
     stored: dict[str, int] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layout.CONTENT_PREFIX):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=contract.CONTENT_PREFIX):
         for obj in page.get("Contents", []):
             sha = naming.hash_of_content_key(obj["Key"])
             if sha:
                 stored[sha] = obj["Size"]
-    report.content_objects = len(stored)
-    for sha, (size, where) in sorted(expected.items()):
-        if sha not in stored:
-            report.problems.append(f"{where}: content {sha} is missing")
-        elif stored[sha] != size:
-            report.problems.append(f"{where}: content {sha} has {stored[sha]} bytes, manifest says {size}")
+    return stored
 
-    if check_index:
-        indexed = _index_states(clients.dynamodb, settings.content_table, sorted(expected))
-        for sha in sorted(expected):
-            if indexed.get(sha) != STORED:
-                report.problems.append(f"{expected[sha][1]}: content {sha} is not indexed as STORED "
-                                       f"(index: {indexed.get(sha, 'absent')})")
 
-    present = sorted(sha for sha in expected if sha in stored)
+def _rehash_sample(s3, bucket: str, settings: Settings, present: list[str], expected: dict, sample_percent: float,
+                   seed: int | None, report: VerifyReport) -> None:
     count = min(len(present), max(1 if present and sample_percent > 0 else 0,
                                   round(len(present) * sample_percent / 100)))
     sample = random.Random(seed).sample(present, count)
@@ -92,18 +111,17 @@ def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: in
             report.sampled += 1
             if actual != sha:
                 report.problems.append(f"{expected[sha][1]}: content {sha} re-hashes to {actual}")
-    return report
 
 
 def _index_states(dynamodb, table: str, hashes: list[str]) -> dict[str, str]:
     states = {}
     for i in range(0, len(hashes), BATCH_GET):
-        keys = [{layout.CONTENT_PARTITION_KEY: {"S": h}} for h in hashes[i:i + BATCH_GET]]
+        keys = [{contract.CONTENT_PARTITION_KEY: {"S": h}} for h in hashes[i:i + BATCH_GET]]
         request = {table: {"Keys": keys, "ConsistentRead": True}}
         while request:
             response = dynamodb.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(table, []):
                 entry = from_item(item)
-                states[entry[layout.CONTENT_PARTITION_KEY]] = entry.get("state")
+                states[entry[contract.CONTENT_PARTITION_KEY]] = entry.get("state")
             request = response.get("UnprocessedKeys") or None
     return states

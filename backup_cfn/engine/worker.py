@@ -15,15 +15,15 @@ from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
-from backup_cfn.engine import naming, runs
+from backup_cfn import contract
+from backup_cfn.engine import attempts, naming, runs
 from backup_cfn.engine.contentstore import Hook, SourceObject, ensure_stored, no_hook
-from backup_cfn.engine.errors import InvalidJob, RetryableJobError
+from backup_cfn.engine.errors import InvalidJob, ManifestError, RetryableJobError
 from backup_cfn.engine.hashing import read_source_sha256, whole_object_sha256
-from backup_cfn.engine.manifest import Entry, Manifest, ManifestError, list_manifests, read_manifest, write_manifest
+from backup_cfn.engine.manifest import Entry, Manifest, list_manifests, read_manifest, write_manifest
 from backup_cfn.engine.settings import Settings
 
 MESSAGE_VERSION = 1
-_MISSING = ("404", "NoSuchKey", "NotFound")
 _CHANGED = ("412", "PreconditionFailed")
 READ_ATTEMPTS = 3
 
@@ -87,7 +87,7 @@ def handle_message(clients, settings: Settings, body: str, *, receive_count: int
     run = runs.get_run(clients.dynamodb, settings, job.run_id)
     if run is None:
         raise InvalidJob(f"job names unknown run {job.run_id}")
-    lease = runs.acquire_lease(clients.dynamodb, settings, job.run_id, job.user, uuid.uuid4().hex)
+    lease = attempts.acquire_lease(clients.dynamodb, settings, job.run_id, job.user, uuid.uuid4().hex)
     if lease is None:
         return JobOutcome(job, "DUPLICATE", finalized_run=_finalize(clients, settings, job.run_id))
     hook("leased")
@@ -95,12 +95,12 @@ def handle_message(clients, settings: Settings, body: str, *, receive_count: int
         outcome = backup_user(clients, settings, job, lease, hook, previous_run_id=run.get("previous_run_id"))
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        if receive_count >= settings.job_max_receives:
+        if attempts.is_last_delivery(settings, receive_count):
             runs.finish_job(clients.dynamodb, settings, job.run_id, job.user, lease, runs.FAILED, {}, reason[:1000])
             outcome = JobOutcome(job, runs.FAILED, reason=reason, finalized_run=_finalize(clients, settings, job.run_id))
             exc.outcome = outcome  # the handler reports it in metrics, then lets the message go to the DLQ
         else:
-            runs.release_lease(clients.dynamodb, settings, job.run_id, job.user, lease, reason)
+            attempts.release_lease(clients.dynamodb, settings, job.run_id, job.user, lease, reason)
         raise
     return outcome
 
@@ -112,7 +112,7 @@ def _finalize(clients, settings: Settings, run_id: str) -> dict | None:
     return record
 
 
-def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: Hook = no_hook, *,
+def backup_user(clients, settings: Settings, job: Job, lease: attempts.Lease, hook: Hook = no_hook, *,
                 previous_run_id: str | None = None) -> JobOutcome:
     # Only a retried job can find its manifest written (by an attempt that died before recording it).
     retried = lease.previous_status is not None
@@ -127,53 +127,77 @@ def backup_user(clients, settings: Settings, job: Job, lease: runs.Lease, hook: 
         reason = f"no objects under '{job.user}/' in the source bucket (unknown user)"
         return _record(clients, settings, job, lease, runs.SKIPPED, {}, reason, hook)
 
-    entries: dict[str, Entry] = {}
-    sources: dict[str, SourceObject] = {}
-    skipped: dict[str, str] = {p: "folder marker (no content)" for p in folder_markers}
+    snapshot = _identify(clients, settings, listed, previous)
+    snapshot.skipped.update({p: "folder marker (no content)" for p in folder_markers})
+    hook("hashed")
+    bytes_new = _store_new_content(clients, settings, job, snapshot, previous, hook)
+    hook("stored")
+    bytes_scanned = sum(e.size for e in snapshot.entries.values())
+    stats = {
+        "files_total": len(snapshot.entries), "files_changed": snapshot.files_changed, "bytes_scanned": bytes_scanned,
+        "bytes_read": snapshot.bytes_read, "bytes_new": bytes_new, "bytes_deduplicated": bytes_scanned - bytes_new,
+        "objects_skipped": len(snapshot.skipped),
+    }
+    manifest = Manifest(user=job.user, run_id=job.run_id, created_at=naming.iso(settings.now()),
+                        entries=snapshot.entries, skipped=snapshot.skipped, stats=stats)
+    write_manifest(clients.s3, settings.backup_bucket, manifest, settings.sse())
+    hook("manifest_written")
+    return _record(clients, settings, job, lease, runs.COMPLETED, stats, "", hook)
+
+
+@dataclass
+class _Snapshot:
+    """What the user's folder holds now: each path's entry, where each distinct content can be
+    copied from, what could not be backed up and why, and what finding it cost."""
+    entries: dict[str, Entry] = field(default_factory=dict)
+    sources: dict[str, SourceObject] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    files_changed: int = 0
+    bytes_read: int = 0
+
+
+def _identify(clients, settings: Settings, listed: list[_Listed], previous: Manifest | None) -> _Snapshot:
+    """Each listed object's content hash: from the previous snapshot when its size and ETag are
+    unchanged (no request at all), otherwise from S3's stored checksum or a streamed read."""
+    snapshot = _Snapshot()
     to_hash = []
     for item in listed:
         old = previous.entries.get(item.path) if previous else None
         if old is not None and old.size == item.size and old.etag == item.etag:
-            entries[item.path] = Entry(old.sha256, item.size, item.etag, item.last_modified, old.version_id)
+            snapshot.entries[item.path] = Entry(old.sha256, item.size, item.etag, item.last_modified, old.version_id)
             # Unversioned copy source: the object is pinned by its unchanged ETag instead.
-            sources.setdefault(old.sha256, SourceObject(settings.source_bucket, item.key, item.etag, item.size))
+            snapshot.sources.setdefault(old.sha256, SourceObject(settings.source_bucket, item.key, item.etag,
+                                                                 item.size))
         else:
             to_hash.append(item)
-    bytes_read = 0
+    snapshot.files_changed = len(to_hash)
     with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
         for item, result in zip(to_hash, pool.map(lambda i: _hash_object(clients.s3, settings, i), to_hash)):
             if isinstance(result, str):
-                skipped[item.path] = result
+                snapshot.skipped[item.path] = result
                 continue
             entry, source, read = result
-            entries[item.path] = entry
-            sources.setdefault(entry.sha256, source)
-            bytes_read += read
-    hook("hashed")
+            snapshot.entries[item.path] = entry
+            snapshot.sources.setdefault(entry.sha256, source)
+            snapshot.bytes_read += read
+    return snapshot
 
+
+def _store_new_content(clients, settings: Settings, job: Job, snapshot: _Snapshot, previous: Manifest | None,
+                       hook: Hook) -> int:
+    """Make every content the snapshot names stored and safe from the collector; returns the bytes
+    copied into the store by this job."""
     owner = naming.job_id(job.run_id, job.user)
     reused = {e.sha256 for e in previous.entries.values()} if previous else set()
     # Content the previous snapshot names needs no touch while that snapshot is certain to outlive
     # this job inside the retention: every collection that cannot see our manifest keeps it, and
     # so keeps its content (docs/engine.md, "Garbage collection").
     covered = reused if previous is not None and _kept_through_job(settings, previous.run_id) else set()
-    to_store = sorted(h for h in sources if h not in covered)
+    to_store = sorted(h for h in snapshot.sources if h not in covered)
     with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
-        results = list(pool.map(lambda h: ensure_stored(clients, settings, h, sources[h], owner, hook,
+        results = list(pool.map(lambda h: ensure_stored(clients, settings, h, snapshot.sources[h], owner, hook,
                                                         likely_stored=h in reused), to_store))
-    hook("stored")
-    bytes_new = sum(r.copied_bytes for r in results)
-    bytes_scanned = sum(e.size for e in entries.values())
-    stats = {
-        "files_total": len(entries), "files_changed": len(to_hash), "bytes_scanned": bytes_scanned,
-        "bytes_read": bytes_read, "bytes_new": bytes_new, "bytes_deduplicated": bytes_scanned - bytes_new,
-        "objects_skipped": len(skipped),
-    }
-    manifest = Manifest(user=job.user, run_id=job.run_id, created_at=naming.iso(settings.now()), entries=entries,
-                        skipped=skipped, stats=stats)
-    write_manifest(clients.s3, settings.backup_bucket, manifest, settings.sse())
-    hook("manifest_written")
-    return _record(clients, settings, job, lease, runs.COMPLETED, stats, "", hook)
+    return sum(r.copied_bytes for r in results)
 
 
 # Clock skew allowance between workers and the collector.
@@ -186,7 +210,7 @@ def _kept_through_job(settings: Settings, previous_run_id: str) -> bool:
     return naming.run_time(previous_run_id) > deadline - timedelta(days=settings.retention_days)
 
 
-def _record(clients, settings: Settings, job: Job, lease: runs.Lease, status: str, stats: dict, reason: str,
+def _record(clients, settings: Settings, job: Job, lease: attempts.Lease, status: str, stats: dict, reason: str,
             hook: Hook) -> JobOutcome:
     runs.finish_job(clients.dynamodb, settings, job.run_id, job.user, lease, status, stats, reason)
     hook("recorded")
@@ -201,7 +225,7 @@ def _manifest_if_any(clients, settings: Settings, key: str) -> Manifest | None:
     except ManifestError:
         return None   # unreadable: as if absent (an unreadable one of this run is written again)
     except ClientError as exc:
-        if _error_code(exc) in _MISSING:
+        if _error_code(exc) in contract.MISSING_OBJECT_CODES:
             return None
         raise
 
@@ -251,7 +275,7 @@ def _hash_object(s3, settings: Settings, item: _Listed):
         try:
             head = s3.head_object(Bucket=settings.source_bucket, Key=item.key, ChecksumMode="ENABLED")
         except ClientError as exc:
-            if _error_code(exc) in _MISSING:
+            if _error_code(exc) in contract.MISSING_OBJECT_CODES:
                 return "vanished: deleted after the listing"
             raise
         etag, size, version = head["ETag"], head["ContentLength"], head.get("VersionId")
@@ -260,7 +284,7 @@ def _hash_object(s3, settings: Settings, item: _Listed):
             try:
                 sha256, read = read_source_sha256(s3, settings.source_bucket, item.key, version_id=version, etag=etag)
             except ClientError as exc:
-                if _error_code(exc) in _MISSING:
+                if _error_code(exc) in contract.MISSING_OBJECT_CODES:
                     return "vanished: deleted after the listing"
                 if _error_code(exc) in _CHANGED:
                     continue  # overwritten between HEAD and GET: look again

@@ -1,0 +1,96 @@
+"""The contract between the stack and the code that runs in it: bucket prefixes, table keys,
+environment variables, outputs, parameters, handler paths, metric names and the timings both
+sides rely on. The template (lifecycle rules, IAM scopes, function settings) and the engine read
+them from here, so each is named once.
+
+Import-free on purpose: the Lambda package, the template builder and the tests all import it.
+"""
+
+CONTENT_PREFIX = "content/"
+MANIFEST_PREFIX = "manifests/"
+# S3 bills Standard-IA objects as at least 128 KiB; smaller ones would cost more after transition.
+IA_MINIMUM_BILLABLE_BYTES = 128 * 1024
+IA_MINIMUM_STORAGE_DAYS = 30
+# The garbage collector never deletes content referenced within this many hours (see docs/engine.md).
+GC_GRACE_HOURS = 24
+# The worker function's timeout, and how often a job is delivered before the dead-letter queue:
+# the template sets both, and the engine's leases and claims expire by them.
+WORKER_TIMEOUT_SECONDS = 900
+JOB_MAX_RECEIVES = 5
+# AWS's guidance for SQS event sources: visibility at least six times the function timeout, so a
+# message is not redelivered while a throttled or retrying invocation still holds it.
+JOB_VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
+# Job messages per worker invocation (the event source mapping's BatchSize).
+WORKER_BATCH_SIZE = 5
+PRUNER_TIMEOUT_SECONDS = 900
+
+# The Lambda target: the newest Python runtime cfn-lint does not flag as deprecated (see
+# tests/test_template_lint.py), on Graviton (about 20% cheaper per GB-second than x86_64). The
+# template sets them and the handler package is built for them.
+LAMBDA_RUNTIME = "python3.14"
+LAMBDA_ARCHITECTURE = "arm64"
+
+# How S3 says an object is not there: HEAD answers a bare 404, GET NoSuchKey, some paths NotFound.
+MISSING_OBJECT_CODES = ("404", "NoSuchKey", "NotFound")
+
+# Every boto3 client (engine, operator commands, deploy): standard retry mode backs off on
+# throttling (SlowDown, ProvisionedThroughputExceeded) itself.
+CLIENT_RETRIES = {"max_attempts": 10, "mode": "standard"}
+CLIENT_MAX_POOL_CONNECTIONS = 64
+# Per-run and per-user records in the runs table expire this long after the retention period.
+RUN_RECORD_EXTRA_DAYS = 30
+# Custom CloudWatch metrics the worker publishes (embedded metric format) and the dashboard reads.
+METRIC_NAMESPACE = "BackupCfn"
+METRIC_DIMENSION = "Stack"
+METRIC_RUNS_SUCCEEDED = "RunsSucceeded"
+METRIC_USERS_BACKED_UP = "UsersBackedUp"
+METRIC_USERS_FAILED = "UsersFailed"
+METRIC_BYTES_NEW = "BytesStoredNew"
+METRIC_BYTES_DEDUPLICATED = "BytesDeduplicated"
+
+# DynamoDB key and attribute names (the template's tables and the engine both use these).
+RUNS_PARTITION_KEY = "run_id"
+RUNS_SORT_KEY = "item"             # "RUN" for the run record, "USER#<user>" for a user job
+RUNS_BY_USER_INDEX = "ByUser"      # user -> run_id: a user's history
+RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed
+RUNS_TTL_ATTRIBUTE = "expires_at"
+CONTENT_PARTITION_KEY = "content_hash"
+
+# Environment variables the template sets on every function and the handlers read.
+ENV_SOURCE_BUCKET = "SOURCE_BUCKET"
+ENV_BACKUP_BUCKET = "BACKUP_BUCKET"
+ENV_RUNS_TABLE = "RUNS_TABLE"
+ENV_CONTENT_TABLE = "CONTENT_TABLE"
+ENV_JOB_QUEUE_URL = "JOB_QUEUE_URL"
+ENV_TOPIC_ARN = "TOPIC_ARN"
+ENV_KEY_ARN = "BACKUP_KEY_ARN"
+ENV_RETENTION_DAYS = "RETENTION_DAYS"
+ENV_PRIORITY_USERS = "PRIORITY_USERS"  # comma-separated
+ENV_STACK_NAME = "STACK_NAME"
+
+# Stack outputs the CLI reads (primary stack, then replica stack).
+OUTPUT_BACKUP_BUCKET = "BackupBucketName"
+OUTPUT_SOURCE_BUCKET = "SourceBucketName"
+OUTPUT_RUNS_TABLE = "RunsTableName"
+OUTPUT_CONTENT_TABLE = "ContentIndexTableName"
+OUTPUT_JOB_QUEUE_URL = "JobQueueUrl"
+OUTPUT_DEAD_LETTER_QUEUE_URL = "JobDeadLetterQueueUrl"
+OUTPUT_TOPIC_ARN = "NotificationTopicArn"
+OUTPUT_KEY_ARN = "BackupKeyArn"
+OUTPUT_INITIATOR = "InitiatorFunctionName"
+OUTPUT_WORKER = "WorkerFunctionName"
+OUTPUT_PRUNER = "PrunerFunctionName"
+OUTPUT_REPLICA_BUCKET = "ReplicaBucketName"
+OUTPUT_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
+OUTPUT_REPLICA_KEY_ARN = "ReplicaKeyArn"
+
+# Parameters of the primary template: per-build and per-deployment values.
+PARAM_CODE_BUCKET = "HandlerCodeBucket"
+PARAM_CODE_KEY = "HandlerCodeKey"
+PARAM_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
+PARAM_REPLICA_KEY_ARN = "ReplicaKeyArn"
+
+# Lambda handler entry points inside the package zip.
+HANDLER_INITIATOR = "handlers.initiator.handler"
+HANDLER_WORKER = "handlers.worker.handler"
+HANDLER_PRUNER = "handlers.pruner.handler"

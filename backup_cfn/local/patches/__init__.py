@@ -1,0 +1,29 @@
+"""Every fix this project applies to moto, by family. Each restores an AWS behaviour the project
+depends on (or, where said, AWS's cost per request); each is listed in docs/emulator.md with what
+moto does and what AWS does, and has a test that drives it through the AWS API.
+
+`apply_patches()` runs in the emulator's own process (`python -m backup_cfn.local.server serve`)
+before the server starts, so the real templates deploy unchanged.
+"""
+from __future__ import annotations
+
+
+def apply_patches() -> None:
+    """Idempotent."""
+    from moto.cloudformation import models as cfn_models
+
+    from backup_cfn.local.patches import cloudformation, dynamodb, kms
+
+    if getattr(cfn_models, "_backup_cfn_patched", False):
+        return
+    cloudformation.patch_change_set_execution(cfn_models)
+    cloudformation.patch_empty_change_set()
+    cloudformation.patch_parameter_changes(cfn_models)
+    cloudformation.patch_in_place_updates()
+    cloudformation.patch_resource_failures()
+    cloudformation.patch_resource_events(cfn_models)
+    cloudformation.patch_termination_protection(cfn_models)
+    cloudformation.patch_drift_detection()
+    kms.patch_kms_key_properties()
+    dynamodb.patch_transactions()
+    cfn_models._backup_cfn_patched = True

@@ -1,0 +1,73 @@
+"""The engine's resources created directly with boto3 in the emulator, without CloudFormation: a
+test and bench fixture that does not depend on `deploy`. It builds what the template builds for
+the engine (key names, indexes and attributes from the contract, the job queue's visibility and
+redrive), which tests/test_provision_parity.py checks against the template, and returns outputs
+shaped like the stacks' (contract.OUTPUT_*)."""
+from __future__ import annotations
+
+import json
+
+from backup_cfn import contract
+from backup_cfn.contract import JOB_MAX_RECEIVES, JOB_VISIBILITY_SECONDS
+
+
+def provision(session_client, *, prefix: str, region: str, replica_region: str) -> dict[str, str]:
+    """`session_client(service, region)` makes a client; returns the stack-like outputs."""
+    s3 = session_client("s3", region)
+    replica_s3 = session_client("s3", replica_region)
+    kms = session_client("kms", region)
+    replica_kms = session_client("kms", replica_region)
+    dynamodb = session_client("dynamodb", region)
+    sqs = session_client("sqs", region)
+    sns = session_client("sns", region)
+
+    key_arn = kms.create_key(Description=f"{prefix} backups")["KeyMetadata"]["Arn"]
+    replica_key_arn = replica_kms.create_key(Description=f"{prefix} replica")["KeyMetadata"]["Arn"]
+    buckets = {"source": f"{prefix}-source", "backup": f"{prefix}-backup", "replica": f"{prefix}-replica"}
+    for name, client, bucket_region, key in ((buckets["source"], s3, region, key_arn),
+                                             (buckets["backup"], s3, region, key_arn),
+                                             (buckets["replica"], replica_s3, replica_region, replica_key_arn)):
+        args = {"Bucket": name}
+        if bucket_region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": bucket_region}
+        client.create_bucket(**args)
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+            "BucketKeyEnabled": True}]})
+
+    runs_table, content_table = f"{prefix}-runs", f"{prefix}-content"
+    dynamodb.create_table(
+        TableName=runs_table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in
+                              (contract.RUNS_PARTITION_KEY, contract.RUNS_SORT_KEY, "user", "status")],
+        KeySchema=[{"AttributeName": contract.RUNS_PARTITION_KEY, "KeyType": "HASH"},
+                   {"AttributeName": contract.RUNS_SORT_KEY, "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
+                           {"AttributeName": contract.RUNS_PARTITION_KEY, "KeyType": "RANGE"}]}
+            for name, pk in ((contract.RUNS_BY_USER_INDEX, "user"), (contract.RUNS_BY_STATUS_INDEX, "status"))],
+    )
+    dynamodb.update_time_to_live(TableName=runs_table, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": contract.RUNS_TTL_ATTRIBUTE})
+    dynamodb.create_table(
+        TableName=content_table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": contract.CONTENT_PARTITION_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": contract.CONTENT_PARTITION_KEY, "KeyType": "HASH"}],
+    )
+
+    dead_letters = sqs.create_queue(QueueName=f"{prefix}-jobs-dlq")["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    jobs = sqs.create_queue(QueueName=f"{prefix}-jobs", Attributes={
+        "VisibilityTimeout": str(JOB_VISIBILITY_SECONDS),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": JOB_MAX_RECEIVES}),
+    })["QueueUrl"]
+    topic = sns.create_topic(Name=f"{prefix}-notifications")["TopicArn"]
+    return {
+        contract.OUTPUT_SOURCE_BUCKET: buckets["source"], contract.OUTPUT_BACKUP_BUCKET: buckets["backup"],
+        contract.OUTPUT_REPLICA_BUCKET: buckets["replica"], contract.OUTPUT_RUNS_TABLE: runs_table,
+        contract.OUTPUT_CONTENT_TABLE: content_table, contract.OUTPUT_JOB_QUEUE_URL: jobs,
+        contract.OUTPUT_DEAD_LETTER_QUEUE_URL: dead_letters, contract.OUTPUT_TOPIC_ARN: topic,
+        contract.OUTPUT_KEY_ARN: key_arn, contract.OUTPUT_REPLICA_KEY_ARN: replica_key_arn,
+    }

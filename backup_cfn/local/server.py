@@ -1,0 +1,152 @@
+"""The offline target: moto in server mode on a loopback port, run by this project's launcher.
+
+The launcher runs moto in a child process of its own (`python -m backup_cfn.local.server serve`),
+so the documented fixes in `backup_cfn.local.patches` apply to the emulator without touching the
+real templates. `start()` waits until the server answers; `stop()` ends it; both are idempotent.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from backup_cfn.errors import UserError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5055
+READY_TIMEOUT_SECONDS = 30
+STATE_DIR = Path(os.environ.get("BACKUP_CFN_STATE_DIR", Path.home() / ".backup-cfn"))
+
+
+def url(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> str:
+    return f"http://{host}:{port}"
+
+
+def is_ready(endpoint: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _pid_file(port: int) -> Path:
+    return STATE_DIR / f"emulator-{port}.pid"
+
+
+def start(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, log_path: Path | None = None) -> subprocess.Popen | None:
+    """Start the emulator in the background; returns the process, or None if one already answers."""
+    endpoint = url(port, host)
+    if is_ready(endpoint):
+        return None
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = log_path or STATE_DIR / f"emulator-{port}.log"
+    env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backup_cfn.local.server", "serve", "--host", host, "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )
+    _pid_file(port).write_text(str(process.pid))
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UserError(f"the emulator exited with code {process.returncode}; see {log_path}")
+        if is_ready(endpoint):
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise UserError(f"the emulator did not answer on {endpoint} within {READY_TIMEOUT_SECONDS}s; see {log_path}")
+
+
+def stop(port: int = DEFAULT_PORT) -> bool:
+    """Stop the emulator this launcher started on `port`; False when none was running."""
+    pid_file = _pid_file(port)
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    pid_file.unlink()
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(50):
+        if _exited(pid):
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _exited(pid: int) -> bool:
+    # A child of this process lingers as a zombie, which still answers signal 0, until reaped.
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def reset(endpoint: str) -> None:
+    """Clear all emulator state (between tests)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def do_start(*, console, port: int = DEFAULT_PORT) -> None:
+    process = start(port)
+    state = "already running" if process is None else f"started (pid {process.pid})"
+    console.print(f"emulator {state} at {url(port)}", highlight=False)
+
+
+def do_stop(*, console, port: int = DEFAULT_PORT) -> None:
+    console.print("emulator stopped" if stop(port) else "no emulator was running")
+
+
+def serve(host: str, port: int) -> None:
+    from backup_cfn.local.patches import apply_patches
+
+    apply_patches()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    while not stopping:
+        time.sleep(0.2)
+    server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m backup_cfn.local.server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_parser = sub.add_parser("serve", help="run the emulator in the foreground")
+    serve_parser.add_argument("--host", default=DEFAULT_HOST)
+    serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

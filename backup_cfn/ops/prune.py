@@ -1,0 +1,37 @@
+"""`backup-cfn prune`: garbage collection now, or what it would delete."""
+from __future__ import annotations
+
+from rich.console import Console
+
+from backup_cfn.config import Environment
+from backup_cfn.engine import naming
+from backup_cfn.engine.pruner import prune
+from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS
+from backup_cfn.errors import UserError
+from backup_cfn.ops.format import human_bytes
+from backup_cfn.ops.target import DeployedEnvironment, connect
+
+
+def run_prune(target: DeployedEnvironment, *, dry_run: bool, console: Console | None = None):
+    console = console or Console()
+    report = prune(target.clients, target.settings, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"{report.manifests_total} manifest(s): {report.manifests_kept} kept, "
+                  f"{len(report.manifests_expired)} expired ({verb})")
+    console.print(f"{report.content_entries} content entries: {len(report.content_deleted)} unreferenced "
+                  f"({verb}, {human_bytes(report.bytes_deleted)}), {report.content_in_grace} unreferenced but "
+                  f"inside the {target.settings.gc_grace_hours}-hour grace period")
+    if dry_run:
+        for key in report.manifests_expired[:20]:
+            console.print(f"  would delete {key}")
+        for sha in report.content_deleted[:20]:
+            console.print(f"  would delete {naming.content_key(sha)}")
+    if report.unreadable_manifests:
+        for key in report.unreadable_manifests[:MAX_LISTED_PROBLEMS]:
+            console.print(f"[red]unreadable[/red] {key}")
+        raise UserError(f"{len(report.unreadable_manifests)} kept manifest(s) unreadable: no content deleted")
+    return report
+
+
+def do_prune(env: Environment, *, console: Console, dry_run: bool = False):
+    return run_prune(connect(env), dry_run=dry_run, console=console)

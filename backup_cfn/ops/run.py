@@ -1,0 +1,125 @@
+"""`backup-cfn run`: start a backup now and follow it to its end, with a progress bar and the
+run's figures. How the run is driven (the deployed functions on AWS, the handlers in-process on
+the emulator) is the seam's choice (backup_cfn.aws.backup_runner)."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from backup_cfn import aws, contract
+from backup_cfn.config import Environment
+from backup_cfn.engine import naming, runs
+from backup_cfn.engine.initiator import scheduled_event
+from backup_cfn.engine.settings import RequestCounter
+from backup_cfn.errors import UserError
+from backup_cfn.ops.format import human_bytes, number, share
+from backup_cfn.ops.target import DeployedEnvironment, connect
+
+AWS_POLL_SECONDS = 5
+
+
+@dataclass
+class RunResult:
+    record: dict
+    s3_requests: int | None          # counted when the run's requests went through this process
+    s3_requests_by_operation: dict
+    seconds: float
+
+
+def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, console: Console | None = None,
+               moment: datetime | None = None) -> RunResult:
+    """Start a run now and follow it to the end."""
+    console = console or Console()
+    moment = (moment or datetime.now(timezone.utc)).replace(microsecond=0)
+    run_id = naming.run_id_for(moment)
+    started = time.monotonic()
+    counter = RequestCounter()
+    if users:
+        bad = [u for u in users if not naming.is_valid_user(u)]
+        if bad:
+            raise UserError(f"not a user name: {bad[0]!r} (users are top-level prefixes of the source bucket, no '/')")
+    with _progress(console) as progress:
+        task = progress.add_task(f"run {run_id}", total=None)
+
+        def refresh() -> dict | None:
+            record = runs.get_run(target.clients.dynamodb, target.settings, run_id)
+            if record:
+                finished = sum(number(record.get(k)) for k in ("users_done", "users_failed", "users_skipped"))
+                progress.update(task, total=number(record.get("users_total")), completed=finished)
+            return record
+
+        aws.backup_runner(target.env)(target, moment, users, counter, refresh)
+        record = refresh()
+    if record is None:
+        raise UserError(f"run {run_id} was not recorded; see the initiator's log")
+    s3_requests = counter.total("s3") or None
+    return RunResult(record, s3_requests, counter.by_operation("s3"), time.monotonic() - started)
+
+
+def run_on_aws(target: DeployedEnvironment, moment: datetime, users: list[str] | None, counter: RequestCounter,
+               refresh: Callable[[], dict | None]) -> None:
+    """Invoke the deployed initiator and follow the runs table until the run is closed."""
+    function = target.outputs.get(contract.OUTPUT_INITIATOR)
+    if not function:
+        raise UserError(f"stack {target.env.stack_name} has no output {contract.OUTPUT_INITIATOR}")
+    event = scheduled_event(moment, users=users, region=target.env.region, account=target.env.account_id or "")
+    response = aws.client(target.env, "lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    if response.get("FunctionError"):
+        raise UserError(f"the initiator failed: {response['Payload'].read().decode()[:300]}")
+    while True:
+        record = refresh()
+        if record and record.get("status") in runs.FINAL_RUN_STATUSES:
+            return
+        time.sleep(AWS_POLL_SECONDS)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("users"),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def run_table(record: dict, result: RunResult | None = None) -> Table:
+    table = Table(title=f"run {record['run_id']}: {record.get('status')}", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    scanned = number(record.get("bytes_scanned"))
+    rows = [
+        ("users backed up", f"{number(record.get('users_done'))} of {number(record.get('users_total'))}"),
+        ("users failed", str(number(record.get("users_failed")))),
+        ("users skipped", str(number(record.get("users_skipped")))),
+        ("files", f"{number(record.get('files_total'))} ({number(record.get('files_changed'))} new or changed)"),
+        ("source size", human_bytes(scanned)),
+        ("bytes read", share(record.get("bytes_read"), scanned)),
+        ("bytes stored new", share(record.get("bytes_new"), scanned)),
+        ("bytes deduplicated", share(record.get("bytes_deduplicated"), scanned)),
+    ]
+    if result is not None and result.s3_requests is not None:
+        by_operation = ", ".join(f"{k} {v}" for k, v in result.s3_requests_by_operation.items())
+        rows.append(("S3 requests", f"{result.s3_requests}  ({by_operation})"))
+    if result is not None:
+        rows.append(("time", f"{result.seconds:.1f} s"))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def check_run(record: dict, env: Environment) -> None:
+    failed = number(record.get("users_failed"))
+    if failed:
+        raise UserError(f"run {record['run_id']}: {failed} user(s) failed; see `backup-cfn runs --env {env.name} "
+                        f"--run {record['run_id']}`")
+
+
+def do_run(env: Environment, *, console: Console, users: str | None = None) -> RunResult:
+    chosen = [u.strip() for u in users.split(",") if u.strip()] if users else None
+    result = run_backup(connect(env), users=chosen, console=console)
+    console.print(run_table(result.record, result))
+    check_run(result.record, env)
+    return result

@@ -1,0 +1,32 @@
+"""An environment as the operator commands see it: the engine's clients and the settings read from
+the deployed stacks' outputs, so a stack renamed in the environments file is followed everywhere."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backup_cfn import aws
+from backup_cfn.config import Environment
+from backup_cfn.deploy.outputs import stack_outputs
+from backup_cfn.engine.errors import MissingSetting
+from backup_cfn.engine.settings import Clients, Settings, settings_from_outputs
+from backup_cfn.errors import UserError
+
+
+@dataclass
+class DeployedEnvironment:
+    """An environment's engine: its clients and the settings read from its stacks."""
+    env: Environment
+    clients: Clients
+    settings: Settings
+    outputs: dict
+
+
+def connect(env: Environment, outputs: dict | None = None) -> DeployedEnvironment:
+    outputs = outputs if outputs is not None else stack_outputs(env)
+    try:
+        settings = settings_from_outputs(outputs, source_bucket=env.source_bucket, retention_days=env.retention_days,
+                                         priority_users=env.priority_users, stack_name=env.stack_name)
+    except MissingSetting as exc:
+        raise UserError(f"stack {env.stack_name} has no output {exc.name}: deploy it again with "
+                        f"`backup-cfn deploy --env {env.name}`") from None
+    return DeployedEnvironment(env, aws.engine_clients(env), settings, outputs)

@@ -1,0 +1,29 @@
+"""`backup-cfn verify`: every snapshot's content present and indexed, a sample re-hashed."""
+from __future__ import annotations
+
+from rich.console import Console
+
+from backup_cfn.config import Environment
+from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS, verify
+from backup_cfn.errors import UserError
+from backup_cfn.ops.target import DeployedEnvironment, connect
+
+
+def run_verify(target: DeployedEnvironment, *, sample_percent: float, console: Console | None = None):
+    console = console or Console()
+    if not 0 <= sample_percent <= 100:
+        raise UserError(f"--sample must be between 0 and 100, got {sample_percent}")
+    with console.status("verifying manifests, content and index"):
+        report = verify(target.clients, target.settings, sample_percent=sample_percent)
+    console.print(f"{report.manifests} manifest(s), {report.content_referenced} distinct content referenced, "
+                  f"{report.content_objects} content object(s) stored, {report.sampled} re-hashed")
+    if not report.ok:
+        for problem in report.problems[:MAX_LISTED_PROBLEMS]:
+            console.print(f"[red]problem[/red] {problem}")
+        raise UserError(f"verify found {len(report.problems)} problem(s)")
+    console.print("[green]verify: no problems[/green]")
+    return report
+
+
+def do_verify(env: Environment, *, console: Console, sample_percent: float = 5.0):
+    return run_verify(connect(env), sample_percent=sample_percent, console=console)

@@ -1,0 +1,234 @@
+"""Lambda: initiator (daily schedule), worker (SQS jobs) and pruner (garbage collection), each with
+its own least-privilege role and KMS-encrypted log group, and the EventBridge schedules."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from troposphere import AccountId, GetAtt, Ref, Template, awslambda, events, iam, logs
+from troposphere.validators import integer
+
+from backup_cfn import contract
+from backup_cfn.config import Environment
+from backup_cfn.stack import names
+from backup_cfn.stack.network import Network
+from backup_cfn.stack.policies import elements, roles as role_policies
+from backup_cfn.stack.resource_options import retain, skip_checks, tags
+
+LOG_RETENTION_DAYS = 90
+ASYNC_RETRIES = 2
+ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
+SCHEDULE_RETRY_ATTEMPTS = 8
+SCHEDULE_MAX_EVENT_AGE_SECONDS = 6 * 3600
+
+
+class QueueScalingConfig(awslambda.ScalingConfig):
+    """The event source mapping's ScalingConfig. troposphere 4.11.1 generates two classes of this
+    name and keeps WebFunction's (MaxEnvironments); subclassing passes its type check."""
+
+    props = {"MaximumConcurrency": (integer, False)}
+
+
+class FunctionLoggingConfig(awslambda.LoggingConfig):
+    """The function's LoggingConfig, shadowed the same way in troposphere 4.11.1 (no LogFormat)."""
+
+    props = {"ApplicationLogLevel": (str, False), "LogFormat": (str, False), "LogGroup": (str, False),
+             "SystemLogLevel": (str, False)}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    role: str           # "initiator", "worker", "pruner": names, log groups, logical IDs
+    handler: str
+    description: str
+    memory_mb: int
+    timeout_seconds: int
+    reserved_concurrency: int | None  # 1 keeps the initiator and the collector single-instance
+
+
+INITIATOR = FunctionSpec("initiator", contract.HANDLER_INITIATOR, "discovers users and enqueues one backup job each",
+                         512, 300, 1)
+WORKER = FunctionSpec("worker", contract.HANDLER_WORKER, "backs up one user: incremental, content-deduplicated",
+                      1024, contract.WORKER_TIMEOUT_SECONDS, None)
+PRUNER = FunctionSpec("pruner", contract.HANDLER_PRUNER, "expires snapshots and deletes unreferenced content",
+                      1024, contract.PRUNER_TIMEOUT_SECONDS, 1)
+
+
+@dataclass(frozen=True)
+class FunctionResources:
+    function: awslambda.Function
+    role: iam.Role
+    log_group: logs.LogGroup
+
+
+@dataclass(frozen=True)
+class FunctionWiring:
+    """What the functions are wired to; passed in by template.build_template."""
+    key: object
+    source_bucket_arn: object
+    source_bucket_name: object
+    backup_bucket: object
+    runs_table: object
+    content_table: object
+    job_queue: object
+    failure_queue: object
+    topic: object
+    code_bucket: object
+    code_key: object
+    network: Network | None
+
+
+def _logical(spec: FunctionSpec, suffix: str) -> str:
+    return f"{spec.role.capitalize()}{suffix}"
+
+
+def add_log_group(t: Template, env: Environment, spec: FunctionSpec, key) -> logs.LogGroup:
+    return t.add_resource(retain(logs.LogGroup(
+        _logical(spec, "LogGroup"),
+        LogGroupName=names.log_group_name(env, spec.role),
+        RetentionInDays=LOG_RETENTION_DAYS,
+        KmsKeyId=GetAtt(key, "Arn"),
+        Tags=tags(env),
+    )))
+
+
+def add_function(t: Template, env: Environment, spec: FunctionSpec, statements: list, res: FunctionWiring) -> FunctionResources:
+    log_group = add_log_group(t, env, spec, res.key)
+    if res.network is not None:
+        statements = [*statements, role_policies.vpc_statement()]
+    role = t.add_resource(iam.Role(
+        _logical(spec, "FunctionRole"),
+        Description=f"backup-cfn {spec.role}: {spec.description}",
+        AssumeRolePolicyDocument=role_policies.lambda_trust_policy(),
+        Policies=[iam.Policy(PolicyName=spec.role, PolicyDocument=elements.document(
+            role_policies.log_statement(log_group), *statements))],
+        Tags=tags(env),
+    ))
+    optional = {}
+    if spec.reserved_concurrency is not None:
+        optional["ReservedConcurrentExecutions"] = spec.reserved_concurrency
+    if res.network is not None:
+        optional["VpcConfig"] = res.network.vpc_config()
+    function = t.add_resource(awslambda.Function(
+        _logical(spec, "Function"),
+        FunctionName=names.function_name(env, spec.role),
+        Description=f"backup-cfn {spec.role}: {spec.description}",
+        Runtime=contract.LAMBDA_RUNTIME,
+        Architectures=[contract.LAMBDA_ARCHITECTURE],
+        Handler=spec.handler,
+        Code=awslambda.Code(S3Bucket=res.code_bucket, S3Key=res.code_key),
+        Role=GetAtt(role, "Arn"),
+        MemorySize=spec.memory_mb,
+        Timeout=spec.timeout_seconds,
+        LoggingConfig=FunctionLoggingConfig(LogGroup=Ref(log_group), LogFormat="JSON"),
+        Environment=awslambda.Environment(Variables=_environment(env, res)),
+        KmsKeyArn=GetAtt(res.key, "Arn"),
+        Tags=tags(env),
+        **optional,
+    ))
+    skip_checks(function, _not_applicable_checks(env, spec, res))
+    if res.network is not None:
+        skip_checks(role, {"CKV_AWS_111": (
+            "Lambda's network-interface actions (ManageVpcNetworkInterfaces) accept no narrower resource; "
+            "AWS's own AWSLambdaVPCAccessExecutionRole grants them on *")})
+    return FunctionResources(function=function, role=role, log_group=log_group)
+
+
+def _not_applicable_checks(env: Environment, spec: FunctionSpec, res: FunctionWiring) -> dict[str, str]:
+    reasons = {}
+    if spec is WORKER:
+        reasons["CKV_AWS_116"] = ("invoked synchronously by the SQS event source: failed jobs go to "
+                                  "JobDeadLetterQueue through the queue's redrive policy, not a function DLQ")
+        reasons["CKV_AWS_115"] = ("concurrency is bounded by the queue subscription's MaximumConcurrency "
+                                  "(max_concurrent_backups) without reserving it from the account pool")
+    else:
+        reasons["CKV_AWS_116"] = ("asynchronous failures go to FailedInvocationQueue through the "
+                                  "EventInvokeConfig on-failure destination, which records more than a DLQ")
+    if res.network is None:
+        reasons["CKV_AWS_117"] = f"environment '{env.name}' sets vpc_endpoints = false"
+    return reasons
+
+
+def _environment(env: Environment, res: FunctionWiring) -> dict:
+    return {
+        contract.ENV_SOURCE_BUCKET: res.source_bucket_name,
+        contract.ENV_BACKUP_BUCKET: Ref(res.backup_bucket),
+        contract.ENV_RUNS_TABLE: Ref(res.runs_table),
+        contract.ENV_CONTENT_TABLE: Ref(res.content_table),
+        contract.ENV_JOB_QUEUE_URL: Ref(res.job_queue),
+        contract.ENV_TOPIC_ARN: Ref(res.topic),
+        contract.ENV_KEY_ARN: GetAtt(res.key, "Arn"),
+        contract.ENV_RETENTION_DAYS: str(env.retention_days),
+        contract.ENV_PRIORITY_USERS: ",".join(env.priority_users),
+        contract.ENV_STACK_NAME: env.stack_name,
+        "POWERTOOLS_SERVICE_NAME": "backup-cfn",
+        "POWERTOOLS_METRICS_NAMESPACE": contract.METRIC_NAMESPACE,
+    }
+
+
+def add_async_failure_destination(t: Template, spec: FunctionSpec, deployed: FunctionResources, failure_queue) -> None:
+    t.add_resource(awslambda.EventInvokeConfig(
+        _logical(spec, "AsyncInvokeConfig"),
+        FunctionName=Ref(deployed.function),
+        Qualifier="$LATEST",
+        MaximumRetryAttempts=ASYNC_RETRIES,
+        MaximumEventAgeInSeconds=ASYNC_MAX_EVENT_AGE_SECONDS,
+        DestinationConfig=awslambda.DestinationConfig(
+            OnFailure=awslambda.OnFailure(Destination=GetAtt(failure_queue, "Arn"))),
+    ))
+
+
+def add_schedule(t: Template, env: Environment, name: str, expression: str, deployed: FunctionResources,
+                 failure_queue) -> events.Rule:
+    """A schedule whose undeliverable events land in the failure queue instead of vanishing."""
+    rule = t.add_resource(events.Rule(
+        f"{name}Schedule",
+        Description=f"backup-cfn {env.name}: {name.lower()} on {expression}",
+        ScheduleExpression=expression,
+        State="ENABLED",
+        Targets=[events.Target(
+            Id=f"{name}Function",
+            Arn=GetAtt(deployed.function, "Arn"),
+            RetryPolicy=events.RetryPolicy(MaximumRetryAttempts=SCHEDULE_RETRY_ATTEMPTS,
+                                           MaximumEventAgeInSeconds=SCHEDULE_MAX_EVENT_AGE_SECONDS),
+            DeadLetterConfig=events.DeadLetterConfig(Arn=GetAtt(failure_queue, "Arn")),
+        )],
+        Tags=tags(env),
+    ))
+    t.add_resource(awslambda.Permission(
+        f"{name}SchedulePermission", Action="lambda:InvokeFunction", FunctionName=Ref(deployed.function),
+        Principal="events.amazonaws.com", SourceArn=GetAtt(rule, "Arn"), SourceAccount=AccountId,
+    ))
+    return rule
+
+
+def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[str, FunctionResources]:
+    """The three functions, the worker's queue subscription and both schedules; returns the
+    functions and the schedule rules (for the failure queue's policy)."""
+    initiator = add_function(t, env, INITIATOR, role_policies.initiator_statements(
+        res.source_bucket_arn, res.runs_table, res.job_queue, res.failure_queue, res.topic,
+        GetAtt(res.key, "Arn")), res)
+    worker = add_function(t, env, WORKER, role_policies.worker_statements(
+        res.source_bucket_arn, res.backup_bucket, res.runs_table, res.content_table, res.job_queue, res.topic,
+        GetAtt(res.key, "Arn")), res)
+    pruner = add_function(t, env, PRUNER, role_policies.pruner_statements(
+        res.backup_bucket, res.runs_table, res.content_table, res.topic, res.failure_queue,
+        GetAtt(res.key, "Arn")), res)
+    t.add_resource(awslambda.EventSourceMapping(
+        "WorkerJobSubscription",
+        EventSourceArn=GetAtt(res.job_queue, "Arn"),
+        FunctionName=Ref(worker.function),
+        BatchSize=contract.WORKER_BATCH_SIZE,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        ScalingConfig=QueueScalingConfig(MaximumConcurrency=env.max_concurrent_backups),
+        Tags=tags(env),
+    ))
+    for spec, deployed in ((INITIATOR, initiator), (PRUNER, pruner)):
+        add_async_failure_destination(t, spec, deployed, res.failure_queue)
+    return {"initiator": initiator, "worker": worker, "pruner": pruner}
+
+
+def add_schedules(t: Template, env: Environment, functions: dict[str, FunctionResources], failure_queue) -> list[events.Rule]:
+    return [
+        add_schedule(t, env, "Backup", env.schedule, functions["initiator"], failure_queue),
+        add_schedule(t, env, "GarbageCollection", env.prune_schedule, functions["pruner"], failure_queue),
+    ]

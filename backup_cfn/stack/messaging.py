@@ -1,0 +1,70 @@
+"""SQS and SNS: the per-user job queue with its dead-letter queue, the queue for failed
+invocations and undeliverable schedule events, and the encrypted notification topic."""
+from __future__ import annotations
+
+from troposphere import GetAtt, Ref, Template, sns, sqs
+
+from backup_cfn.config import Environment
+from backup_cfn.contract import JOB_MAX_RECEIVES, JOB_VISIBILITY_SECONDS
+from backup_cfn.stack.policies import messaging as messaging_policies
+from backup_cfn.stack.resource_options import tags, transient
+
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+
+def add_job_queues(t: Template, env: Environment, key) -> tuple[sqs.Queue, sqs.Queue]:
+    dead_letters = t.add_resource(transient(sqs.Queue(
+        "JobDeadLetterQueue",
+        KmsMasterKeyId=GetAtt(key, "Arn"),
+        KmsDataKeyReusePeriodSeconds=3600,
+        MessageRetentionPeriod=FOURTEEN_DAYS,
+        Tags=tags(env),
+    )))
+    jobs = t.add_resource(transient(sqs.Queue(
+        "JobQueue",
+        KmsMasterKeyId=GetAtt(key, "Arn"),
+        KmsDataKeyReusePeriodSeconds=3600,
+        VisibilityTimeout=JOB_VISIBILITY_SECONDS,
+        MessageRetentionPeriod=4 * 24 * 3600,
+        RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letters, "Arn"),
+                                        maxReceiveCount=JOB_MAX_RECEIVES),
+        Tags=tags(env),
+    )))
+    return jobs, dead_letters
+
+
+def add_failed_invocation_queue(t: Template, env: Environment, key) -> sqs.Queue:
+    """Where asynchronous invocations that failed all retries, and schedule events EventBridge
+    could not deliver, end up: one place to look, one alarm."""
+    return t.add_resource(transient(sqs.Queue(
+        "FailedInvocationQueue",
+        KmsMasterKeyId=GetAtt(key, "Arn"),
+        KmsDataKeyReusePeriodSeconds=3600,
+        MessageRetentionPeriod=FOURTEEN_DAYS,
+        Tags=tags(env),
+    )))
+
+
+def add_failed_invocation_queue_policy(t: Template, queue: sqs.Queue, rules: list) -> sqs.QueuePolicy:
+    return t.add_resource(sqs.QueuePolicy(
+        "FailedInvocationQueuePolicy", Queues=[Ref(queue)],
+        PolicyDocument=messaging_policies.failed_events_queue_policy(queue, rules),
+    ))
+
+
+def add_notification_topic(t: Template, env: Environment, key) -> sns.Topic:
+    topic = t.add_resource(sns.Topic(
+        "NotificationTopic",
+        DisplayName=f"backup-cfn {env.name}",
+        KmsMasterKeyId=GetAtt(key, "Arn"),
+        Tags=tags(env),
+    ))
+    t.add_resource(sns.TopicPolicy("NotificationTopicPolicy", Topics=[Ref(topic)],
+                                   PolicyDocument=messaging_policies.topic_policy(topic)))
+    if env.notification_email:
+        t.add_resource(sns.SubscriptionResource(
+            "NotificationEmailSubscription", TopicArn=Ref(topic), Protocol="email",
+            Endpoint=env.notification_email,
+        ))
+    return topic

@@ -1,0 +1,129 @@
+"""CloudWatch: one dashboard for storage, queues, functions and the engine's own figures, and
+alarms that publish to the encrypted topic (the key policy lets CloudWatch use the key)."""
+from __future__ import annotations
+
+import json
+
+from troposphere import GetAtt, Ref, Select, Split, Sub, Template, cloudwatch
+
+from backup_cfn import contract
+from backup_cfn.config import Environment
+from backup_cfn.stack.functions import FunctionResources
+from backup_cfn.stack.resource_options import tags
+
+NO_SUCCESS_HOURS = 26  # a daily schedule plus two hours of slack before anyone is woken
+
+
+def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failure_queue,
+               functions: dict[str, FunctionResources]) -> list[cloudwatch.Alarm]:
+    actions = dict(AlarmActions=[Ref(topic)], OKActions=[Ref(topic)])
+    alarms = [
+        _queue_not_empty("JobDeadLetterQueueNotEmptyAlarm", job_dead_letters, env, actions,
+                         "Backup jobs failed every retry and sit in the dead-letter queue."),
+        _queue_not_empty("FailedInvocationQueueNotEmptyAlarm", failure_queue, env, actions,
+                         "A scheduled backup or collection could not run (failed invocation or event)."),
+        cloudwatch.Alarm(
+            "NoSuccessfulBackupAlarm",
+            AlarmDescription=f"No backup run completed successfully in {NO_SUCCESS_HOURS} hours.",
+            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_RUNS_SUCCEEDED,
+            Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
+            Statistic="Sum", Period=3600, EvaluationPeriods=NO_SUCCESS_HOURS, DatapointsToAlarm=NO_SUCCESS_HOURS,
+            Threshold=1, ComparisonOperator="LessThanThreshold",
+            # No data at all is exactly the failure this alarm exists for.
+            TreatMissingData="breaching", Tags=tags(env), **actions,
+        ),
+        cloudwatch.Alarm(
+            "UsersFailedAlarm",
+            AlarmDescription="At least one user's backup failed in the last hour.",
+            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_USERS_FAILED,
+            Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
+            Statistic="Sum", Period=3600, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+        ),
+    ]
+    for role, deployed in functions.items():
+        alarms.append(cloudwatch.Alarm(
+            f"{role.capitalize()}ErrorsAlarm",
+            AlarmDescription=f"The {role} function reported errors.",
+            Namespace="AWS/Lambda", MetricName="Errors",
+            Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(deployed.function))],
+            Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+        ))
+    return [t.add_resource(alarm) for alarm in alarms]
+
+
+def _queue_not_empty(title: str, queue, env: Environment, actions: dict, description: str) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        title, AlarmDescription=description,
+        Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(queue, "QueueName"))],
+        Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+        Tags=tags(env), **actions,
+    )
+
+
+def _metric(namespace: str, name: str, *dimensions: str, **options) -> list:
+    return [namespace, name, *dimensions, *([options] if options else [])]
+
+
+def _widget(title: str, metrics: list, x: int, y: int, *, stat: str = "Sum", period: int = 300,
+            width: int = 12, region: str = "${AWS::Region}") -> dict:
+    return {"type": "metric", "x": x, "y": y, "width": width, "height": 6,
+            "properties": {"title": title, "metrics": metrics, "stat": stat, "period": period,
+                           "region": region, "view": "timeSeries"}}
+
+
+def dashboard_body(env: Environment, function_roles: list[str], has_source_bucket: bool) -> str:
+    """The dashboard JSON with ${Placeholders} that add_dashboard fills with Sub."""
+    storage = []
+    for bucket in ("BackupBucket", "SourceBucket", "AccessLogBucket", "TrailBucket"):
+        if bucket == "SourceBucket" and not has_source_bucket:
+            continue
+        for storage_type in ("StandardStorage", "StandardIAStorage"):
+            storage.append(_metric("AWS/S3", "BucketSizeBytes", "BucketName", f"${{{bucket}}}",
+                                   "StorageType", storage_type))
+    for storage_type in ("StandardStorage", "StandardIAStorage"):
+        storage.append(_metric("AWS/S3", "BucketSizeBytes", "BucketName", "${ReplicaBucket}",
+                               "StorageType", storage_type, region=env.replica_region))
+    objects = [_metric("AWS/S3", "NumberOfObjects", "BucketName", "${BackupBucket}", "StorageType",
+                       "AllStorageTypes"),
+               _metric("AWS/S3", "NumberOfObjects", "BucketName", "${ReplicaBucket}", "StorageType",
+                       "AllStorageTypes", region=env.replica_region)]
+    queues = [_metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"${{{queue}}}")
+              for queue in ("JobQueue", "JobDeadLetterQueue", "FailedInvocationQueue")]
+    oldest = [_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "${JobQueue}")]
+    errors = [_metric("AWS/Lambda", name, "FunctionName", f"${{{role}}}")
+              for role in function_roles for name in ("Errors", "Throttles")]
+    durations = [_metric("AWS/Lambda", "Duration", "FunctionName", f"${{{role}}}") for role in function_roles]
+    stack = (contract.METRIC_DIMENSION, env.stack_name)
+    users = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_USERS_BACKED_UP, *stack),
+             _metric(contract.METRIC_NAMESPACE, contract.METRIC_USERS_FAILED, *stack),
+             _metric(contract.METRIC_NAMESPACE, contract.METRIC_RUNS_SUCCEEDED, *stack)]
+    data = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_NEW, *stack),
+            _metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_DEDUPLICATED, *stack)]
+    widgets = [
+        _widget("Stored bytes by bucket and storage class", storage, 0, 0, stat="Average", period=86400),
+        _widget("Objects", objects, 12, 0, stat="Average", period=86400),
+        _widget("Queue depth (visible messages)", queues, 0, 6, stat="Maximum"),
+        _widget("Oldest job age (s)", oldest, 12, 6, stat="Maximum"),
+        _widget("Function errors and throttles", errors, 0, 12),
+        _widget("Function duration p95 (ms)", durations, 12, 12, stat="p95"),
+        _widget("Users backed up / failed, runs succeeded", users, 0, 18, period=3600),
+        _widget("Bytes stored new vs deduplicated", data, 12, 18, period=3600),
+    ]
+    return json.dumps({"widgets": widgets}, sort_keys=True)
+
+
+def add_dashboard(t: Template, env: Environment, *, buckets: dict, replica_bucket_arn, queues: dict,
+                  functions: dict[str, FunctionResources]) -> cloudwatch.Dashboard:
+    variables = {name: Ref(bucket) for name, bucket in buckets.items()}
+    # arn:aws:s3:::NAME -> NAME: the replica lives in the other stack, known here only by ARN.
+    variables["ReplicaBucket"] = Select(5, Split(":", replica_bucket_arn))
+    variables.update({name: GetAtt(queue, "QueueName") for name, queue in queues.items()})
+    variables.update({role: Ref(deployed.function) for role, deployed in functions.items()})
+    body = dashboard_body(env, list(functions), has_source_bucket="SourceBucket" in buckets)
+    return t.add_resource(cloudwatch.Dashboard(
+        "Dashboard", DashboardName=f"{env.stack_name}-{env.region}", DashboardBody=Sub(body, **variables),
+        Tags=tags(env)))

@@ -1,0 +1,137 @@
+"""Bucket policies: backup and replica buckets, source and trail buckets, the access-log bucket."""
+from __future__ import annotations
+
+from awacs import s3 as s3_actions
+from awacs.aws import (
+    Allow,
+    ArnLike,
+    ArnNotEquals,
+    Bool,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+    StringNotEqualsIfExists,
+)
+from troposphere import GetAtt, Sub
+
+from backup_cfn.config import Environment
+from backup_cfn.stack import names
+from backup_cfn.stack.policies.elements import (
+    ROOT_ARN,
+    account_root,
+    all_of,
+    document,
+    objects_in,
+    service,
+    this_account,
+)
+
+
+def deny_insecure_transport(bucket) -> Statement:
+    return Statement(
+        Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[s3_actions.Action("*")],
+        Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
+        Condition=all_of(Bool("aws:SecureTransport", "false")),
+    )
+
+
+def deny_uploads_not_encrypted_with(bucket, key_arn) -> list[Statement]:
+    """Uploads may omit the headers (the bucket default applies our key) but may not name another
+    algorithm or key. `IfExists` is what lets default encryption through."""
+    objects = objects_in(GetAtt(bucket, "Arn"))
+    return [
+        Statement(
+            Sid="DenyUploadsWithOtherEncryption", Effect=Deny, Principal=Principal("*"),
+            Action=[s3_actions.PutObject], Resource=[objects],
+            Condition=all_of(StringNotEqualsIfExists("s3:x-amz-server-side-encryption", "aws:kms")),
+        ),
+        Statement(
+            Sid="DenyUploadsWithOtherKey", Effect=Deny, Principal=Principal("*"),
+            Action=[s3_actions.PutObject], Resource=[objects],
+            Condition=all_of(StringNotEqualsIfExists("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn)),
+        ),
+    ]
+
+
+def trusted_accounts_read_statement(env: Environment, bucket) -> Statement:
+    """Read-only restore access for trusted accounts: list and read, nothing else."""
+    return Statement(
+        Sid="TrustedAccountsRestoreReadOnly", Effect=Allow,
+        Principal=account_root(*env.trusted_account_ids),
+        Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.ListBucket],
+        Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
+        Condition=all_of(StringEquals("aws:PrincipalAccount", list(env.trusted_account_ids))),
+    )
+
+
+def deny_backup_deletes(bucket, deleter_role_arn=None) -> list[Statement]:
+    """Deleting backup data is the collector's job alone. A delete without a version leaves a
+    recoverable version behind; deleting a version destroys data, so only the account root (break
+    glass) may, and lifecycle expiry, which no bucket policy governs."""
+    objects = objects_in(GetAtt(bucket, "Arn"))
+    deleters = [Sub(ROOT_ARN)] + ([deleter_role_arn] if deleter_role_arn is not None else [])
+    return [
+        Statement(Sid="OnlyTheCollectorDeletesBackups", Effect=Deny, Principal=Principal("*"),
+                  Action=[s3_actions.DeleteObject], Resource=[objects],
+                  Condition=all_of(ArnNotEquals("aws:PrincipalArn", deleters))),
+        Statement(Sid="NobodyDeletesBackupVersions", Effect=Deny, Principal=Principal("*"),
+                  Action=[s3_actions.DeleteObjectVersion], Resource=[objects],
+                  Condition=all_of(ArnNotEquals("aws:PrincipalArn", Sub(ROOT_ARN)))),
+    ]
+
+
+def backup_bucket_policy(env: Environment, bucket, key_arn, deleter_role_arn=None) -> PolicyDocument:
+    """Backup and replica buckets: TLS only, our key only, deletes only by the collector (primary)
+    or nobody (replica: deletes arrive by replication, which is not a delete call)."""
+    statements = [deny_insecure_transport(bucket), *deny_uploads_not_encrypted_with(bucket, key_arn),
+                  *deny_backup_deletes(bucket, deleter_role_arn)]
+    if env.trusted_account_ids:
+        statements.append(trusted_accounts_read_statement(env, bucket))
+    return document(*statements)
+
+
+def encrypted_bucket_policy(bucket, key_arn) -> PolicyDocument:
+    """Source and trail buckets: TLS only, our key only."""
+    return document(deny_insecure_transport(bucket), *deny_uploads_not_encrypted_with(bucket, key_arn))
+
+
+def access_log_bucket_policy(log_bucket, logged_buckets: list) -> PolicyDocument:
+    return document(
+        deny_insecure_transport(log_bucket),
+        Statement(
+            Sid="S3ServerAccessLogsDelivery", Effect=Allow, Principal=service("logging.s3.amazonaws.com"),
+            Action=[s3_actions.PutObject], Resource=[objects_in(GetAtt(log_bucket, "Arn"))],
+            Condition=all_of(
+                this_account(),
+                ArnLike("aws:SourceArn", [GetAtt(b, "Arn") for b in logged_buckets]),
+            ),
+        ),
+    )
+
+
+def trail_bucket_policy(env: Environment, trail_bucket, key_arn) -> PolicyDocument:
+    trail_arn = names.arn("cloudtrail", f"trail/{names.trail_name(env)}")
+    return document(
+        deny_insecure_transport(trail_bucket),
+        Statement(
+            Sid="CloudTrailChecksBucketAcl", Effect=Allow, Principal=service("cloudtrail.amazonaws.com"),
+            Action=[s3_actions.GetBucketAcl], Resource=[GetAtt(trail_bucket, "Arn")],
+            Condition=all_of(StringEquals("aws:SourceArn", trail_arn)),
+        ),
+        Statement(
+            Sid="CloudTrailWritesLogs", Effect=Allow, Principal=service("cloudtrail.amazonaws.com"),
+            Action=[s3_actions.PutObject],
+            Resource=[Sub("${BucketArn}/AWSLogs/${AWS::AccountId}/*", BucketArn=GetAtt(trail_bucket, "Arn"))],
+            Condition=all_of(StringEquals("aws:SourceArn", trail_arn),
+                             StringEquals("s3:x-amz-acl", "bucket-owner-full-control")),
+        ),
+    )
+
+
+
+
+def artifacts_bucket_policy(bucket) -> PolicyDocument:
+    """The bootstrap stack's artifacts bucket: TLS only."""
+    return document(deny_insecure_transport(bucket))

@@ -1,0 +1,117 @@
+"""Key policies: the backup key (primary region) and the replica key (replica region).
+
+A key policy is the key's only authority: IAM policies grant use of a key only where the key
+policy delegates to the account (the first statement here), and AWS services named below use the
+key on the stack's behalf, each held to this account and, where known, to the calling resource.
+"""
+from __future__ import annotations
+
+from awacs import kms as kms_actions
+from awacs.aws import Allow, ArnEquals, ArnLike, PolicyDocument, Statement, StringEquals, StringLike
+from troposphere import Sub
+
+from backup_cfn.config import Environment
+from backup_cfn.stack import names
+from backup_cfn.stack.policies.elements import (
+    ENCRYPT_DECRYPT,
+    account_root,
+    all_of,
+    document,
+    service,
+    this_account,
+    via,
+)
+
+# Spelled out rather than kms:*: the account root administers the key and delegates use to IAM.
+KEY_ADMIN_ACTIONS = [
+    kms_actions.CancelKeyDeletion, kms_actions.CreateAlias, kms_actions.CreateGrant, kms_actions.Decrypt,
+    kms_actions.DeleteAlias, kms_actions.DescribeKey, kms_actions.DisableKey, kms_actions.DisableKeyRotation,
+    kms_actions.EnableKey, kms_actions.EnableKeyRotation, kms_actions.Encrypt, kms_actions.GenerateDataKey,
+    kms_actions.GenerateDataKeyWithoutPlaintext, kms_actions.GetKeyPolicy, kms_actions.GetKeyRotationStatus,
+    kms_actions.ListAliases, kms_actions.ListGrants, kms_actions.ListKeyPolicies,
+    kms_actions.ListKeyRotations, kms_actions.ListResourceTags, kms_actions.PutKeyPolicy,
+    kms_actions.ReEncryptFrom, kms_actions.ReEncryptTo, kms_actions.RetireGrant, kms_actions.RevokeGrant,
+    kms_actions.RotateKeyOnDemand, kms_actions.ScheduleKeyDeletion, kms_actions.TagResource,
+    kms_actions.UntagResource, kms_actions.UpdateAlias, kms_actions.UpdateKeyDescription,
+]
+
+
+
+
+def key_root_statement() -> Statement:
+    return Statement(Sid="AccountAdministersKeyAndDelegatesToIam", Effect=Allow,
+                     Principal=account_root(), Action=KEY_ADMIN_ACTIONS, Resource=["*"])
+
+
+def backup_key_policy(env: Environment) -> PolicyDocument:
+    """The primary key: used by S3, DynamoDB, SQS, SNS (through IAM), and by the services below,
+    each of which must be named here or its writes to encrypted targets fail silently."""
+    statements = [
+        key_root_statement(),
+        Statement(
+            Sid="CloudWatchAlarmsPublishToEncryptedTopic", Effect=Allow,
+            Principal=service("cloudwatch.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
+            Condition=all_of(this_account(), ArnLike("aws:SourceArn", names.arn("cloudwatch", "alarm:*"))),
+        ),
+        Statement(
+            Sid="EventBridgeDeliversToEncryptedTopicAndQueues", Effect=Allow,
+            Principal=service("events.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
+            Condition=all_of(this_account(), ArnLike("aws:SourceArn", names.arn("events", "rule/*"))),
+        ),
+        Statement(
+            Sid="CloudTrailEncryptsLogs", Effect=Allow,
+            Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.GenerateDataKey], Resource=["*"],
+            Condition=all_of(
+                StringEquals("aws:SourceArn", names.arn("cloudtrail", f"trail/{names.trail_name(env)}")),
+                StringLike("kms:EncryptionContext:aws:cloudtrail:arn",
+                           names.arn("cloudtrail", "trail/*", region=False)),
+            ),
+        ),
+        Statement(
+            Sid="CloudTrailDescribesKey", Effect=Allow,
+            Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.DescribeKey], Resource=["*"],
+            Condition=all_of(
+                StringEquals("aws:SourceArn", names.arn("cloudtrail", f"trail/{names.trail_name(env)}"))),
+        ),
+        Statement(
+            Sid="CloudWatchLogsEncryptsFunctionLogs", Effect=Allow,
+            Principal=service(Sub("logs.${AWS::Region}.amazonaws.com")),
+            Action=[kms_actions.Encrypt, kms_actions.Decrypt, kms_actions.ReEncryptFrom, kms_actions.ReEncryptTo,
+                    kms_actions.GenerateDataKey, kms_actions.DescribeKey],
+            Resource=["*"],
+            Condition=all_of(ArnLike("kms:EncryptionContext:aws:logs:arn",
+                                        names.arn("logs", f"log-group:/aws/lambda/{env.stack_name}-*"))),
+        ),
+    ]
+    if env.trusted_account_ids:
+        statements.append(trusted_accounts_decrypt_statement(env))
+    return document(*statements)
+
+
+def trusted_accounts_decrypt_statement(env: Environment) -> Statement:
+    """Trusted accounts may decrypt only while reading objects through S3 (restore), nothing else."""
+    return Statement(
+        Sid="TrustedAccountsDecryptThroughS3", Effect=Allow,
+        Principal=account_root(*env.trusted_account_ids),
+        Action=[kms_actions.Decrypt, kms_actions.DescribeKey], Resource=["*"],
+        Condition=all_of(via("s3")),
+    )
+
+
+def replica_key_policy(env: Environment) -> PolicyDocument:
+    """The replica key, in the replica region: the primary's replication role encrypts with it.
+    The role lives in the other stack; KMS rejects a principal that does not exist yet, so it is
+    named by aws:PrincipalArn under the account principal instead."""
+    role_arn = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + names.replication_role_name(env))
+    statements = [
+        key_root_statement(),
+        Statement(
+            Sid="ReplicationRoleEncryptsReplicas", Effect=Allow, Principal=account_root(),
+            Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey], Resource=["*"],
+            Condition=all_of(ArnEquals("aws:PrincipalArn", role_arn), via("s3")),
+        ),
+    ]
+    if env.trusted_account_ids:
+        statements.append(trusted_accounts_decrypt_statement(env))
+    return document(*statements)
+

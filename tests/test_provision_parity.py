@@ -1,0 +1,44 @@
+"""The tests' and the bench's fixture (backup_cfn.local.provision) builds, without CloudFormation,
+what the template builds for the engine: if the two drift, the engine is tested against resources
+that are not the ones deployed."""
+from __future__ import annotations
+
+import json
+
+from backup_cfn import aws, contract
+from backup_cfn.config import load_environment
+from backup_cfn.local.provision import provision
+from backup_cfn.stack.template import build_template
+
+TEMPLATE = build_template(load_environment("prod")).to_dict()["Resources"]
+
+
+def _table_shape(description: dict) -> dict:
+    """Keys, attribute types and indexes of a DescribeTable answer, or of a template's table."""
+    indexes = {i["IndexName"]: ([(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]],
+                                i["Projection"]["ProjectionType"])
+               for i in description.get("GlobalSecondaryIndexes", [])}
+    return {
+        "keys": [(k["AttributeName"], k["KeyType"]) for k in description["KeySchema"]],
+        "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in description["AttributeDefinitions"]),
+        "indexes": indexes,
+        "billing": description.get("BillingModeSummary", {}).get("BillingMode") or description.get("BillingMode"),
+    }
+
+
+def test_provisioned_tables_and_queue_match_the_template(local_env):
+    outputs = provision(lambda service, region: aws.client(local_env, service, region), prefix="parity",
+                        region=local_env.region, replica_region=local_env.replica_region)
+    dynamodb, sqs = aws.client(local_env, "dynamodb"), aws.client(local_env, "sqs")
+    for output, logical in ((contract.OUTPUT_RUNS_TABLE, "RunsTable"), (contract.OUTPUT_CONTENT_TABLE,
+                                                                          "ContentIndexTable")):
+        provisioned = dynamodb.describe_table(TableName=outputs[output])["Table"]
+        assert _table_shape(provisioned) == _table_shape(TEMPLATE[logical]["Properties"]), logical
+    ttl = dynamodb.describe_time_to_live(TableName=outputs[contract.OUTPUT_RUNS_TABLE])["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == TEMPLATE["RunsTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"]
+
+    attributes = sqs.get_queue_attributes(QueueUrl=outputs[contract.OUTPUT_JOB_QUEUE_URL],
+                                          AttributeNames=["All"])["Attributes"]
+    queue = TEMPLATE["JobQueue"]["Properties"]
+    assert int(attributes["VisibilityTimeout"]) == queue["VisibilityTimeout"]
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == queue["RedrivePolicy"]["maxReceiveCount"]
