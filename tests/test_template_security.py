@@ -66,10 +66,15 @@ def test_backup_and_replica_buckets_refuse_uploads_with_another_key(env_name):
         document = next(p["Properties"]["PolicyDocument"] for p in resources(template, "AWS::S3::BucketPolicy").values()
                         if p["Properties"]["Bucket"]["Ref"] == bucket)
         by_sid = {s["Sid"]: s for s in statements(document)}
-        other_key = by_sid["DenyUploadsWithOtherKey"]["Condition"]["StringNotEqualsIfExists"]
-        assert other_key["s3:x-amz-server-side-encryption-aws-kms-key-id"] == {"Fn::GetAtt": [key, "Arn"]}
-        other_algo = by_sid["DenyUploadsWithOtherEncryption"]["Condition"]["StringNotEqualsIfExists"]
-        assert other_algo["s3:x-amz-server-side-encryption"] == "aws:kms"
+        # Each deny applies only when its header is sent (Null false); the evaluation tests
+        # (test_permissions_conformance.py) prove an upload without headers is let through.
+        other_key = by_sid["DenyUploadsWithOtherKey"]["Condition"]
+        assert other_key["StringNotEquals"]["s3:x-amz-server-side-encryption-aws-kms-key-id"] == \
+            {"Fn::GetAtt": [key, "Arn"]}
+        assert other_key["Null"] == {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"}
+        other_algo = by_sid["DenyUploadsWithOtherEncryption"]["Condition"]
+        assert other_algo["StringNotEquals"]["s3:x-amz-server-side-encryption"] == "aws:kms"
+        assert other_algo["Null"] == {"s3:x-amz-server-side-encryption": "false"}
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
@@ -333,7 +338,7 @@ KNOWN_METRICS = {
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
                 "ApproximateNumberOfMessagesNotVisible", "NumberOfMessagesSent"},
     "AWS/Lambda": {"Errors", "Throttles", "Duration", "Invocations", "ConcurrentExecutions"},
-    "AWS/S3": {"BucketSizeBytes", "NumberOfObjects"},
+    "AWS/S3": {"BucketSizeBytes", "NumberOfObjects", "OperationsFailedReplication", "ReplicationLatency"},
     contract.METRIC_NAMESPACE: {contract.METRIC_RUNS_SUCCEEDED, contract.METRIC_USERS_BACKED_UP, contract.METRIC_USERS_FAILED,
                               contract.METRIC_BYTES_NEW, contract.METRIC_BYTES_DEDUPLICATED},
 }
@@ -341,11 +346,19 @@ KNOWN_METRICS = {
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_alarms_watch_metrics_that_exist_and_publish_to_the_topic(env_name):
-    alarms = resources(primary(env_name), "AWS::CloudWatch::Alarm")
-    assert {"JobDeadLetterQueueNotEmptyAlarm", "NoSuccessfulBackupAlarm", "WorkerErrorsAlarm"} <= set(alarms)
+    template = primary(env_name)
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    assert {"JobDeadLetterQueueNotEmptyAlarm", "NoSuccessfulBackupAlarm", "WorkerErrorsAlarm", "ReplicationFailedAlarm",
+            "ReplicationBehindAlarm", "BackupBucketConfigurationChangedAlarm",
+            "BackupKeyDisabledOrScheduledForDeletionAlarm", "BackupDeleteDeniedAlarm"} <= set(alarms)
+    # Metrics the trail's metric filters produce exist too.
+    known = {namespace: set(names) for namespace, names in KNOWN_METRICS.items()}
+    for metric_filter in resources(template, "AWS::Logs::MetricFilter").values():
+        for transformation in metric_filter["Properties"]["MetricTransformations"]:
+            known.setdefault(transformation["MetricNamespace"], set()).add(transformation["MetricName"])
     for name, alarm in alarms.items():
         p = alarm["Properties"]
-        assert p["MetricName"] in KNOWN_METRICS[p["Namespace"]], name
+        assert p["MetricName"] in known[p["Namespace"]], name
         assert p["AlarmActions"] == [{"Ref": "NotificationTopic"}], name
 
 
@@ -410,7 +423,9 @@ def test_object_lock_default_retention_matches_retention_in_both_regions():
         p = props(template, bucket)
         assert p["ObjectLockEnabled"] is True
         assert p["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 60}
-    assert "ObjectLockEnabled" not in props(primary("dev"), "BackupBucket")
+    # Without a mode, Object Lock is on (Control Tower's CT.S3.PR.9) with no default retention.
+    assert props(primary("dev"), "BackupBucket")["ObjectLockEnabled"] is True
+    assert "ObjectLockConfiguration" not in props(primary("dev"), "BackupBucket")
 
 
 def test_source_bucket_created_only_when_none_is_named():
@@ -441,11 +456,16 @@ def test_only_the_pruner_and_root_may_delete_backups_and_only_root_deletes_versi
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
-def test_restore_role_reads_backups_and_cannot_write_or_delete(env_name):
+def test_restore_role_reads_backups_writes_only_into_the_source_bucket_and_cannot_delete(env_name):
     template = primary(env_name)
     actions = role_actions(template, "RestoreRole")
-    assert {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"} <= actions
-    assert not any(a.split(":")[1].startswith(("Put", "Delete", "Update", "Create")) for a in actions)
+    assert {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "dynamodb:BatchGetItem"} <= actions
+    assert not any(a.split(":")[1].startswith(("Delete", "Update", "Create")) for a in actions)
+    document = props(template, "RestoreRole")["Policies"][0]["PolicyDocument"]
+    writes = [s for s in statements(document) if any(a.startswith("s3:Put") for a in as_list(s["Action"]))]
+    assert [s["Sid"] for s in writes] == ["RestoreIntoSourceBucket"]
+    assert json.dumps(writes[0]["Resource"]) == json.dumps(
+        [{"Fn::Sub": ["${BucketArn}/*", {"BucketArn": {"Fn::GetAtt": ["SourceBucket", "Arn"]}}]}])
     assert "RestoreRole" not in {f["Properties"]["Role"]["Fn::GetAtt"][0]
                                  for f in resources(template, "AWS::Lambda::Function").values()}
     assert "RestoreRoleArn" in template["Outputs"]

@@ -16,6 +16,7 @@ from backup_cfn.stack.render import (
     render_environment,
     wire_body,
 )
+from backup_cfn.stack.resource_options import LINT_SKIP_REASONS
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
     skipped_checks: list[str] = field(default_factory=list)  # "template/resource: CHECK: reason"
+    skipped_lint: list[str] = field(default_factory=list)    # "template/resource: RULE: reason"
 
     @property
     def blocking_count(self) -> int:
@@ -53,6 +55,7 @@ class Report:
         for name, size in sorted(self.sizes.items()):
             delivery = "inline" if size <= INLINE_TEMPLATE_LIMIT else "via the artifacts bucket (TemplateURL)"
             out.append(f"{name}: {size:,} bytes as sent, deployed {delivery}")
+        out += [f"cfn-lint skip {line}" for line in self.skipped_lint]
         out += [f"checkov skip {line}" for line in self.skipped_checks]
         counts = {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning", "informational")}
         out.append(f"cfn-lint: {counts['error']} errors, {counts['warning']} warnings, "
@@ -101,6 +104,7 @@ def _check(report: Report, name: str, body: str, regions: list[str]) -> None:
     report.findings += check_size(name, sent)
     report.findings += lint_template(name, body, regions)
     report.skipped_checks += checkov_skips(name, body)
+    report.skipped_lint += lint_skips(name, body)
 
 
 def checkov_skips(name: str, body: str) -> list[str]:
@@ -109,3 +113,11 @@ def checkov_skips(name: str, body: str) -> list[str]:
     return [f"{name}/{logical}: {skip['id']}: {skip['comment']}"
             for logical, resource in sorted(resources.items())
             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])]
+
+
+def lint_skips(name: str, body: str) -> list[str]:
+    """The cfn-lint rules each resource ignores, with the reason it gives (resource_options.skip_lint)."""
+    resources = json.loads(body)["Resources"]
+    return [f"{name}/{logical}: {rule}: {reason}"
+            for logical, resource in sorted(resources.items())
+            for rule, reason in resource.get("Metadata", {}).get(LINT_SKIP_REASONS, {}).items()]

@@ -243,8 +243,9 @@ def copy_content(s3, settings: Settings, sha256: str, source: SourceObject) -> N
     try:
         result = s3.copy_object(
             Bucket=settings.backup_bucket, Key=key, CopySource=source.copy_source(), CopySourceIfMatch=source.etag,
-            # REPLACE: shared content must not carry one user's object metadata.
-            ChecksumAlgorithm="SHA256", MetadataDirective="REPLACE", **settings.sse(),
+            # REPLACE, with none given: shared content carries neither one user's object metadata nor
+            # their tags (copying tags would also need tagging permissions on both sides).
+            ChecksumAlgorithm="SHA256", MetadataDirective="REPLACE", TaggingDirective="REPLACE", **settings.sse(),
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):

@@ -128,7 +128,7 @@ def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, targe
                 s3.copy(source, target_bucket, prefix + path, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
             else:
                 result = s3.copy_object(Bucket=target_bucket, Key=prefix + path, CopySource=source,
-                                        ChecksumAlgorithm="SHA256")
+                                        ChecksumAlgorithm="SHA256", TaggingDirective="REPLACE")
                 stored = whole_object_sha256(result.get("CopyObjectResult", {}))
                 if stored is not None and stored != entry.sha256:
                     return f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"

@@ -1,5 +1,6 @@
-"""Operator access: a restore role separate from the roles that take backups, able to read
-snapshots and content and nothing else."""
+"""Operator access: a role separate from the roles that take backups, for the operator commands
+(restore, verify, runs, run, prune --dry-run: docs/permissions.md). It reads snapshots and content
+in both regions and restores into the source bucket; it can change or delete no backup."""
 from __future__ import annotations
 
 from troposphere import Template, iam
@@ -11,14 +12,15 @@ from backup_cfn.stack.resource_options import tags
 RESTORE_SESSION_SECONDS = 3600
 
 
-def add_restore_role(t: Template, env: Environment, *, backup_bucket, key, runs_table) -> iam.Role:
+def add_restore_role(t: Template, env: Environment, scope: role_policies.RestoreScope) -> iam.Role:
     """Assumable by principals of this account whose own policies allow sts:AssumeRole on it."""
     return t.add_resource(iam.Role(
         "RestoreRole",
-        Description=f"backup-cfn {env.name}: read backups to restore them (cannot write or delete)",
+        Description=f"backup-cfn {env.name}: operator commands; reads and restores backups, cannot change or "
+                    "delete them",
         AssumeRolePolicyDocument=role_policies.account_trust_policy(),
         MaxSessionDuration=RESTORE_SESSION_SECONDS,
         Policies=[iam.Policy(PolicyName="restore", PolicyDocument=elements.document(
-            *role_policies.restore_statements(backup_bucket, runs_table, key)))],
+            *role_policies.restore_statements(env, scope)))],
         Tags=tags(env),
     ))

@@ -7,11 +7,11 @@ from troposphere import Output, Ref, Template, s3
 
 from backup_cfn.stack import storage
 from backup_cfn.stack.policies.buckets import artifacts_bucket_policy
-from backup_cfn.stack.resource_options import skip_checks
+from backup_cfn.stack.resource_options import TLS_STATEMENT_JOIN, skip_checks, skip_lint
 
 STACK_NAME = "backup-cfn-bootstrap"
 # Raised whenever the template changes, so deploy upgrades an older bootstrap stack it finds.
-VERSION = 2
+VERSION = 3
 OUTPUT_BUCKET = "ArtifactsBucketName"
 OUTPUT_VERSION = "BootstrapVersion"
 PACKAGE_PREFIX = "handlers/"
@@ -30,12 +30,14 @@ def build_bootstrap_template() -> Template:
     bucket = t.add_resource(skip_checks(s3.Bucket(
         "ArtifactsBucket",
         DeletionPolicy="Retain", UpdateReplacePolicy="Retain",
+        ObjectLockEnabled=True,  # no default retention: expiry still cleans up; Control Tower's CT.S3.PR.9
         BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[
             s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
                 SSEAlgorithm="AES256"))]),
         PublicAccessBlockConfiguration=storage.block_public_access(),
         OwnershipControls=storage.owner_enforced(),
         VersioningConfiguration=storage.versioned(),
+        NotificationConfiguration=storage.events_to_eventbridge(),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
             s3.LifecycleRule(Id="ExpireOldPackages", Status="Enabled", Prefix=PACKAGE_PREFIX,
                              ExpirationInDays=PACKAGE_EXPIRY_DAYS),
@@ -53,8 +55,8 @@ def build_bootstrap_template() -> Template:
         "CKV_AWS_145": "one bucket serves every environment of the account and region before any of their keys "
                        "exists: SSE-S3, so CloudFormation and Lambda read artifacts with no key policy to manage",
     }))
-    t.add_resource(s3.BucketPolicy("ArtifactsBucketPolicy", Bucket=Ref(bucket),
-                                   PolicyDocument=artifacts_bucket_policy(bucket)))
+    t.add_resource(skip_lint(s3.BucketPolicy("ArtifactsBucketPolicy", Bucket=Ref(bucket),
+                                             PolicyDocument=artifacts_bucket_policy(bucket)), TLS_STATEMENT_JOIN))
     t.add_output(Output(OUTPUT_BUCKET, Value=Ref(bucket)))
     t.add_output(Output(OUTPUT_VERSION, Value=str(VERSION)))
     return t

@@ -14,7 +14,8 @@ from backup_cfn.stack.network import Network
 from backup_cfn.stack.policies import elements, roles as role_policies
 from backup_cfn.stack.resource_options import retain, skip_checks, tags
 
-LOG_RETENTION_DAYS = 90
+# A year: Control Tower's CT.CLOUDWATCH.PR.2 asks for at least 365 days.
+LOG_RETENTION_DAYS = 365
 ASYNC_RETRIES = 2
 ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
 SCHEDULE_RETRY_ATTEMPTS = 8

@@ -10,7 +10,11 @@ from backup_cfn.stack.policies import messaging as messaging_policies
 from backup_cfn.stack.resource_options import tags, transient
 
 FOURTEEN_DAYS = 14 * 24 * 3600
-
+# A dead-letter queue says which queues may use it (Control Tower's CT.SQS.PR.1 exempts such a queue
+# from having a DLQ of its own). allowAll rather than byQueue: the job queue names its DLQ, so the
+# DLQ naming the job queue back would be a dependency cycle; SQS lets only queues of this account
+# and region use it anyway.
+DEAD_LETTER_QUEUE = {"redrivePermission": "allowAll"}
 
 
 def add_job_queues(t: Template, env: Environment, key) -> tuple[sqs.Queue, sqs.Queue]:
@@ -19,6 +23,7 @@ def add_job_queues(t: Template, env: Environment, key) -> tuple[sqs.Queue, sqs.Q
         KmsMasterKeyId=GetAtt(key, "Arn"),
         KmsDataKeyReusePeriodSeconds=3600,
         MessageRetentionPeriod=FOURTEEN_DAYS,
+        RedriveAllowPolicy=DEAD_LETTER_QUEUE,
         Tags=tags(env),
     )))
     jobs = t.add_resource(transient(sqs.Queue(
@@ -42,6 +47,7 @@ def add_failed_invocation_queue(t: Template, env: Environment, key) -> sqs.Queue
         KmsMasterKeyId=GetAtt(key, "Arn"),
         KmsDataKeyReusePeriodSeconds=3600,
         MessageRetentionPeriod=FOURTEEN_DAYS,
+        RedriveAllowPolicy=DEAD_LETTER_QUEUE,
         Tags=tags(env),
     )))
 

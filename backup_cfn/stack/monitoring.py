@@ -12,6 +12,10 @@ from backup_cfn.stack.functions import FunctionResources
 from backup_cfn.stack.resource_options import tags
 
 NO_SUCCESS_HOURS = 26  # a daily schedule plus two hours of slack before anyone is woken
+# Replication is behind when its newest pending object waited this long, three 5-minute periods in a
+# row: well past RTC's 15 minutes, short enough that a DR copy never lags a day unnoticed.
+REPLICATION_LATENCY_ALARM_SECONDS = 3600
+REPLICATION_LATENCY_PERIODS = 3
 
 
 def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failure_queue,
@@ -51,6 +55,40 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
         ))
     return [t.add_resource(alarm) for alarm in alarms]
+
+
+def replica_bucket_name(replica_bucket_arn) -> Select:
+    """arn:aws:s3:::NAME -> NAME: the replica lives in the other stack, known here only by ARN."""
+    return Select(5, Split(":", replica_bucket_arn))
+
+
+def add_replication_alarms(t: Template, env: Environment, *, topic, backup_bucket, replica_bucket_arn,
+                           rule_id: str) -> list[cloudwatch.Alarm]:
+    """S3 replication metrics (on in the replication rule): a failed replication, or replication
+    falling an hour behind, so the disaster-recovery copy cannot stay empty unnoticed."""
+    actions = dict(AlarmActions=[Ref(topic)], OKActions=[Ref(topic)])
+    dimensions = [cloudwatch.MetricDimension(Name="SourceBucket", Value=Ref(backup_bucket)),
+                  cloudwatch.MetricDimension(Name="DestinationBucket", Value=replica_bucket_name(replica_bucket_arn)),
+                  cloudwatch.MetricDimension(Name="RuleId", Value=rule_id)]
+    return [t.add_resource(alarm) for alarm in (
+        cloudwatch.Alarm(
+            "ReplicationFailedAlarm",
+            AlarmDescription=f"Objects failed to replicate to the replica bucket in {env.replica_region}.",
+            Namespace="AWS/S3", MetricName="OperationsFailedReplication", Dimensions=dimensions,
+            Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env),
+            **actions,
+        ),
+        cloudwatch.Alarm(
+            "ReplicationBehindAlarm",
+            AlarmDescription=f"Replication to {env.replica_region} is more than "
+                             f"{REPLICATION_LATENCY_ALARM_SECONDS // 60} minutes behind.",
+            Namespace="AWS/S3", MetricName="ReplicationLatency", Dimensions=dimensions,
+            Statistic="Maximum", Period=300, EvaluationPeriods=REPLICATION_LATENCY_PERIODS,
+            DatapointsToAlarm=REPLICATION_LATENCY_PERIODS, Threshold=REPLICATION_LATENCY_ALARM_SECONDS,
+            ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+        ),
+    )]
 
 
 def _queue_not_empty(title: str, queue, env: Environment, actions: dict, description: str) -> cloudwatch.Alarm:
@@ -119,8 +157,7 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
 def add_dashboard(t: Template, env: Environment, *, buckets: dict, replica_bucket_arn, queues: dict,
                   functions: dict[str, FunctionResources]) -> cloudwatch.Dashboard:
     variables = {name: Ref(bucket) for name, bucket in buckets.items()}
-    # arn:aws:s3:::NAME -> NAME: the replica lives in the other stack, known here only by ARN.
-    variables["ReplicaBucket"] = Select(5, Split(":", replica_bucket_arn))
+    variables["ReplicaBucket"] = replica_bucket_name(replica_bucket_arn)
     variables.update({name: GetAtt(queue, "QueueName") for name, queue in queues.items()})
     variables.update({role: Ref(deployed.function) for role, deployed in functions.items()})
     body = dashboard_body(env, list(functions), has_source_bucket="SourceBucket" in buckets)

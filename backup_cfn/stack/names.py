@@ -32,6 +32,15 @@ def trail_name(env: Environment) -> str:
     return f"{env.stack_name}-audit"
 
 
+def trail_arn(env: Environment) -> Sub:
+    """The trail's ARN, as CloudTrail puts it in aws:SourceArn and in its KMS encryption context."""
+    return arn("cloudtrail", f"trail/{trail_name(env)}")
+
+
+def trail_log_group_name(env: Environment) -> str:
+    return f"/aws/cloudtrail/{trail_name(env)}"
+
+
 def replication_role_name(env: Environment) -> str:
     # IAM is global: the region keeps two deployments of one stack name apart.
     return f"{env.stack_name}-replication-{env.region}"

@@ -29,6 +29,25 @@ def transient(resource: AWSObject) -> AWSObject:
     return resource
 
 
+def skip_lint(resource: AWSObject, reasons: dict[str, str]) -> AWSObject:
+    """The cfn-lint rules that do not apply to this resource, each with its reason (printed by
+    `backup-cfn validate`, like the checkov skips)."""
+    if not reasons or not all(reasons.values()):
+        raise ValueError(f"{resource.title}: every skipped rule needs a reason")
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    metadata["cfn-lint"] = {"config": {"ignore_checks": sorted(reasons)}}
+    metadata[LINT_SKIP_REASONS] = dict(sorted(reasons.items()))
+    resource.Metadata = metadata
+    return resource
+
+
+LINT_SKIP_REASONS = "cfn-lint-skip-reasons"
+# Control Tower's CT.S3.PR.8 recognises the object ARN in a TLS-only statement only as
+# Fn::Join ["", [GetAtt Bucket.Arn, "/*"]]; cfn-lint's I1022 prefers Fn::Sub for exactly that form.
+TLS_STATEMENT_JOIN = {"I1022": "the TLS-only statement's object ARN is a Fn::Join: Control Tower's CT.S3.PR.8 "
+                               "accepts no Fn::Sub there"}
+
+
 def skip_checks(resource: AWSObject, reasons: dict[str, str]) -> AWSObject:
     """Record, in the resource itself, each checkov check that does not apply and why; `make lint`
     prints the list. A skip without a reason is not accepted."""

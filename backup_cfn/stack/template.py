@@ -11,6 +11,7 @@ from backup_cfn.config import Environment
 from backup_cfn.stack import (
     access,
     audit,
+    audit_alarms,
     functions,
     keys,
     messaging,
@@ -21,6 +22,7 @@ from backup_cfn.stack import (
     storage,
     tables,
 )
+from backup_cfn.stack.policies import roles as role_policies
 
 
 def build_template(env: Environment) -> Template:
@@ -52,13 +54,19 @@ def build_template(env: Environment) -> Template:
     schedules = functions.add_schedules(t, env, lambdas, failure_queue)
     messaging.add_failed_invocation_queue_policy(t, failure_queue, schedules)
 
-    restore_role = access.add_restore_role(t, env, backup_bucket=backup_bucket, key=key, runs_table=runs_table)
+    restore_role = access.add_restore_role(t, env, role_policies.RestoreScope(
+        backup_bucket=backup_bucket, runs_table=runs_table, content_table=content_table, key=key,
+        replica_bucket_arn=params.replica_bucket, replica_key_arn=params.replica_key, source_bucket_arn=source.arn,
+        initiator_function=lambdas["initiator"].function))
     trail = audit.add_trail(t, env, key=key, log_bucket=log_bucket, audited_buckets=[backup_bucket])
     logged = [b for b in (backup_bucket, source.bucket, trail.bucket) if b is not None]
     storage.add_access_log_policy(t, log_bucket, logged)
 
     monitoring.add_alarms(t, env, topic=topic, job_dead_letters=job_dead_letters, failure_queue=failure_queue,
                           functions=lambdas)
+    monitoring.add_replication_alarms(t, env, topic=topic, backup_bucket=backup_bucket,
+                                      replica_bucket_arn=params.replica_bucket, rule_id=storage.REPLICATION_RULE_ID)
+    audit_alarms.add_audit_alarms(t, env, topic=topic, log_group=trail.log_group, backup_bucket=backup_bucket, key=key)
     dashboard = monitoring.add_dashboard(
         t, env, buckets={b.title: b for b in logged + [log_bucket]}, replica_bucket_arn=params.replica_bucket,
         queues={q.title: q for q in (job_queue, job_dead_letters, failure_queue)}, functions=lambdas)

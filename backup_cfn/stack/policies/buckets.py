@@ -11,10 +11,11 @@ from awacs.aws import (
     PolicyDocument,
     Principal,
     Statement,
+    Null,
     StringEquals,
-    StringNotEqualsIfExists,
+    StringNotEquals,
 )
-from troposphere import GetAtt, Sub
+from troposphere import GetAtt, Join, Sub
 
 from backup_cfn.config import Environment
 from backup_cfn.stack import names
@@ -30,27 +31,32 @@ from backup_cfn.stack.policies.elements import (
 
 
 def deny_insecure_transport(bucket) -> Statement:
+    # The object ARN as Join, not Sub: Control Tower's CT.S3.PR.8 recognises only this form.
     return Statement(
         Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[s3_actions.Action("*")],
-        Resource=[GetAtt(bucket, "Arn"), objects_in(GetAtt(bucket, "Arn"))],
+        Resource=[GetAtt(bucket, "Arn"), Join("", [GetAtt(bucket, "Arn"), "/*"])],
         Condition=all_of(Bool("aws:SecureTransport", "false")),
     )
 
 
 def deny_uploads_not_encrypted_with(bucket, key_arn) -> list[Statement]:
     """Uploads may omit the headers (the bucket default applies our key) but may not name another
-    algorithm or key. `IfExists` is what lets default encryption through."""
+    algorithm or key. Each deny applies only when its header is sent (`Null` false): a negated
+    operator is true on a missing key, with or without IfExists, and would refuse every upload
+    relying on the bucket default, and every UploadPartCopy and CompleteMultipartUpload, which
+    never carry the headers."""
     objects = objects_in(GetAtt(bucket, "Arn"))
+    algorithm, key_id = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
     return [
         Statement(
             Sid="DenyUploadsWithOtherEncryption", Effect=Deny, Principal=Principal("*"),
             Action=[s3_actions.PutObject], Resource=[objects],
-            Condition=all_of(StringNotEqualsIfExists("s3:x-amz-server-side-encryption", "aws:kms")),
+            Condition=all_of(Null(algorithm, "false"), StringNotEquals(algorithm, "aws:kms")),
         ),
         Statement(
             Sid="DenyUploadsWithOtherKey", Effect=Deny, Principal=Principal("*"),
             Action=[s3_actions.PutObject], Resource=[objects],
-            Condition=all_of(StringNotEqualsIfExists("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn)),
+            Condition=all_of(Null(key_id, "false"), StringNotEquals(key_id, key_arn)),
         ),
     ]
 
@@ -112,7 +118,7 @@ def access_log_bucket_policy(log_bucket, logged_buckets: list) -> PolicyDocument
 
 
 def trail_bucket_policy(env: Environment, trail_bucket, key_arn) -> PolicyDocument:
-    trail_arn = names.arn("cloudtrail", f"trail/{names.trail_name(env)}")
+    trail_arn = names.trail_arn(env)
     return document(
         deny_insecure_transport(trail_bucket),
         Statement(

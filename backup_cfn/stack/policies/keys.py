@@ -7,7 +7,17 @@ key on the stack's behalf, each held to this account and, where known, to the ca
 from __future__ import annotations
 
 from awacs import kms as kms_actions
-from awacs.aws import Allow, ArnEquals, ArnLike, PolicyDocument, Statement, StringEquals, StringLike
+from awacs.aws import (
+    Allow,
+    ArnEquals,
+    ArnLike,
+    BoolIfExists,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
 from troposphere import Sub
 
 from backup_cfn.config import Environment
@@ -37,10 +47,20 @@ KEY_ADMIN_ACTIONS = [
 
 
 
-
 def key_root_statement() -> Statement:
     return Statement(Sid="AccountAdministersKeyAndDelegatesToIam", Effect=Allow,
                      Principal=account_root(), Action=KEY_ADMIN_ACTIONS, Resource=["*"])
+
+
+def deny_grants_not_for_aws_resources() -> Statement:
+    """Grants only through the services that use the key (DynamoDB, Lambda... create their own):
+    nobody hands out the key's use directly. Spelled exactly as Control Tower's CT.KMS.PR.3 reads it."""
+    return Statement(
+        Sid="DenyGrantsNotForAwsResources", Effect=Deny, Principal=Principal("*"),
+        Action=[kms_actions.CreateGrant], Resource=["*"],
+        Condition=all_of(BoolIfExists("kms:GrantIsForAWSResource", "false"),
+                         BoolIfExists("aws:PrincipalIsAWSService", "false")),
+    )
 
 
 def backup_key_policy(env: Environment) -> PolicyDocument:
@@ -58,30 +78,31 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
             Principal=service("events.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
             Condition=all_of(this_account(), ArnLike("aws:SourceArn", names.arn("events", "rule/*"))),
         ),
+        # The trail's ARN in the context carries its home region (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME);
+        # CreateTrail refuses a key it cannot use with exactly that context.
         Statement(
             Sid="CloudTrailEncryptsLogs", Effect=Allow,
             Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.GenerateDataKey], Resource=["*"],
-            Condition=all_of(
-                StringEquals("aws:SourceArn", names.arn("cloudtrail", f"trail/{names.trail_name(env)}")),
-                StringLike("kms:EncryptionContext:aws:cloudtrail:arn",
-                           names.arn("cloudtrail", "trail/*", region=False)),
-            ),
+            Condition=all_of(StringEquals("aws:SourceArn", names.trail_arn(env)),
+                             StringEquals("kms:EncryptionContext:aws:cloudtrail:arn", names.trail_arn(env))),
         ),
         Statement(
             Sid="CloudTrailDescribesKey", Effect=Allow,
             Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.DescribeKey], Resource=["*"],
-            Condition=all_of(
-                StringEquals("aws:SourceArn", names.arn("cloudtrail", f"trail/{names.trail_name(env)}"))),
+            Condition=all_of(StringEquals("aws:SourceArn", names.trail_arn(env))),
         ),
         Statement(
-            Sid="CloudWatchLogsEncryptsFunctionLogs", Effect=Allow,
+            Sid="CloudWatchLogsEncryptsLogGroups", Effect=Allow,
             Principal=service(Sub("logs.${AWS::Region}.amazonaws.com")),
             Action=[kms_actions.Encrypt, kms_actions.Decrypt, kms_actions.ReEncryptFrom, kms_actions.ReEncryptTo,
                     kms_actions.GenerateDataKey, kms_actions.DescribeKey],
             Resource=["*"],
-            Condition=all_of(ArnLike("kms:EncryptionContext:aws:logs:arn",
-                                        names.arn("logs", f"log-group:/aws/lambda/{env.stack_name}-*"))),
+            Condition=all_of(ArnLike("kms:EncryptionContext:aws:logs:arn", [
+                names.arn("logs", f"log-group:{names.log_group_name(env, '*')}"),
+                names.arn("logs", f"log-group:{names.trail_log_group_name(env)}"),
+            ])),
         ),
+        deny_grants_not_for_aws_resources(),
     ]
     if env.trusted_account_ids:
         statements.append(trusted_accounts_decrypt_statement(env))
@@ -105,11 +126,13 @@ def replica_key_policy(env: Environment) -> PolicyDocument:
     role_arn = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + names.replication_role_name(env))
     statements = [
         key_root_statement(),
+        # Decrypt too: with a bucket key on the replica bucket, S3 decrypts the bucket key to encrypt each replica.
         Statement(
             Sid="ReplicationRoleEncryptsReplicas", Effect=Allow, Principal=account_root(),
-            Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey], Resource=["*"],
+            Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey, kms_actions.Decrypt], Resource=["*"],
             Condition=all_of(ArnEquals("aws:PrincipalArn", role_arn), via("s3")),
         ),
+        deny_grants_not_for_aws_resources(),
     ]
     if env.trusted_account_ids:
         statements.append(trusted_accounts_decrypt_statement(env))

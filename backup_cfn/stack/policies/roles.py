@@ -5,7 +5,11 @@ only through the services that encrypt for them (kms:ViaService).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from awacs import (
+    awslambda as lambda_actions,
+    cloudformation as cfn_actions,
     dynamodb as ddb,
     ec2 as ec2_actions,
     kms as kms_actions,
@@ -15,11 +19,12 @@ from awacs import (
     sqs as sqs_actions,
     sts,
 )
-from awacs.aws import Allow, PolicyDocument, Statement, StringLike
+from awacs.aws import Allow, PolicyDocument, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub
 
 from backup_cfn import contract
 from backup_cfn.config import Environment
+from backup_cfn.stack import names
 from backup_cfn.stack.policies.elements import (
     ENCRYPT_DECRYPT,
     account_root,
@@ -40,20 +45,72 @@ def account_trust_policy() -> PolicyDocument:
     return document(Statement(Effect=Allow, Principal=account_root(), Action=[sts.AssumeRole]))
 
 
-def restore_statements(backup_bucket, runs_table, key) -> list[Statement]:
-    """Read snapshots and content, look up run history; no write, no delete."""
+@dataclass(frozen=True)
+class RestoreScope:
+    """What the operator role reads, writes and starts (template.build_template wires it)."""
+    backup_bucket: object
+    runs_table: object
+    content_table: object
+    key: object
+    replica_bucket_arn: object
+    replica_key_arn: object
+    source_bucket_arn: object
+    initiator_function: object
+
+
+def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]:
+    """The operator commands (docs/permissions.md): read snapshots and content in either region,
+    restore into the source bucket, check the index, read run history, start a run. It cannot
+    change or delete a backup: the bucket policies let nobody but the collector delete, and it
+    writes to no backup prefix."""
+    backup_arn = GetAtt(scope.backup_bucket, "Arn")
+    backup_objects = [objects_in(backup_arn, contract.CONTENT_PREFIX), objects_in(backup_arn, contract.MANIFEST_PREFIX)]
+    replica_objects = [objects_in(scope.replica_bucket_arn, contract.CONTENT_PREFIX),
+                       objects_in(scope.replica_bucket_arn, contract.MANIFEST_PREFIX)]
     return [
+        Statement(Sid="ReadStackOutputs", Effect=Allow, Action=[cfn_actions.DescribeStacks],
+                  Resource=[_stack_arn(env.stack_name), _stack_arn(env.replica_stack_name, env.replica_region)]),
         Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket],
-                  Resource=[GetAtt(backup_bucket, "Arn")]),
+                  Resource=[backup_arn, scope.replica_bucket_arn]),
         Statement(Sid="ReadSnapshotsAndContent", Effect=Allow,
                   Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
-                  Resource=[_objects(backup_bucket, contract.CONTENT_PREFIX),
-                            _objects(backup_bucket, contract.MANIFEST_PREFIX)]),
+                  Resource=backup_objects + replica_objects),
+        Statement(Sid="RestoreIntoSourceBucket", Effect=Allow,
+                  Action=[s3_actions.PutObject, s3_actions.AbortMultipartUpload],
+                  Resource=[objects_in(scope.source_bucket_arn)]),
         Statement(Sid="ReadRunHistory", Effect=Allow, Action=[ddb.GetItem, ddb.Query],
-                  Resource=[GetAtt(runs_table, "Arn"), Sub("${TableArn}/index/*", TableArn=GetAtt(runs_table, "Arn"))]),
+                  Resource=[GetAtt(scope.runs_table, "Arn"),
+                            Sub("${TableArn}/index/*", TableArn=GetAtt(scope.runs_table, "Arn"))]),
+        Statement(Sid="CheckContentIndex", Effect=Allow, Action=[ddb.BatchGetItem, ddb.Scan],
+                  Resource=[GetAtt(scope.content_table, "Arn")]),
+        Statement(Sid="StartBackupRuns", Effect=Allow, Action=[lambda_actions.InvokeFunction],
+                  Resource=[GetAtt(scope.initiator_function, "Arn")]),
         Statement(Sid="DecryptThroughS3AndDynamoDb", Effect=Allow, Action=[kms_actions.Decrypt],
-                  Resource=[GetAtt(key, "Arn")], Condition=all_of(via("s3", "dynamodb"))),
+                  Resource=[GetAtt(scope.key, "Arn")], Condition=all_of(via("s3", "dynamodb"))),
+        Statement(Sid="EncryptRestoredFiles", Effect=Allow, Action=[kms_actions.GenerateDataKey],
+                  Resource=[GetAtt(scope.key, "Arn")],
+                  Condition=all_of(via("s3"), StringEquals("kms:EncryptionContext:aws:s3:arn", scope.source_bucket_arn))),
+        Statement(Sid="DecryptReplica", Effect=Allow, Action=[kms_actions.Decrypt], Resource=[scope.replica_key_arn],
+                  Condition=all_of(via("s3", region=env.replica_region))),
     ]
+
+
+def _stack_arn(stack_name: str, region: str = "${AWS::Region}") -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:cloudformation:{region}:${{AWS::AccountId}}:stack/{stack_name}/*")
+
+
+def cloudtrail_trust_policy(env: Environment) -> PolicyDocument:
+    """CloudTrail, for this stack's trail only."""
+    return document(Statement(
+        Effect=Allow, Principal=service("cloudtrail.amazonaws.com"), Action=[sts.AssumeRole],
+        Condition=all_of(this_account(), StringEquals("aws:SourceArn", names.trail_arn(env)))))
+
+
+def trail_delivery_statement(env: Environment) -> Statement:
+    """Write the trail's events into its own log group, nothing else."""
+    return Statement(Sid="DeliverTrailEvents", Effect=Allow,
+                     Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+                     Resource=[names.arn("logs", f"log-group:{names.trail_log_group_name(env)}:log-stream:*")])
 
 
 def s3_trust_policy() -> PolicyDocument:
@@ -61,10 +118,18 @@ def s3_trust_policy() -> PolicyDocument:
                               Condition=all_of(this_account())))
 
 
+def bucket_key_context(bucket_arn) -> StringLike:
+    """kms:EncryptionContext:aws:s3:arn of objects in a bucket with an S3 Bucket Key: the bucket's
+    ARN (S3 User Guide, "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys"); the object's
+    ARN for any object written before the bucket key was on."""
+    return StringLike("kms:EncryptionContext:aws:s3:arn", [bucket_arn, objects_in(bucket_arn)])
+
+
 def replication_statements(env: Environment, source_bucket, source_key_arn, replica_bucket_arn,
                            replica_key_arn) -> list[Statement]:
     """S3 replication: read versions from the backup bucket, write replicas, re-encrypt under the
-    replica key in the replica region."""
+    replica key in the replica region. Both buckets use bucket keys: S3 decrypts the source's and
+    the replica's bucket key, and generates data keys, with the bucket ARN as context."""
     source_objects = objects_in(GetAtt(source_bucket, "Arn"))
     return [
         Statement(Sid="ReadReplicationConfiguration", Effect=Allow,
@@ -80,13 +145,11 @@ def replication_statements(env: Environment, source_bucket, source_key_arn, repl
                   Resource=[objects_in(replica_bucket_arn)]),
         Statement(Sid="DecryptSourceObjects", Effect=Allow, Action=[kms_actions.Decrypt],
                   Resource=[source_key_arn],
-                  Condition=all_of(via("s3"), StringLike("kms:EncryptionContext:aws:s3:arn", source_objects))),
-        Statement(Sid="EncryptReplicas", Effect=Allow, Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey],
+                  Condition=all_of(via("s3"), bucket_key_context(GetAtt(source_bucket, "Arn")))),
+        Statement(Sid="EncryptReplicas", Effect=Allow,
+                  Action=[kms_actions.Encrypt, kms_actions.GenerateDataKey, kms_actions.Decrypt],
                   Resource=[replica_key_arn],
-                  Condition=all_of(
-                      via("s3", region=env.replica_region),
-                      StringLike("kms:EncryptionContext:aws:s3:arn", objects_in(replica_bucket_arn)),
-                  )),
+                  Condition=all_of(via("s3", region=env.replica_region), bucket_key_context(replica_bucket_arn))),
     ]
 
 
