@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CONTROLTOWER_VENV := .venv-controltower
+CONTROLTOWER_STAMP := $(CONTROLTOWER_VENV)/.installed
 EMULATOR_PORT ?= 5055
 
 .PHONY: help venv template lint test load-test emulator emulator-stop demo bench lock clean
@@ -28,11 +30,16 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
+$(CONTROLTOWER_STAMP): requirements-controltower.txt
+	$(PYTHON) -m venv $(CONTROLTOWER_VENV)
+	$(CONTROLTOWER_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-controltower.txt
+	touch $(CONTROLTOWER_STAMP)
+
 lint: $(STAMP) $(CHECKOV_STAMP)  ## cfn-lint and checkov on every template; lists checkov's documented skips
 	$(BIN)/backup-cfn validate
 	$(CHECKOV_VENV)/bin/checkov --directory templates --framework cloudformation --compact --quiet --skip-download
 
-test: $(STAMP)  ## run the test suite (starts its own emulator)
+test: $(STAMP) $(CONTROLTOWER_STAMP)  ## run the test suite (starts its own emulator; Control Tower's controls in their own virtualenv)
 	$(BIN)/python -m pytest -q
 
 load-test: $(STAMP)  ## 1,000 users, 20,000 objects on the emulator (~10 min); figures in bench-results/load.json
@@ -56,4 +63,4 @@ lock: $(STAMP)  ## re-pin requirements.txt from requirements.in
 	  $(BIN)/pip freeze --exclude-editable; } > requirements.txt
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) $(CONTROLTOWER_VENV) .pytest_cache .hypothesis build *.egg-info
