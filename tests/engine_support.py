@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,9 +16,15 @@ from backup_cfn.engine.settings import Clients, Settings, settings_from_outputs
 from backup_cfn.local.atomic_writes import AtomicWrites
 from backup_cfn.local.provision import provision
 from backup_cfn.local.runner import LambdaContext, drain_queue, invoke_initiator, quiet_handlers
+from backup_cfn.permissions.model import OUTPUT_RESOURCES
+from backup_cfn.permissions.recorder import Recorder
 
 EVENTS = Path(__file__).resolve().parent / "events"
 START = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+# Every call the handlers make through `backup()` in any test, under the role each runs as: the
+# permission conformance test (test_permissions_conformance.py) evaluates them all.
+SUITE_CALLS = Recorder()
+INITIATOR, WORKER, PRUNER, OPERATOR = "InitiatorFunctionRole", "WorkerFunctionRole", "PrunerFunctionRole", "RestoreRole"
 
 quiet_handlers()
 
@@ -51,10 +57,25 @@ class Engine:
     settings: Settings
     outputs: dict
     clock: FakeClock
+    _roles: dict = field(default_factory=dict)
 
     @property
     def s3(self):
         return self.clients.s3
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """The emulator's names of this engine's resources -> their logical IDs in the templates."""
+        return {self.outputs[name]: logical for name, (_, logical) in OUTPUT_RESOURCES.items() if self.outputs.get(name)}
+
+    def as_role(self, role: str, recorder: Recorder = SUITE_CALLS, region: str | None = None) -> Clients:
+        """Clients acting as `role` (a logical ID of the template), every call recorded under it."""
+        key = (role, id(recorder), region)
+        if key not in self._roles:
+            make = lambda service: recorder.attach(aws.client(self.env, service, region), role, self.aliases)  # noqa: E731
+            self._roles[key] = Clients(s3=make("s3"), dynamodb=AtomicWrites(make("dynamodb")), sqs=make("sqs"),
+                                       sns=make("sns"))
+        return self._roles[key]
 
 
 def make_engine(env, **overrides) -> Engine:
@@ -94,9 +115,9 @@ def source_state(engine: Engine, user: str) -> dict[str, bytes]:
 def backup(engine: Engine, users: list[str] | None = None, threads: int = 2) -> dict:
     """One run at the clock's current time, through the real handlers; returns the run record."""
     moment = engine.clock()
-    invoke_initiator(engine.clients, engine.settings, moment, users)
+    invoke_initiator(engine.as_role(INITIATOR), engine.settings, moment, users)
     run_id = naming.run_id_for(moment)
-    drain_queue(engine.clients, engine.settings, run_id=run_id, threads=threads)
+    drain_queue(engine.as_role(WORKER), engine.settings, run_id=run_id, threads=threads)
     return runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
 
 

@@ -1,0 +1,209 @@
+"""What AWS services do on the stack's behalf, read from the template: each is a principal (a service,
+or a role a service assumes) and the requests AWS authorises for it. None of these can be recorded:
+AWS makes them, not our code, and the emulator enforces none of them.
+
+- CloudTrail: checks the trail bucket's ACL, writes log files with the key, delivers to its log group;
+- CloudWatch Logs: encrypts every log group with the key;
+- CloudWatch alarms: publish to the encrypted topic;
+- EventBridge: invokes the functions on schedule, and puts undeliverable events in the failure queue;
+- Lambda: assumes the function roles, polls the job queue for the worker (event source mapping),
+  sends failed asynchronous invocations to the failure queue (on-failure destination);
+- S3 replication: assumes the replication role, reads versions (and Object Lock retention and legal
+  holds), decrypts with the backup key, encrypts replicas with the replica key;
+- S3 server access logging: delivers logs to the access-log bucket.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backup_cfn.permissions.iam import Principal
+from backup_cfn.permissions.model import PRIMARY, DeploymentModel
+from backup_cfn.permissions.requests import Need, kms_through
+
+
+@dataclass(frozen=True)
+class ServiceAction:
+    actor: str             # a service (cloudtrail.amazonaws.com) or a role's logical ID
+    need: Need
+
+    def principal(self, model: DeploymentModel) -> Principal:
+        if self.actor.endswith(".amazonaws.com"):
+            return Principal.service(self.actor)
+        return model.principal(self.actor)
+
+
+def _props(model: DeploymentModel, logical_id: str) -> dict:
+    resolver = model.resolvers[PRIMARY]
+    return resolver.resolve(resolver.resources[logical_id].get("Properties", {}), logical_id)
+
+
+def _of_type(model: DeploymentModel, rtype: str) -> list[str]:
+    return [lid for lid, r in model.resolvers[PRIMARY].resources.items() if r["Type"] == rtype]
+
+
+def _source(model: DeploymentModel, arn: str) -> dict:
+    return {"aws:SourceArn": arn, "aws:SourceAccount": model.account}
+
+
+def cloudtrail(model: DeploymentModel) -> list[ServiceAction]:
+    actions = []
+    trail_service = "cloudtrail.amazonaws.com"
+    for trail in _of_type(model, "AWS::CloudTrail::Trail"):
+        props = _props(model, trail)
+        arn = model.resolvers[PRIMARY].get_att(trail, "Arn")
+        bucket = model.find(props["S3BucketName"])
+        key = props.get("KMSKeyId")
+        source = _source(model, arn)
+        actions.append(ServiceAction(trail_service, Need("s3:GetBucketAcl", bucket.arn, source, "trail checks its bucket")))
+        actions.append(ServiceAction(trail_service, Need(
+            "s3:PutObject", f"{bucket.arn}/AWSLogs/{model.account}/CloudTrail/{model.env.region}/2026/11/30/log.json.gz",
+            {**source, "s3:x-amz-acl": "bucket-owner-full-control", "s3:x-amz-server-side-encryption": "aws:kms",
+             "s3:x-amz-server-side-encryption-aws-kms-key-id": key}, "trail writes a log file")))
+        if key:
+            context = {**source, "kms:EncryptionContext:aws:cloudtrail:arn": arn}
+            actions += [ServiceAction(trail_service, Need("kms:GenerateDataKey", key, context, "trail encrypts a log file")),
+                        ServiceAction(trail_service, Need("kms:DescribeKey", key, source, "trail checks its key"))]
+        if props.get("CloudWatchLogsRoleArn"):
+            role = next(lid for lid, s in model.resources.items() if s.arn == props["CloudWatchLogsRoleArn"])
+            group = props["CloudWatchLogsLogGroupArn"].removesuffix(":*")
+            actions.append(ServiceAction(trail_service, Need("sts:AssumeRole", props["CloudWatchLogsRoleArn"], source,
+                                                             "trail assumes its logs role")))
+            stream = f"{group}:log-stream:{model.account}_CloudTrail_{model.env.region}"
+            actions += [ServiceAction(role, Need(a, stream, {}, "trail delivers to its log group"))
+                        for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
+    return actions
+
+
+def log_groups(model: DeploymentModel) -> list[ServiceAction]:
+    service = f"logs.{model.env.region}.amazonaws.com"
+    actions = []
+    for group in _of_type(model, "AWS::Logs::LogGroup"):
+        props = _props(model, group)
+        if not props.get("KmsKeyId"):
+            continue
+        arn = f"arn:aws:logs:{model.env.region}:{model.account}:log-group:{props['LogGroupName']}"
+        context = {"kms:EncryptionContext:aws:logs:arn": arn}
+        actions += [ServiceAction(service, Need(a, props["KmsKeyId"], context, f"CloudWatch Logs encrypts {group}"))
+                    for a in ("kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt", "kms:DescribeKey")]
+    return actions
+
+
+def alarms(model: DeploymentModel) -> list[ServiceAction]:
+    service = "cloudwatch.amazonaws.com"
+    actions = []
+    for alarm in _of_type(model, "AWS::CloudWatch::Alarm"):
+        arn = model.resolvers[PRIMARY].get_att(alarm, "Arn")
+        for topic_arn in _props(model, alarm).get("AlarmActions", []):
+            topic = model.find(topic_arn)
+            source = _source(model, arn)
+            actions.append(ServiceAction(service, Need("sns:Publish", topic.arn, source, f"{alarm} notifies")))
+            actions += [ServiceAction(service, Need(a, topic.key_arn, source, f"{alarm} publishes to the encrypted topic"))
+                        for a in ("kms:GenerateDataKey", "kms:Decrypt") if topic.key_arn]
+    return actions
+
+
+def schedules(model: DeploymentModel) -> list[ServiceAction]:
+    service = "events.amazonaws.com"
+    actions = []
+    for rule in _of_type(model, "AWS::Events::Rule"):
+        arn = model.resolvers[PRIMARY].get_att(rule, "Arn")
+        source = _source(model, arn)
+        for target in _props(model, rule).get("Targets", []):
+            actions.append(ServiceAction(service, Need("lambda:InvokeFunction", target["Arn"], source, f"{rule} runs")))
+            dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+            if dead_letters:
+                queue = model.find(dead_letters)
+                actions.append(ServiceAction(service, Need("sqs:SendMessage", queue.arn, source,
+                                                           f"{rule}: an undeliverable event")))
+                actions += [ServiceAction(service, Need(a, queue.key_arn, source, f"{rule}: into the encrypted queue"))
+                            for a in ("kms:GenerateDataKey", "kms:Decrypt")]
+    return actions
+
+
+def functions(model: DeploymentModel) -> list[ServiceAction]:
+    """Lambda assumes each role; the event source mapping and on-failure destinations act as the role."""
+    actions = []
+    for function in _of_type(model, "AWS::Lambda::Function"):
+        role_arn = _props(model, function)["Role"]
+        actions.append(ServiceAction("lambda.amazonaws.com", Need("sts:AssumeRole", role_arn, {}, f"{function} starts")))
+    for mapping in _of_type(model, "AWS::Lambda::EventSourceMapping"):
+        props = _props(model, mapping)
+        queue = model.find(props["EventSourceArn"])
+        role = _role_of_function(model, props["FunctionName"])
+        for action, kms in (("sqs:ReceiveMessage", ("kms:Decrypt",)), ("sqs:DeleteMessage", ()),
+                            ("sqs:ChangeMessageVisibility", ()), ("sqs:GetQueueAttributes", ())):
+            actions.append(ServiceAction(role, Need(action, queue.arn, {}, f"{mapping} polls for the function")))
+            actions += [ServiceAction(role, need) for need in kms_through(
+                model, "sqs", queue.region, queue.key_arn, kms, {"kms:EncryptionContext:aws:sqs:arn": queue.arn},
+                f"{mapping} reads encrypted messages")]
+    for invoke_config in _of_type(model, "AWS::Lambda::EventInvokeConfig"):
+        props = _props(model, invoke_config)
+        queue = model.find(props["DestinationConfig"]["OnFailure"]["Destination"])
+        role = _role_of_function(model, props["FunctionName"])
+        actions.append(ServiceAction(role, Need("sqs:SendMessage", queue.arn, {}, f"{invoke_config}: a failed invocation")))
+        actions += [ServiceAction(role, need) for need in kms_through(
+            model, "sqs", queue.region, queue.key_arn, ("kms:GenerateDataKey", "kms:Decrypt"),
+            {"kms:EncryptionContext:aws:sqs:arn": queue.arn}, f"{invoke_config}: into the encrypted queue")]
+    return actions
+
+
+def _role_of_function(model: DeploymentModel, function_name: str) -> str:
+    function = model.find(function_name)
+    role_arn = _props(model, function.logical_id)["Role"]
+    return next(lid for lid, s in model.resources.items() if s.arn == role_arn)
+
+
+def replication(model: DeploymentModel) -> list[ServiceAction]:
+    actions = []
+    for bucket_id in _of_type(model, "AWS::S3::Bucket"):
+        config = _props(model, bucket_id).get("ReplicationConfiguration")
+        if not config:
+            continue
+        source = model.resources[bucket_id]
+        role = next(lid for lid, s in model.resources.items() if s.arn == config["Role"])
+        actions.append(ServiceAction("s3.amazonaws.com", Need("sts:AssumeRole", config["Role"],
+                                                              {"aws:SourceAccount": model.account},
+                                                              "S3 assumes the replication role")))
+        version = f"{source.arn}/content/ab/cd/{'ab' * 32}"
+        reads = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
+        actions += [ServiceAction(role, Need(a, source.arn, {}, "replication reads its configuration")) for a in reads]
+        version_reads = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
+        if _props(model, bucket_id).get("ObjectLockConfiguration"):
+            version_reads += ["s3:GetObjectRetention", "s3:GetObjectLegalHold"]
+        actions += [ServiceAction(role, Need(a, version, {}, "replication reads a version")) for a in version_reads]
+        actions += [ServiceAction(role, n) for n in kms_through(
+            model, "s3", source.region, source.key_arn, ("kms:Decrypt",),
+            {"kms:EncryptionContext:aws:s3:arn": source.arn}, "replication decrypts a version (bucket key)")]
+        for rule in config["Rules"]:
+            destination = model.find(rule["Destination"]["Bucket"])
+            replica_key = rule["Destination"].get("EncryptionConfiguration", {}).get("ReplicaKmsKeyID")
+            replica = f"{destination.arn}/content/ab/cd/{'ab' * 32}"
+            actions += [ServiceAction(role, Need(a, replica, {}, "replication writes a replica"))
+                        for a in ("s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags")]
+            actions += [ServiceAction(role, n) for n in kms_through(
+                model, "s3", destination.region, replica_key, ("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"),
+                {"kms:EncryptionContext:aws:s3:arn": destination.arn}, "replication encrypts a replica (bucket key)")]
+    return actions
+
+
+def access_logs(model: DeploymentModel) -> list[ServiceAction]:
+    actions = []
+    for resolver in model.resolvers.values():
+        for bucket_id, resource in resolver.resources.items():
+            if resource["Type"] != "AWS::S3::Bucket":
+                continue
+            props = resolver.resolve(resource.get("Properties", {}), bucket_id)
+            logging = props.get("LoggingConfiguration")
+            if not logging:
+                continue
+            target = model.find(logging["DestinationBucketName"])
+            source = model.resources[bucket_id]
+            actions.append(ServiceAction("logging.s3.amazonaws.com", Need(
+                "s3:PutObject", f"{target.arn}/{logging.get('LogFilePrefix', '')}2026-11-30-00-00-00-0123456789ABCDEF",
+                _source(model, source.arn), f"access logs of {bucket_id}")))
+    return actions
+
+
+def service_actions(model: DeploymentModel) -> list[ServiceAction]:
+    return [*cloudtrail(model), *log_groups(model), *alarms(model), *schedules(model), *functions(model),
+            *replication(model), *access_logs(model)]

@@ -1,0 +1,164 @@
+"""Permission conformance: every AWS call each principal makes, evaluated against the committed
+templates with AWS's evaluation logic (backup_cfn/permissions). The emulator enforces no IAM, key or
+bucket policy, so this is where a call AWS would refuse fails the suite.
+
+Recorded here, on the emulator, as each principal: the initiator, the worker (and the event source
+mapping polling for it), the pruner, through their real handlers; each operator command under the
+restore role it is documented to use (docs/permissions.md); a client uploading reports to the
+source bucket (demo-data). Declared, not recorded (the emulator cannot make them): the operator's
+DescribeStacks and `run`'s Invoke of the initiator. Also evaluated: what AWS services do for the
+stack (permissions/services.py), and every call the handlers made through `backup()` in the other
+engine tests of this session (engine_support.SUITE_CALLS).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from backup_cfn import contract
+from backup_cfn.config import load_environment
+from backup_cfn.engine import naming
+from backup_cfn.ops import demo_data
+from backup_cfn.ops.prune import run_prune
+from backup_cfn.ops.restore import restore
+from backup_cfn.ops.runs import runs_table
+from backup_cfn.ops.target import DeployedEnvironment
+from backup_cfn.ops.verify import run_verify
+from backup_cfn.permissions.conformance import check_calls, check_services
+from backup_cfn.permissions.model import PRIMARY_STACK, REPLICA_STACK, SOURCE_CLIENT, build_model, committed_templates
+from backup_cfn.permissions.recorder import Call, Recorder
+from backup_cfn.permissions.requests import TRANSLATIONS
+from backup_cfn.local.runner import drain_queue, invoke_initiator
+
+from engine_support import INITIATOR, OPERATOR, PRUNER, SUITE_CALLS, WORKER, context, make_engine, sha
+
+ENVS = ("dev", "prod", "local")
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def recorded(emulator_endpoint, tmp_path_factory):
+    """One life of the system on the emulator, every call recorded under the principal making it."""
+    env = replace(load_environment("local"), endpoint_url=emulator_endpoint)
+    # Small multipart copies, so the worker's path for content over 5 GiB runs too.
+    engine = make_engine(env, multipart_threshold=5 * MiB, multipart_part_size=5 * MiB)
+    calls = Recorder()
+    source, backup_bucket = engine.settings.source_bucket, engine.settings.backup_bucket
+    uploader = engine.as_role(SOURCE_CLIENT, calls)
+
+    demo_data.generate(uploader.s3, source, users=3, day=1)
+    uploader.s3.put_object(Bucket=source, Key="client-0001/tagged/report.pdf", Body=b"tagged report",
+                           Tagging="owner=alice&project=audit")
+    large = bytes(range(256)) * (6 * MiB // 256)
+    uploader.s3.put_object(Bucket=source, Key="client-0002/large/archive.bin", Body=large)
+
+    def run_backup():
+        moment = engine.clock()
+        invoke_initiator(engine.as_role(INITIATOR, calls), engine.settings, moment, None)
+        drain_queue(engine.as_role(WORKER, calls), engine.settings, run_id=naming.run_id_for(moment), threads=2)
+
+    run_backup()
+    tags = engine.s3.get_object_tagging(Bucket=backup_bucket, Key=naming.content_key(sha(b"tagged report")))["TagSet"]
+    engine.clock.advance(days=1)
+    demo_data.generate(uploader.s3, source, users=3, day=2)
+    run_backup()
+
+    operator = engine.as_role(OPERATOR, calls)
+    target = DeployedEnvironment(env, operator, engine.settings, engine.outputs)
+    restored = tmp_path_factory.mktemp("restored")
+    restore(operator.s3, backup_bucket, user="client-0001", to=str(restored))
+    restore(operator.s3, backup_bucket, user="client-0002", to=f"s3://{source}/restored/")
+    run_verify(target, sample_percent=100)
+    runs_table(target)
+    runs_table(target, user="client-0001")
+    run_prune(target, dry_run=True)
+
+    # The replica, as replication would fill it; then the disaster-recovery restore from it alone.
+    replica = engine.outputs[contract.OUTPUT_REPLICA_BUCKET]
+    setup_replica = engine.as_role("setup", Recorder(), region=env.replica_region).s3
+    for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=backup_bucket):
+        for item in page.get("Contents", []):
+            setup_replica.copy_object(Bucket=replica, Key=item["Key"], CopySource={"Bucket": backup_bucket, "Key": item["Key"]})
+    restore(engine.as_role(OPERATOR, calls, region=env.replica_region).s3, replica, user="client-0003",
+            to=str(tmp_path_factory.mktemp("from-replica")))
+
+    # Garbage collection past the retention, through the pruner's handler.
+    from handlers import pruner, runtime
+
+    engine.clock.advance(days=engine.settings.retention_days + 2)
+    runtime.configure(engine.as_role(PRUNER, calls), engine.settings)
+    collected = pruner.handler({}, context("pruner"))
+
+    aliases = {**engine.aliases, env.stack_name: PRIMARY_STACK, env.replica_stack_name: REPLICA_STACK}
+    for stack, region in ((env.stack_name, env.region), (env.replica_stack_name, env.replica_region)):
+        calls.declare(OPERATOR, "cloudformation", "DescribeStacks", {"StackName": stack}, region, aliases)
+    calls.declare(OPERATOR, "lambda", "Invoke", {"FunctionName": engine.outputs.get(contract.OUTPUT_INITIATOR)
+                                                 or "backup-cfn-local-initiator"}, env.region,
+                  {**aliases, "backup-cfn-local-initiator": "InitiatorFunction"})
+    return {"calls": calls.distinct(), "tags": tags, "collected": collected, "engine": engine}
+
+
+def _operations(calls: list[Call], principal: str) -> set[str]:
+    return {f"{c.service}.{c.operation}" for c in calls if c.principal == principal}
+
+
+def test_the_scenario_exercises_every_principal_and_path(recorded):
+    calls = recorded["calls"]
+    assert {"s3.ListObjectsV2", "dynamodb.PutItem", "sqs.SendMessageBatch"} <= _operations(calls, INITIATOR)
+    assert {"s3.CopyObject", "s3.CreateMultipartUpload", "s3.UploadPartCopy", "s3.CompleteMultipartUpload",
+            "s3.HeadObject", "s3.GetObject", "s3.PutObject", "dynamodb.TransactWriteItems",
+            "sqs.ReceiveMessage", "sqs.DeleteMessage"} <= _operations(calls, WORKER)
+    assert {"s3.DeleteObjects", "s3.DeleteObject", "dynamodb.Scan", "dynamodb.DeleteItem"} <= _operations(calls, PRUNER)
+    assert {"s3.CopyObject", "dynamodb.BatchGetItem", "dynamodb.Query", "dynamodb.Scan",
+            "cloudformation.DescribeStacks", "lambda.Invoke"} <= _operations(calls, OPERATOR)
+    assert {"s3.PutObject", "s3.DeleteObjects"} <= _operations(calls, SOURCE_CLIENT)
+    assert recorded["collected"]["content_deleted"] > 0 and recorded["collected"]["manifests_expired"] > 0
+
+
+def test_content_copies_carry_no_tags_of_the_source_object(recorded):
+    """TaggingDirective REPLACE: a tagged client report is stored as content without its tags (and the
+    worker needs no tagging permission on either side)."""
+    assert recorded["tags"] == []
+    copies = [c for c in recorded["calls"] if c.principal == WORKER and c.operation == "CopyObject"]
+    assert copies and all(c.params.get("TaggingDirective") == "REPLACE" for c in copies)
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_every_recorded_call_is_allowed_by_the_committed_templates(recorded, env_name):
+    denials = check_calls(build_model(load_environment(env_name)), recorded["calls"])
+    assert not denials, "\n".join(d.line() for d in denials)
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_what_aws_services_do_for_the_stack_is_allowed(env_name):
+    denials = check_services(build_model(load_environment(env_name)))
+    assert not denials, "\n".join(d.line() for d in denials)
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_calls_the_handlers_made_in_the_other_engine_tests_are_allowed(recorded, env_name):
+    """Whatever the engine tests ran before this one (empty when this file runs alone)."""
+    denials = check_calls(build_model(load_environment(env_name)), SUITE_CALLS.distinct())
+    assert not denials, "\n".join(d.line() for d in denials)
+
+
+def test_a_call_missing_from_the_translation_table_fails_the_check():
+    model = build_model(load_environment("dev"))
+    call = Call(WORKER, "s3", "PutObjectAcl", {"Bucket": "backup-cfn-dev-backupbucket", "Key": "content/x"}, "us-east-1")
+    assert ("s3", "PutObjectAcl") not in TRANSLATIONS
+    [denial] = check_calls(model, [call])
+    assert denial.why == "not evaluated" and "does not translate" in denial.explanation
+
+
+def test_a_call_without_its_permission_fails_the_check(recorded):
+    """The worker deleting content: AWS refuses it (no statement, and the bucket policy's deny)."""
+    model = build_model(load_environment("prod"))
+    call = Call(WORKER, "s3", "DeleteObject", {"Bucket": "backup-cfn-prod-backupbucket", "Key": "content/ab/cd/x"},
+                "us-east-1")
+    [denial] = check_calls(model, [call])
+    assert "explicit deny" in denial.explanation and "OnlyTheCollectorDeletesBackups" in denial.explanation
