@@ -162,3 +162,70 @@ def test_a_call_without_its_permission_fails_the_check(recorded):
                 "us-east-1")
     [denial] = check_calls(model, [call])
     assert "explicit deny" in denial.explanation and "OnlyTheCollectorDeletesBackups" in denial.explanation
+
+
+# --- the six findings of issue 10, put back: the check must report each ---------------------
+
+def _statement(template: dict, resource: str, sid: str) -> dict:
+    properties = template["Resources"][resource]["Properties"]
+    document = properties.get("PolicyDocument") or properties.get("KeyPolicy") or properties["Policies"][0]["PolicyDocument"]
+    return next(s for s in document["Statement"] if s.get("Sid") == sid)
+
+
+def _replication_context_is_the_object_arn(templates):
+    """Finding 1: the context as objects (no bucket key), and no Decrypt on the replica key."""
+    primary = templates["primary"]
+    for sid in ("DecryptSourceObjects", "EncryptReplicas"):
+        condition = _statement(primary, "ReplicationRolePolicy", sid)["Condition"]["StringLike"]
+        condition["kms:EncryptionContext:aws:s3:arn"] = condition["kms:EncryptionContext:aws:s3:arn"][1]
+    _statement(primary, "ReplicationRolePolicy", "EncryptReplicas")["Action"].remove("kms:Decrypt")
+
+
+def _if_exists_back(resource):
+    def mutate(templates):
+        """Findings 2 and 3: StringNotEqualsIfExists, true when the header is absent."""
+        for sid in ("DenyUploadsWithOtherEncryption", "DenyUploadsWithOtherKey"):
+            statement = _statement(templates["primary"], resource, sid)
+            statement["Condition"] = {"StringNotEqualsIfExists": statement["Condition"]["StringNotEquals"]}
+    return mutate
+
+
+def _trail_context_without_region(templates):
+    """Finding 4: arn:aws:cloudtrail::ACCOUNT:trail/* (an empty region)."""
+    statement = _statement(templates["primary"], "BackupKey", "CloudTrailEncryptsLogs")
+    context = statement["Condition"]["StringEquals"].pop("kms:EncryptionContext:aws:cloudtrail:arn")
+    statement["Condition"]["StringLike"] = {"kms:EncryptionContext:aws:cloudtrail:arn": {
+        "Fn::Sub": context["Fn::Sub"].replace(":${AWS::Region}:", "::").replace("backup-cfn-prod-audit", "*")}}
+
+
+def _restore_role_without_batch_get_item(templates):
+    """Finding 5 (verify's path)."""
+    _statement(templates["primary"], "RestoreRole", "CheckContentIndex")["Action"].remove("dynamodb:BatchGetItem")
+
+
+FINDINGS = {
+    "1-replication-context": (_replication_context_is_the_object_arn, "ReplicationRole", "kms:Decrypt"),
+    "2-multipart-copy-refused": (_if_exists_back("BackupBucketPolicy"), WORKER, "s3.CompleteMultipartUpload"),
+    "3-default-encryption-refused": (_if_exists_back("SourceBucketPolicy"), SOURCE_CLIENT, "s3.PutObject"),
+    "4-trail-context": (_trail_context_without_region, "cloudtrail.amazonaws.com", "kms:GenerateDataKey"),
+    "5-restore-role": (_restore_role_without_batch_get_item, OPERATOR, "dynamodb:BatchGetItem"),
+}
+
+
+@pytest.mark.parametrize("finding", sorted(FINDINGS))
+def test_each_finding_put_back_into_the_templates_is_reported(recorded, finding):
+    mutate, principal, expected = FINDINGS[finding]
+    templates = copy.deepcopy(committed_templates(load_environment("prod")))
+    mutate(templates)
+    model = build_model(load_environment("prod"), templates)
+    denials = check_calls(model, recorded["calls"]) + check_services(model)
+    assert any(d.principal == principal and expected in d.line() for d in denials), \
+        f"no denial of {expected} for {principal}: " + "\n".join(d.line() for d in denials)
+
+
+def test_finding_6_copies_that_keep_the_source_tags_are_reported(recorded):
+    """The worker's copies with TaggingDirective COPY (the default) need tagging permissions it lacks."""
+    copies = [replace(c, params={k: v for k, v in c.params.items() if k != "TaggingDirective"})
+              for c in recorded["calls"] if c.principal == WORKER and c.operation == "CopyObject"]
+    denials = check_calls(build_model(load_environment("prod")), copies)
+    assert {"s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= {d.explanation.split()[1] for d in denials}
