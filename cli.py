@@ -181,6 +181,16 @@ def delete(ctx: click.Context, env_name: str, yes: bool) -> None:
     do_delete(load_env(ctx, env_name), console=console_of(ctx), yes=yes)
 
 
+@cli.command("deployer-policy")
+@env_option()
+@click.pass_context
+def deployer_policy(ctx: click.Context, env_name: str) -> None:
+    """The least-privilege IAM policy for running deploy, diff, status and delete (JSON managed policies)."""
+    from backup_cfn.deploy.commands import do_deployer_policy
+
+    do_deployer_policy(load_env(ctx, env_name), console=console_of(ctx))
+
+
 # --- operating backups ---------------------------------------------------------------------
 
 @cli.command()

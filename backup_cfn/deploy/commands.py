@@ -81,6 +81,23 @@ def do_status(env: Environment, *, console: Console, drift: bool = False) -> lis
     ]
 
 
+def do_deployer_policy(env: Environment, *, console: Console) -> list[dict]:
+    """The deployer's least-privilege policy, as managed policies small enough for IAM, on stdout."""
+    import json
+
+    from backup_cfn.permissions.deployer import as_managed_policies, deployer_policy, size
+    from backup_cfn.stack.render import render_bootstrap, render_environment
+
+    templates = [json.loads(body) for body in (*render_environment(env), render_bootstrap())]
+    documents = as_managed_policies(deployer_policy(env, templates))
+    console.print_json(json.dumps(documents, sort_keys=True))
+    # The figures on stderr: stdout stays the JSON, ready for `> policy.json`.
+    Console(stderr=True).print(f"{len(documents)} managed policies ({', '.join(f'{size(d):,}' for d in documents)} characters; "
+                  f"IAM's limit is 6,144 each) for deploy, diff, status and delete of {env.name}: see "
+                  "docs/permissions.md", style="dim", highlight=False, soft_wrap=True)
+    return documents
+
+
 def do_delete(env: Environment, *, console: Console, yes: bool = False) -> list[str]:
     from backup_cfn.deploy.teardown import Target, delete_environment
 
