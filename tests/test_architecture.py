@@ -85,6 +85,18 @@ def test_the_stack_model_does_not_reach_aws():
                                           "backup_cfn.engine")), f"{relative(path)} imports {module}"
 
 
+def test_the_permission_checks_reach_no_aws():
+    """permissions/ evaluates policies and translates recorded calls: it imports no SDK, and nothing
+    in the engine, the handlers or the stack model depends on it."""
+    for path in sources(PACKAGE / "permissions"):
+        for module in imported(path):
+            assert top(module) not in ("boto3", "botocore", "moto"), f"{relative(path)} imports {module}"
+            assert not module.startswith(("backup_cfn.deploy", "backup_cfn.ops", "backup_cfn.local",
+                                          "backup_cfn.engine")), f"{relative(path)} imports {module}"
+    for path in sources(PACKAGE / "engine", PACKAGE / "stack", ROOT / "handlers"):
+        assert not any(m.startswith("backup_cfn.permissions") for m in imported(path)), relative(path)
+
+
 def test_the_cli_is_thin():
     """No boto3 in cli.py, and every command hands over to a do_* function."""
     assert not any(top(m) in ("boto3", "botocore") for m in imported(ROOT / "cli.py"))

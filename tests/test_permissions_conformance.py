@@ -13,10 +13,7 @@ engine tests of this session (engine_support.SUITE_CALLS).
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import replace
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
 

@@ -191,32 +191,19 @@ def s3_complete_multipart(model, call):
     return [Need("s3:PutObject", _object(bucket, call.params["Key"]), {}, "CompleteMultipartUpload")]
 
 
-def s3_abort_multipart(model, call):
-    bucket = _s3_bucket(model, call, call.params["Bucket"])
-    return [Need("s3:AbortMultipartUpload", _object(bucket, call.params["Key"]), {}, "AbortMultipartUpload")]
-
-
-def s3_delete(model, call):
-    bucket = _s3_bucket(model, call, call.params["Bucket"])
-    action = "s3:DeleteObjectVersion" if call.params.get("VersionId") else "s3:DeleteObject"
-    return [Need(action, _object(bucket, call.params["Key"]), {}, "DeleteObject")]
+def s3_object_action(action: str, version_action: str | None = None):
+    """An operation on one object: its action, or the version's when the call names a version."""
+    def translate(model, call):
+        bucket = _s3_bucket(model, call, call.params["Bucket"])
+        chosen = version_action if version_action and call.params.get("VersionId") else action
+        return [Need(chosen, _object(bucket, call.params["Key"]), {}, call.operation)]
+    return translate
 
 
 def s3_delete_many(model, call):
     bucket = _s3_bucket(model, call, call.params["Bucket"])
     return [Need("s3:DeleteObjectVersion" if o.get("VersionId") else "s3:DeleteObject", _object(bucket, o["Key"]), {},
                  "DeleteObjects: each key") for o in call.params["Delete"]["Objects"]]
-
-
-def s3_get_tagging(model, call):
-    bucket = _s3_bucket(model, call, call.params["Bucket"])
-    action = "s3:GetObjectVersionTagging" if call.params.get("VersionId") else "s3:GetObjectTagging"
-    return [Need(action, _object(bucket, call.params["Key"]), {}, "GetObjectTagging")]
-
-
-def s3_put_tagging(model, call):
-    bucket = _s3_bucket(model, call, call.params["Bucket"])
-    return [Need("s3:PutObjectTagging", _object(bucket, call.params["Key"]), {}, "PutObjectTagging")]
 
 
 # --- DynamoDB ---------------------------------------------------------------------------------
@@ -301,9 +288,11 @@ TRANSLATIONS: dict[tuple[str, str], Callable[[DeploymentModel, Call], list[Need]
     ("s3", "HeadObject"): s3_head, ("s3", "GetObject"): s3_get, ("s3", "PutObject"): s3_put,
     ("s3", "CopyObject"): s3_copy, ("s3", "CreateMultipartUpload"): s3_create_multipart,
     ("s3", "UploadPartCopy"): s3_upload_part_copy, ("s3", "CompleteMultipartUpload"): s3_complete_multipart,
-    ("s3", "AbortMultipartUpload"): s3_abort_multipart, ("s3", "DeleteObject"): s3_delete,
-    ("s3", "DeleteObjects"): s3_delete_many, ("s3", "GetObjectTagging"): s3_get_tagging,
-    ("s3", "PutObjectTagging"): s3_put_tagging,
+    ("s3", "AbortMultipartUpload"): s3_object_action("s3:AbortMultipartUpload"),
+    ("s3", "DeleteObject"): s3_object_action("s3:DeleteObject", "s3:DeleteObjectVersion"),
+    ("s3", "DeleteObjects"): s3_delete_many,
+    ("s3", "GetObjectTagging"): s3_object_action("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+    ("s3", "PutObjectTagging"): s3_object_action("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
     ("dynamodb", "GetItem"): dynamodb_item("dynamodb:GetItem"), ("dynamodb", "PutItem"): dynamodb_item("dynamodb:PutItem"),
     ("dynamodb", "UpdateItem"): dynamodb_item("dynamodb:UpdateItem"),
     ("dynamodb", "DeleteItem"): dynamodb_item("dynamodb:DeleteItem"),

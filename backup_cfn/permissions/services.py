@@ -168,7 +168,7 @@ def replication(model: DeploymentModel) -> list[ServiceAction]:
         reads = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
         actions += [ServiceAction(role, Need(a, source.arn, {}, "replication reads its configuration")) for a in reads]
         version_reads = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
-        if _props(model, bucket_id).get("ObjectLockConfiguration"):
+        if _props(model, bucket_id).get("ObjectLockEnabled"):   # locked versions replicate their retention
             version_reads += ["s3:GetObjectRetention", "s3:GetObjectLegalHold"]
         actions += [ServiceAction(role, Need(a, version, {}, "replication reads a version")) for a in version_reads]
         actions += [ServiceAction(role, n) for n in kms_through(

@@ -315,10 +315,12 @@ def activity_items(facts: Facts, a: Activity, prices: Prices, *, bucket_keys: bo
                           a.replicated_gb * m * s3["replication_transfer_inter_region_gb"]))
     items.append(LineItem("Replication: PUTs in the replica", f"{_n(a.replicated_objects * m)}/mo",
                           a.replicated_objects * m / 1000 * s3["put_copy_post_list_per_1000"]))
+    # Replication metrics are on in every environment: the replication alarms read them.
+    items.append(LineItem("Replication metrics (alarms)", f"{s3['replication_metrics_per_rule']} metrics",
+                          s3["replication_metrics_per_rule"] * prices["cloudwatch"]["custom_metric_month"]))
     if facts.rtc:
-        metrics = s3["replication_metrics_per_rule"] * prices["cloudwatch"]["custom_metric_month"]
-        items.append(LineItem("Replication Time Control + metrics", f"{a.replicated_gb * m:,.1f} GB/mo",
-                              a.replicated_gb * m * s3["replication_time_control_gb"] + metrics))
+        items.append(LineItem("Replication Time Control", f"{a.replicated_gb * m:,.1f} GB/mo",
+                              a.replicated_gb * m * s3["replication_time_control_gb"]))
     rotated_key = kms["key_month"] + kms["rotation_extra_month_max"]
     items.append(LineItem("KMS keys (rotating)", f"{facts.keys} keys", facts.keys * rotated_key))
     without = a.kms_without_bucket_keys * m + SERVICE_KMS_REQUESTS_PER_MONTH
