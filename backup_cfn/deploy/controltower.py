@@ -193,15 +193,17 @@ def _detail(paths: dict[str, str], limit: int = 4) -> str:
     return shown + (f", +{len(items) - limit} more" if len(items) > limit else "")
 
 
-def check_templates(templates: dict[str, dict], venv: Path = GUARD_VENV) -> ControlReport:
-    """Every control that reports on a resource type these templates hold, on every template."""
+def check_templates(templates: dict[str, dict], venv: Path = GUARD_VENV,
+                    only: frozenset[str] | None = None) -> ControlReport:
+    """Every control that reports on a resource type these templates hold (or those of `only`), on
+    every template."""
     binary = guard_binary(venv)
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     report = ControlReport(guard_version=version)
     names = sorted(templates)
     present = {r.get("Type") for t in templates.values() for r in t.get("Resources", {}).values()}
     for rule in load_rules(venv):
-        if not rule.reports_on & present:
+        if not rule.reports_on & present or (only is not None and rule.control not in only):
             continue
         report.controls.append(rule.control)
         for name, result in zip(names, run_guard(binary, rule.text, [templates[n] for n in names])):
