@@ -69,7 +69,7 @@ def _stack(label: str, result: StackResult) -> dict:
                            "replacement": c.replacement, "policy_action": c.policy_action}
                           for c in review.guard_violations]
         entry["forecast"] = [{"id": f.id, "kind": f.kind, "logical_id": f.logical_id, "severity": f.severity,
-                              "accepted": f.accepted, "blocks": f.blocks, "message": f.message}
+                              "accepted": f.accepted, "blocks": f.blocks, "message": f.message, "data": f.data}
                              for f in review.findings]
     return entry
 

@@ -241,4 +241,4 @@ def run(inp: ForecastInput, accepted: frozenset[str] = frozenset()) -> tuple[Fin
     findings: list[Finding] = []
     for check in OFFLINE_CHECKS + (lookups.READING_CHECKS if inp.readers is not None else ()):
         findings += check(inp)
-    return tuple(Finding(f.kind, f.logical_id, f.severity, f.message, f.id in accepted) for f in findings)
+    return tuple(Finding(f.kind, f.logical_id, f.severity, f.message, f.id in accepted, f.data) for f in findings)

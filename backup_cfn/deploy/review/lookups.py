@@ -136,7 +136,9 @@ def retention_shortened(inp: ForecastInput) -> list[Finding]:
                 f"{new_days} days (could not count them: {describe_aws_error(exc) or exc})")))
             continue
         findings.append(Finding("retention-shortened", change.logical_id, BLOCKING if prune.expired else WARNING,
-                                prune.summary(old_days, new_days, bucket)))
+                                prune.summary(old_days, new_days, bucket), data={
+                                    "retention_days_before": old_days, "retention_days_after": new_days,
+                                    "bucket": bucket, **prune.figures()}))
     return findings
 
 

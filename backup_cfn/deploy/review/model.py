@@ -74,6 +74,7 @@ class Finding:
     severity: str
     message: str
     accepted: bool = False
+    data: dict = field(default_factory=dict, compare=False)   # the figures behind the message, for --json
 
     @property
     def id(self) -> str:

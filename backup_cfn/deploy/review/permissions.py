@@ -72,6 +72,11 @@ def grants(statements, default_resource: str = "") -> set[Grant]:
     return found
 
 
+def _name(value) -> str:
+    """A role, bucket, queue or topic a policy attaches to: its logical ID when it is a Ref."""
+    return value["Ref"] if isinstance(value, dict) and isinstance(value.get("Ref"), str) else compact(value)
+
+
 def _subject_grants(resource_type: str, logical_id: str, properties: dict) -> dict[str, set[Grant]]:
     """Per subject ('WorkerFunctionRole', 'BackupKey key policy'), the grants it holds."""
     if resource_type == "AWS::IAM::Role":
@@ -83,14 +88,14 @@ def _subject_grants(resource_type: str, logical_id: str, properties: dict) -> di
         return {logical_id: identity,
                 f"{logical_id} trust policy": grants(_statements(properties.get("AssumeRolePolicyDocument")))}
     if resource_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-        roles = ", ".join(compact(r) for r in _as_list(properties.get("Roles")))
+        roles = ", ".join(_name(r) for r in _as_list(properties.get("Roles")))
         subject = f"{roles} (through {logical_id})" if roles else logical_id
         return {subject: grants(_statements(properties.get("PolicyDocument")))}
     if resource_type == "AWS::KMS::Key":
         return {f"{logical_id} key policy": grants(_statements(properties.get("KeyPolicy")), default_resource="*")}
     kind, target = {"AWS::S3::BucketPolicy": ("bucket policy", "Bucket"), "AWS::SQS::QueuePolicy": ("queue policy", "Queues"),
                     "AWS::SNS::TopicPolicy": ("topic policy", "Topics")}[resource_type]
-    owners = ", ".join(compact(t) for t in _as_list(properties.get(target))) or logical_id
+    owners = ", ".join(_name(t) for t in _as_list(properties.get(target))) or logical_id
     return {f"{owners} {kind}": grants(_statements(properties.get("PolicyDocument")))}
 
 
@@ -103,24 +108,42 @@ def _statements(document) -> list:
     return _as_list(document.get("Statement")) if isinstance(document, dict) else []
 
 
+def _spellings(value, found: dict[str, str]) -> dict[str, str]:
+    """How the templates spell each action (compared in lower case, shown as written)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("Action", "NotAction"):
+                for action in _as_list(item):
+                    if isinstance(action, str):
+                        found[action.lower()] = action
+            else:
+                _spellings(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _spellings(item, found)
+    return found
+
+
 def permission_changes(change: Change, old: dict | None, new: dict | None) -> tuple[PermissionChange, ...]:
     """What the change does to permissions: lines gained and lost, from the resolved resources."""
     if change.resource_type not in POLICY_PROPERTIES:
         return ()
     before = _subject_grants(change.resource_type, change.logical_id, old["Properties"]) if old else {}
     after = _subject_grants(change.resource_type, change.logical_id, new["Properties"]) if new else {}
+    spelling = _spellings(new["Properties"] if new else {}, _spellings(old["Properties"] if old else {}, {}))
     lines: list[PermissionChange] = []
     for subject in list(after) + [s for s in before if s not in after]:
         had, has = before.get(subject, set()), after.get(subject, set())
-        lines += _lines(subject, "gains", has - had) + _lines(subject, "loses", had - has)
+        lines += _lines(subject, "gains", has - had, spelling) + _lines(subject, "loses", had - has, spelling)
     return tuple(lines)
 
 
-def _lines(subject: str, verb: str, held: set[Grant]) -> list[PermissionChange]:
+def _lines(subject: str, verb: str, held: set[Grant], spelling: dict[str, str]) -> list[PermissionChange]:
     """Grants grouped back into readable lines: one per (effect, principal, condition, resources)."""
     by_who: dict[tuple, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for effect, principal, action, resource, condition in held:
-        by_who[(effect, principal, condition)][action].add(resource)
+        shown = f"not {spelling.get(action[4:], action[4:])}" if action.startswith("not ") else spelling.get(action, action)
+        by_who[(effect, principal, condition)][shown].add(resource)
     lines = []
     for (effect, principal, condition), actions in sorted(by_who.items()):
         by_resources: dict[frozenset, list[str]] = defaultdict(list)

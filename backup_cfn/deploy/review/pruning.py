@@ -31,6 +31,15 @@ class PruneForecast:
     def users(self) -> int:
         return len({user for user, _, _ in self.expired})
 
+    def figures(self) -> dict:
+        runs = sorted({run for _, run, _ in self.expired})
+        return {"snapshots_total": self.snapshots_total, "snapshots_deleted": len(self.expired),
+                "snapshots_deleted_only_because_of_this_change": self.only_because, "users": self.users,
+                "first_run": runs[0] if runs else None, "last_run": runs[-1] if runs else None,
+                "content_objects_deleted": 0 if self.unreadable else self.content_objects,
+                "content_bytes_deleted": 0 if self.unreadable else self.content_bytes,
+                "unreadable_kept_snapshots": self.unreadable}
+
     def summary(self, old_days: int, new_days: int, bucket: str) -> str:
         if not self.expired:
             return (f"retention {old_days} → {new_days} days: the next prune deletes no snapshot "

@@ -197,7 +197,9 @@ def resource_values(change: Change, old: dict | None, new: dict | None,
         for path, before, after in diff(old["Properties"], new["Properties"]):
             computed.setdefault(top_name(path), []).append((path, before, after))
     before_context, after_context = parse_context(change.before_context), parse_context(change.after_context)
-    named = _named_details(change, before_context, after_context)
+    # Without contexts, the templates still name a list position (Rules/0 -> Rules[Id=...]).
+    named = _named_details(change, before_context if before_context is not None else (old or {}).get("Properties"),
+                           after_context if after_context is not None else (new or {}).get("Properties"))
     # CloudFormation's list of changed properties is authoritative; without details (the
     # emulator, a tag-only change) the computed one is all there is.
     names = list(named) if named else list(computed)
