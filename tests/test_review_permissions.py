@@ -42,8 +42,7 @@ def test_a_role_gains_and_loses_actions_grouped_by_resource():
                   "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}})
     assert texts(permission_changes(change("AWS::IAM::Role", "WorkerFunctionRole"), before, after)) == [
         "WorkerFunctionRole gains s3:DeleteObject on arn:aws:s3:::b/content/*",
-        'WorkerFunctionRole gains kms:Decrypt on * when {"StringEquals": {"kms:ViaService": '
-        '"s3.us-east-1.amazonaws.com"}}',
+        "WorkerFunctionRole gains kms:Decrypt on * when StringEquals(kms:ViaService, s3.us-east-1.amazonaws.com)",
         "WorkerFunctionRole loses s3:PutObject on arn:aws:s3:::b/content/*"]
 
 

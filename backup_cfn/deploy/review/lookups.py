@@ -87,14 +87,20 @@ def _policy(inp: ForecastInput, change) -> str:
     return policy if change.action == "Remove" else f"ReplaceAnd{policy}"
 
 
+def _physical_id(inp: ForecastInput, logical_id: str) -> str:
+    """The deployed resource's physical ID (the emulator's change sets carry none)."""
+    pages = inp.cloudformation.get_paginator("list_stack_resources").paginate(StackName=inp.change_set.stack_id)
+    return next((r.get("PhysicalResourceId", "") for page in pages for r in page["StackResourceSummaries"]
+                 if r["LogicalResourceId"] == logical_id), "")
+
+
 def buckets_not_empty(inp: ForecastInput) -> list[Finding]:
     findings = []
     for change in inp.changes_of("AWS::S3::Bucket", ("Modify", "Remove")):
         if change.action == "Modify" and not change.replaces:
             continue
         try:
-            name = change.physical_id or inp.cloudformation.describe_stack_resource(
-                StackName=inp.stack_name, LogicalResourceId=change.logical_id)["StackResourceDetail"]["PhysicalResourceId"]
+            name = change.physical_id or _physical_id(inp, change.logical_id)
             page = inp.readers("s3").list_object_versions(Bucket=name, MaxKeys=1)
         except (ClientError, BotoCoreError) as exc:
             findings.append(_unchecked(change.logical_id, "whether the bucket is empty", exc))

@@ -52,6 +52,20 @@ def _principals(statement: dict) -> list[str]:
     return [""]
 
 
+def _condition(block) -> str:
+    """A Condition block as one canonical line: Operator(key, value) joined by 'and', in a fixed
+    order, a one-element list the same as its element."""
+    if not isinstance(block, dict) or not block:
+        return ""
+    parts = []
+    for operator, tests in sorted(block.items()):
+        for key, value in sorted((tests or {}).items()) if isinstance(tests, dict) else [("", tests)]:
+            values = sorted(compact(v) for v in _as_list(value))
+            shown = values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"
+            parts.append(f"{operator}({key}, {shown})")
+    return " and ".join(parts)
+
+
 def grants(statements, default_resource: str = "") -> set[Grant]:
     """Every (effect, principal, action, resource, condition) the statements hold."""
     found: set[Grant] = set()
@@ -63,8 +77,7 @@ def grants(statements, default_resource: str = "") -> set[Grant]:
         actions += [f"not {a.lower()}" for a in _as_list(statement.get("NotAction")) if isinstance(a, str)]
         resources = [compact(r) for r in _as_list(statement.get("Resource"))]
         resources += [f"not {compact(r)}" for r in _as_list(statement.get("NotResource"))]
-        condition = json.dumps(statement["Condition"], sort_keys=True, default=compact) \
-            if statement.get("Condition") else ""
+        condition = _condition(statement.get("Condition"))
         for principal in _principals(statement):
             for action in actions:
                 for resource in resources or [default_resource]:
