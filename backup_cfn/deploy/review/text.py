@@ -40,12 +40,15 @@ def fold(text: str, width: int = FOLD) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
+def map_leaves(value, leaf):
+    """The value with `leaf` applied to every scalar (and marker) inside it."""
+    if isinstance(value, dict):
+        return {k: map_leaves(v, leaf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_leaves(v, leaf) for v in value]
+    return leaf(value)
+
+
 def jsonable(value):
     """A value for the JSON document (the markers become None and a flag beside it)."""
-    if value is ABSENT or value is UNKNOWN:
-        return None
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: None if v is ABSENT or v is UNKNOWN else v)

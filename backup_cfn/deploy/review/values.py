@@ -14,6 +14,7 @@ import json
 
 from backup_cfn.deploy.changeset import Change
 from backup_cfn.deploy.review.model import ABSENT, SOURCE_AWS, SOURCE_COMPUTED, UNKNOWN, ValueChange
+from backup_cfn.deploy.review.text import map_leaves
 
 # Keys that name a list element better than its position, in order of preference.
 NATURAL_KEYS = ("Id", "Sid", "Key", "PolicyName", "IndexName", "AttributeName", "Name")
@@ -110,13 +111,7 @@ def _aws_value(raw):
 
 
 def _unknown_placeholders(value):
-    if value == KNOWN_AFTER_APPLY:
-        return UNKNOWN
-    if isinstance(value, dict):
-        return {k: _unknown_placeholders(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unknown_placeholders(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: UNKNOWN if v == KNOWN_AFTER_APPLY else v)
 
 
 def _detail_name(target: dict) -> str:
