@@ -142,3 +142,9 @@ def test_a_name_the_new_stack_would_take_that_exists_blocks_before_anything_is_c
     assert "blocking name-taken:ReplicaKeyAlias: a AWS::KMS::Alias named 'alias/backup-cfn-local-replica' exists " \
            "already in this account and region" in result.output
     assert "--accept name-taken:ReplicaKeyAlias" in result.output
+
+
+def test_deploy_json_needs_yes_or_no_execute(environments):
+    result = run(environments, "deploy", "--env", "local", "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "Error: --json needs --yes or --no-execute: there is no prompt in a run read by a machine" in result.stderr
