@@ -274,6 +274,8 @@ def events_client(events: list[dict]):
 
 
 def test_cloudformations_own_early_validation_warnings_join_the_forecast():
+    # OperationEvent as the API model gives it; the WARN-mode validation's name is illustrative (no
+    # recorded response of one was found), and is printed as CloudFormation gives it.
     event = {"EventId": "e-1", "StackId": STACK_ID, "OperationId": "op-1", "OperationType": "CREATE_CHANGESET",
              "OperationStatus": "SUCCEEDED", "EventType": "VALIDATION_ERROR", "LogicalResourceId": "DataBucket",
              "Timestamp": NOW, "ValidationFailureMode": "WARN", "ValidationName": "S3 bucket emptiness",

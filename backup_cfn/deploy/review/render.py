@@ -3,6 +3,8 @@ resource's values (before → after, long ones folded, computed ones marked), th
 gained and lost, and the forecast."""
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -15,6 +17,7 @@ from backup_cfn.deploy.review.text import compact, fold
 
 ACTION_STYLES = {"Add": "green", "Modify": "yellow", "Remove": "red", "Import": "cyan", "Dynamic": "magenta"}
 SEVERITY_STYLES = {BLOCKING: "bold red", "warning": "yellow", NOTE: "dim"}
+_NAMED_ELEMENT = re.compile(r"\[(\w+)=([^\]]*)\]$")
 RECREATION_NOTES = {"Always": " (replaces the resource)", "Conditionally": " (may replace the resource)"}
 
 
@@ -57,6 +60,14 @@ def summary_counts(change_set: ChangeSet) -> str:
     return ", ".join(f"{n} {action.lower()}" for action, n in sorted(counts.items())) or "no resource changes"
 
 
+def _shown(path: str, value) -> str:
+    """A value, folded; a list element named in the path by its key shown without that key."""
+    named = _NAMED_ELEMENT.search(path)
+    if named and isinstance(value, dict) and value.get(named.group(1)) == named.group(2):
+        value = {k: v for k, v in value.items() if k != named.group(1)}
+    return fold(compact(value))
+
+
 def value_lines(resource: ResourceReview) -> list[str]:
     """`path: before → after`, folded; a policy property as a count (its permissions follow)."""
     lines, summarised = [], set()
@@ -68,7 +79,7 @@ def value_lines(resource: ResourceReview) -> list[str]:
                 summarised.add(top)
                 lines.append(f"{top}: {statement_counts(resource.permissions)} (see permissions)")
             continue
-        line = f"{value.path}: {fold(compact(value.before))} → {fold(compact(value.after))}"
+        line = f"{value.path}: {_shown(value.path, value.before)} → {_shown(value.path, value.after)}"
         if value.causes:
             line += f" (from {', '.join(value.causes)})"
         line += RECREATION_NOTES.get(value.recreation, "")

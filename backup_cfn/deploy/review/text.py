@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from backup_cfn.deploy.review.model import ABSENT, UNKNOWN
 
-FOLD = 100   # characters of a value shown in the console; the JSON document keeps every value whole
+FOLD = 120   # characters of a value shown in the console; the JSON document keeps every value whole
 
 
 def compact(value) -> str:
