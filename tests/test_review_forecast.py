@@ -45,7 +45,7 @@ def change(action: str, logical_id: str, resource_type: str, replacement: str = 
 def forecast_input(changes, old: dict | None, new: dict, **extra) -> ForecastInput:
     change_set = ChangeSet(CS_ID, "cs", STACK_ID, NAME, "UPDATE" if old else "CREATE", REGION, "CREATE_COMPLETE", "",
                            tuple(changes))
-    return ForecastInput(stack_name=NAME, region=REGION, change_set=change_set, old=old, new=new,
+    return ForecastInput(stack_name=NAME, change_set=change_set, old=old, new=new,
                          account="123456789012", now=NOW, **extra)
 
 

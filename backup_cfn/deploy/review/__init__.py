@@ -56,10 +56,10 @@ def prepare(cloudformation, spec: StackSpec, change_set: ChangeSet, stack: dict 
                                      permission_changes(c, (old or {}).get(c.logical_id), new.get(c.logical_id)))
                       for c in change_set.changes)
     inputs = forecast.ForecastInput(
-        stack_name=spec.name, region=spec.region, change_set=change_set, old=old, new=new,
+        stack_name=spec.name, change_set=change_set, old=old, new=new,
         account=pseudo["AWS::AccountId"], partition=pseudo["AWS::Partition"],
         outputs={o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])},
-        cloudformation=cloudformation, readers=readers, values={r.change.logical_id: r.values for r in resources})
+        cloudformation=cloudformation, readers=readers)
     return StackReview(spec.label, spec.name, spec.region, change_set, parameters, resources,
                        tuple(guard_violations(change_set.changes, options.allow_replace)),
                        forecast.run(inputs, options.accept))

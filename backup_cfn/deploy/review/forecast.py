@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from typing import Callable
 
 from backup_cfn.deploy.changeset import ChangeSet
-from backup_cfn.deploy.review.model import BLOCKING, WARNING, Finding, ValueChange
+from backup_cfn.deploy.review.model import BLOCKING, WARNING, Finding
 from backup_cfn.deploy.review.permissions import grants
 from backup_cfn.deploy.review.text import compact
 
@@ -22,10 +22,9 @@ from backup_cfn.deploy.review.text import compact
 @dataclass
 class ForecastInput:
     """What the checks see: the change set, the resolved resources before (None: no stack yet)
-    and after, the stack as deployed, and read-only clients for the stack's region."""
+    and after, the deployed stack's outputs, and read-only clients for the stack's region."""
 
     stack_name: str
-    region: str
     change_set: ChangeSet
     old: dict[str, dict] | None
     new: dict[str, dict]
@@ -34,7 +33,6 @@ class ForecastInput:
     outputs: dict[str, str] = field(default_factory=dict)
     cloudformation: object = None
     readers: Callable[[str], object] | None = None
-    values: dict[str, tuple[ValueChange, ...]] = field(default_factory=dict)
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def old_properties(self, logical_id: str) -> dict:
@@ -236,7 +234,7 @@ OFFLINE_CHECKS = (object_lock, lifecycle_shortened, key_lockout, replication_cha
 
 def run(inp: ForecastInput, accepted: frozenset[str] = frozenset()) -> tuple[Finding, ...]:
     """Every check, offline ones first; blocking findings named in `accepted` are marked so."""
-    from backup_cfn.deploy.review import lookups
+    from backup_cfn.deploy.review import lookups  # here: lookups builds on this module's helpers
 
     findings: list[Finding] = []
     for check in OFFLINE_CHECKS + (lookups.READING_CHECKS if inp.readers is not None else ()):

@@ -52,7 +52,7 @@ class PruneForecast:
         return (f"retention {old_days} → {new_days} days: the next prune will delete {len(self.expired)} of "
                 f"{self.snapshots_total} snapshot(s) ({self.only_because} only because of this change) of "
                 f"{self.users} user(s), runs {runs[0]} to {runs[-1]}, and {content}; "
-                "deleted snapshots cannot be restored")
+                "restore can no longer reach those snapshots")
 
 
 def forecast_prune(s3, bucket: str, *, old_days: int, new_days: int, now: datetime) -> PruneForecast:
