@@ -132,31 +132,56 @@ def package(ctx: click.Context, env_name: str) -> None:
     do_package(load_env(ctx, env_name), console=console_of(ctx))
 
 
+def review_options(command):
+    """The options the change set review takes, on deploy and diff alike."""
+    command = click.option("--json", "as_json", is_flag=True,
+                           help="write the review to stdout as one JSON document (progress goes to stderr)")(command)
+    command = click.option("--accept", multiple=True, metavar="FINDING_ID",
+                           help="accept this blocking forecast finding, e.g. retention-shortened:PrunerFunction "
+                                "(repeatable)")(command)
+    return click.option("--allow-replace", multiple=True, metavar="LOGICAL_ID",
+                        help="let this stateful resource be replaced or removed (repeatable)")(command)
+
+
+def review_console(ctx: click.Context, as_json: bool):
+    """With --json, stdout carries the document alone: everything else goes to stderr."""
+    if as_json:
+        from rich.console import Console
+
+        ctx.obj["console"] = Console(stderr=True)
+    return console_of(ctx)
+
+
 @cli.command()
 @env_option()
 @click.option("--yes", "-y", is_flag=True, help="execute without asking (needed without a terminal)")
 @click.option("--no-execute", is_flag=True, help="create the change sets, print their console URLs, stop")
-@click.option("--allow-replace", multiple=True, metavar="LOGICAL_ID",
-              help="let this stateful resource be replaced or removed (repeatable)")
+@review_options
 @click.option("--recreate-failed", is_flag=True, help="delete a ROLLBACK_COMPLETE stack and create it again")
 @click.pass_context
 def deploy(ctx: click.Context, env_name: str, yes: bool, no_execute: bool, allow_replace: tuple[str, ...],
-           recreate_failed: bool) -> None:
-    """Validate, package, then deploy the replica stack and the primary stack through change sets."""
+           accept: tuple[str, ...], as_json: bool, recreate_failed: bool) -> None:
+    """Validate, package, then deploy the replica stack and the primary stack through reviewed change
+    sets. Exit 0 deployed (or nothing to do), 1 error, 2 change sets kept (--no-execute), 3 refused."""
     from backup_cfn.deploy.commands import do_deploy
 
-    do_deploy(load_env(ctx, env_name), console=console_of(ctx), yes=yes, no_execute=no_execute,
-              allow_replace=allow_replace, recreate_failed=recreate_failed)
+    ctx.exit(do_deploy(load_env(ctx, env_name), console=review_console(ctx, as_json), yes=yes, no_execute=no_execute,
+                       allow_replace=allow_replace, accept=accept, recreate_failed=recreate_failed,
+                       emit=click.echo if as_json else None))
 
 
 @cli.command()
 @env_option()
+@review_options
 @click.pass_context
-def diff(ctx: click.Context, env_name: str) -> None:
-    """Show what deploy would change: change sets created, shown and deleted, nothing executed."""
+def diff(ctx: click.Context, env_name: str, allow_replace: tuple[str, ...], accept: tuple[str, ...],
+         as_json: bool) -> None:
+    """Show what deploy would change, value by value, with the forecast: change sets created, shown and
+    deleted, nothing executed. Exit 0 no changes, 2 changes, 3 refused (as deploy would), 1 error."""
     from backup_cfn.deploy.commands import do_diff
 
-    do_diff(load_env(ctx, env_name), console=console_of(ctx))
+    ctx.exit(do_diff(load_env(ctx, env_name), console=review_console(ctx, as_json), allow_replace=allow_replace,
+                     accept=accept, emit=click.echo if as_json else None))
 
 
 @cli.command()

@@ -10,6 +10,17 @@ class UserError(click.ClickException):
     exit_code = 1
 
 
+class Refused(UserError):
+    """A change set refused by its review (the stateful guard, a blocking forecast finding): exit 3,
+    so a pipeline tells it from an error (1) and from changes to approve (2)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, review=None):
+        super().__init__(message)
+        self.review = review
+
+
 def describe_aws_error(exc: BaseException) -> str | None:
     """One line for the botocore errors users actually hit, or None when it is not one of them."""
     from botocore import exceptions as bx

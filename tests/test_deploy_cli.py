@@ -66,13 +66,13 @@ def test_deploy_without_terminal_or_yes_refuses_in_one_line(environments):
 
 def test_no_execute_prints_the_console_url(environments):
     result = run(environments, "deploy", "--env", "local", "--no-execute")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output   # change sets kept for review
     assert "change set kept for review: https://us-west-2.console.aws.amazon.com/cloudformation/home" in result.output
 
 
 def test_diff_then_package_then_package_again(environments):
     diff = run(environments, "diff", "--env", "local")
-    assert diff.exit_code == 0, diff.output
+    assert diff.exit_code == 2, diff.output   # changes to review (docs/review.md, exit codes)
     assert "CREATE change set" in diff.output and "ReplicaBucket" in diff.output
 
     first = run(environments, "package", "--env", "local")

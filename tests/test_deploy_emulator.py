@@ -17,7 +17,7 @@ from backup_cfn.deploy.clients import DeployClients as Clients
 from backup_cfn.deploy.deployment import Deployment
 from backup_cfn.deploy.outputs import stack_outputs
 from backup_cfn.deploy.stack_deployer import Options
-from backup_cfn.errors import UserError
+from backup_cfn.errors import Refused, UserError
 from backup_cfn.stack import render
 from backup_cfn.stack.bootstrap import build_bootstrap_template
 from backup_cfn.stack.render import render_environment
@@ -356,8 +356,14 @@ def test_with_retain_a_failed_first_creation_leaves_named_log_groups_that_block_
     broken = (with_resource(retained, "BrokenQueue", BROKEN_QUEUE), rendered[1])
     with pytest.raises(UserError, match="ROLLBACK_COMPLETE"):
         make(templates=broken).run(Options(yes=True))
-    with pytest.raises(UserError, match="LogGroup CREATE_FAILED: The specified log group already exists"):
+    # The forecast sees the retained log groups before anything is created again...
+    with pytest.raises(Refused, match=r"the forecast blocks it with name-taken:\w+LogGroup") as refused:
         make(templates=(retained, rendered[1])).run(Options(yes=True, recreate_failed=True))
+    taken = frozenset(f.id for f in refused.value.review.blocking)
+    assert taken and all(i.startswith("name-taken:") for i in taken)
+    # ...and, overruled, the creation fails on them as the forecast said.
+    with pytest.raises(UserError, match="LogGroup CREATE_FAILED: The specified log group already exists"):
+        make(templates=(retained, rendered[1])).run(Options(yes=True, accept=taken))
 
 
 def test_failed_update_is_rolled_back_and_explained(make, local_env, rendered):
@@ -415,7 +421,10 @@ def test_new_handler_code_updates_the_three_functions(make, local_env, tmp_path)
     assert results["replica"].outcome == "no changes"
     changes = {(c.action, c.logical_id) for c in results["primary"].change_set.changes}
     assert {("Modify", "InitiatorFunction"), ("Modify", "WorkerFunction"), ("Modify", "PrunerFunction")} <= changes
-    assert re.search(r"parameter HandlerCodeKey: handlers/[0-9a-f]{64}\.zip -> handlers/[0-9a-f]{64}\.zip", text(out))
+    assert re.search(r"parameter HandlerCodeKey: handlers/[0-9a-f]{64}\.zip → handlers/[0-9a-f]{64}\.zip", text(out))
+    # The emulator gives no values: computed, with the parameter that caused them.
+    assert len(re.findall(r"  Code\.S3Key: handlers/[0-9a-f]{64}\.zip → handlers/[0-9a-f]{64}\.zip "
+                          r"\(from HandlerCodeKey\) \[computed\]\n", text(out))) == 3
     built = handler_package.build_package(tmp_path / "src")
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in _stack(local_env)["Parameters"]}
     assert parameters[contract.PARAM_CODE_KEY] == built.key

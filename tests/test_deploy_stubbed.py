@@ -24,6 +24,8 @@ NAME = "backup-cfn-dev"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{NAME}/4f3c2b10-0d6e-11ef-9d1a-0a1b2c3d4e5f"
 CS_ID = f"arn:aws:cloudformation:{REGION}:123456789012:changeSet/backup-cfn-20260101-000000/6a7b8c9d-1111-2222-3333-444455556666"
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+# Every DescribeChangeSet asks for the property values before and after.
+DESCRIBE = {"ChangeSetName": CS_ID, "IncludePropertyValues": True}
 EMPTY_REASONS = [
     "The submitted information didn't contain changes. Submit different information to create a change set.",
     "No updates are to be performed.",
@@ -109,8 +111,17 @@ def change_set_response(status="CREATE_COMPLETE", reason=None, changes=(), token
     return response
 
 
+def deployed_template(client, body=None):
+    """GetTemplate (Original) of the deployed stack, as AWS answers it: the review reads it for
+    the values CloudFormation does not give."""
+    client.stubber.add_response("get_template", {"TemplateBody": body or hand_made_template(),
+                                                 "StagesAvailable": ["Original", "Processed"]},
+                                {"StackName": STACK_ID, "TemplateStage": "Original"})
+
+
 def plan(client, status_before, change_set, change_set_type="UPDATE", diff=False):
-    """describe_stacks, list_change_sets (none stale; not for diff), create_change_set, describe_change_set."""
+    """describe_stacks, list_change_sets (none stale; not for diff), create_change_set, describe_change_set,
+    and the deployed template when the change set modifies or removes something."""
     client.stubber.add_response("describe_stacks", stack(status_before), {"StackName": NAME})
     if not diff:
         client.stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
@@ -118,7 +129,10 @@ def plan(client, status_before, change_set, change_set_type="UPDATE", diff=False
                                 {"StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": change_set_type,
                                  "Parameters": [], "Tags": ANY, "Capabilities": changeset.CAPABILITIES,
                                  "Description": ANY, "TemplateBody": ANY})
-    client.stubber.add_response("describe_change_set", change_set, {"ChangeSetName": CS_ID})
+    client.stubber.add_response("describe_change_set", change_set, DESCRIBE)
+    if change_set_type == "UPDATE" and any(c["ResourceChange"]["Action"] in ("Modify", "Remove")
+                                           for c in change_set.get("Changes", [])):
+        deployed_template(client)
 
 
 @pytest.mark.parametrize("reason", EMPTY_REASONS)
@@ -153,7 +167,8 @@ def test_change_set_is_polled_politely_and_every_page_is_read(cfn):
         changes=[resource_change("Add", "AlertTopic", "AWS::SNS::Topic")], token="page-2"))
     cfn.stubber.add_response("describe_change_set", change_set_response(
         changes=[resource_change("Modify", "DataBucket", replacement="False", properties=["Tags"])]),
-        {"ChangeSetName": CS_ID, "NextToken": "page-2"})
+        {**DESCRIBE, "NextToken": "page-2"})
+    deployed_template(cfn)
     cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
     sleeps = []
     result = deployer(cfn, sleeps=sleeps).deploy(spec(), Options(), diff_only=True)
@@ -404,11 +419,11 @@ def test_parameter_changes_and_what_they_cause_are_shown(cfn):
     cfn.stubber.add_response("describe_stacks", deployed, {"StackName": NAME})
     cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID})
     cfn.stubber.add_response("describe_change_set", change_set_response(changes=[change]))
+    template = json.dumps({"Parameters": {"HandlerCodeKey": {"Type": "String"}}, "Resources": {}})
+    deployed_template(cfn, template)
     cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
-    with_parameter = StackSpec("primary", NAME, REGION, json.dumps({
-        "Parameters": {"HandlerCodeKey": {"Type": "String"}}, "Resources": {}}), {"HandlerCodeKey": "handlers/bbb.zip"},
-        {})
+    with_parameter = StackSpec("primary", NAME, REGION, template, {"HandlerCodeKey": "handlers/bbb.zip"}, {})
     out = console()
     deployer(cfn, out).deploy(with_parameter, Options(), diff_only=True)
-    assert "parameter HandlerCodeKey: handlers/aaa.zip -> handlers/bbb.zip" in text(out)
+    assert "parameter HandlerCodeKey: handlers/aaa.zip → handlers/bbb.zip" in text(out)
     assert "Code (from HandlerCodeKey)" in text(out)

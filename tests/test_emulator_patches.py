@@ -253,3 +253,22 @@ def test_a_resource_moto_skips_has_no_events_however_often_it_is_referenced(loca
         per_resource.setdefault(event["LogicalResourceId"], []).append(event["ResourceStatus"])
     assert sorted(per_resource["Topic"]) == ["CREATE_COMPLETE", "CREATE_IN_PROGRESS"]
     assert "Alarm" not in per_resource  # moto skips alarms: no events, however many references
+
+
+def test_change_set_events_answer_with_no_early_validation_finding(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _run_change_set(cfn, _template(), "CREATE")
+    cfn.create_change_set(StackName="probe", ChangeSetName="cs-review", TemplateBody=_template("second"),
+                          ChangeSetType="UPDATE", Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}])
+    assert cfn.describe_events(ChangeSetName="cs-review", StackName="probe")["OperationEvents"] == []
+
+
+def test_lambda_account_settings_count_what_functions_reserve(local_env):
+    iam, lambda_ = aws.client(local_env, "iam"), aws.client(local_env, "lambda")
+    role = iam.create_role(RoleName="probe", AssumeRolePolicyDocument=json.dumps({"Statement": []}))["Role"]["Arn"]
+    limits = lambda_.get_account_settings()["AccountLimit"]
+    assert (limits["ConcurrentExecutions"], limits["UnreservedConcurrentExecutions"]) == (1000, 1000)
+    lambda_.create_function(FunctionName="probe", Runtime="python3.12", Role=role, Handler="h.handler",
+                            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    lambda_.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=3)
+    assert lambda_.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 997

@@ -25,6 +25,12 @@ class Change:
     policy_action: str          # Delete | Retain | Snapshot | ReplaceAndDelete | ... | ""
     properties: tuple[str, ...]
     scope: tuple[str, ...]
+    # With IncludePropertyValues: each detail's Target carries Path, BeforeValue and AfterValue,
+    # and the contexts (encoded JSON) the resource's properties before and after.
+    details: tuple[dict, ...] = ()
+    before_context: str | None = None
+    after_context: str | None = None
+    physical_id: str = ""
 
     @classmethod
     def from_api(cls, change: dict) -> Change:
@@ -40,7 +46,9 @@ class Change:
         return cls(action=resource.get("Action", ""), logical_id=resource.get("LogicalResourceId", ""),
                    resource_type=resource.get("ResourceType", ""), replacement=resource.get("Replacement", ""),
                    policy_action=resource.get("PolicyAction", ""), properties=tuple(properties),
-                   scope=tuple(resource.get("Scope", [])))
+                   scope=tuple(resource.get("Scope", [])), details=tuple(resource.get("Details", [])),
+                   before_context=resource.get("BeforeContext"), after_context=resource.get("AfterContext"),
+                   physical_id=resource.get("PhysicalResourceId", ""))
 
     @property
     def replaces(self) -> bool:
@@ -109,16 +117,18 @@ def create(cloudformation, *, stack_name: str, change_set_type: str, template: T
 
 
 def wait(cloudformation, change_set_id: str, *, change_set_type: str, region: str, poll: Poll) -> ChangeSet:
-    """Poll until CloudFormation has computed the change set (or failed to); every page of changes."""
+    """Poll until CloudFormation has computed the change set (or failed to); every page of changes,
+    with the property values before and after (IncludePropertyValues)."""
     while True:
-        response = cloudformation.describe_change_set(ChangeSetName=change_set_id)
+        response = cloudformation.describe_change_set(ChangeSetName=change_set_id, IncludePropertyValues=True)
         if response["Status"] in ("CREATE_COMPLETE", "FAILED"):
             break
         poll.wait()
     changes = list(response.get("Changes", []))
     token = response.get("NextToken")
     while token:
-        page = cloudformation.describe_change_set(ChangeSetName=change_set_id, NextToken=token)
+        page = cloudformation.describe_change_set(ChangeSetName=change_set_id, IncludePropertyValues=True,
+                                                  NextToken=token)
         changes += page.get("Changes", [])
         token = page.get("NextToken")
     return ChangeSet(id=response["ChangeSetId"], name=response["ChangeSetName"], stack_id=response["StackId"],

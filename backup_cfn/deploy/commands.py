@@ -3,18 +3,21 @@ the console, builds the environment's clients, and hands over to the module that
 No option parsing here (cli.py), no logic beyond wiring (the modules it calls)."""
 from __future__ import annotations
 
+import json
 import sys
+from typing import Callable
 
 from rich.console import Console
 
 from backup_cfn import aws
 from backup_cfn.config import Environment
-from backup_cfn.deploy import artifacts, handler_package
+from backup_cfn.deploy import artifacts, handler_package, review
 from backup_cfn.deploy.clients import DeployClients
 from backup_cfn.deploy.deployment import Deployment, check_account
 from backup_cfn.deploy.stack_deployer import Options, StackResult
 from backup_cfn.deploy.stack_events import Poll
-from backup_cfn.errors import UserError
+from backup_cfn.deploy.review import document
+from backup_cfn.errors import Refused, UserError, describe_aws_error
 from backup_cfn.stack.render import TEMPLATES_DIR, write_templates
 
 
@@ -54,15 +57,43 @@ def do_package(env: Environment, *, console: Console) -> None:
 
 
 def do_deploy(env: Environment, *, console: Console, yes: bool = False, no_execute: bool = False,
-              allow_replace: tuple[str, ...] = (), recreate_failed: bool = False,
-              diff_only: bool = False) -> dict[str, StackResult]:
+              allow_replace: tuple[str, ...] = (), accept: tuple[str, ...] = (), recreate_failed: bool = False,
+              diff_only: bool = False, emit: Callable[[str], None] | None = None) -> int:
+    """Deploy (or diff) the environment; the exit code (document.EXIT_*). With `emit`, the review
+    is also written through it as one JSON document, whatever the outcome (--json)."""
+    if emit is not None and not diff_only and not (yes or no_execute):
+        raise UserError("--json needs --yes or --no-execute: there is no prompt in a run read by a machine")
     options = Options(yes=yes, no_execute=no_execute, allow_replace=frozenset(allow_replace),
-                      recreate_failed=recreate_failed, interactive=interactive())
-    return Deployment(env, DeployClients.for_environment(env), console).run(options, diff_only=diff_only)
+                      accept=frozenset(accept), recreate_failed=recreate_failed, interactive=interactive())
+    deployment = Deployment(env, DeployClients.for_environment(env), console)
+    command = "diff" if diff_only else "deploy"
+    try:
+        results = deployment.run(options, diff_only=diff_only)
+    except Refused as refused:
+        if emit is not None:
+            results = dict(deployment.results)
+            if refused.review is not None:
+                results[refused.review.label] = StackResult("blocked", {}, refused.review.change_set, refused.review)
+            emit(json.dumps(document.document(command, env.name, results, code=document.EXIT_BLOCKED,
+                                              error=refused.message), indent=2, sort_keys=False))
+        raise
+    except Exception as exc:
+        if emit is not None:
+            emit(json.dumps(document.document(command, env.name, dict(deployment.results), code=document.EXIT_ERROR,
+                                              error=describe_aws_error(exc) or str(exc)), indent=2))
+        raise
+    code = document.exit_code(results, executed_is_success=not diff_only and not no_execute)
+    if emit is not None:
+        emit(json.dumps(document.document(command, env.name, results, code=code), indent=2))
+    blocked = [r.review for r in results.values() if r.outcome == "blocked" and r.review is not None]
+    if blocked:
+        raise Refused(" | ".join(review.refusal(b).message for b in blocked))
+    return code
 
 
-def do_diff(env: Environment, *, console: Console) -> dict[str, StackResult]:
-    return do_deploy(env, console=console, diff_only=True)
+def do_diff(env: Environment, *, console: Console, allow_replace: tuple[str, ...] = (), accept: tuple[str, ...] = (),
+            emit: Callable[[str], None] | None = None) -> int:
+    return do_deploy(env, console=console, allow_replace=allow_replace, accept=accept, diff_only=True, emit=emit)
 
 
 def do_status(env: Environment, *, console: Console, drift: bool = False) -> list:

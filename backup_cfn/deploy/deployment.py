@@ -19,7 +19,7 @@ from rich.console import Console
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
 from backup_cfn.deploy import artifacts, handler_package
-from backup_cfn.deploy.clients import DeployClients
+from backup_cfn.deploy.clients import DeployClients, Readers
 from backup_cfn.deploy.stack_deployer import (
     TAG_COMMIT,
     TAG_PACKAGE,
@@ -82,6 +82,8 @@ class Deployment:
     build_package: Callable | None = None
     validate: bool = True
     commit: str | None = None
+    # What each stack came to so far (a refusal midway still leaves the earlier stacks' results).
+    results: dict[str, StackResult] = field(default_factory=dict)
     _buckets: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,7 +106,8 @@ class Deployment:
         self.console.print(f"handler package {package.sha256[:12]} ({len(package.data):,} bytes, "
                            f"{len(package.files)} files)")
 
-        results: dict[str, StackResult] = {}
+        results = self.results
+        results.clear()
         replica_deployer = self._deployer(self.clients.replica_cloudformation, self.clients.replica_s3)
         results["replica"] = replica_deployer.deploy(replica, options, diff_only=diff_only)
         replica_outputs = results["replica"].outputs
@@ -137,12 +140,16 @@ class Deployment:
         return results
 
     def _note_unused_allowances(self, options: Options, results: dict[str, StackResult]) -> None:
-        """An --allow-replace that matched nothing is most likely a misspelt logical ID."""
+        """An --allow-replace or --accept that matched nothing is most likely misspelt."""
         guarded = {c.logical_id for r in results.values() if r.change_set for c in r.change_set.changes
                    if c.destroys_data}
         for logical_id in sorted(options.allow_replace - guarded):
             self.console.print(f"[yellow]note:[/yellow] --allow-replace {logical_id} matched no replacement or "
                                "removal of a stateful resource")
+        found = {f.id for r in results.values() if r.review for f in r.review.findings}
+        for finding_id in sorted(options.accept - found):
+            self.console.print(f"[yellow]note:[/yellow] --accept {finding_id} matched no finding of the forecast "
+                               "(IDs are KIND:LogicalId, as the forecast prints them)", highlight=False)
 
     def _validate(self) -> None:
         from backup_cfn.deploy.validate import validate_environments
@@ -155,8 +162,10 @@ class Deployment:
         self.console.print(report.lines()[-1])  # the cfn-lint summary
 
     def _deployer(self, cloudformation, s3) -> StackDeployer:
+        region = cloudformation.meta.region_name
         return StackDeployer(cloudformation, s3, console=self.console, poll=self.poll,
-                             artifacts_bucket=lambda: self._bucket(cloudformation))
+                             artifacts_bucket=lambda: self._bucket(cloudformation),
+                             readers=Readers(lambda service: aws.client(self.env, service, region)))
 
     def _bucket(self, cloudformation) -> str:
         region = cloudformation.meta.region_name

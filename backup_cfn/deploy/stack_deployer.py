@@ -15,6 +15,7 @@ from rich.console import Console
 from backup_cfn.deploy import artifacts, changeset, progress, review, stack_events
 from backup_cfn.deploy.changeset import ChangeSet, TemplateSource
 from backup_cfn.deploy.outputs import outputs
+from backup_cfn.deploy.review.model import StackReview
 from backup_cfn.deploy.stack_events import Poll
 from backup_cfn.errors import UserError
 from backup_cfn.stack.bootstrap import TEMPLATE_PREFIX
@@ -30,6 +31,7 @@ class Options:
     yes: bool = False
     no_execute: bool = False
     allow_replace: frozenset[str] = frozenset()
+    accept: frozenset[str] = frozenset()     # blocking forecast findings accepted by ID
     recreate_failed: bool = False
     interactive: bool = False
     confirm: Callable[[str], bool] = field(default=lambda prompt: click.confirm(prompt, default=False))
@@ -67,9 +69,10 @@ class StackSpec:
 
 @dataclass(frozen=True)
 class StackResult:
-    outcome: str                   # "no changes" | "executed" | "planned"
+    outcome: str                   # "no changes" | "executed" | "planned" | "blocked"
     outputs: dict[str, str]
     change_set: ChangeSet | None = None
+    review: StackReview | None = None
 
 
 def stack_policy(stateful_ids: list[str], allowed: frozenset[str] = frozenset()) -> str:
@@ -85,13 +88,16 @@ def stack_policy(stateful_ids: list[str], allowed: frozenset[str] = frozenset())
 class StackDeployer:
     """Deploys one stack in one region through a change set."""
 
-    def __init__(self, cloudformation, s3, *, console: Console, poll: Poll, artifacts_bucket: Callable[[], str]):
+    def __init__(self, cloudformation, s3, *, console: Console, poll: Poll, artifacts_bucket: Callable[[], str],
+                 readers: Callable[[str], object] | None = None):
         self.cloudformation = cloudformation
         self.s3 = s3
         self.region = cloudformation.meta.region_name
         self.console = console
         self.poll = poll
         self.artifacts_bucket = artifacts_bucket
+        # Read-only clients of this region, by service, for the forecast (None: offline checks only).
+        self.readers = readers
 
     # -- the numbered steps --------------------------------------------------------------------
 
@@ -121,22 +127,33 @@ class StackDeployer:
             review.discard(self.cloudformation, change_set_id, spec.name, remove_stack)
             raise
         if change_set.status == "FAILED":
+            # CloudFormation's early validation says why, path by path, in the change set's events.
+            failures = [] if change_set.empty or self.readers is None else \
+                review.validation_failures(self.cloudformation, change_set.id)
             review.discard(self.cloudformation, change_set.id, spec.name, remove_stack)
             if change_set.empty:
                 self.console.print(f"[green]no changes[/green] to {spec.label} stack {spec.name} ({spec.region})")
                 return StackResult("no changes", outputs(stack or {}))
-            raise UserError(f"CloudFormation could not create a change set for {spec.name}: {change_set.reason}")
-        review.show_parameter_changes(self.console, stack, spec)
-        review.show_and_guard(self.console, self.cloudformation, spec, change_set, options, remove_stack)
-        if diff_only:
+            raise UserError(f"CloudFormation could not create a change set for {spec.name}: {change_set.reason}"
+                            + "".join(f"; {failure}" for failure in failures))
+        try:
+            reviewed = review.prepare(self.cloudformation, spec, change_set, stack, options, self.readers)
+        except BaseException:
             review.discard(self.cloudformation, change_set.id, spec.name, remove_stack)
-            return StackResult("planned", outputs(stack or {}), change_set)
+            raise
+        review.show(self.console, reviewed)
+        if reviewed.blocked or diff_only:
+            review.discard(self.cloudformation, change_set.id, spec.name, remove_stack)
+            if diff_only:
+                return StackResult("blocked" if reviewed.blocked else "planned", outputs(stack or {}), change_set,
+                                   reviewed)
+            raise review.refusal(reviewed)
         if options.no_execute:
             # soft_wrap: the URL stays one line, so it can be copied whole.
             self.console.print(f"change set kept for review: {change_set.console_url}", soft_wrap=True)
-            return StackResult("planned", outputs(stack or {}), change_set)
+            return StackResult("planned", outputs(stack or {}), change_set, reviewed)
         review.confirm(self.cloudformation, spec, change_set, options, remove_stack)
-        return self._execute(spec, change_set, stack, options)
+        return self._execute(spec, change_set, stack, options, reviewed)
 
     def _prepare(self, spec: StackSpec, stack: dict | None, options: Options, diff_only: bool) -> dict | None:
         if stack is None:
@@ -191,7 +208,8 @@ class StackDeployer:
         self.s3.put_object(Bucket=bucket, Key=key, Body=spec.body.encode(), ContentType="application/json")
         return TemplateSource(url=artifacts.template_url(bucket, self.region, key))
 
-    def _execute(self, spec: StackSpec, change_set: ChangeSet, stack: dict | None, options: Options) -> StackResult:
+    def _execute(self, spec: StackSpec, change_set: ChangeSet, stack: dict | None, options: Options,
+                 reviewed: StackReview) -> StackResult:
         relaxed = spec.production and stack is not None and bool(options.allow_replace)
         if relaxed:
             self.cloudformation.set_stack_policy(
@@ -220,7 +238,7 @@ class StackDeployer:
             self._protect(spec, policy=not relaxed)  # a relaxed policy was restored above
         if final.get("Outputs"):
             self.console.print(progress.outputs_table(f"{spec.name} outputs", final["Outputs"]))
-        return StackResult("executed", outputs(final), change_set)
+        return StackResult("executed", outputs(final), change_set, reviewed)
 
     def _protect(self, spec: StackSpec, policy: bool = True, stack: dict | None = None) -> None:
         """Production: termination protection, and a stack policy guarding the stateful resources."""

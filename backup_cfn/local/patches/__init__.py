@@ -12,7 +12,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import cloudformation, dynamodb, kms
+    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -24,6 +24,8 @@ def apply_patches() -> None:
     cloudformation.patch_resource_events(cfn_models)
     cloudformation.patch_termination_protection(cfn_models)
     cloudformation.patch_drift_detection()
+    cloudformation.patch_change_set_validation_events()
+    awslambda.patch_account_settings()
     kms.patch_kms_key_properties()
     dynamodb.patch_transactions()
     cfn_models._backup_cfn_patched = True

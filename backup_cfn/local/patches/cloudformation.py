@@ -338,3 +338,19 @@ def patch_drift_detection() -> None:
     CloudFormationResponse.detect_stack_drift = detect_stack_drift
     CloudFormationResponse.describe_stack_drift_detection_status = describe_stack_drift_detection_status
     CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
+
+
+def patch_change_set_validation_events() -> None:
+    """DescribeEvents for a change set answers in AWS's shape: the operation's events, of which
+    none is an early-validation finding, since moto runs no pre-deployment validation (moto 5.2.5
+    answers HTTP 500, "The describe_events action has not been implemented")."""
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def describe_events(self):
+        change_set = self._get_param("ChangeSetName")
+        if change_set:
+            self.cloudformation_backend.describe_change_set(change_set)
+        return ActionResult({"OperationEvents": []})
+
+    CloudFormationResponse.describe_events = describe_events

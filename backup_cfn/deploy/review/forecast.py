@@ -1,0 +1,242 @@
+"""The forecast: what executing the change set will do, or fail to do, said before anyone confirms.
+
+Each check looks at the change set and both resolved templates; those in `lookups.py` also make
+read calls (none writes). Every finding has an ID, KIND:LogicalId; blocking ones refuse the change
+set, like the stateful guard, unless accepted by that ID (`--accept`). The kinds, what each means
+and whether it blocks are listed in docs/review.md.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+from typing import Callable
+
+from backup_cfn.deploy.changeset import ChangeSet
+from backup_cfn.deploy.review.model import BLOCKING, WARNING, Finding
+from backup_cfn.deploy.review.permissions import grants
+from backup_cfn.deploy.review.text import compact
+
+
+@dataclass
+class ForecastInput:
+    """What the checks see: the change set, the resolved resources before (None: no stack yet)
+    and after, the deployed stack's outputs, and read-only clients for the stack's region."""
+
+    stack_name: str
+    change_set: ChangeSet
+    old: dict[str, dict] | None
+    new: dict[str, dict]
+    account: str
+    partition: str = "aws"
+    outputs: dict[str, str] = field(default_factory=dict)
+    cloudformation: object = None
+    readers: Callable[[str], object] | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def old_properties(self, logical_id: str) -> dict:
+        return ((self.old or {}).get(logical_id) or {}).get("Properties", {})
+
+    def new_properties(self, logical_id: str) -> dict:
+        return (self.new.get(logical_id) or {}).get("Properties", {})
+
+    def changes_of(self, resource_type: str, actions=("Add", "Modify", "Remove")):
+        return [c for c in self.change_set.changes if c.resource_type == resource_type and c.action in actions]
+
+
+def _get(properties: dict, *path):
+    node = properties
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+# --- Object Lock: compliance is irreversible -----------------------------------------------------------
+
+def _retention(properties: dict) -> tuple[str, int]:
+    rule = _get(properties, "ObjectLockConfiguration", "Rule", "DefaultRetention") or {}
+    days = int(rule.get("Days") or 0) + 365 * int(rule.get("Years") or 0)
+    return str(rule.get("Mode", "")).upper(), days
+
+
+def object_lock(inp: ForecastInput) -> list[Finding]:
+    findings = []
+    for change in inp.changes_of("AWS::S3::Bucket", ("Add", "Modify")):
+        old, new = inp.old_properties(change.logical_id), inp.new_properties(change.logical_id)
+        (old_mode, old_days), (new_mode, new_days) = _retention(old), _retention(new)
+        if new_mode == "COMPLIANCE" and (old_mode != "COMPLIANCE" or new_days > old_days):
+            was = f"{old_mode or 'no'} lock, {old_days} days" if old_mode else "no default lock"
+            findings.append(Finding("compliance-lock", change.logical_id, BLOCKING, (
+                f"default retention becomes COMPLIANCE for {new_days} days (was {was}): every object version "
+                f"written from then on can be deleted by no one, the account root included, for {new_days} days, "
+                "and the bucket's Object Lock can never be turned off")))
+        if change.action == "Modify" and str(new.get("ObjectLockEnabled")).lower() == "true" \
+                and str(old.get("ObjectLockEnabled")).lower() != "true":
+            findings.append(Finding("object-lock-enabled", change.logical_id, WARNING, (
+                f"Object Lock is turned on ({new_mode or 'no default'} retention"
+                f"{f', {new_days} days' if new_days else ''}): it can never be turned off for this bucket again"
+                + ("; GOVERNANCE versions can still be removed by principals with s3:BypassGovernanceRetention"
+                   if new_mode == "GOVERNANCE" else ""))))
+    return findings
+
+
+# --- lifecycle rules that delete sooner ---------------------------------------------------------------------
+
+LIFECYCLE_AGES = (("NoncurrentVersionExpiration", "NoncurrentDays", "noncurrent (deleted or overwritten) versions"),
+                  ("Expiration", "Days", "current objects"), (None, "ExpirationInDays", "current objects"),
+                  (None, "NoncurrentVersionExpirationInDays", "noncurrent versions"))
+
+
+def _rules(properties: dict) -> dict[str, dict]:
+    rules = _get(properties, "LifecycleConfiguration", "Rules") or []
+    return {str(rule.get("Id", n)): rule for n, rule in enumerate(rules) if isinstance(rule, dict)}
+
+
+def lifecycle_shortened(inp: ForecastInput) -> list[Finding]:
+    findings = []
+    for change in inp.changes_of("AWS::S3::Bucket", ("Modify",)):
+        old, new = _rules(inp.old_properties(change.logical_id)), _rules(inp.new_properties(change.logical_id))
+        for rule_id, rule in new.items():
+            if rule_id not in old or str(rule.get("Status")) != "Enabled":
+                continue
+            for container, key, what in LIFECYCLE_AGES:
+                before = _get(old[rule_id], *(c for c in (container, key) if c))
+                after = _get(rule, *(c for c in (container, key) if c))
+                if str(after).isdigit() and (before is None or (str(before).isdigit() and int(after) < int(before))):
+                    findings.append(Finding("lifecycle-shortened", change.logical_id, WARNING, (
+                        f"lifecycle rule {rule_id}: S3 permanently deletes {what} after {after} days"
+                        f" (was {before if before is not None else 'never'}), from its next lifecycle run")))
+    return findings
+
+
+# --- a key policy that locks the account out -----------------------------------------------------------------
+
+def _matches(pattern: str, value: str) -> bool:
+    return fnmatchcase(value.lower(), pattern.lower())
+
+
+def key_lockout(inp: ForecastInput) -> list[Finding]:
+    """AWS refuses a key policy that does not let the account root (through IAM) change it again."""
+    root = {f"AWS arn:{inp.partition}:iam::{inp.account}:root", f"AWS {inp.account}", "AWS *", "anyone"}
+    findings = []
+    for change in inp.changes_of("AWS::KMS::Key", ("Add", "Modify")):
+        policy = inp.new_properties(change.logical_id).get("KeyPolicy")
+        if policy is None:
+            continue
+        held = grants((policy or {}).get("Statement") if isinstance(policy, dict) else [], default_resource="*")
+        allowed = any(effect == "Allow" and principal in root and not condition and resource == "*"
+                      and _matches(action, "kms:PutKeyPolicy") for effect, principal, action, resource, condition in held)
+        denied = any(effect == "Deny" and principal in root and not condition and _matches(action, "kms:PutKeyPolicy")
+                     for effect, principal, action, _, condition in held)
+        if not allowed or denied:
+            findings.append(Finding("key-lockout", change.logical_id, BLOCKING, (
+                f"the key policy does not allow the account root (arn:{inp.partition}:iam::{inp.account}:root) "
+                "kms:PutKeyPolicy on '*' without conditions: nobody could change the policy again; KMS refuses "
+                "such a policy ('The new key policy will not allow you to update the key policy in the future')")))
+    return findings
+
+
+# --- replication to a new destination --------------------------------------------------------------------------
+
+def _destinations(properties: dict) -> dict[str, tuple[str, str]]:
+    rules = _get(properties, "ReplicationConfiguration", "Rules") or []
+    return {str(rule.get("Id", n)): (compact(_get(rule, "Destination", "Bucket")),
+                                     compact(_get(rule, "Destination", "EncryptionConfiguration", "ReplicaKmsKeyID")))
+            for n, rule in enumerate(rules) if isinstance(rule, dict)}
+
+
+def replication_changed(inp: ForecastInput) -> list[Finding]:
+    findings = []
+    for change in inp.changes_of("AWS::S3::Bucket", ("Modify",)):
+        old, new = _destinations(inp.old_properties(change.logical_id)), _destinations(inp.new_properties(change.logical_id))
+        for rule_id, (bucket, key) in new.items():
+            if rule_id not in old or old[rule_id] == (bucket, key):
+                continue
+            what = []
+            if old[rule_id][0] != bucket:
+                what.append(f"destination {old[rule_id][0]} → {bucket}")
+            if old[rule_id][1] != key:
+                what.append(f"replica key {old[rule_id][1]} → {key}")
+            findings.append(Finding("replication-changed", change.logical_id, WARNING, (
+                f"replication rule {rule_id}: {', '.join(what)}. S3 replication copies only objects written "
+                "from then on: the backups already in the bucket must be replicated again with S3 Batch "
+                "Replication (a Batch Operations job that replicates existing objects), or the replica holds "
+                "only new backups; objects replicated before stay under the old key and bucket")))
+    return findings
+
+
+# --- names a new resource gives itself -----------------------------------------------------------------------
+
+NAME_PROPERTIES = {
+    "AWS::S3::Bucket": "BucketName", "AWS::IAM::Role": "RoleName", "AWS::Lambda::Function": "FunctionName",
+    "AWS::Logs::LogGroup": "LogGroupName", "AWS::KMS::Alias": "AliasName", "AWS::CloudTrail::Trail": "TrailName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+}
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+BUCKET_NAME_RULES = "3 to 63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
+
+
+def new_names(inp: ForecastInput) -> list[tuple[object, str, str]]:
+    """(change, type, name) for each physical name the change set creates: a new resource's, or a
+    renamed one's. Names that are references (not literal) are left out."""
+    found = []
+    for change in inp.change_set.changes:
+        prop = NAME_PROPERTIES.get(change.resource_type)
+        if not prop or change.action not in ("Add", "Modify"):
+            continue
+        name = inp.new_properties(change.logical_id).get(prop)
+        old_name = inp.old_properties(change.logical_id).get(prop)
+        if isinstance(name, str) and (change.action == "Add" or name != old_name):
+            found.append((change, change.resource_type, name))
+    return found
+
+
+def bucket_name_invalid(name: str) -> str | None:
+    if not _BUCKET_NAME.match(name):
+        return BUCKET_NAME_RULES
+    if ".." in name or _IP_ADDRESS.match(name):
+        return "no two adjacent dots, not an IP address"
+    if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3")):
+        return "none of S3's reserved prefixes (xn--, sthree-, amzn-s3-demo-) or suffixes (-s3alias, --ol-s3, .mrap, --x-s3)"
+    return None
+
+
+def names_valid(inp: ForecastInput) -> list[Finding]:
+    findings = []
+    for change, resource_type, name in new_names(inp):
+        broken = bucket_name_invalid(name) if resource_type == "AWS::S3::Bucket" else None
+        if broken:
+            findings.append(Finding("bucket-name-invalid", change.logical_id, BLOCKING,
+                                    f"bucket name {name!r} is not valid: S3 wants {broken}"))
+    return findings
+
+
+def custom_name_replacement(inp: ForecastInput) -> list[Finding]:
+    """CloudFormation creates a replacement before deleting the old resource: with the same custom
+    name, the creation fails."""
+    findings = []
+    for change in inp.change_set.changes:
+        prop = NAME_PROPERTIES.get(change.resource_type)
+        name = inp.new_properties(change.logical_id).get(prop) if prop else None
+        if change.action == "Modify" and change.replacement == "True" and isinstance(name, str) \
+                and name == inp.old_properties(change.logical_id).get(prop):
+            findings.append(Finding("custom-name-replacement", change.logical_id, BLOCKING, (
+                f"{change.resource_type} named {name!r} must be replaced, but the replacement would need the same "
+                "name while the old one exists: CloudFormation fails with 'CloudFormation cannot update a stack "
+                "when a custom-named resource requires replacing'; rename it or remove the name")))
+    return findings
+
+
+OFFLINE_CHECKS = (object_lock, lifecycle_shortened, key_lockout, replication_changed, names_valid, custom_name_replacement)
+
+
+def run(inp: ForecastInput, accepted: frozenset[str] = frozenset()) -> tuple[Finding, ...]:
+    """Every check, offline ones first; blocking findings named in `accepted` are marked so."""
+    from backup_cfn.deploy.review import lookups  # here: lookups builds on this module's helpers
+
+    findings: list[Finding] = []
+    for check in OFFLINE_CHECKS + (lookups.READING_CHECKS if inp.readers is not None else ()):
+        findings += check(inp)
+    return tuple(Finding(f.kind, f.logical_id, f.severity, f.message, f.id in accepted, f.data) for f in findings)

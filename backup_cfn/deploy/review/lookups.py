@@ -1,0 +1,219 @@
+"""The forecast's checks that read the account (read calls only; none writes): names a new
+resource takes that exist already, buckets to be deleted or replaced that hold objects, what the
+next prune deletes under a shorter retention, Lambda's unreserved concurrency, and the warnings of
+CloudFormation's own early validation on the change set. A read that fails (a permission the
+operator lacks) is a note saying what was not checked, never a failed review."""
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from backup_cfn import contract
+from backup_cfn.deploy.review.forecast import ForecastInput, _get, new_names
+from backup_cfn.deploy.review.model import BLOCKING, NOTE, WARNING, Finding
+from backup_cfn.deploy.review.pruning import forecast_prune
+from backup_cfn.errors import describe_aws_error
+
+# Lambda keeps this much concurrency unreserved in every account; a reservation below it fails.
+MINIMUM_UNRESERVED_CONCURRENCY = 100
+NOT_FOUND = ("404", "NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException", "NotFoundException",
+             "TrailNotFoundException", "ResourceNotFound")
+
+
+def _unchecked(logical_id: str, what: str, exc: Exception) -> Finding:
+    return Finding("unchecked", logical_id, NOTE, f"could not check {what}: {describe_aws_error(exc) or exc}")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+# --- a new physical name that exists already ---------------------------------------------------------
+
+def _holder(readers, resource_type: str, name: str) -> str | None:
+    """Where a resource of that name exists already, or None. Raises what the read raised."""
+    try:
+        if resource_type == "AWS::S3::Bucket":
+            readers("s3").head_bucket(Bucket=name)
+            return "in this account"
+        if resource_type == "AWS::IAM::Role":
+            readers("iam").get_role(RoleName=name)
+        elif resource_type == "AWS::Lambda::Function":
+            readers("lambda").get_function(FunctionName=name)
+        elif resource_type == "AWS::Logs::LogGroup":
+            pages = readers("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+            if not any(group["logGroupName"] == name for page in pages for group in page.get("logGroups", [])):
+                return None
+        elif resource_type == "AWS::KMS::Alias":
+            readers("kms").describe_key(KeyId=name)
+        elif resource_type == "AWS::CloudTrail::Trail":
+            readers("cloudtrail").get_trail(Name=name)
+        elif resource_type == "AWS::CloudWatch::Dashboard":
+            readers("cloudwatch").get_dashboard(DashboardName=name)
+        return "in this account and region"
+    except ClientError as exc:
+        if _code(exc) in NOT_FOUND:
+            return None
+        if resource_type == "AWS::S3::Bucket" and _code(exc) in ("403", "AccessDenied", "Forbidden"):
+            return "in another account (bucket names are global)"
+        if resource_type == "AWS::S3::Bucket" and _code(exc) in ("301", "PermanentRedirect"):
+            return "in another region"
+        raise
+
+
+def names_taken(inp: ForecastInput) -> list[Finding]:
+    findings = []
+    for change, resource_type, name in new_names(inp):
+        try:
+            holder = _holder(inp.readers, resource_type, name)
+        except (ClientError, BotoCoreError) as exc:
+            findings.append(_unchecked(change.logical_id, f"whether {name!r} exists", exc))
+            continue
+        if holder:
+            findings.append(Finding("name-taken", change.logical_id, BLOCKING, (
+                f"a {resource_type} named {name!r} exists already {holder}, outside this change: creating "
+                f"{change.logical_id} fails ('{name} already exists') and the stack rolls back; delete or "
+                "import it, or rename")))
+    return findings
+
+
+# --- a bucket to be deleted or replaced that holds objects --------------------------------------------------
+
+def _policy(inp: ForecastInput, change) -> str:
+    """CloudFormation's PolicyAction, or (the emulator gives none) the deployed template's policy."""
+    if change.policy_action:
+        return change.policy_action
+    old = (inp.old or {}).get(change.logical_id, {})
+    policy = old.get("DeletionPolicy" if change.action == "Remove" else "UpdateReplacePolicy") or "Delete"
+    return policy if change.action == "Remove" else f"ReplaceAnd{policy}"
+
+
+def _physical_id(inp: ForecastInput, logical_id: str) -> str:
+    """The deployed resource's physical ID (the emulator's change sets carry none)."""
+    pages = inp.cloudformation.get_paginator("list_stack_resources").paginate(StackName=inp.change_set.stack_id)
+    return next((r.get("PhysicalResourceId", "") for page in pages for r in page["StackResourceSummaries"]
+                 if r["LogicalResourceId"] == logical_id), "")
+
+
+def buckets_not_empty(inp: ForecastInput) -> list[Finding]:
+    findings = []
+    for change in inp.changes_of("AWS::S3::Bucket", ("Modify", "Remove")):
+        if change.action == "Modify" and not change.replaces:
+            continue
+        try:
+            name = change.physical_id or _physical_id(inp, change.logical_id)
+            page = inp.readers("s3").list_object_versions(Bucket=name, MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            findings.append(_unchecked(change.logical_id, "whether the bucket is empty", exc))
+            continue
+        if not (page.get("Versions") or page.get("DeleteMarkers")):
+            continue
+        how = "removed" if change.action == "Remove" else "replaced"
+        policy = _policy(inp, change)
+        if policy in ("Delete", "ReplaceAndDelete"):
+            findings.append(Finding("bucket-not-empty", change.logical_id, BLOCKING, (
+                f"s3://{name} is to be {how} and deleted ({policy}) but holds objects: S3 deletes only empty "
+                "buckets, so the deletion fails and the bucket stays behind; empty it first, or retain it")))
+        else:
+            findings.append(Finding("bucket-not-empty", change.logical_id, WARNING, (
+                f"s3://{name} is to be {how} and is kept ({policy}) with its objects: it leaves the stack, "
+                "still billed and no longer managed by it")))
+    return findings
+
+
+# --- a shorter retention: what the next prune deletes -------------------------------------------------------
+
+def retention_shortened(inp: ForecastInput) -> list[Finding]:
+    findings = []
+    for change in inp.changes_of("AWS::Lambda::Function", ("Modify",)):
+        new = inp.new_properties(change.logical_id)
+        if new.get("Handler") != contract.HANDLER_PRUNER:
+            continue
+        path = ("Environment", "Variables", contract.ENV_RETENTION_DAYS)
+        before, after = _get(inp.old_properties(change.logical_id), *path), _get(new, *path)
+        if not (str(before).isdigit() and str(after).isdigit() and int(after) < int(before)):
+            continue
+        old_days, new_days = int(before), int(after)
+        bucket = inp.outputs.get(contract.OUTPUT_BACKUP_BUCKET, "")
+        try:
+            prune = forecast_prune(inp.readers("s3"), bucket, old_days=old_days, new_days=new_days, now=inp.now)
+        except (ClientError, BotoCoreError) as exc:
+            findings.append(Finding("retention-shortened", change.logical_id, BLOCKING, (
+                f"retention {old_days} → {new_days} days: the next prune deletes every snapshot older than "
+                f"{new_days} days (could not count them: {describe_aws_error(exc) or exc})")))
+            continue
+        findings.append(Finding("retention-shortened", change.logical_id, BLOCKING if prune.expired else WARNING,
+                                prune.summary(old_days, new_days, bucket), data={
+                                    "retention_days_before": old_days, "retention_days_after": new_days,
+                                    "bucket": bucket, **prune.figures()}))
+    return findings
+
+
+# --- Lambda's unreserved concurrency ------------------------------------------------------------------------
+
+def lambda_concurrency(inp: ForecastInput) -> list[Finding]:
+    added: dict[str, int] = {}
+    for change in inp.changes_of("AWS::Lambda::Function", ("Add", "Modify")):
+        new = int(inp.new_properties(change.logical_id).get("ReservedConcurrentExecutions") or 0)
+        old = int(inp.old_properties(change.logical_id).get("ReservedConcurrentExecutions") or 0) \
+            if change.action == "Modify" else 0
+        if new > old:
+            added[change.logical_id] = new - old
+    if not added:
+        return []
+    first = next(iter(added))
+    try:
+        limits = inp.readers("lambda").get_account_settings()["AccountLimit"]
+    except (ClientError, BotoCoreError) as exc:
+        return [_unchecked(first, "Lambda's unreserved concurrency", exc)]
+    unreserved, needed = int(limits.get("UnreservedConcurrentExecutions", 0)), sum(added.values())
+    if unreserved - needed >= MINIMUM_UNRESERVED_CONCURRENCY:
+        return []
+    return [Finding("lambda-concurrency", first, BLOCKING, (
+        f"reserving {needed} more concurrent execution(s) ({', '.join(f'{k} {v}' for k, v in added.items())}) "
+        f"leaves {unreserved - needed} unreserved of the account's {limits.get('ConcurrentExecutions')}, below "
+        f"Lambda's minimum of {MINIMUM_UNRESERVED_CONCURRENCY}: AWS refuses with 'Specified "
+        "ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its "
+        "minimum value of [100].' Ask for a higher limit (Service Quotas) first"))]
+
+
+# --- CloudFormation's early validation ------------------------------------------------------------------------
+
+def _failed_validations(cloudformation, change_set_id: str):
+    token = None
+    while True:
+        page = cloudformation.describe_events(ChangeSetName=change_set_id, **({"NextToken": token} if token else {}))
+        for event in page.get("OperationEvents", []):
+            if event.get("ValidationStatus") == "FAILED":
+                yield event
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def _validation_text(event: dict) -> str:
+    where = f" at {event['ValidationPath']}" if event.get("ValidationPath") else ""
+    return (f"{event.get('LogicalResourceId', '')}: CloudFormation's {event.get('ValidationName', 'validation')}: "
+            f"{event.get('ValidationStatusReason', '')}{where}")
+
+
+def validation_failures(cloudformation, change_set_id: str) -> list[str]:
+    """Why a change set FAILED early validation, one line per finding ([] when unreadable)."""
+    try:
+        return [_validation_text(event) for event in _failed_validations(cloudformation, change_set_id)]
+    except (ClientError, BotoCoreError):
+        return []
+
+
+def aws_validation(inp: ForecastInput) -> list[Finding]:
+    """What CloudFormation's own pre-deployment validation said of this change set (its WARN-mode
+    findings: a FAIL-mode one fails the change set itself)."""
+    try:
+        return [Finding("aws-validation", event.get("LogicalResourceId") or inp.stack_name,
+                        BLOCKING if event.get("ValidationFailureMode") == "FAIL" else WARNING,
+                        _validation_text(event).split(": ", 1)[1])
+                for event in _failed_validations(inp.cloudformation, inp.change_set.id)]
+    except (ClientError, BotoCoreError) as exc:
+        return [_unchecked(inp.stack_name, "CloudFormation's early validation of the change set", exc)]
+
+
+READING_CHECKS = (names_taken, buckets_not_empty, retention_shortened, lambda_concurrency, aws_validation)

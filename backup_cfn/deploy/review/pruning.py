@@ -1,0 +1,82 @@
+"""What the next garbage collection deletes under a shorter retention, by the collector's own rules
+(engine.pruner.split_by_retention over engine.manifest.list_manifests): the snapshots that fall
+out of the window (each user's newest is kept whatever its age), and the content that only those
+snapshots reference, with its size from the manifests. Read calls only."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rich.filesize import decimal
+
+from backup_cfn.engine import naming
+from backup_cfn.engine.errors import ManifestError
+from backup_cfn.engine.manifest import list_manifests, read_manifest
+from backup_cfn.engine.pruner import split_by_retention
+
+READ_THREADS = 8
+
+
+@dataclass(frozen=True)
+class PruneForecast:
+    snapshots_total: int
+    expired: tuple[tuple[str, str, str], ...]      # (user, run_id, key) the next prune deletes
+    only_because: int                               # of those, kept under the old retention
+    content_objects: int
+    content_bytes: int
+    unreadable: int                                 # kept manifests unreadable: no content deleted
+
+    @property
+    def users(self) -> int:
+        return len({user for user, _, _ in self.expired})
+
+    def figures(self) -> dict:
+        runs = sorted({run for _, run, _ in self.expired})
+        return {"snapshots_total": self.snapshots_total, "snapshots_deleted": len(self.expired),
+                "snapshots_deleted_only_because_of_this_change": self.only_because, "users": self.users,
+                "first_run": runs[0] if runs else None, "last_run": runs[-1] if runs else None,
+                "content_objects_deleted": 0 if self.unreadable else self.content_objects,
+                "content_bytes_deleted": 0 if self.unreadable else self.content_bytes,
+                "unreadable_kept_snapshots": self.unreadable}
+
+    def summary(self, old_days: int, new_days: int, bucket: str) -> str:
+        if not self.expired:
+            return (f"retention {old_days} → {new_days} days: the next prune deletes no snapshot "
+                    f"(none of the {self.snapshots_total} in s3://{bucket} is older than {new_days} days)")
+        runs = sorted({run for _, run, _ in self.expired})
+        content = (f"no content ({self.unreadable} kept snapshot(s) unreadable: the collector then deletes none)"
+                   if self.unreadable else
+                   f"{self.content_objects} content object(s), {decimal(self.content_bytes)}, that no kept "
+                   "snapshot references")
+        return (f"retention {old_days} → {new_days} days: the next prune will delete {len(self.expired)} of "
+                f"{self.snapshots_total} snapshot(s) ({self.only_because} only because of this change) of "
+                f"{self.users} user(s), runs {runs[0]} to {runs[-1]}, and {content}; "
+                "restore can no longer reach those snapshots")
+
+
+def forecast_prune(s3, bucket: str, *, old_days: int, new_days: int, now: datetime) -> PruneForecast:
+    manifests = list_manifests(s3, bucket)
+    kept, expired = split_by_retention(manifests, naming.run_id_for(now - timedelta(days=new_days)))
+    _, expired_before = split_by_retention(manifests, naming.run_id_for(now - timedelta(days=old_days)))
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        kept_entries = list(pool.map(lambda entry: _entries(s3, bucket, entry[2]), kept))
+        expired_entries = list(pool.map(lambda entry: _entries(s3, bucket, entry[2]), expired))
+    referenced = {sha for entries in kept_entries if entries is not None for sha in entries}
+    freed: dict[str, int] = {}
+    for entries in expired_entries:
+        for sha, size in (entries or {}).items():
+            if sha not in referenced:
+                freed[sha] = size
+    return PruneForecast(snapshots_total=len(manifests), expired=tuple(expired),
+                         only_because=len(set(expired) - set(expired_before)), content_objects=len(freed),
+                         content_bytes=sum(freed.values()),
+                         unreadable=sum(1 for entries in kept_entries if entries is None))
+
+
+def _entries(s3, bucket: str, key: str) -> dict[str, int] | None:
+    """sha256 -> size of one snapshot; None when it cannot be read (as the collector counts it)."""
+    try:
+        return {entry.sha256: entry.size for entry in read_manifest(s3, bucket, key).entries.values()}
+    except ManifestError:
+        return None
