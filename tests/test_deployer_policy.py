@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from backup_cfn import aws
 from backup_cfn.config import load_environment
 from backup_cfn.deploy.clients import DeployClients
 from backup_cfn.deploy.deployment import Deployment
@@ -20,6 +21,7 @@ from backup_cfn.permissions.deployer import (
     MANAGED_POLICY_LIMIT,
     UNSCOPED,
     as_managed_policies,
+    call_resource,
     deployer_policy,
     provisioning_actions,
     size,
@@ -56,7 +58,9 @@ def recorded_deploy(local_env, tmp_path):
                                for f in dataclasses.fields(plain)})
     rendered = render_environment(local_env)
     deployment = Deployment(local_env, clients, console(), poll=NO_WAIT, templates=rendered,
-                            build_package=package_builder(tmp_path / "src"), validate=False, commit="0123abc")
+                            build_package=package_builder(tmp_path / "src"), validate=False, commit="0123abc",
+                            make_reader=lambda service, region: recorder.attach(
+                                aws.client(local_env, service, region), "Deployer"))
     deployment.run(Options(yes=True))
     deployment.run(Options(yes=True), diff_only=True)
     for cfn, label, name, body in ((clients.replica_cloudformation, "replica", local_env.replica_stack_name, rendered[1]),
@@ -68,33 +72,34 @@ def recorded_deploy(local_env, tmp_path):
     return recorder.distinct()
 
 
-def _stack_arn(env, call, change_sets: dict) -> str:
-    if f"{call.service}:{call.operation}" in UNSCOPED:
-        return "*"
-    name = call.params.get("StackName") or ""
-    if not name and call.params.get("ChangeSetName"):   # a change set by its ARN: its stack's name from CreateChangeSet
-        name = change_sets[(call.region, re.search(r":changeSet/([^/]+)/", call.params["ChangeSetName"]).group(1))]
-    if name.startswith("arn:"):
-        name = name.split(":stack/")[1].split("/")[0]
-    return f"arn:aws:cloudformation:{call.region}:{env.account_id}:stack/{name}/0"
-
-
 def test_every_call_deploy_diff_status_and_delete_make_is_allowed(local_env, recorded_deploy):
     store, deployer = store_for(local_env)
+    # The forecast asks KMS whether a key alias the stack would create is taken; an existing key of
+    # the account answers under its own policy: AWS's default one, delegating to the account's IAM.
+    default_key_policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "Enable IAM User Permissions", "Effect": "Allow", "Action": "kms:*", "Resource": "*",
+        "Principal": {"AWS": f"arn:aws:iam::{local_env.account_id}:root"}}]}
+    store.add_resource_policy(parse_policy(default_key_policy, "existing-key"),
+                              [f"arn:aws:kms:{r}:{local_env.account_id}:key/00000000-0000-0000-0000-000000000000"
+                               for r in (local_env.region, local_env.replica_region)])
     operations = {(c.service, c.operation) for c in recorded_deploy}
     missing = operations - set(DEPLOY_OPERATIONS)
     assert not missing, f"calls the deploy code makes that DEPLOY_OPERATIONS does not list: {sorted(missing)}"
     assert {("cloudformation", "CreateChangeSet"), ("cloudformation", "ExecuteChangeSet"), ("cloudformation", "DeleteStack"),
-            ("cloudformation", "DetectStackDrift"), ("s3", "PutObject")} <= operations
+            ("cloudformation", "DetectStackDrift"), ("s3", "PutObject"), ("iam", "GetRole"),
+            ("lambda", "GetAccountSettings")} <= operations   # the last two: the review's forecast
     change_sets = {(c.region, c.params["ChangeSetName"]): c.params["StackName"] for c in recorded_deploy
                    if c.operation == "CreateChangeSet"}
+
+    def stack_of_change_set(region: str, change_set_arn: str) -> str:
+        return change_sets[(region, re.search(r":changeSet/([^/]+)/", change_set_arn).group(1))]
+
     denied = []
     for call in recorded_deploy:
         action = DEPLOY_OPERATIONS[(call.service, call.operation)]
         if action is None:
             continue
-        resource = (f"arn:aws:s3:::{call.params['Bucket']}/{call.params['Key']}" if call.service == "s3"
-                    else _stack_arn(local_env, call, change_sets))
+        resource = call_resource(call, local_env.account_id, stack_of_change_set)
         decision = store.evaluate(Request(deployer, action, resource))
         if not decision.allowed:
             denied.append(decision.explain())

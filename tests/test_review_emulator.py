@@ -70,8 +70,9 @@ def test_the_review_of_a_shorter_retention_and_a_governance_lock(environments, b
     assert "  LifecycleConfiguration.Rules[Id=LongLivedContentToInfrequentAccess]: {ObjectSizeGreaterThan: 131072, " \
            "Prefix: content/, Status: Enabled, Transitions: [{StorageClass: STANDARD_IA, Transition… → (none) " \
            "[computed]\n" in out
-    # The forecast: the lock is irreversible, the replica's deleted versions go sooner, and the prune line.
-    assert "warning object-lock-enabled:BackupBucket: Object Lock is turned on (GOVERNANCE retention, 30 days)" in out
+    # The forecast: the replica's deleted versions go sooner, and the prune line. (Object Lock itself
+    # is on already, without a default retention, on every bucket holding data: CT.S3.PR.9.)
+    assert "object-lock-enabled" not in out
     assert "warning lifecycle-shortened:ReplicaBucket: lifecycle rule CleanUpDeletedVersionsAndUploads" in out
     assert f"blocking {ACCEPT}: retention 60 → 30 days: the next prune will delete {3 * USERS} of " \
            f"{len(DAYS_AGO) * USERS} snapshot(s) ({3 * USERS} only because of this change) of {USERS} user(s)" in out

@@ -428,6 +428,14 @@ def test_object_lock_default_retention_matches_retention_in_both_regions():
     assert "ObjectLockConfiguration" not in props(primary("dev"), "BackupBucket")
 
 
+def test_client_reports_and_audit_logs_are_never_locked_by_default():
+    """Object Lock is enabled on them (CT.S3.PR.9) but no default retention: a client may still
+    delete a report's versions, and the lock of backups is no reason to lock anything else."""
+    for bucket in ("SourceBucket", "TrailBucket"):
+        p = props(primary("prod"), bucket)
+        assert p["ObjectLockEnabled"] is True and "ObjectLockConfiguration" not in p, bucket
+
+
 def test_source_bucket_created_only_when_none_is_named():
     assert "SourceBucket" in primary("dev")["Resources"]
     template, _ = build_with("dev", source_bucket="existing-client-reports")

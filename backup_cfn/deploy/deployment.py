@@ -82,6 +82,8 @@ class Deployment:
     build_package: Callable | None = None
     validate: bool = True
     commit: str | None = None
+    # How the review's forecast gets a read-only client for (service, region); tests record them.
+    make_reader: Callable[[str, str], object] | None = None
     # What each stack came to so far (a refusal midway still leaves the earlier stacks' results).
     results: dict[str, StackResult] = field(default_factory=dict)
     _buckets: dict = field(default_factory=dict)
@@ -165,7 +167,12 @@ class Deployment:
         region = cloudformation.meta.region_name
         return StackDeployer(cloudformation, s3, console=self.console, poll=self.poll,
                              artifacts_bucket=lambda: self._bucket(cloudformation),
-                             readers=Readers(lambda service: aws.client(self.env, service, region)))
+                             readers=Readers(lambda service: self._reader(service, region)))
+
+    def _reader(self, service: str, region: str):
+        if self.make_reader is not None:
+            return self.make_reader(service, region)
+        return aws.client(self.env, service, region)
 
     def _bucket(self, cloudformation) -> str:
         region = cloudformation.meta.region_name

@@ -38,10 +38,26 @@ DEPLOY_OPERATIONS = {
     ("cloudformation", "DetectStackDrift"): "cloudformation:DetectStackDrift",
     ("cloudformation", "DescribeStackDriftDetectionStatus"): "cloudformation:DescribeStackDriftDetectionStatus",
     ("cloudformation", "DescribeStackResourceDrifts"): "cloudformation:DescribeStackResourceDrifts",
+    ("cloudformation", "DescribeEvents"): "cloudformation:DescribeEvents",
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "PutObject"): "s3:PutObject",
     ("sts", "GetCallerIdentity"): None,
+    # The review's forecast (backup_cfn/deploy/review/lookups.py, pruning.py): read calls only.
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "GetObject"): "s3:GetObject",
+    ("iam", "GetRole"): "iam:GetRole",
+    ("lambda", "GetFunction"): "lambda:GetFunction",
+    ("lambda", "GetAccountSettings"): "lambda:GetAccountSettings",
+    ("logs", "DescribeLogGroups"): "logs:DescribeLogGroups",
+    ("kms", "DescribeKey"): "kms:DescribeKey",
+    ("cloudtrail", "GetTrail"): "cloudtrail:GetTrail",
+    ("cloudwatch", "GetDashboard"): "cloudwatch:GetDashboard",
 }
+# The forecast reads these with the deployer's credentials; scoped like the resources they read.
+REVIEW_ACTIONS = ("cloudtrail:GetTrail", "cloudwatch:GetDashboard", "iam:GetRole", "kms:DescribeKey",
+                  "lambda:GetFunction", "s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions")
 # Services the stacks' resources belong to; a schema's permissions for features these templates do
 # not use (S3 Tables, Kinesis, Firehose, Organizations, VPC Lattice, EFS) are left out.
 PROVISIONED_SERVICES = ("cloudtrail", "cloudwatch", "dynamodb", "ec2", "events", "iam", "kms", "lambda", "logs", "s3",
@@ -125,10 +141,13 @@ def deployer_policy(env: Environment, templates: list[dict]) -> dict:
         {"Sid": "ListArtifacts", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [artifacts]},
         {"Sid": "ReadAndWriteArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
          "Resource": [f"{artifacts}/*"]},
+        # The retention forecast reads the kept snapshots' manifests (never content), as the collector would.
+        {"Sid": "DecryptManifestsThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt"],
+         "Resource": scope.arns("kms"), "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}},
         {"Sid": "PassOnlyTheStacksRoles", "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": scope.arns("iam"),
          "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}},
     ]
-    actions = (provisioning_actions(templates, env.region) - {"iam:PassRole"}) | (
+    actions = (provisioning_actions(templates, env.region) - {"iam:PassRole"}) | set(REVIEW_ACTIONS) | (
         {a for a in DEPLOY_OPERATIONS.values() if a in UNSCOPED})
     unscoped = sorted(a for a in actions if a in UNSCOPED or a.startswith(UNSCOPED_PREFIXES))
     for service in PROVISIONED_SERVICES:
@@ -161,3 +180,28 @@ def as_managed_policies(policy: dict, limit: int = MANAGED_POLICY_LIMIT) -> list
     if too_big:
         raise ValueError(f"statement {too_big[0]['Statement'][0]['Sid']} alone is over {limit} characters")
     return documents
+
+
+def call_resource(call, account: str, stack_of_change_set) -> str:
+    """The resource a recorded deploy-side call is authorised on (for the test of this policy)."""
+    p, region = call.params, call.region
+    if f"{call.service}:{call.operation}" in UNSCOPED or DEPLOY_OPERATIONS.get((call.service, call.operation)) in UNSCOPED:
+        return "*"
+    if call.service == "s3":
+        return f"arn:aws:s3:::{p['Bucket']}" + (f"/{p['Key']}" if "Key" in p else "")
+    if call.service == "iam":
+        return f"arn:aws:iam::{account}:role/{p['RoleName']}"
+    if call.service == "lambda":
+        return f"arn:aws:lambda:{region}:{account}:function:{p['FunctionName']}"
+    if call.service == "kms":   # an alias is authorised on the key it names, unknown before it exists
+        return f"arn:aws:kms:{region}:{account}:key/00000000-0000-0000-0000-000000000000"
+    if call.service == "cloudtrail":
+        return f"arn:aws:cloudtrail:{region}:{account}:trail/{p['Name']}"
+    if call.service == "cloudwatch":
+        return f"arn:aws:cloudwatch::{account}:dashboard/{p['DashboardName']}"
+    name = p.get("StackName") or ""
+    if not name and p.get("ChangeSetName"):
+        name = stack_of_change_set(region, p["ChangeSetName"])
+    if name.startswith("arn:"):
+        name = name.split(":stack/")[1].split("/")[0]
+    return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/0"

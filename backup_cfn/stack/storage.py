@@ -53,9 +53,11 @@ def logging_to(log_bucket, prefix: str) -> s3.LoggingConfiguration:
 
 
 def private_bucket(title: str, env: Environment, *, key, log_bucket, log_prefix: str, rules: list,
-                   **extra) -> s3.Bucket:
+                   locked_for_retention: bool = False, **extra) -> s3.Bucket:
     """A retained bucket holding data: SSE-KMS with our key and bucket keys, no public access,
-    owner-enforced, versioned, access-logged, with its lifecycle rules."""
+    owner-enforced, versioned, access-logged, with its lifecycle rules. Object Lock is enabled on
+    every one; `locked_for_retention` (the backups and their replica) also locks each new version
+    for the retention period in the environment's mode."""
     return retain(s3.Bucket(
         title,
         BucketEncryption=encryption_with(GetAtt(key, "Arn")),
@@ -65,18 +67,19 @@ def private_bucket(title: str, env: Environment, *, key, log_bucket, log_prefix:
         LoggingConfiguration=logging_to(log_bucket, log_prefix),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=rules),
         NotificationConfiguration=events_to_eventbridge(),
-        **object_lock(env),
+        **object_lock(env, default_retention=locked_for_retention),
         Tags=tags(env),
         **extra,
     ))
 
 
-def object_lock(env: Environment) -> dict:
+def object_lock(env: Environment, *, default_retention: bool) -> dict:
     """Object Lock on every bucket holding data (Control Tower's CT.S3.PR.9); a default retention of
-    the retention period only when the environment asks for a mode. Without one, nothing is locked
-    until someone locks an object, so `none` behaves as before; enabling it on an existing
-    versioned bucket is an in-place update, and cannot be undone."""
-    if env.object_lock_mode == "none":
+    the retention period only on the buckets of backups (`default_retention`) and only when the
+    environment asks for a mode. Without one, nothing is locked until someone locks an object:
+    the client reports and the audit logs keep the deletes and overwrites they had; enabling it
+    on an existing versioned bucket is an in-place update, and cannot be undone."""
+    if env.object_lock_mode == "none" or not default_retention:
         return {"ObjectLockEnabled": True}
     return {
         "ObjectLockEnabled": True,
@@ -251,6 +254,7 @@ def add_backup_bucket(t: Template, env: Environment, *, key, log_bucket, replica
         rules=backup_lifecycle_rules(env, noncurrent_days=env.deleted_version_days),
         ReplicationConfiguration=replication_configuration(env, replication_role, replica_bucket_arn,
                                                            replica_key_arn),
+        locked_for_retention=True,
     ))
     return bucket
 
@@ -268,7 +272,7 @@ def add_replica_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Buc
     kept for the retention period, so a deletion in the primary is recoverable here that long."""
     bucket = t.add_resource(private_bucket(
         "ReplicaBucket", env, key=key, log_bucket=log_bucket, log_prefix="replica/",
-        rules=backup_lifecycle_rules(env, noncurrent_days=env.retention_days),
+        rules=backup_lifecycle_rules(env, noncurrent_days=env.retention_days), locked_for_retention=True,
     ))
     t.add_resource(skip_lint(s3.BucketPolicy(
         "ReplicaBucketPolicy", Bucket=Ref(bucket),
