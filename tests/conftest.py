@@ -8,11 +8,17 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from backup_cfn.config import load_environment
 from backup_cfn.local import server
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# No per-example deadline: on a shared 2-core machine an example's time says nothing about the code,
+# and timing belongs in `make bench`. Examples still run to hypothesis's own limits.
+settings.register_profile("backup-cfn", deadline=None)
+settings.load_profile("backup-cfn")
 
 
 @pytest.fixture(scope="session")
