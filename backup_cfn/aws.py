@@ -58,3 +58,15 @@ def backup_runner(env: Environment) -> Callable:
     from backup_cfn.ops.run import run_on_aws
 
     return run_on_aws
+
+
+def drill_runner(env: Environment) -> Callable:
+    """How a restore drill is run now: on AWS, the deployed drill function is invoked (its role and
+    network are part of what the drill proves); on the emulator, the same handler runs in-process."""
+    if env.is_local:
+        from backup_cfn.local.drill import drill_in_process
+
+        return drill_in_process
+    from backup_cfn.ops.drill import drill_on_aws
+
+    return drill_on_aws

@@ -33,6 +33,14 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             TreatMissingData="breaching", Tags=tags(env), **actions,
         ),
         cloudwatch.Alarm(
+            "RestoreDrillFailedAlarm",
+            AlarmDescription="A restore drill found a snapshot that would not restore: see `backup-cfn runs`.",
+            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_DRILLS_FAILED,
+            Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
+            Statistic="Maximum", Period=3600, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+        ),
+        cloudwatch.Alarm(
             "UsersFailedAlarm",
             AlarmDescription="At least one user's backup failed in the last hour.",
             Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_USERS_FAILED,
@@ -103,6 +111,8 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
              _metric(contract.METRIC_NAMESPACE, contract.METRIC_RUNS_SUCCEEDED, *stack)]
     data = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_NEW, *stack),
             _metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_DEDUPLICATED, *stack)]
+    drills = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_DRILLS_PASSED, *stack),
+              _metric(contract.METRIC_NAMESPACE, contract.METRIC_DRILLS_FAILED, *stack)]
     widgets = [
         _widget("Stored bytes by bucket and storage class", storage, 0, 0, stat="Average", period=86400),
         _widget("Objects", objects, 12, 0, stat="Average", period=86400),
@@ -112,6 +122,7 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
         _widget("Function duration p95 (ms)", durations, 12, 12, stat="p95"),
         _widget("Users backed up / failed, runs succeeded", users, 0, 18, period=3600),
         _widget("Bytes stored new vs deduplicated", data, 12, 18, period=3600),
+        _widget("Restore drills passed / failed", drills, 0, 24, period=86400),
     ]
     return json.dumps({"widgets": widgets}, sort_keys=True)
 

@@ -186,3 +186,17 @@ def pruner_statements(backup_bucket, runs_table, content_table, topic, failure_q
     ]
 
 
+def drill_statements(backup_bucket, runs_table, failure_queue, key_arn) -> list[Statement]:
+    """Reads snapshots and the content they name (never writes or deletes backup data); records
+    each drill in the runs table."""
+    return [
+        Statement(Sid="ListSnapshots", Effect=Allow, Action=[s3_actions.ListBucket],
+                  Resource=[GetAtt(backup_bucket, "Arn")]),
+        Statement(Sid="ReadSnapshotsAndContent", Effect=Allow, Action=[s3_actions.GetObject],
+                  Resource=[_objects(backup_bucket, contract.CONTENT_PREFIX),
+                            _objects(backup_bucket, contract.MANIFEST_PREFIX)]),
+        Statement(Sid="RecordDrills", Effect=Allow, Action=[ddb.PutItem], Resource=[GetAtt(runs_table, "Arn")]),
+        Statement(Sid="ReportFailedInvocations", Effect=Allow, Action=[sqs_actions.SendMessage],
+                  Resource=[GetAtt(failure_queue, "Arn")]),
+        key_use_statement(key_arn, "s3", "dynamodb", "sqs", "lambda"),
+    ]
