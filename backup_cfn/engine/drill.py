@@ -146,13 +146,16 @@ def recent_drills(dynamodb, settings: Settings, limit: int = 10) -> list[dict]:
 
 
 def handle_drill_event(clients, settings: Settings, event) -> DrillReport:
-    """A scheduled event (EventBridge's `time` names the drill) or `backup-cfn drill`'s
-    {"time": ..., "users": N, "source": "backup-cfn.cli"}; the drill is run and recorded."""
+    """A scheduled event (EventBridge's `time` names the drill), `backup-cfn drill`'s
+    {"time": ..., "users": N, "source": "backup-cfn.cli"}, or {} (now, the configured sample);
+    the drill is run and recorded."""
     if not isinstance(event, dict):
         raise InvalidJob("a drill event is a JSON object")
     moment = event.get("time")
+    if moment is not None and not isinstance(moment, str):
+        raise InvalidJob(f"event time is not an ISO 8601 timestamp: {moment!r}")
     try:
-        drill_id = naming.run_id_from_event_time(moment) if isinstance(moment, str) else naming.run_id_for(settings.now())
+        drill_id = naming.run_id_from_event_time(moment) if moment else naming.run_id_for(settings.now())
     except ValueError:
         raise InvalidJob(f"event time is not an ISO 8601 timestamp: {moment!r}") from None
     users = event.get("users")

@@ -31,7 +31,9 @@ def render(result: Estimate, console: Console) -> None:
     w, f, env = result.workload, result.facts, result.env
     console.print(
         f"[bold]{env.name}[/bold] ({env.region} -> {env.replica_region}): {w.data_gb:,.0f} GB in {w.objects:,} objects over {w.users:,} users, {w.daily_change:.2%} changed per day, "
-        f"{w.duplicate_share:.0%} cross-user duplicates, retention {f.retention_days} days")
+        f"{w.duplicate_share:.0%} cross-user duplicates, retention {f.retention_days} days"
+        + (f" + {len(f.long_term_ages())} older snapshots per user (keep weekly {f.keep_weekly}, monthly "
+           f"{f.keep_monthly}, yearly {f.keep_yearly})" if f.long_term_ages() else ""))
     transition = f"IA at day {f.transition_day} (objects > 128 KiB)" if f.transition_day else "no IA transition"
     console.print(f"lifecycle: {transition}; deleted versions kept {f.deleted_version_days} days (replica "
                   f"{f.retention_days}); object lock {f.object_lock} (adds no storage: every version outlives "
