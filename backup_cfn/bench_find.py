@@ -16,11 +16,13 @@ ONE_USER_DAYS = 60
 PATTERN = "report-01.pdf"
 
 
-def _find(rig, env, *, user=None, threads=32, cache=None) -> dict:
+def _find(rig, env, *, user=None, threads=None, cache=None) -> dict:
+    from backup_cfn.engine.catalog import READ_THREADS
     from backup_cfn.ops.find import find
     from backup_cfn.ops.target import DeployedEnvironment
 
     target = DeployedEnvironment(env, rig.clients, rig.settings, {})
+    threads = threads or READ_THREADS
     started = time.perf_counter()
     result = find(target, PATTERN, user=user, threads=threads, cache=cache)
     return {"seconds": round(time.perf_counter() - started, 3), "s3_requests": result["s3_requests"],

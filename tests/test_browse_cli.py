@@ -19,19 +19,14 @@ from backup_cfn.local import server
 from backup_cfn.ops.runs import print_runs
 from backup_cfn.ops.target import connect
 
+from test_engine_cli import one_line_error
+
 DELETED = "reports/2026/report-01.pdf"
 
 
 def invoke(environments, *args, columns: str = "250"):
     return CliRunner().invoke(cli.cli, ["--environments", str(environments), *args], obj={},
                               catch_exceptions=False, env={"COLUMNS": columns})
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    return lines[0]
 
 
 def test_find_a_deleted_file_compare_restore_it_and_drill(environments, local_env, tmp_path):

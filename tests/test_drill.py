@@ -3,15 +3,23 @@ truncated or missing content object fails the drill, naming the file; every dril
 the runs table; the handler publishes the metric the template's alarm watches."""
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+from datetime import datetime, timezone
 
 import pytest
+from botocore.response import StreamingBody
 
-from backup_cfn import contract
+from backup_cfn import aws, contract
+from backup_cfn.config import load_environment
 from backup_cfn.engine import drill, naming
 from backup_cfn.engine.errors import InvalidJob
 from backup_cfn.engine.manifest import read_manifest
+from backup_cfn.errors import UserError
+from backup_cfn.ops.drill import drill_event, drill_on_aws
 from backup_cfn.ops.runs import drill_json
+from backup_cfn.ops.target import DeployedEnvironment
 from handlers import drill as drill_handler, runtime
 
 from engine_support import backup, context, make_engine, put, sha
@@ -119,3 +127,45 @@ def test_the_drill_publishes_the_metric_the_alarm_watches(engine, capsys, monkey
     assert emf[contract.METRIC_DIMENSION] == engine.settings.stack_name
     # The failed drill's value crosses the alarm's threshold.
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] <= 1
+
+
+class DrillLambda:
+    """Lambda's Invoke of the drill function: its handler in-process, as the service would run it."""
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.calls = fail, []
+
+    def invoke(self, FunctionName, Payload):
+        self.calls.append((FunctionName, json.loads(Payload)))
+        if self.fail:
+            body = json.dumps({"errorMessage": "Task timed out after 900.00 seconds"}).encode()
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": StreamingBody(io.BytesIO(body), len(body))}
+        body = json.dumps(drill_handler.handler(json.loads(Payload), context("drill"))).encode()
+        return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_on_aws_the_cli_invokes_the_deployed_drill_function_once_and_waits(engine, monkeypatch, fail):
+    env = dataclasses.replace(load_environment("dev"), endpoint_url="")
+    target = DeployedEnvironment(env, engine.clients, engine.settings,
+                                 {**engine.outputs, contract.OUTPUT_DRILL: "backup-cfn-dev-drill"})
+    fake, asked = DrillLambda(fail), []
+    monkeypatch.setattr(aws, "long_call_client",
+                        lambda env, service, seconds: asked.append((service, seconds)) or fake)
+    assert aws.drill_runner(env) is drill_on_aws
+    event = drill_event(datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc), 2)
+    if fail:
+        with pytest.raises(UserError, match="the drill function failed: .*Task timed out"):
+            drill_on_aws(target, event)
+    else:
+        result = drill_on_aws(target, event)
+        assert (result["drill_id"], result["trigger"], result["users_sampled"]) == ("20261129T093000Z", "manual", 2)
+    assert asked == [("lambda", contract.DRILL_TIMEOUT_SECONDS)]
+    assert [(name, payload["source"], payload["users"]) for name, payload in fake.calls] == \
+        [("backup-cfn-dev-drill", "backup-cfn.cli", 2)]
+
+
+def test_the_invoke_waits_out_the_function_timeout_and_is_never_retried():
+    client = aws.long_call_client(load_environment("dev"), "lambda", contract.DRILL_TIMEOUT_SECONDS)
+    assert client.meta.config.read_timeout > contract.DRILL_TIMEOUT_SECONDS
+    assert client.meta.config.retries["total_max_attempts"] == 1

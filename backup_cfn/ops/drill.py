@@ -31,7 +31,8 @@ def drill_on_aws(target: DeployedEnvironment, event: dict) -> dict:
     if not function:
         raise UserError(f"stack {target.env.stack_name} has no output {contract.OUTPUT_DRILL}: deploy it again "
                         f"with `backup-cfn deploy --env {target.env.name}`")
-    response = aws.client(target.env, "lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    lambda_client = aws.long_call_client(target.env, "lambda", contract.DRILL_TIMEOUT_SECONDS)
+    response = lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
     payload = response["Payload"].read().decode()
     if response.get("FunctionError"):
         raise UserError(f"the drill function failed: {payload[:300]}")

@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from backup_cfn.config import Environment
-from backup_cfn.engine.catalog import ManifestCache, ReadStats, in_period, newest_per_user, read_snapshots
+from backup_cfn.engine.catalog import (
+    READ_THREADS,
+    ManifestCache,
+    ReadStats,
+    in_period,
+    newest_per_user,
+    read_snapshots,
+)
 from backup_cfn.engine.errors import RestoreError
 from backup_cfn.engine.history import collect_versions, mark_states, matcher, newest_first
 from backup_cfn.engine.manifest import list_snapshots
@@ -32,7 +39,7 @@ SHA_SHOWN = 12
 
 
 def find(target: DeployedEnvironment, pattern: str, *, user: str | None = None, since: str | None = None,
-         until: str | None = None, cache: ManifestCache | None = None, threads: int = 32) -> dict:
+         until: str | None = None, cache: ManifestCache | None = None, threads: int = READ_THREADS) -> dict:
     """The `find` document (docs/json.md, backup-cfn/find)."""
     try:
         match = matcher(pattern)

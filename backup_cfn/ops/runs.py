@@ -91,12 +91,20 @@ def run_table(run: dict, measured: dict | None = None) -> Table:
     return table
 
 
+SNAPSHOTS_SHOWN = 5
+
+
+def _first(items: list[str], count: int) -> str:
+    shown = ", ".join(items[:count]) or "none"
+    return shown + (f" (+{len(items) - count} more)" if len(items) > count else "")
+
+
 def drill_table(drill: dict) -> Table:
     table = Table(title=f"drill {drill['drill_id']}: {drill['result']}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right", overflow="fold")
     for row in (("users sampled", f"{drill['users_sampled']} (asked {drill['users_asked']})"),
-                ("snapshots", ", ".join(drill["snapshots"]) or "none"),
+                ("snapshots", _first(drill["snapshots"], SNAPSHOTS_SHOWN)),
                 ("files", str(drill["files"])),
                 ("content objects re-hashed", f"{drill['contents']} ({human_bytes(drill['bytes'])})"),
                 ("problems", str(drill["problems_total"])),

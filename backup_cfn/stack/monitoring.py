@@ -32,22 +32,11 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             # No data at all is exactly the failure this alarm exists for.
             TreatMissingData="breaching", Tags=tags(env), **actions,
         ),
-        cloudwatch.Alarm(
-            "RestoreDrillFailedAlarm",
-            AlarmDescription="A restore drill found a snapshot that would not restore: see `backup-cfn runs`.",
-            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_DRILLS_FAILED,
-            Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
-            Statistic="Maximum", Period=3600, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
-        ),
-        cloudwatch.Alarm(
-            "UsersFailedAlarm",
-            AlarmDescription="At least one user's backup failed in the last hour.",
-            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_USERS_FAILED,
-            Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
-            Statistic="Sum", Period=3600, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
-        ),
+        _engine_metric_at_least_one("RestoreDrillFailedAlarm", contract.METRIC_DRILLS_FAILED, env, actions,
+                                    "A restore drill found a snapshot that would not restore: see `backup-cfn runs`.",
+                                    statistic="Maximum"),
+        _engine_metric_at_least_one("UsersFailedAlarm", contract.METRIC_USERS_FAILED, env, actions,
+                                    "At least one user's backup failed in the last hour."),
     ]
     for role, deployed in functions.items():
         alarms.append(cloudwatch.Alarm(
@@ -59,6 +48,18 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
         ))
     return [t.add_resource(alarm) for alarm in alarms]
+
+
+def _engine_metric_at_least_one(title: str, metric: str, env: Environment, actions: dict, description: str, *,
+                                statistic: str = "Sum") -> cloudwatch.Alarm:
+    """An alarm on one of the engine's own metrics reaching 1 within an hour (no data: all is well)."""
+    return cloudwatch.Alarm(
+        title, AlarmDescription=description,
+        Namespace=contract.METRIC_NAMESPACE, MetricName=metric,
+        Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
+        Statistic=statistic, Period=3600, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+    )
 
 
 def _queue_not_empty(title: str, queue, env: Environment, actions: dict, description: str) -> cloudwatch.Alarm:
