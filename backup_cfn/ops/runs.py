@@ -114,14 +114,13 @@ def drill_table(drill: dict) -> Table:
     return table
 
 
-def print_runs(console: Console, schema: str, body: dict) -> None:
+def tables(schema: str, body: dict) -> list[Table]:
+    """What `runs` shows, as tables: the runs (and drills), a user's jobs, one run or one drill."""
     if schema == "run":
-        print_table(console, run_table(body["run"], body.get("measured")))
-    elif schema == "drill":
-        print_table(console, drill_table(body["drill"]))
-        for problem in body["drill"]["problems"]:
-            console.print(f"[red]problem[/red] {problem}", soft_wrap=True, highlight=False)
-    elif schema == "user-runs":
+        return [run_table(body["run"], body.get("measured"))]
+    if schema == "drill":
+        return [drill_table(body["drill"])]
+    if schema == "user-runs":
         table = Table(title=f"user {body['user']}: last {len(body['jobs'])} runs")
         for column in ("run", "status", "files", "changed", "size", "read", "stored new", "reason"):
             table.add_column(column, no_wrap=column == "run")
@@ -129,25 +128,37 @@ def print_runs(console: Console, schema: str, body: dict) -> None:
             table.add_row(job["run_id"], job["status"] or "", str(job["files_total"]), str(job["files_changed"]),
                           human_bytes(job["bytes_scanned"]), human_bytes(job["bytes_read"]),
                           human_bytes(job["bytes_new"]), job["reason"] or job["last_error"] or "")
+        return [table]
+    table = Table(title=f"{body['stack']}: last {len(body['runs'])} runs")
+    for column in ("run", "status", "users", "failed", "skipped", "size", "read", "stored new", "completed"):
+        table.add_column(column, no_wrap=column in ("run", "completed"))
+    for run in body["runs"]:
+        table.add_row(run["run_id"], run["status"] or "", f"{run['users_done']}/{run['users_total']}",
+                      str(run["users_failed"]), str(run["users_skipped"]), human_bytes(run["bytes_scanned"]),
+                      human_bytes(run["bytes_read"]), human_bytes(run["bytes_new"]), run["completed_at"] or "")
+    if not body["drills"]:
+        return [table]
+    drills_table = Table(title=f"{body['stack']}: last {len(body['drills'])} restore drills")
+    for column in ("drill", "result", "users", "files", "content re-hashed", "problems", "time", "trigger"):
+        drills_table.add_column(column, no_wrap=column == "drill")
+    for drill in body["drills"]:
+        drills_table.add_row(drill["drill_id"], drill["result"] or "", str(drill["users_sampled"]), str(drill["files"]),
+                             f"{drill['contents']} ({human_bytes(drill['bytes'])})", str(drill["problems_total"]),
+                             f"{drill['seconds']:.1f} s", drill["trigger"] or "")
+    return [table, drills_table]
+
+
+def runs_table(target: DeployedEnvironment, *, user: str | None = None, run_id: str | None = None,
+               limit: int = 10) -> Table:
+    """The first table `runs` shows (the runs, a user's jobs, or one run or drill)."""
+    return tables(*runs_document(target, user=user, run_id=run_id, limit=limit))[0]
+
+
+def print_runs(console: Console, schema: str, body: dict) -> None:
+    for table in tables(schema, body):
         print_table(console, table)
-    else:
-        table = Table(title=f"{body['stack']}: last {len(body['runs'])} runs")
-        for column in ("run", "status", "users", "failed", "skipped", "size", "read", "stored new", "completed"):
-            table.add_column(column, no_wrap=column in ("run", "completed"))
-        for run in body["runs"]:
-            table.add_row(run["run_id"], run["status"] or "", f"{run['users_done']}/{run['users_total']}",
-                          str(run["users_failed"]), str(run["users_skipped"]), human_bytes(run["bytes_scanned"]),
-                          human_bytes(run["bytes_read"]), human_bytes(run["bytes_new"]), run["completed_at"] or "")
-        print_table(console, table)
-        if body["drills"]:
-            table = Table(title=f"{body['stack']}: last {len(body['drills'])} restore drills")
-            for column in ("drill", "result", "users", "files", "content re-hashed", "problems", "time", "trigger"):
-                table.add_column(column, no_wrap=column == "drill")
-            for drill in body["drills"]:
-                table.add_row(drill["drill_id"], drill["result"] or "", str(drill["users_sampled"]), str(drill["files"]),
-                              f"{drill['contents']} ({human_bytes(drill['bytes'])})", str(drill["problems_total"]),
-                              f"{drill['seconds']:.1f} s", drill["trigger"] or "")
-            print_table(console, table)
+    for problem in body["drill"]["problems"] if schema == "drill" else []:
+        console.print(f"[red]problem[/red] {problem}", soft_wrap=True, highlight=False)
 
 
 def do_runs(env: Environment, *, console: Console, user: str | None = None, run_id: str | None = None,
