@@ -1,4 +1,4 @@
-"""Reading many snapshots at once, for the commands that browse them (ls, find, compare, drill).
+"""Reading many snapshots at once: `find` across users and time, and the restore drill.
 
 A snapshot's key names its user and run, so a listing alone narrows a search by user and time
 without reading anything. What must be read is read on a bounded pool of threads (S3 answers
@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from backup_cfn import contract
 from backup_cfn.engine.errors import ManifestError
-from backup_cfn.engine.manifest import Manifest, SnapshotRef, decode, list_snapshots  # noqa: F401 (re-exported)
+from backup_cfn.engine.manifest import Manifest, SnapshotRef, decode
 
 READ_THREADS = 32        # parallel manifest reads; the clients' pool holds 64 connections
 WINDOW_PER_THREAD = 4    # reads queued ahead per thread: memory stays bounded on 60,000 snapshots
@@ -39,8 +39,8 @@ def in_period(refs: Iterable[SnapshotRef], since: str | None, until: str | None)
 
 
 class ManifestCache:
-    """Manifests read before, by bucket, key and ETag: an object's ETag changes whenever it is
-    written, so a hit is the object as listed. Files are private to the user (0600 in a 0700
+    """Manifests read before, by bucket, key and ETag: an object written again with other bytes has
+    another ETag, so a hit is the object as listed. Files are private to the user (0600 in a 0700
     folder): they hold file names and hashes of client data, no content."""
 
     def __init__(self, root: Path):

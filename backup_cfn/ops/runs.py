@@ -10,7 +10,7 @@ from backup_cfn.config import Environment
 from backup_cfn.engine import drill as drills, runs
 from backup_cfn.errors import UserError
 from backup_cfn.ops.format import human_bytes, number, share
-from backup_cfn.output import plain, print_json, print_table
+from backup_cfn.output import plain, print_json, print_line, print_table
 from backup_cfn.ops.selection import check_run_id, check_user
 from backup_cfn.ops.target import DeployedEnvironment, connect
 
@@ -102,9 +102,8 @@ def _first(items: list[str], count: int) -> str:
 def drill_table(drill: dict) -> Table:
     table = Table(title=f"drill {drill['drill_id']}: {drill['result']}", show_header=False)
     table.add_column("figure")
-    table.add_column("value", justify="right", overflow="fold")
+    table.add_column("value", justify="right")
     for row in (("users sampled", f"{drill['users_sampled']} (asked {drill['users_asked']})"),
-                ("snapshots", _first(drill["snapshots"], SNAPSHOTS_SHOWN)),
                 ("files", str(drill["files"])),
                 ("content objects re-hashed", f"{drill['contents']} ({human_bytes(drill['bytes'])})"),
                 ("problems", str(drill["problems_total"])),
@@ -157,8 +156,10 @@ def runs_table(target: DeployedEnvironment, *, user: str | None = None, run_id: 
 def print_runs(console: Console, schema: str, body: dict) -> None:
     for table in tables(schema, body):
         print_table(console, table)
-    for problem in body["drill"]["problems"] if schema == "drill" else []:
-        console.print(f"[red]problem[/red] {problem}", soft_wrap=True, highlight=False)
+    if schema == "drill":
+        print_line(console, f"snapshots drilled: {_first(body['drill']['snapshots'], SNAPSHOTS_SHOWN)}")
+        for problem in body["drill"]["problems"]:
+            print_line(console, f"problem: {problem}")
 
 
 def do_runs(env: Environment, *, console: Console, user: str | None = None, run_id: str | None = None,
