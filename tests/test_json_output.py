@@ -106,6 +106,7 @@ def test_every_reading_command_prints_its_documented_document(environments, loca
     time.sleep(1)                                                 # run IDs are to the second
     second = check_document(invoke(environments, "run", "--env", "local", "--json").stdout, "backup-cfn/run")["run"]
 
+    time.sleep(1)                                                 # a drill's ID is its start, to the second
     drill = invoke(environments, "drill", "--env", "local", "--users", "2", "--json")
     assert drill.exit_code == 0, drill.output
     assert check_document(drill.stdout, "backup-cfn/drill")["drill"]["result"] == "PASSED"
