@@ -61,6 +61,11 @@ def env_option(required: bool = True):
                         help="environment name from the environments file" + ("" if required else " (default: all)"))
 
 
+def json_option():
+    return click.option("--json", "as_json", is_flag=True,
+                        help="print one versioned JSON document on stdout and nothing else (docs/json.md)")
+
+
 def load_env(ctx: click.Context, name: str):
     from backup_cfn.config import load_environment
 
@@ -110,14 +115,15 @@ def validate(ctx: click.Context, env_name: str | None) -> None:
               help="percent of objects replaced by new content each day")
 @click.option("--duplicates", type=float, default=0.0, show_default=True, metavar="PCT",
               help="percent of content that is a copy of another user's")
+@json_option()
 @click.pass_context
 def cost(ctx: click.Context, env_name: str, data_gb: float, objects: int, users: int, daily_change: float,
-         duplicates: float) -> None:
+         duplicates: float, as_json: bool) -> None:
     """Monthly cost estimate: this design, the reference lifecycle, AWS Backup for S3."""
     from backup_cfn.ops.cost.report import print_estimate
 
     print_estimate(load_env(ctx, env_name), data_gb=data_gb, objects=objects, users=users,
-                   daily_change_percent=daily_change, duplicates_percent=duplicates)
+                   daily_change_percent=daily_change, duplicates_percent=duplicates, as_json=as_json)
 
 
 # --- deploying ----------------------------------------------------------------------------
@@ -187,12 +193,13 @@ def diff(ctx: click.Context, env_name: str, allow_replace: tuple[str, ...], acce
 @cli.command()
 @env_option()
 @click.option("--drift", is_flag=True, help="run drift detection on both stacks (takes a while)")
+@json_option()
 @click.pass_context
-def status(ctx: click.Context, env_name: str, drift: bool) -> None:
+def status(ctx: click.Context, env_name: str, drift: bool, as_json: bool) -> None:
     """Both stacks: status, last events, outputs, drift, and whether they match this checkout."""
     from backup_cfn.deploy.commands import do_status
 
-    do_status(load_env(ctx, env_name), console=console_of(ctx), drift=drift)
+    do_status(load_env(ctx, env_name), console=console_of(ctx), drift=drift, as_json=as_json)
 
 
 @cli.command()
@@ -221,12 +228,13 @@ def deployer_policy(ctx: click.Context, env_name: str) -> None:
 @cli.command()
 @env_option()
 @click.option("--users", metavar="U1,U2", default=None, help="only these users (default: every user in the source)")
+@json_option()
 @click.pass_context
-def run(ctx: click.Context, env_name: str, users: str | None) -> None:
+def run(ctx: click.Context, env_name: str, users: str | None, as_json: bool) -> None:
     """Start a backup now and follow it to the end (local: the handlers run in-process)."""
     from backup_cfn.ops.run import do_run
 
-    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users)
+    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users, as_json=as_json)
 
 
 @cli.command()
@@ -234,12 +242,66 @@ def run(ctx: click.Context, env_name: str, users: str | None) -> None:
 @click.option("--user", default=None, help="one user's history")
 @click.option("--run", "run_id", default=None, metavar="RUN_ID", help="one run's figures")
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@json_option()
 @click.pass_context
-def runs(ctx: click.Context, env_name: str, user: str | None, run_id: str | None, limit: int) -> None:
-    """Recent runs and their figures, or one user's history."""
+def runs(ctx: click.Context, env_name: str, user: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
+    """Recent runs and restore drills with their figures, one user's history, or one run or drill."""
     from backup_cfn.ops.runs import do_runs
 
-    do_runs(load_env(ctx, env_name), console=console_of(ctx), user=user, run_id=run_id, limit=limit)
+    do_runs(load_env(ctx, env_name), console=console_of(ctx), user=user, run_id=run_id, limit=limit,
+            as_json=as_json)
+
+
+@cli.command("ls")
+@env_option()
+@click.option("--user", required=True, help="whose snapshot")
+@click.option("--run", "run_id", default=None, metavar="RUN_ID", help="the snapshot of this run (default: the newest)")
+@click.option("--at", default=None, metavar="DATE", help="the newest snapshot at or before this date/time (UTC)")
+@click.option("--path", "path_prefix", default=None, metavar="PREFIX", help="only files under this path")
+@json_option()
+@click.pass_context
+def ls(ctx: click.Context, env_name: str, user: str, run_id: str | None, at: str | None, path_prefix: str | None,
+       as_json: bool) -> None:
+    """The files of one snapshot: size, modified time, SHA-256 prefix, path."""
+    from backup_cfn.ops.ls import do_ls
+
+    do_ls(load_env(ctx, env_name), console=console_of(ctx), user=user, run_id=run_id, at=at, path_prefix=path_prefix,
+          as_json=as_json)
+
+
+@cli.command()
+@env_option()
+@click.argument("pattern")
+@click.option("--user", default=None, help="only this user's snapshots (default: every user)")
+@click.option("--since", default=None, metavar="DATE", help="only snapshots from this date/time on (UTC)")
+@click.option("--until", default=None, metavar="DATE", help="only snapshots up to this date (end of day) or time (UTC)")
+@click.option("--cache", "use_cache", is_flag=True,
+              help="keep manifests read in ~/.cache/backup-cfn (file names and hashes, no content) to skip them next time")
+@json_option()
+@click.pass_context
+def find(ctx: click.Context, env_name: str, pattern: str, user: str | None, since: str | None, until: str | None,
+         use_cache: bool, as_json: bool) -> None:
+    """Which snapshots hold a file matching PATTERN (a glob, a SHA-256 or sha256:PREFIX), newest first,
+    with the first and last run each version was seen in. No match: a line saying so, exit 0."""
+    from backup_cfn.ops.find import do_find
+
+    do_find(load_env(ctx, env_name), console=console_of(ctx), pattern=pattern, user=user, since=since, until=until,
+            as_json=as_json, use_cache=use_cache)
+
+
+@cli.command()
+@env_option()
+@click.option("--user", required=True, help="whose snapshots")
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@json_option()
+@click.pass_context
+def compare(ctx: click.Context, env_name: str, user: str, run_a: str, run_b: str, as_json: bool) -> None:
+    """What changed in a user's files from RUN_A to RUN_B: added, removed, modified, metadata only."""
+    from backup_cfn.ops.compare import do_compare
+
+    do_compare(load_env(ctx, env_name), console=console_of(ctx), user=user, run_a=run_a, run_b=run_b,
+               as_json=as_json)
 
 
 @cli.command()
@@ -265,12 +327,27 @@ def restore(ctx: click.Context, env_name: str, user: str, run_id: str | None, at
 @env_option()
 @click.option("--sample", "sample_percent", type=float, default=5.0, show_default=True, metavar="PERCENT",
               help="share of stored content to download and re-hash")
+@json_option()
 @click.pass_context
-def verify(ctx: click.Context, env_name: str, sample_percent: float) -> None:
+def verify(ctx: click.Context, env_name: str, sample_percent: float, as_json: bool) -> None:
     """Check every snapshot's content exists and is indexed, and re-hash a sample; exit 1 on any problem."""
     from backup_cfn.ops.verify import do_verify
 
-    do_verify(load_env(ctx, env_name), console=console_of(ctx), sample_percent=sample_percent)
+    do_verify(load_env(ctx, env_name), console=console_of(ctx), sample_percent=sample_percent, as_json=as_json)
+
+
+@cli.command()
+@env_option()
+@click.option("--users", type=int, default=None, metavar="N",
+              help="how many users' newest snapshots to re-hash (default: the environment's drill_users)")
+@json_option()
+@click.pass_context
+def drill(ctx: click.Context, env_name: str, users: int | None, as_json: bool) -> None:
+    """A restore drill now: the newest snapshots of a random sample of users, every content object
+    streamed through SHA-256 and checked; recorded in the runs table; exit 1 when it fails."""
+    from backup_cfn.ops.drill import do_drill
+
+    do_drill(load_env(ctx, env_name), console=console_of(ctx), users=users, as_json=as_json)
 
 
 @cli.command()
@@ -304,8 +381,11 @@ def local() -> None:
     """Run the offline AWS emulator (moto in server mode on loopback)."""
 
 
+PORT = click.IntRange(1, 65535)
+
+
 @local.command("start")
-@click.option("--port", type=int, default=5055, show_default=True)
+@click.option("--port", type=PORT, default=5055, show_default=True)
 @click.pass_context
 def local_start(ctx: click.Context, port: int) -> None:
     """Start the emulator in the background and wait until it answers."""
@@ -315,7 +395,7 @@ def local_start(ctx: click.Context, port: int) -> None:
 
 
 @local.command("stop")
-@click.option("--port", type=int, default=5055, show_default=True)
+@click.option("--port", type=PORT, default=5055, show_default=True)
 @click.pass_context
 def local_stop(ctx: click.Context, port: int) -> None:
     """Stop the emulator started by `backup-cfn local start`."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 import boto3
+from botocore.config import Config
 
 from backup_cfn.config import Environment
 from backup_cfn.engine.settings import CLIENT_CONFIG, Clients
@@ -24,11 +25,23 @@ LOCAL_POLL_SECONDS = 0.2
 
 def client(env: Environment, service: str, region: str | None = None):
     """A client for `service` in `region` (default: the environment's primary region)."""
+    return _client(env, service, region, CLIENT_CONFIG)
+
+
+def long_call_client(env: Environment, service: str, seconds: int):
+    """A client for one call that may take `seconds` (a synchronous Lambda invoke of a function with
+    that timeout): it waits that long for the answer and never sends the call twice, since a retry
+    would run the function again."""
+    return _client(env, service, None, CLIENT_CONFIG.merge(Config(
+        read_timeout=seconds + 60, retries={"total_max_attempts": 1, "mode": "standard"})))
+
+
+def _client(env: Environment, service: str, region: str | None, config: Config):
     region = region or env.region
     if env.is_local:
-        return boto3.client(service, region_name=region, endpoint_url=env.endpoint_url, config=CLIENT_CONFIG,
+        return boto3.client(service, region_name=region, endpoint_url=env.endpoint_url, config=config,
                             **LOCAL_CREDENTIALS)
-    return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
+    return boto3.client(service, region_name=region, config=config)
 
 
 def engine_clients(env: Environment) -> Clients:
@@ -58,3 +71,15 @@ def backup_runner(env: Environment) -> Callable:
     from backup_cfn.ops.run import run_on_aws
 
     return run_on_aws
+
+
+def drill_runner(env: Environment) -> Callable:
+    """How a restore drill is run now: on AWS, the deployed drill function is invoked (its role and
+    network are part of what the drill proves); on the emulator, the same handler runs in-process."""
+    if env.is_local:
+        from backup_cfn.local.drill import drill_in_process
+
+        return drill_in_process
+    from backup_cfn.ops.drill import drill_on_aws
+
+    return drill_on_aws

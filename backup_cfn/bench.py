@@ -9,8 +9,10 @@ it is judged against:
 2. requests of one incremental run (1% churn) against the minimum the data model needs;
 3. the worker's streaming SHA-256 against hashlib.sha256 on the same bytes;
 4. objects per second of a first full run against the emulator's raw CopyObject rate, same concurrency;
-5. template build time, in process.
-Writes results.json and storage.png into the output folder and a table to stdout.
+5. template build time, in process;
+6. storage over a simulated year with keep_monthly = 12 (backup_cfn/bench_year.py);
+7. find: one user's 60 days, and every user of scenario 4's 1,000 users and two runs (backup_cfn/bench_find.py).
+Writes results.json, storage.png and retention.png into the output folder and a table to stdout.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -192,12 +195,15 @@ def storage_over_time(env, sizes: Sizes, threads: int) -> dict:
 
 # --- scenarios 4 and 2 ----------------------------------------------------------------------------
 
-def end_to_end_and_requests(env, sizes: Sizes, threads: int) -> tuple[dict, dict]:
+def end_to_end_and_requests(env, sizes: Sizes, threads: int, after=None) -> tuple[dict, dict]:
     """Scenario 4 (a first full run against raw CopyObject), then scenario 2 (the requests of one
-    incremental run after it) on the same rig."""
+    incremental run after it) on the same rig; then `after(rig)`, which finds two runs there."""
     rig = make_rig(env, 60)
     e2e, keys = end_to_end(rig, sizes, threads)
-    return e2e, incremental_requests(rig, sizes, threads, keys)
+    requests = incremental_requests(rig, sizes, threads, keys)
+    if after is not None:
+        after(rig)
+    return e2e, requests
 
 
 def end_to_end(rig: Rig, sizes: Sizes, threads: int) -> tuple[dict, list[str]]:
@@ -372,6 +378,9 @@ def table(results: dict) -> str:
     if t:
         rows.append(("5 templates", f"{t['templates']} templates, best of {t['rounds']}",
                      f"{t['best_ms']} ms (median {t['median_ms']})", "-"))
+    from backup_cfn import bench_find, bench_year
+    rows += bench_year.table_rows(results.get("year")) + bench_find.table_rows(results.get("find_one_user"),
+                                                                                results.get("find_all"))
     widths = [max(len(row[i]) for row in rows + [("scenario", "measured", "result", "target")]) for i in range(4)]
     lines = [" | ".join(h.ljust(w) for h, w in zip(("scenario", "measured", "result", "target"), widths))]
     lines.append("-+-".join("-" * w for w in widths))
@@ -388,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="each scenario small (CI)")
     parser.add_argument("--out", type=Path, default=None, help=f"output folder (default {DEFAULT_OUT.relative_to(ROOT)}, "
                                                                "or build/bench-quick with --quick)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated scenario numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma-separated scenario numbers")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     out = args.out or (ROOT / "build" / "bench-quick" if args.quick else DEFAULT_OUT)
@@ -396,9 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         only = {int(x) for x in args.only.split(",") if x.strip()}
     except ValueError:
-        parser.error(f"--only takes scenario numbers 1-5 separated by commas, got {args.only!r}")
-    if not only or not only <= {1, 2, 3, 4, 5}:
-        parser.error(f"--only takes scenario numbers 1-5 separated by commas, got {args.only!r}")
+        parser.error(f"--only takes scenario numbers 1-7 separated by commas, got {args.only!r}")
+    if not only or not only <= set(range(1, 8)):
+        parser.error(f"--only takes scenario numbers 1-7 separated by commas, got {args.only!r}")
 
     results: dict = {"mode": "quick" if args.quick else "full", "sizes": dataclasses.asdict(sizes),
                      "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -411,14 +420,33 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in only:
         progress("5 template build")
         results["templates"] = template_build(sizes)
-    if only & {1, 2, 4}:
+    if only & {1, 2, 4, 6, 7}:
         from backup_cfn.local.runner import quiet_handlers
         quiet_handlers()
     # Each emulator scenario gets its own emulator: moto keeps everything in memory.
-    if only & {2, 4}:
+    if only & {2, 4, 7}:
         progress(f"4 first full run over {sizes.e2e_users} users, then 2 one incremental run")
+        with _emulator_env() as env, tempfile.TemporaryDirectory(prefix="bench-find-cache-") as cache:
+            after = None
+            if 7 in only:
+                from backup_cfn import bench_find
+                after = lambda rig: results.__setitem__("find_all", bench_find.every_user(rig, env, cache))  # noqa: E731
+            results["end_to_end"], results["requests"] = end_to_end_and_requests(env, sizes, env.max_concurrent_backups,
+                                                                                 after)
+        _write(out, results)
+    if 7 in only:
+        from backup_cfn import bench_find
+        days = bench_find.ONE_USER_DAYS if not args.quick else 10
+        progress(f"7 find: one user's {days} days")
         with _emulator_env() as env:
-            results["end_to_end"], results["requests"] = end_to_end_and_requests(env, sizes, env.max_concurrent_backups)
+            results["find_one_user"] = bench_find.one_user(env, days=days)
+        _write(out, results)
+    if 6 in only:
+        from backup_cfn import bench_year
+        year = bench_year.QUICK_YEAR if args.quick else bench_year.FULL_YEAR
+        progress(f"6 storage over {year.days} days, {year.users} users, keep_monthly {year.keep_monthly}")
+        with _emulator_env() as env:
+            results["year"] = bench_year.storage_over_a_year(env, year, env.max_concurrent_backups)
         _write(out, results)
     if 1 in only:
         progress(f"1 storage over {sizes.retention_days + sizes.extra_days} days, {sizes.storage_users} users")
@@ -428,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     _write(out, results)
     if "storage" in results:
         chart(results["storage"], out / "storage.png")
+    if "year" in results:
+        from backup_cfn import bench_year
+        bench_year.chart(results["year"], out / "retention.png")
     print(table(results))
     print(f"\n{results['mode']} bench in {results['seconds']} s; results in {out / 'results.json'}"
           + (f", chart {out / 'storage.png'}" if "storage" in results else ""))

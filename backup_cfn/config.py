@@ -43,8 +43,13 @@ class Environment:
     region: str
     replica_region: str
     retention_days: int = 60
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
     schedule: str = "cron(0 2 * * ? *)"
     prune_schedule: str = "cron(0 6 * * ? *)"
+    drill_schedule: str = "cron(0 8 ? * SUN *)"
+    drill_users: int = 10
     max_concurrent_backups: int = 10
     vpc_endpoints: bool = True
     notification_email: str = ""
@@ -83,8 +88,13 @@ _FIELD_TYPES: dict[str, type] = {
     "region": str,
     "replica_region": str,
     "retention_days": int,
+    "keep_weekly": int,
+    "keep_monthly": int,
+    "keep_yearly": int,
     "schedule": str,
     "prune_schedule": str,
+    "drill_schedule": str,
+    "drill_users": int,
     "max_concurrent_backups": int,
     "vpc_endpoints": bool,
     "notification_email": str,
@@ -102,6 +112,9 @@ _FIELD_TYPES: dict[str, type] = {
 }
 assert set(_FIELD_TYPES) == {f.name for f in fields(Environment)} - {"name"}
 _REQUIRED = ("stack_name", "region", "replica_region")
+# Longer-term retention: how many ISO weeks, months and years keep their newest snapshot (0: off).
+KEEP_LIMITS = {"keep_weekly": 520, "keep_monthly": 120, "keep_yearly": 100}
+DRILL_USERS_LIMIT = 1000
 
 
 class ConfigError(UserError):
@@ -191,7 +204,14 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     # Lambda's SQS MaximumConcurrency accepts 2..1000.
     if not 2 <= concurrency <= 1000:
         raise fail("max_concurrent_backups", f"must be between 2 and 1000, got {concurrency}")
-    for key in ("schedule", "prune_schedule"):
+    for key, limit in KEEP_LIMITS.items():
+        count = values.get(key, 0)
+        if not 0 <= count <= limit:
+            raise fail(key, f"must be between 0 (off) and {limit}, got {count}")
+    drill_users = values.get("drill_users", 10)
+    if not 1 <= drill_users <= DRILL_USERS_LIMIT:
+        raise fail("drill_users", f"must be between 1 and {DRILL_USERS_LIMIT}, got {drill_users}")
+    for key in ("schedule", "prune_schedule", "drill_schedule"):
         if key in values and not _SCHEDULE.match(values[key]):
             raise fail(key, f"must be an EventBridge cron(...) with 6 fields or rate(...) expression, got {values[key]!r}")
     email = values.get("notification_email", "")

@@ -23,6 +23,7 @@ JOB_VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
 # Job messages per worker invocation (the event source mapping's BatchSize).
 WORKER_BATCH_SIZE = 5
 PRUNER_TIMEOUT_SECONDS = 900
+DRILL_TIMEOUT_SECONDS = 900
 
 # The Lambda target: the newest Python runtime cfn-lint does not flag as deprecated (see
 # tests/test_template_lint.py), on Graviton (about 20% cheaper per GB-second than x86_64). The
@@ -47,10 +48,13 @@ METRIC_USERS_BACKED_UP = "UsersBackedUp"
 METRIC_USERS_FAILED = "UsersFailed"
 METRIC_BYTES_NEW = "BytesStoredNew"
 METRIC_BYTES_DEDUPLICATED = "BytesDeduplicated"
+# The restore drill publishes one of these per drill (value 1); the drill alarm watches the first.
+METRIC_DRILLS_FAILED = "DrillsFailed"
+METRIC_DRILLS_PASSED = "DrillsPassed"
 
 # DynamoDB key and attribute names (the template's tables and the engine both use these).
 RUNS_PARTITION_KEY = "run_id"
-RUNS_SORT_KEY = "item"             # "RUN" for the run record, "USER#<user>" for a user job
+RUNS_SORT_KEY = "item"             # "RUN" for the run record, "USER#<user>" for a user job, "DRILL" for a drill
 RUNS_BY_USER_INDEX = "ByUser"      # user -> run_id: a user's history
 RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed
 RUNS_TTL_ATTRIBUTE = "expires_at"
@@ -67,6 +71,11 @@ ENV_KEY_ARN = "BACKUP_KEY_ARN"
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_PRIORITY_USERS = "PRIORITY_USERS"  # comma-separated
 ENV_STACK_NAME = "STACK_NAME"
+# Longer-term retention (0: rule off) and the restore drill's sample size.
+ENV_KEEP_WEEKLY = "KEEP_WEEKLY"
+ENV_KEEP_MONTHLY = "KEEP_MONTHLY"
+ENV_KEEP_YEARLY = "KEEP_YEARLY"
+ENV_DRILL_USERS = "DRILL_USERS"
 
 # Stack outputs the CLI reads (primary stack, then replica stack).
 OUTPUT_BACKUP_BUCKET = "BackupBucketName"
@@ -80,6 +89,7 @@ OUTPUT_KEY_ARN = "BackupKeyArn"
 OUTPUT_INITIATOR = "InitiatorFunctionName"
 OUTPUT_WORKER = "WorkerFunctionName"
 OUTPUT_PRUNER = "PrunerFunctionName"
+OUTPUT_DRILL = "DrillFunctionName"
 OUTPUT_REPLICA_BUCKET = "ReplicaBucketName"
 OUTPUT_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 OUTPUT_REPLICA_KEY_ARN = "ReplicaKeyArn"
@@ -94,3 +104,4 @@ PARAM_REPLICA_KEY_ARN = "ReplicaKeyArn"
 HANDLER_INITIATOR = "handlers.initiator.handler"
 HANDLER_WORKER = "handlers.worker.handler"
 HANDLER_PRUNER = "handlers.pruner.handler"
+HANDLER_DRILL = "handlers.drill.handler"

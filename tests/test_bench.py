@@ -85,7 +85,37 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
 
 def test_unknown_scenario_is_one_clear_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--only", "7", "--out", str(tmp_path)])
+        bench.main(["--only", "8", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "--only takes scenario numbers 1-5 separated by commas, got '7'" in capsys.readouterr().err
+    assert "--only takes scenario numbers 1-7 separated by commas, got '8'" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
+
+
+def test_year_scenario_stores_exactly_what_the_longer_term_rules_keep(local_env):
+    from backup_cfn import bench_year
+    from backup_cfn.local.runner import quiet_handlers
+
+    quiet_handlers()
+    sizes = bench_year.YearSizes(users=1, days=10, retention_days=2, keep_weekly=2, keep_monthly=0)
+    result = bench_year.storage_over_a_year(local_env, sizes, threads=2)
+    assert len(result["series"]) == 10 and result["max_stored_over_unique"] <= 1.02
+    # Day 10 is a Saturday (2026-01-10): days 9 and 10 inside retention, and the newest of the week before.
+    assert result["final"]["kept_snapshots"] == 3
+    assert result["final"]["unique_kept"] >= result["final"]["unique_retention_only"]
+    assert "6 year" in bench.table({"year": result})
+
+
+def test_find_scenario_reads_each_snapshot_once_and_nothing_with_a_warm_cache(local_env, tmp_path):
+    from backup_cfn import bench_find
+    from backup_cfn.local.runner import quiet_handlers
+
+    quiet_handlers()
+    one = bench_find.one_user(local_env, days=3)
+    assert one["pool"]["manifests_read"] == 3 and one["pool"]["s3_requests"] == 4
+    rig = bench.make_rig(local_env, 60)
+    from backup_cfn.ops import demo_data
+    demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=3, day=1, seed=bench.SEED)
+    bench.run_backup(rig, 2)
+    every = bench_find.every_user(rig, local_env, tmp_path / "cache")
+    assert every["pool"]["manifests_read"] == every["sequential"]["manifests_read"] == 3
+    assert (every["cached"]["manifests_read"], every["cached"]["manifests_cached"], every["cached"]["s3_requests"]) == (0, 3, 1)

@@ -66,6 +66,11 @@ BAD = [
     ("concurrency", "max_concurrent_backups = 1", "field 'max_concurrent_backups' must be between 2 and 1000"),
     ("bucket", 'source_bucket = "Bad_Bucket"', "field 'source_bucket' is not a valid S3 bucket name"),
     ("endpoint", 'endpoint_url = "http://10.0.0.1:5000"', "field 'endpoint_url' must be a loopback http URL"),
+    ("keep_monthly", "keep_monthly = -1", "field 'keep_monthly' must be between 0 (off) and 120, got -1"),
+    ("keep_weekly", "keep_weekly = 521", "field 'keep_weekly' must be between 0 (off) and 520, got 521"),
+    ("keep_yearly", "keep_yearly = 1.5", "field 'keep_yearly' must be an integer, got 1.5"),
+    ("drill_users", "drill_users = 0", "field 'drill_users' must be between 1 and 1000, got 0"),
+    ("drill_schedule", 'drill_schedule = "weekly"', "field 'drill_schedule' must be an EventBridge cron(...)"),
 ]
 
 

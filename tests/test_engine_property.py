@@ -77,7 +77,19 @@ class Model:
 @example(ops=[("put", "ann", "report.pdf", 0), ("backup", 1), ("put", "ann", "report.pdf", 1), ("backup", 1),
               ("put", "ben", "report.pdf", 0), ("backup_during_prune", 5)])
 def test_no_interleaving_loses_content_a_kept_manifest_references(local_env, ops):
-    engine = make_engine(local_env, retention_days=RETENTION_DAYS, claim_wait_seconds=0.2, job_threads=2)
+    apply(make_engine(local_env, retention_days=RETENTION_DAYS, claim_wait_seconds=0.2, job_threads=2), ops)
+
+
+@hyp_settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations)
+def test_with_weekly_and_monthly_snapshots_no_interleaving_loses_content_either(local_env, ops):
+    """The same with the longer-term rules on: they only add to what is kept, so every kept snapshot
+    still restores (docs/engine.md, "Longer-term retention")."""
+    apply(make_engine(local_env, retention_days=RETENTION_DAYS, claim_wait_seconds=0.2, job_threads=2,
+                      keep_weekly=2, keep_monthly=1), ops)
+
+
+def apply(engine, ops) -> None:
     model = Model(engine)
     for op in ops:
         kind = op[0]
@@ -106,3 +118,4 @@ def test_no_interleaving_loses_content_a_kept_manifest_references(local_env, ops
             engine.clock.advance(days=op[1])
             prune(engine.clients, engine.settings, before_mark=lambda: (engine.clock.advance(seconds=1), model.backup()))
         model.check()
+

@@ -15,6 +15,7 @@ from backup_cfn.engine.hashing import sha256_of_stream, whole_object_sha256
 from backup_cfn.engine.initiator import enqueue_jobs, handle_schedule_event, order_users
 from backup_cfn.engine.manifest import Entry, Manifest, decode
 from backup_cfn.engine.pruner import split_by_retention
+from backup_cfn.engine.retention import RetentionPolicy
 from backup_cfn.engine.restore import safe_relative
 from backup_cfn.engine.settings import Settings, settings_from_environ
 from backup_cfn.engine.worker import Job, JobOutcome, parse_job
@@ -98,7 +99,8 @@ def test_priority_users_go_first_in_configured_order_and_absent_ones_are_ignored
 def test_retention_keeps_each_users_newest_even_when_expired():
     manifests = [("a", "20260101T020000Z", "k1"), ("a", "20260102T020000Z", "k2"),
                  ("b", "20260101T020000Z", "k3"), ("b", "20261120T020000Z", "k4")]
-    kept, expired = split_by_retention(manifests, cutoff_run_id="20261001T000000Z")
+    # 60 days before 2026-11-30 is 2026-10-01.
+    kept, expired = split_by_retention(manifests, datetime(2026, 11, 30, tzinfo=timezone.utc), RetentionPolicy(60))
     assert [k for *_, k in kept] == ["k2", "k4"]
     assert [k for *_, k in expired] == ["k1", "k3"]
 

@@ -72,3 +72,21 @@ def test_replica_keeps_deleted_versions_for_the_retention_period():
                  if r["Id"] == "CleanUpDeletedVersionsAndUploads"]
     assert cleanup["NoncurrentVersionExpiration"] == {"NoncurrentDays": env.retention_days}
     assert cleanup["ExpiredObjectDeleteMarker"] is True
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 520), st.integers(0, 120), st.integers(0, 100), st.integers(1, 3650),
+       st.sampled_from(["none", "governance", "compliance"]))
+def test_longer_term_retention_changes_no_lifecycle_rule_or_lock(weekly, monthly, yearly, retention_days, lock):
+    """The rules only lengthen lives: transitions stay free of early-deletion charges, nothing
+    current expires, and Object Lock's default retention stays retention_days (docs/lifecycle.md)."""
+    base = dataclasses.replace(load_environment("dev"), retention_days=retention_days, object_lock_mode=lock)
+    longer = dataclasses.replace(base, keep_weekly=weekly, keep_monthly=monthly, keep_yearly=yearly)
+    for noncurrent in (base.deleted_version_days, base.retention_days):
+        assert ([r.to_dict() for r in storage.backup_lifecycle_rules(longer, noncurrent)]
+                == [r.to_dict() for r in storage.backup_lifecycle_rules(base, noncurrent)])
+    locked = storage.object_lock(longer)
+    assert {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in locked.items()} == \
+        {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in storage.object_lock(base).items()}
+    if lock != "none":
+        assert locked["ObjectLockConfiguration"].to_dict()["Rule"]["DefaultRetention"]["Days"] == retention_days

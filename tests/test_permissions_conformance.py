@@ -20,10 +20,15 @@ import pytest
 from backup_cfn import contract
 from backup_cfn.config import load_environment
 from backup_cfn.engine import naming
+from backup_cfn.engine.history import compare
 from backup_cfn.ops import demo_data
+from backup_cfn.ops.drill import drill_event
+from backup_cfn.ops.find import find
+from backup_cfn.ops.ls import listing
 from backup_cfn.ops.prune import run_prune
 from backup_cfn.ops.restore import restore
 from backup_cfn.ops.runs import runs_table
+from backup_cfn.ops.selection import snapshot
 from backup_cfn.ops.target import DeployedEnvironment
 from backup_cfn.ops.verify import run_verify
 from backup_cfn.permissions.conformance import check_calls, check_services
@@ -33,6 +38,8 @@ from backup_cfn.permissions.requests import TRANSLATIONS
 from backup_cfn.local.runner import drain_queue, invoke_initiator
 
 from engine_support import INITIATOR, OPERATOR, PRUNER, SUITE_CALLS, WORKER, context, make_engine, sha
+
+DRILL = "DrillFunctionRole"
 
 ENVS = ("dev", "prod", "local")
 MiB = 1024 * 1024
@@ -60,10 +67,18 @@ def recorded(emulator_endpoint, tmp_path_factory):
         drain_queue(engine.as_role(WORKER, calls), engine.settings, run_id=naming.run_id_for(moment), threads=2)
 
     run_backup()
+    first_run = naming.run_id_for(engine.clock())
     tags = engine.s3.get_object_tagging(Bucket=backup_bucket, Key=naming.content_key(sha(b"tagged report")))["TagSet"]
     engine.clock.advance(days=1)
     demo_data.generate(uploader.s3, source, users=3, day=2)
     run_backup()
+    second_run = naming.run_id_for(engine.clock())
+
+    # The weekly restore drill, through the drill function's handler, as its role.
+    from handlers import drill as drill_handler, runtime as handler_runtime
+
+    handler_runtime.configure(engine.as_role(DRILL, calls), engine.settings)
+    drilled = drill_handler.handler(drill_event(engine.clock(), 3), context("drill"))
 
     operator = engine.as_role(OPERATOR, calls)
     target = DeployedEnvironment(env, operator, engine.settings, engine.outputs)
@@ -71,6 +86,11 @@ def recorded(emulator_endpoint, tmp_path_factory):
     restore(operator.s3, backup_bucket, user="client-0001", to=str(restored))
     restore(operator.s3, backup_bucket, user="client-0002", to=f"s3://{source}/restored/")
     run_verify(target, sample_percent=100)
+    listing(snapshot(operator.s3, backup_bucket, "client-0001", run_id=second_run), None)
+    find(target, "*.pdf")
+    find(target, "reports/*", user="client-0002")
+    compare(snapshot(operator.s3, backup_bucket, "client-0001", run_id=first_run),
+            snapshot(operator.s3, backup_bucket, "client-0001", run_id=second_run))
     runs_table(target)
     runs_table(target, user="client-0001")
     run_prune(target, dry_run=True)
@@ -94,10 +114,10 @@ def recorded(emulator_endpoint, tmp_path_factory):
     aliases = {**engine.aliases, env.stack_name: PRIMARY_STACK, env.replica_stack_name: REPLICA_STACK}
     for stack, region in ((env.stack_name, env.region), (env.replica_stack_name, env.replica_region)):
         calls.declare(OPERATOR, "cloudformation", "DescribeStacks", {"StackName": stack}, region, aliases)
-    calls.declare(OPERATOR, "lambda", "Invoke", {"FunctionName": engine.outputs.get(contract.OUTPUT_INITIATOR)
-                                                 or "backup-cfn-local-initiator"}, env.region,
-                  {**aliases, "backup-cfn-local-initiator": "InitiatorFunction"})
-    return {"calls": calls.distinct(), "tags": tags, "collected": collected, "engine": engine}
+    for function, logical in (("initiator", "InitiatorFunction"), ("drill", "DrillFunction")):
+        calls.declare(OPERATOR, "lambda", "Invoke", {"FunctionName": f"backup-cfn-local-{function}"}, env.region,
+                      {**aliases, f"backup-cfn-local-{function}": logical})
+    return {"calls": calls.distinct(), "tags": tags, "collected": collected, "engine": engine, "drill": drilled}
 
 
 def _operations(calls: list[Call], principal: str) -> set[str]:
@@ -114,6 +134,8 @@ def test_the_scenario_exercises_every_principal_and_path(recorded):
     assert {"s3.CopyObject", "dynamodb.BatchGetItem", "dynamodb.Query", "dynamodb.Scan",
             "cloudformation.DescribeStacks", "lambda.Invoke"} <= _operations(calls, OPERATOR)
     assert {"s3.PutObject", "s3.DeleteObjects"} <= _operations(calls, SOURCE_CLIENT)
+    assert {"s3.ListObjectsV2", "s3.GetObject", "dynamodb.PutItem"} <= _operations(calls, DRILL)
+    assert recorded["drill"]["result"] == "PASSED"
     assert recorded["collected"]["content_deleted"] > 0 and recorded["collected"]["manifests_expired"] > 0
 
 

@@ -140,7 +140,7 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     template = primary(env_name)
     functions = resources(template, "AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(roles) == len(set(roles)) == 3
+    assert len(roles) == len(set(roles)) == 4
     deleters = {role for role in roles if any("Delete" in a and a.startswith("s3:") for a in role_actions(template, role))}
     assert deleters == {"PrunerFunctionRole"}
     pruner_delete = [s for p in props(template, "PrunerFunctionRole")["Policies"]
@@ -152,6 +152,31 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     worker = role_actions(template, "WorkerFunctionRole")
     assert {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"} <= worker
     assert not any("Delete" in a for a in worker if a.startswith("s3:"))
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_the_drill_reads_backups_and_records_drills_and_nothing_else(env_name):
+    template = primary(env_name)
+    by_sid = {s["Sid"]: s for p in props(template, "DrillFunctionRole")["Policies"]
+              for s in statements(p["PolicyDocument"])}
+    actions = role_actions(template, "DrillFunctionRole")
+    s3_actions = {a for a in actions if a.startswith("s3:")}
+    assert s3_actions == {"s3:ListBucket", "s3:GetObject"}
+    prefixes = sorted(r["Fn::Sub"][0].split("}/")[1] for r in by_sid["ReadSnapshotsAndContent"]["Resource"])
+    assert prefixes == sorted([contract.CONTENT_PREFIX + "*", contract.MANIFEST_PREFIX + "*"])
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:PutItem"}
+    assert by_sid["RecordDrills"]["Resource"] == [{"Fn::GetAtt": ["RunsTable", "Arn"]}]
+    function = props(template, "DrillFunction")
+    assert function["Handler"] == contract.HANDLER_DRILL and function["ReservedConcurrentExecutions"] == 1
+    assert function["Timeout"] == contract.DRILL_TIMEOUT_SECONDS
+    variables = function["Environment"]["Variables"]
+    assert variables[contract.ENV_DRILL_USERS] == "10" and variables[contract.ENV_KEEP_MONTHLY] == "0"
+    alarm = props(template, "RestoreDrillFailedAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == (contract.METRIC_NAMESPACE, contract.METRIC_DRILLS_FAILED)
+    assert alarm["Dimensions"] == [{"Name": contract.METRIC_DIMENSION, "Value": f"backup-cfn-{env_name}"}]
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] == 1
+    assert "DrillErrorsAlarm" in resources(template, "AWS::CloudWatch::Alarm")
+    assert template["Outputs"][contract.OUTPUT_DRILL]["Value"] == {"Ref": "DrillFunction"}
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
@@ -275,7 +300,7 @@ def test_worker_consumes_the_queue_with_partial_batch_failures_and_bounded_concu
         assert function["Properties"]["Architectures"] == ["arm64"]
         assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].endswith("LogGroup")
     configs = {c["Properties"]["FunctionName"]["Ref"] for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()}
-    assert configs == {"InitiatorFunction", "PrunerFunction"}
+    assert configs == {"InitiatorFunction", "PrunerFunction", "DrillFunction"}
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
@@ -291,7 +316,9 @@ def test_schedules_have_retries_and_a_dead_letter_queue(env_name):
 
     env = load_environment(env_name)
     rules = resources(primary(env_name), "AWS::Events::Rule")
-    assert {r["Properties"]["ScheduleExpression"] for r in rules.values()} == {env.schedule, env.prune_schedule}
+    assert {r["Properties"]["ScheduleExpression"] for r in rules.values()} == {env.schedule, env.prune_schedule,
+                                                                              env.drill_schedule}
+    assert rules["RestoreDrillSchedule"]["Properties"]["ScheduleExpression"] == "cron(0 8 ? * SUN *)"  # weekly
     for rule in rules.values():
         [target] = rule["Properties"]["Targets"]
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
@@ -340,7 +367,8 @@ KNOWN_METRICS = {
     "AWS/Lambda": {"Errors", "Throttles", "Duration", "Invocations", "ConcurrentExecutions"},
     "AWS/S3": {"BucketSizeBytes", "NumberOfObjects", "OperationsFailedReplication", "ReplicationLatency"},
     contract.METRIC_NAMESPACE: {contract.METRIC_RUNS_SUCCEEDED, contract.METRIC_USERS_BACKED_UP, contract.METRIC_USERS_FAILED,
-                              contract.METRIC_BYTES_NEW, contract.METRIC_BYTES_DEDUPLICATED},
+                              contract.METRIC_BYTES_NEW, contract.METRIC_BYTES_DEDUPLICATED,
+                              contract.METRIC_DRILLS_FAILED, contract.METRIC_DRILLS_PASSED},
 }
 
 

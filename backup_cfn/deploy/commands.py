@@ -96,20 +96,25 @@ def do_diff(env: Environment, *, console: Console, allow_replace: tuple[str, ...
     return do_deploy(env, console=console, allow_replace=allow_replace, accept=accept, diff_only=True, emit=emit)
 
 
-def do_status(env: Environment, *, console: Console, drift: bool = False) -> list:
+def do_status(env: Environment, *, console: Console, drift: bool = False, as_json: bool = False) -> list:
     from backup_cfn.deploy.status import stack_status
+    from backup_cfn.output import print_json
     from backup_cfn.stack.render import render_environment
 
     clients = DeployClients.for_environment(env)
     primary_rendered, replica_rendered = render_environment(env)
     package_sha = handler_package.build_package().sha256
     poll = Poll(aws.poll_seconds(env))
-    return [
+    shown = Console(quiet=True) if as_json else console
+    stacks = [
         stack_status(clients.replica_cloudformation, label="replica", name=env.replica_stack_name,
-                     rendered=replica_rendered, console=console, poll=poll, drift=drift),
+                     rendered=replica_rendered, console=shown, poll=poll, drift=drift),
         stack_status(clients.cloudformation, label="primary", name=env.stack_name, rendered=primary_rendered,
-                     console=console, poll=poll, package_sha256=package_sha, drift=drift),
+                     console=shown, poll=poll, package_sha256=package_sha, drift=drift),
     ]
+    if as_json:
+        print_json("status", {"env": env.name, "stacks": [s.to_json() for s in stacks]})
+    return stacks
 
 
 def do_deployer_policy(env: Environment, *, console: Console) -> list[dict]:

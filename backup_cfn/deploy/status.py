@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.text import Text
 
 from backup_cfn.deploy import progress, stack_events
+from backup_cfn.deploy.outputs import outputs
 from backup_cfn.deploy.stack_deployer import TAG_COMMIT, TAG_PACKAGE, TAG_TEMPLATE
 from backup_cfn.deploy.stack_events import Poll
 
@@ -23,6 +24,19 @@ class StackStatus:
     template_matches: bool | None = None
     package_matches: bool | None = None
     drift: str | None = None
+    last_changed: str | None = None
+    termination_protection: bool = False
+    deployed_commit: str | None = None
+    outputs: dict = field(default_factory=dict)
+    last_events: tuple = ()
+
+    def to_json(self) -> dict:
+        """One stack in `status --json` (docs/json.md, backup-cfn/status)."""
+        return {"label": self.label, "name": self.name, "region": self.region, "deployed": self.status is not None,
+                "status": self.status, "last_changed": self.last_changed,
+                "termination_protection": self.termination_protection, "deployed_commit": self.deployed_commit,
+                "template_matches": self.template_matches, "package_matches": self.package_matches,
+                "drift": self.drift, "outputs": dict(self.outputs), "last_events": list(self.last_events)}
 
 
 def stack_status(cloudformation, *, label: str, name: str, rendered: str, console: Console, poll: Poll,
@@ -65,7 +79,13 @@ def stack_status(cloudformation, *, label: str, name: str, rendered: str, consol
             console.print(Text("    ") + progress.event_line(event))
     if stack.get("Outputs"):
         console.print(progress.outputs_table(f"{name} outputs", stack["Outputs"]))
-    return StackStatus(label, name, region, status, template_matches, package_matches, drift_status)
+    events = tuple({"time": e["Timestamp"].isoformat(), "logical_id": e["LogicalResourceId"],
+                    "type": e["ResourceType"], "status": e["ResourceStatus"],
+                    "reason": e.get("ResourceStatusReason", "")} for e in recent)
+    return StackStatus(label, name, region, status, template_matches, package_matches, drift_status,
+                       last_changed=updated.isoformat() if updated else None,
+                       termination_protection=bool(stack.get("EnableTerminationProtection")),
+                       deployed_commit=tags.get(TAG_COMMIT), outputs=outputs(stack), last_events=events)
 
 
 def _detect_drift(cloudformation, stack_id: str, console: Console, poll: Poll) -> str:

@@ -74,16 +74,32 @@ def decode(data: bytes, where: str = "manifest") -> Manifest:
         raise ManifestError(f"{where}: missing or malformed field {exc}") from None
 
 
-def list_manifests(s3, bucket: str, user: str | None = None) -> list[tuple[str, str, str]]:
-    """Every manifest as (user, run_id, key), sorted by user then run; one user's when `user` is given."""
+@dataclass(frozen=True)
+class SnapshotRef:
+    """A manifest as the bucket listing shows it: whose, which run, and its ETag (which changes
+    whenever the object is written)."""
+    user: str
+    run_id: str
+    key: str
+    etag: str = ""
+    size: int = 0
+
+
+def list_snapshots(s3, bucket: str, user: str | None = None) -> list[SnapshotRef]:
+    """Every manifest, sorted by user then run (one user's when `user` is given); one request per 1,000."""
     prefix = naming.manifest_prefix(user) if user is not None else contract.MANIFEST_PREFIX
     found = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             parsed = naming.parse_manifest_key(obj["Key"])
             if parsed and (user is None or parsed[0] == user):
-                found.append((parsed[0], parsed[1], obj["Key"]))
-    return sorted(found)
+                found.append(SnapshotRef(parsed[0], parsed[1], obj["Key"], obj.get("ETag", ""), obj.get("Size", 0)))
+    return sorted(found, key=lambda ref: (ref.user, ref.run_id))
+
+
+def list_manifests(s3, bucket: str, user: str | None = None) -> list[tuple[str, str, str]]:
+    """Every manifest as (user, run_id, key), sorted by user then run; one user's when `user` is given."""
+    return [(ref.user, ref.run_id, ref.key) for ref in list_snapshots(s3, bucket, user)]
 
 
 def read_manifest(s3, bucket: str, key: str) -> Manifest:

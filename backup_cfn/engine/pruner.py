@@ -1,7 +1,8 @@
 """Garbage collection: expire old snapshots, then delete content no kept snapshot references.
 
 Lock-free and safe against workers running at the same time (argument in docs/engine.md):
-1. list manifests at T0; keep each user's newest and every one inside the retention;
+1. list manifests at T0; keep what the retention rules keep (engine.retention: each user's newest,
+   every one inside the retention, and the optional weekly, monthly and yearly snapshots);
 2. read the kept ones: the referenced hashes;
 3. delete the expired manifests;
 4. scan the index; a candidate is STORED, unreferenced, and last referenced before T_scan - grace;
@@ -29,6 +30,7 @@ from backup_cfn.engine.contentstore import (
 )
 from backup_cfn.engine.errors import ManifestError, PruneAborted
 from backup_cfn.engine.manifest import list_manifests, read_manifest
+from backup_cfn.engine.retention import RetentionPolicy, decide
 from backup_cfn.engine.settings import Settings
 
 DELETE_BATCH = 1000  # DeleteObjects' maximum
@@ -47,26 +49,23 @@ class PruneReport:
     bytes_deleted: int = 0
     content_in_grace: int = 0
     content_raced: int = 0         # touched by a worker between scan and mark: kept
+    # Per retention rule: (description, snapshots it keeps, snapshots only it keeps).
+    rules: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"dry_run": self.dry_run, "manifests_total": self.manifests_total,
                 "manifests_kept": self.manifests_kept, "manifests_expired": len(self.manifests_expired),
+                "kept_by_rule": {rule: kept for rule, (_, kept, _) in self.rules.items()},
                 "unreadable_manifests": len(self.unreadable_manifests),
                 "referenced_hashes": self.referenced_hashes, "content_entries": self.content_entries,
                 "content_deleted": len(self.content_deleted), "bytes_deleted": self.bytes_deleted,
                 "content_in_grace": self.content_in_grace, "content_raced": self.content_raced}
 
 
-def split_by_retention(manifests: list[tuple[str, str, str]], cutoff_run_id: str) -> tuple[list, list]:
-    """(kept, expired): each user's newest is always kept, whatever its age."""
-    newest: dict[str, str] = {}
-    for user, run_id, _ in manifests:
-        newest[user] = max(newest.get(user, run_id), run_id)
-    kept, expired = [], []
-    for entry in manifests:
-        user, run_id, _ = entry
-        (kept if run_id >= cutoff_run_id or run_id == newest[user] else expired).append(entry)
-    return kept, expired
+def split_by_retention(manifests: list[tuple[str, str, str]], now, policy: RetentionPolicy) -> tuple[list, list]:
+    """(kept, expired) under the retention rules: each user's newest is always kept, whatever its age."""
+    decision = decide(manifests, now, policy)
+    return decision.kept, decision.expired
 
 
 def scheduled_prune(clients, settings: Settings, *, dry_run: bool = False) -> PruneReport:
@@ -83,11 +82,14 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
           before_mark: Callable[[], None] | None = None) -> PruneReport:
     report = PruneReport(dry_run=dry_run)
     started = settings.now()
-    cutoff = naming.run_id_for(started - timedelta(days=settings.retention_days))
     manifests = list_manifests(clients.s3, settings.backup_bucket)
-    kept, expired = split_by_retention(manifests, cutoff)
+    policy = settings.retention()
+    decision = decide(manifests, started, policy)
+    kept = decision.kept
     report.manifests_total, report.manifests_kept = len(manifests), len(kept)
-    report.manifests_expired = [key for _, _, key in expired]
+    report.manifests_expired = [key for _, _, key in decision.expired]
+    report.rules = {rule: (policy.describe(rule), len(decision.kept_by(rule)), len(decision.only_by(rule)))
+                    for rule in policy.active_rules()}
 
     referenced: set[str] = set()
     with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:

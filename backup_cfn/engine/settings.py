@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from backup_cfn import contract
 from backup_cfn.engine.errors import MissingSetting
+from backup_cfn.engine.retention import RetentionPolicy
 
 # Every client this project makes, in Lambda and on an operator's machine (backup_cfn.aws uses it).
 CLIENT_CONFIG = Config(retries=dict(contract.CLIENT_RETRIES), max_pool_connections=contract.CLIENT_MAX_POOL_CONNECTIONS)
@@ -42,8 +43,12 @@ class Settings:
     topic_arn: str = ""
     key_arn: str = ""
     retention_days: int = 60
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
     priority_users: tuple[str, ...] = ()
     stack_name: str = ""
+    drill_users: int = 10
     job_max_receives: int = JOB_MAX_RECEIVES
     # A lease or claim older than this belongs to a dead attempt (Lambda ends it at its timeout).
     stale_after_seconds: int = WORKER_TIMEOUT_SECONDS + 60
@@ -68,6 +73,9 @@ class Settings:
             return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.key_arn}
         return {}
 
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(self.retention_days, self.keep_weekly, self.keep_monthly, self.keep_yearly)
+
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 
@@ -88,13 +96,18 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         topic_arn=environ.get(contract.ENV_TOPIC_ARN, ""),
         key_arn=environ.get(contract.ENV_KEY_ARN, ""),
         retention_days=int(environ.get(contract.ENV_RETENTION_DAYS) or 60),
+        keep_weekly=int(environ.get(contract.ENV_KEEP_WEEKLY) or 0),
+        keep_monthly=int(environ.get(contract.ENV_KEEP_MONTHLY) or 0),
+        keep_yearly=int(environ.get(contract.ENV_KEEP_YEARLY) or 0),
         priority_users=tuple(u for u in environ.get(contract.ENV_PRIORITY_USERS, "").split(",") if u),
         stack_name=environ.get(contract.ENV_STACK_NAME, ""),
+        drill_users=int(environ.get(contract.ENV_DRILL_USERS) or 10),
     )
 
 
 def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = "", retention_days: int = 60,
-                          priority_users: tuple[str, ...] = (), stack_name: str = "") -> Settings:
+                          priority_users: tuple[str, ...] = (), stack_name: str = "",
+                          retention: RetentionPolicy | None = None, drill_users: int = 10) -> Settings:
     """Settings on an operator's machine, from the primary and replica stacks' merged outputs."""
     def need(name: str) -> str:
         if not outputs.get(name):
@@ -109,9 +122,13 @@ def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = ""
         job_queue_url=outputs.get(contract.OUTPUT_JOB_QUEUE_URL, ""),
         topic_arn=outputs.get(contract.OUTPUT_TOPIC_ARN, ""),
         key_arn=outputs.get(contract.OUTPUT_KEY_ARN, ""),
-        retention_days=retention_days,
+        retention_days=retention.retention_days if retention else retention_days,
+        keep_weekly=retention.keep_weekly if retention else 0,
+        keep_monthly=retention.keep_monthly if retention else 0,
+        keep_yearly=retention.keep_yearly if retention else 0,
         priority_users=tuple(priority_users),
         stack_name=stack_name,
+        drill_users=drill_users,
     )
 
 

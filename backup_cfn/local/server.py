@@ -22,6 +22,7 @@ from backup_cfn.errors import UserError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5055
 READY_TIMEOUT_SECONDS = 30
+PORTS = range(1, 65536)   # a larger number would be taken modulo 65536 by the socket layer
 STATE_DIR = Path(os.environ.get("BACKUP_CFN_STATE_DIR", Path.home() / ".backup-cfn"))
 
 
@@ -47,8 +48,15 @@ def _pid_file(port: int) -> Path:
     return STATE_DIR / f"emulator-{port}.pid"
 
 
+def check_port(port: int) -> int:
+    if port not in PORTS:
+        raise UserError(f"--port {port} is not a TCP port (1 to 65535)")
+    return port
+
+
 def start(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, log_path: Path | None = None) -> subprocess.Popen | None:
     """Start the emulator in the background; returns the process, or None if one already answers."""
+    check_port(port)
     endpoint = url(port, host)
     if is_ready(endpoint):
         return None
@@ -74,6 +82,7 @@ def start(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, log_path: Path | N
 
 def stop(port: int = DEFAULT_PORT) -> bool:
     """Stop the emulator this launcher started on `port`; False when none was running."""
+    check_port(port)
     pid_file = _pid_file(port)
     if not pid_file.exists():
         return False

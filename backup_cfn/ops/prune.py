@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.table import Table
 
 from backup_cfn.config import Environment
 from backup_cfn.engine import naming
@@ -9,6 +10,7 @@ from backup_cfn.engine.pruner import prune
 from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS
 from backup_cfn.errors import UserError
 from backup_cfn.ops.format import human_bytes
+from backup_cfn.output import print_table
 from backup_cfn.ops.target import DeployedEnvironment, connect
 
 
@@ -22,6 +24,14 @@ def run_prune(target: DeployedEnvironment, *, dry_run: bool, console: Console | 
                   f"({verb}, {human_bytes(report.bytes_deleted)}), {report.content_in_grace} unreferenced but "
                   f"inside the {target.settings.gc_grace_hours}-hour grace period")
     if dry_run:
+        table = Table(title="retention rules (a snapshot kept by any rule is kept)", title_justify="left")
+        for column in ("rule", "keeps", "snapshots", "kept by this rule only"):
+            table.add_column(column, justify="right" if column != "keeps" and column != "rule" else "left")
+        for rule, (described, kept, only) in report.rules.items():
+            table.add_row(rule, described, str(kept), str(only))
+        table.add_section()
+        table.add_row("expired", "kept by no rule: would be deleted", str(len(report.manifests_expired)), "")
+        print_table(console, table)
         for key in report.manifests_expired[:20]:
             console.print(f"  would delete {key}")
         for sha in report.content_deleted[:20]:

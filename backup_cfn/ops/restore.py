@@ -3,7 +3,7 @@ SHA-256 checked) or to S3 (server-side copies), from the backup bucket or, for d
 from the replica bucket alone."""
 from __future__ import annotations
 
-from datetime import datetime, time as day_time, timezone
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -12,23 +12,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
 from backup_cfn.deploy.outputs import outputs_of
-from backup_cfn.engine import naming
 from backup_cfn.engine.restore import load_for_restore, restore_to_directory, restore_to_s3
 from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS
 from backup_cfn.errors import UserError
 from backup_cfn.ops.format import human_bytes
+from backup_cfn.ops.selection import check_run_id, check_user, parse_at
 from backup_cfn.ops.target import connect
-
-
-def parse_at(value: str) -> datetime:
-    """A date (the end of that day, UTC) or an ISO 8601 time."""
-    try:
-        if len(value) == 10:
-            return datetime.combine(datetime.fromisoformat(value).date(), day_time(23, 59, 59), timezone.utc)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise UserError(f"--at {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
 
 
 def replica_target(env: Environment) -> tuple[object, str]:
@@ -44,10 +33,8 @@ def replica_target(env: Environment) -> tuple[object, str]:
 def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, at: datetime | None = None,
             path_prefix: str | None = None, console: Console | None = None, threads: int = 8):
     console = console or Console()
-    if run_id is not None and not naming.is_run_id(run_id):
-        raise UserError(f"--run {run_id!r} is not a run ID (like 20261125T020000Z)")
-    if not naming.is_valid_user(user):
-        raise UserError(f"not a user name: {user!r}")
+    check_run_id(run_id)
+    check_user(user)
     manifest = load_for_restore(s3, bucket, user, run_id=run_id, at=at)
     entries = len(manifest.entries if not path_prefix else
                   [p for p in manifest.entries if p.startswith(path_prefix)])

@@ -19,7 +19,10 @@ from backup_cfn.engine import naming, runs
 from backup_cfn.engine.initiator import scheduled_event
 from backup_cfn.engine.settings import RequestCounter
 from backup_cfn.errors import UserError
-from backup_cfn.ops.format import human_bytes, number, share
+from backup_cfn.ops import runs as runs_view
+from backup_cfn.ops.format import number
+from backup_cfn.output import print_json, print_table, side_console
+from backup_cfn.ops.runs import run_json
 from backup_cfn.ops.target import DeployedEnvironment, connect
 
 AWS_POLL_SECONDS = 5
@@ -31,6 +34,10 @@ class RunResult:
     s3_requests: int | None          # counted when the run's requests went through this process
     s3_requests_by_operation: dict
     seconds: float
+
+    def measured(self) -> dict:
+        return {"s3_requests": self.s3_requests, "s3_requests_by_operation": dict(self.s3_requests_by_operation),
+                "seconds": round(self.seconds, 3)}
 
 
 def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, console: Console | None = None,
@@ -86,28 +93,8 @@ def _progress(console: Console) -> Progress:
 
 
 def run_table(record: dict, result: RunResult | None = None) -> Table:
-    table = Table(title=f"run {record['run_id']}: {record.get('status')}", show_header=False)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    scanned = number(record.get("bytes_scanned"))
-    rows = [
-        ("users backed up", f"{number(record.get('users_done'))} of {number(record.get('users_total'))}"),
-        ("users failed", str(number(record.get("users_failed")))),
-        ("users skipped", str(number(record.get("users_skipped")))),
-        ("files", f"{number(record.get('files_total'))} ({number(record.get('files_changed'))} new or changed)"),
-        ("source size", human_bytes(scanned)),
-        ("bytes read", share(record.get("bytes_read"), scanned)),
-        ("bytes stored new", share(record.get("bytes_new"), scanned)),
-        ("bytes deduplicated", share(record.get("bytes_deduplicated"), scanned)),
-    ]
-    if result is not None and result.s3_requests is not None:
-        by_operation = ", ".join(f"{k} {v}" for k, v in result.s3_requests_by_operation.items())
-        rows.append(("S3 requests", f"{result.s3_requests}  ({by_operation})"))
-    if result is not None:
-        rows.append(("time", f"{result.seconds:.1f} s"))
-    for row in rows:
-        table.add_row(*row)
-    return table
+    """The run's figures as a table, with what this process measured when it drove the run."""
+    return runs_view.run_table(run_json(record), result.measured() if result else None)
 
 
 def check_run(record: dict, env: Environment) -> None:
@@ -117,9 +104,23 @@ def check_run(record: dict, env: Environment) -> None:
                         f"--run {record['run_id']}`")
 
 
-def do_run(env: Environment, *, console: Console, users: str | None = None) -> RunResult:
-    chosen = [u.strip() for u in users.split(",") if u.strip()] if users else None
-    result = run_backup(connect(env), users=chosen, console=console)
-    console.print(run_table(result.record, result))
+def chosen_users(users: str | None) -> list[str] | None:
+    """--users as a list; None (every user) only when the option is not given at all. An empty
+    value (an unset shell variable, say) is an error, not a request to back up everyone."""
+    if users is None:
+        return None
+    chosen = [u.strip() for u in users.split(",") if u.strip()]
+    if not chosen:
+        raise UserError(f"--users {users!r} names no user: give U1,U2,... or leave --users out to back up every user")
+    return chosen
+
+
+def do_run(env: Environment, *, console: Console, users: str | None = None, as_json: bool = False) -> RunResult:
+    chosen = chosen_users(users)
+    result = run_backup(connect(env), users=chosen, console=side_console(console, as_json))
+    if as_json:
+        print_json("run", {"run": run_json(result.record), "measured": result.measured()})
+    else:
+        print_table(console, run_table(result.record, result))
     check_run(result.record, env)
     return result

@@ -8,6 +8,7 @@ from backup_cfn import aws
 from backup_cfn.config import Environment
 from backup_cfn.deploy.outputs import stack_outputs
 from backup_cfn.engine.errors import MissingSetting
+from backup_cfn.engine.retention import RetentionPolicy
 from backup_cfn.engine.settings import Clients, Settings, settings_from_outputs
 from backup_cfn.errors import UserError
 
@@ -21,11 +22,16 @@ class DeployedEnvironment:
     outputs: dict
 
 
+def retention_of(env: Environment) -> RetentionPolicy:
+    return RetentionPolicy(env.retention_days, env.keep_weekly, env.keep_monthly, env.keep_yearly)
+
+
 def connect(env: Environment, outputs: dict | None = None) -> DeployedEnvironment:
     outputs = outputs if outputs is not None else stack_outputs(env)
     try:
-        settings = settings_from_outputs(outputs, source_bucket=env.source_bucket, retention_days=env.retention_days,
-                                         priority_users=env.priority_users, stack_name=env.stack_name)
+        settings = settings_from_outputs(outputs, source_bucket=env.source_bucket, retention=retention_of(env),
+                                         priority_users=env.priority_users, stack_name=env.stack_name,
+                                         drill_users=env.drill_users)
     except MissingSetting as exc:
         raise UserError(f"stack {env.stack_name} has no output {exc.name}: deploy it again with "
                         f"`backup-cfn deploy --env {env.name}`") from None

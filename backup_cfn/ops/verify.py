@@ -6,15 +6,28 @@ from rich.console import Console
 from backup_cfn.config import Environment
 from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS, verify
 from backup_cfn.errors import UserError
+from backup_cfn.output import print_json, side_console
 from backup_cfn.ops.target import DeployedEnvironment, connect
 
 
-def run_verify(target: DeployedEnvironment, *, sample_percent: float, console: Console | None = None):
+def verify_json(report, sample_percent: float) -> dict:
+    return {"ok": report.ok, "manifests": report.manifests, "content_referenced": report.content_referenced,
+            "content_objects": report.content_objects, "sample_percent": sample_percent, "sampled": report.sampled,
+            "problems_total": len(report.problems), "problems": report.problems}
+
+
+def run_verify(target: DeployedEnvironment, *, sample_percent: float, console: Console | None = None,
+               as_json: bool = False):
     console = console or Console()
     if not 0 <= sample_percent <= 100:
         raise UserError(f"--sample must be between 0 and 100, got {sample_percent}")
-    with console.status("verifying manifests, content and index"):
+    with side_console(console, as_json).status("verifying manifests, content and index"):
         report = verify(target.clients, target.settings, sample_percent=sample_percent)
+    if as_json:
+        print_json("verify", verify_json(report, sample_percent))
+        if not report.ok:
+            raise UserError(f"verify found {len(report.problems)} problem(s)")
+        return report
     console.print(f"{report.manifests} manifest(s), {report.content_referenced} distinct content referenced, "
                   f"{report.content_objects} content object(s) stored, {report.sampled} re-hashed")
     if not report.ok:
@@ -25,5 +38,5 @@ def run_verify(target: DeployedEnvironment, *, sample_percent: float, console: C
     return report
 
 
-def do_verify(env: Environment, *, console: Console, sample_percent: float = 5.0):
-    return run_verify(connect(env), sample_percent=sample_percent, console=console)
+def do_verify(env: Environment, *, console: Console, sample_percent: float = 5.0, as_json: bool = False):
+    return run_verify(connect(env), sample_percent=sample_percent, console=console, as_json=as_json)

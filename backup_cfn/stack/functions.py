@@ -1,5 +1,6 @@
-"""Lambda: initiator (daily schedule), worker (SQS jobs) and pruner (garbage collection), each with
-its own least-privilege role and KMS-encrypted log group, and the EventBridge schedules."""
+"""Lambda: initiator (daily schedule), worker (SQS jobs), pruner (garbage collection) and drill
+(weekly restore drill), each with its own least-privilege role and KMS-encrypted log group, and
+the EventBridge schedules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class FunctionLoggingConfig(awslambda.LoggingConfig):
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    role: str           # "initiator", "worker", "pruner": names, log groups, logical IDs
+    role: str           # "initiator", "worker", "pruner", "drill": names, log groups, logical IDs
     handler: str
     description: str
     memory_mb: int
@@ -52,6 +53,8 @@ WORKER = FunctionSpec("worker", contract.HANDLER_WORKER, "backs up one user: inc
                       1024, contract.WORKER_TIMEOUT_SECONDS, None)
 PRUNER = FunctionSpec("pruner", contract.HANDLER_PRUNER, "expires snapshots and deletes unreferenced content",
                       1024, contract.PRUNER_TIMEOUT_SECONDS, 1)
+DRILL = FunctionSpec("drill", contract.HANDLER_DRILL, "restore drill: re-hashes the newest snapshots of sampled users",
+                     1024, contract.DRILL_TIMEOUT_SECONDS, 1)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,10 @@ def _environment(env: Environment, res: FunctionWiring) -> dict:
         contract.ENV_TOPIC_ARN: Ref(res.topic),
         contract.ENV_KEY_ARN: GetAtt(res.key, "Arn"),
         contract.ENV_RETENTION_DAYS: str(env.retention_days),
+        contract.ENV_KEEP_WEEKLY: str(env.keep_weekly),
+        contract.ENV_KEEP_MONTHLY: str(env.keep_monthly),
+        contract.ENV_KEEP_YEARLY: str(env.keep_yearly),
+        contract.ENV_DRILL_USERS: str(env.drill_users),
         contract.ENV_PRIORITY_USERS: ",".join(env.priority_users),
         contract.ENV_STACK_NAME: env.stack_name,
         "POWERTOOLS_SERVICE_NAME": "backup-cfn",
@@ -203,8 +210,7 @@ def add_schedule(t: Template, env: Environment, name: str, expression: str, depl
 
 
 def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[str, FunctionResources]:
-    """The three functions, the worker's queue subscription and both schedules; returns the
-    functions and the schedule rules (for the failure queue's policy)."""
+    """The four functions and the worker's queue subscription; returns the functions by role."""
     initiator = add_function(t, env, INITIATOR, role_policies.initiator_statements(
         res.source_bucket_arn, res.runs_table, res.job_queue, res.failure_queue, res.topic,
         GetAtt(res.key, "Arn")), res)
@@ -214,6 +220,8 @@ def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[st
     pruner = add_function(t, env, PRUNER, role_policies.pruner_statements(
         res.backup_bucket, res.runs_table, res.content_table, res.topic, res.failure_queue,
         GetAtt(res.key, "Arn")), res)
+    drill = add_function(t, env, DRILL, role_policies.drill_statements(
+        res.backup_bucket, res.runs_table, res.failure_queue, GetAtt(res.key, "Arn")), res)
     t.add_resource(awslambda.EventSourceMapping(
         "WorkerJobSubscription",
         EventSourceArn=GetAtt(res.job_queue, "Arn"),
@@ -223,13 +231,14 @@ def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[st
         ScalingConfig=QueueScalingConfig(MaximumConcurrency=env.max_concurrent_backups),
         Tags=tags(env),
     ))
-    for spec, deployed in ((INITIATOR, initiator), (PRUNER, pruner)):
+    for spec, deployed in ((INITIATOR, initiator), (PRUNER, pruner), (DRILL, drill)):
         add_async_failure_destination(t, spec, deployed, res.failure_queue)
-    return {"initiator": initiator, "worker": worker, "pruner": pruner}
+    return {"initiator": initiator, "worker": worker, "pruner": pruner, "drill": drill}
 
 
 def add_schedules(t: Template, env: Environment, functions: dict[str, FunctionResources], failure_queue) -> list[events.Rule]:
     return [
         add_schedule(t, env, "Backup", env.schedule, functions["initiator"], failure_queue),
         add_schedule(t, env, "GarbageCollection", env.prune_schedule, functions["pruner"], failure_queue),
+        add_schedule(t, env, "RestoreDrill", env.drill_schedule, functions["drill"], failure_queue),
     ]

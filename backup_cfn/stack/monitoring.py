@@ -36,14 +36,11 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             # No data at all is exactly the failure this alarm exists for.
             TreatMissingData="breaching", Tags=tags(env), **actions,
         ),
-        cloudwatch.Alarm(
-            "UsersFailedAlarm",
-            AlarmDescription="At least one user's backup failed in the last hour.",
-            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_USERS_FAILED,
-            Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
-            Statistic="Sum", Period=3600, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
-        ),
+        _engine_metric_at_least_one("RestoreDrillFailedAlarm", contract.METRIC_DRILLS_FAILED, env, actions,
+                                    "A restore drill found a snapshot that would not restore: see `backup-cfn runs`.",
+                                    statistic="Maximum"),
+        _engine_metric_at_least_one("UsersFailedAlarm", contract.METRIC_USERS_FAILED, env, actions,
+                                    "At least one user's backup failed in the last hour."),
     ]
     for role, deployed in functions.items():
         alarms.append(cloudwatch.Alarm(
@@ -89,6 +86,18 @@ def add_replication_alarms(t: Template, env: Environment, *, topic, backup_bucke
             ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
         ),
     )]
+
+
+def _engine_metric_at_least_one(title: str, metric: str, env: Environment, actions: dict, description: str, *,
+                                statistic: str = "Sum") -> cloudwatch.Alarm:
+    """An alarm on one of the engine's own metrics reaching 1 within an hour (no data: all is well)."""
+    return cloudwatch.Alarm(
+        title, AlarmDescription=description,
+        Namespace=contract.METRIC_NAMESPACE, MetricName=metric,
+        Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
+        Statistic=statistic, Period=3600, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+    )
 
 
 def _queue_not_empty(title: str, queue, env: Environment, actions: dict, description: str) -> cloudwatch.Alarm:
@@ -141,6 +150,8 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
              _metric(contract.METRIC_NAMESPACE, contract.METRIC_RUNS_SUCCEEDED, *stack)]
     data = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_NEW, *stack),
             _metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_DEDUPLICATED, *stack)]
+    drills = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_DRILLS_PASSED, *stack),
+              _metric(contract.METRIC_NAMESPACE, contract.METRIC_DRILLS_FAILED, *stack)]
     widgets = [
         _widget("Stored bytes by bucket and storage class", storage, 0, 0, stat="Average", period=86400),
         _widget("Objects", objects, 12, 0, stat="Average", period=86400),
@@ -150,6 +161,7 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
         _widget("Function duration p95 (ms)", durations, 12, 12, stat="p95"),
         _widget("Users backed up / failed, runs succeeded", users, 0, 18, period=3600),
         _widget("Bytes stored new vs deduplicated", data, 12, 18, period=3600),
+        _widget("Restore drills passed / failed", drills, 0, 24, period=86400),
     ]
     return json.dumps({"widgets": widgets}, sort_keys=True)
 

@@ -57,7 +57,7 @@ def build_template(env: Environment) -> Template:
     restore_role = access.add_restore_role(t, env, role_policies.RestoreScope(
         backup_bucket=backup_bucket, runs_table=runs_table, content_table=content_table, key=key,
         replica_bucket_arn=params.replica_bucket, replica_key_arn=params.replica_key, source_bucket_arn=source.arn,
-        initiator_function=lambdas["initiator"].function))
+        initiator_function=lambdas["initiator"].function, drill_function=lambdas["drill"].function))
     trail = audit.add_trail(t, env, key=key, log_bucket=log_bucket, audited_buckets=[backup_bucket])
     logged = [b for b in (backup_bucket, source.bucket, trail.bucket) if b is not None]
     storage.add_access_log_policy(t, log_bucket, logged)

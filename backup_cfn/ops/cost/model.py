@@ -25,6 +25,7 @@ from backup_cfn.ops.cost.prices import Prices, load_prices
 from backup_cfn.ops.cost.workload import (  # noqa: F401 (the model's assumptions, read here by tests)
     CONTENT_INDEX_ITEM_BYTES,
     CUSTOM_METRICS,
+    DRILLS_PER_DAY,
     ESM_IDLE_POLLS_PER_MONTH,
     GIB,
     HASH_BYTES_PER_SECOND,
@@ -92,17 +93,29 @@ def ia_billable_gb(gb: float, objects: float, min_kib: float = 128) -> float:
     return max(gb, objects * min_kib * KIB / GIB)
 
 
+def long_term_share(facts: Facts, daily_change: float) -> float:
+    """Content kept only by the weekly, monthly and yearly snapshots, as a share of the data: each
+    such snapshot holds the objects replaced between it and the next newer kept snapshot."""
+    share, newer = 0.0, float(facts.retention_days)
+    for age in facts.long_term_ages():
+        share += 1 - (1 - daily_change) ** (age - newer)
+        newer = age
+    return share
+
+
 def our_holdings(facts: Facts, w: Workload) -> Holdings:
-    """Content stored once; superseded content kept `kept_after_change_days`; large content in IA
-    from the transition day (it always lives past it: the storage module guarantees the minimum)."""
+    """Content stored once; superseded content kept `kept_after_change_days`, and what the longer-term
+    snapshots hold (all of it old enough for IA); large content in IA from the transition day (it
+    always lives past it: the storage module guarantees the minimum)."""
     h = Holdings()
     c, kept = w.daily_change, facts.kept_after_change_days
-    growth = 1 + c * kept                      # current content plus superseded-but-referenced content
+    long_term = long_term_share(facts, c)
+    growth = 1 + c * kept + long_term          # current content plus superseded-but-referenced content
     for bucket, noncurrent_days in (("primary", facts.deleted_version_days), ("replica", facts.retention_days)):
         for size_gb, count, large in ((w.large_gb * w.unique, w.large_objects * w.unique, True),
                                       (w.small_gb * w.unique, w.small_objects * w.unique, False)):
             if large and facts.transition_day is not None:
-                standard_share = min(c * facts.transition_day, growth)
+                standard_share = min(c * facts.transition_day, growth - long_term)
                 ia_days_min = kept - facts.transition_day
                 early = c * size_gb * max(0.0, contract.IA_MINIMUM_STORAGE_DAYS - ia_days_min)
                 h.add(bucket, STANDARD, size_gb * standard_share, count * standard_share)
@@ -113,7 +126,7 @@ def our_holdings(facts: Facts, w: Workload) -> Holdings:
                 klass = STANDARD
             # Deleted content stays as a noncurrent version, in the class it had.
             h.add(bucket, klass, size_gb * c * noncurrent_days, count * c * noncurrent_days)
-        manifests = w.users * (facts.retention_days + 1 + noncurrent_days)
+        manifests = w.users * (facts.retention_days + 1 + len(facts.long_term_ages()) + noncurrent_days)
         h.add(bucket, STANDARD, manifests * manifest_gb(w), manifests)
     return h
 
@@ -182,7 +195,7 @@ def our_activity(facts: Facts, w: Workload) -> Activity:
     changed = w.objects * c
     new_contents = changed * w.unique
     new_gb = w.data_gb * w.unique * c
-    manifests_kept = users * (facts.retention_days + 1)
+    manifests_kept = users * (facts.retention_days + 1 + len(facts.long_term_ages()))
     index_items = w.objects * w.unique * (1 + c * facts.kept_after_change_days)
     source_lists = users * _pages(per_user)
     source_reads = 0.0 if w.source_checksums else changed
@@ -217,6 +230,20 @@ def our_activity(facts: Facts, w: Workload) -> Activity:
     a.lambda_gb_seconds = (worker_seconds * facts.worker_gb + pruner_seconds * facts.pruner_gb
                            + initiator_seconds * facts.initiator_gb)
     a.lambda_invocations = batches + 2
+
+    # the restore drill: list the manifests, read the sampled users' newest, GET every content they name
+    if facts.drill_users:
+        drilled = min(facts.drill_users, users)
+        drill_gets = (drilled + drilled * per_user * w.unique) * DRILLS_PER_DAY
+        a.s3_put += _pages(manifests_kept) * DRILLS_PER_DAY
+        a.s3_get += drill_gets
+        a.trail_events += drill_gets
+        a.kms_without_bucket_keys += drill_gets
+        a.ddb_write_units += DRILLS_PER_DAY
+        drill_seconds = (5 + drill_gets / DRILLS_PER_DAY * REQUEST_SECONDS / WORKER_THREADS
+                         + drilled / users * w.data_gb * GIB / HASH_BYTES_PER_SECOND)
+        a.lambda_gb_seconds += drill_seconds * facts.drill_gb * DRILLS_PER_DAY
+        a.lambda_invocations += DRILLS_PER_DAY
 
     # every new object and every delete marker (the collector's deletes replicate) is a PUT in the replica
     a.replicated_objects = new_contents + users + new_contents + users

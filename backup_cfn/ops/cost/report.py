@@ -1,11 +1,14 @@
 """`backup-cfn cost`: the estimate as tables, three scenarios side by side, then this design's quantities."""
 from __future__ import annotations
 
+import dataclasses
+
 from rich.console import Console
 from rich.table import Table
 
 from backup_cfn.config import Environment
 from backup_cfn.ops.cost.model import GLACIER, IA, STANDARD, Estimate, Workload, estimate
+from backup_cfn.output import print_json
 
 
 def _money(value: float) -> str:
@@ -28,7 +31,9 @@ def render(result: Estimate, console: Console) -> None:
     w, f, env = result.workload, result.facts, result.env
     console.print(
         f"[bold]{env.name}[/bold] ({env.region} -> {env.replica_region}): {w.data_gb:,.0f} GB in {w.objects:,} objects over {w.users:,} users, {w.daily_change:.2%} changed per day, "
-        f"{w.duplicate_share:.0%} cross-user duplicates, retention {f.retention_days} days")
+        f"{w.duplicate_share:.0%} cross-user duplicates, retention {f.retention_days} days"
+        + (f" + {len(f.long_term_ages())} older snapshots per user (keep weekly {f.keep_weekly}, monthly "
+           f"{f.keep_monthly}, yearly {f.keep_yearly})" if f.long_term_ages() else ""))
     transition = f"IA at day {f.transition_day} (objects > 128 KiB)" if f.transition_day else "no IA transition"
     console.print(f"lifecycle: {transition}; deleted versions kept {f.deleted_version_days} days (replica "
                   f"{f.retention_days}); object lock {f.object_lock} (adds no storage: every version outlives "
@@ -67,19 +72,38 @@ def render(result: Estimate, console: Console) -> None:
     for scenario in result.scenarios:
         for note in scenario.notes:
             console.print(f"note: {note}")
-    console.print("note: (parenthesised) figures are not in the total; not counted: free tiers, taxes, log "
-                  "storage (CloudTrail, access logs, CloudWatch Logs), restores, the first full backup")
+    console.print(f"note: {NOT_COUNTED}")
     console.print(f"prices: {result.prices.label}; edit the file to update them")
 
 
+NOT_COUNTED = ("(parenthesised) figures are not in the total; not counted: free tiers, taxes, log storage "
+               "(CloudTrail, access logs, CloudWatch Logs), restores, the first full backup")
+
+
+def estimate_json(result: Estimate) -> dict:
+    """The `cost --json` document (docs/json.md, backup-cfn/cost)."""
+    return {
+        "env": result.env.name, "region": result.env.region, "replica_region": result.env.replica_region,
+        "workload": dataclasses.asdict(result.workload), "facts": dataclasses.asdict(result.facts),
+        "scenarios": [{"name": s.name, "total_usd": round(s.total, 2),
+                       "items": [{"component": i.component, "quantity": i.quantity, "usd": round(i.usd, 4),
+                                  "in_total": i.in_total} for i in s.items],
+                       "notes": list(s.notes)} for s in result.scenarios],
+        "notes": [NOT_COUNTED], "prices": result.prices.label,
+    }
+
+
 def print_estimate(env: Environment, *, data_gb: float, objects: int, users: int, daily_change_percent: float,
-                   duplicates_percent: float = 0.0, console: Console | None = None) -> Estimate:
-    """The `backup-cfn cost` command: validate the workload, estimate, print the tables."""
+                   duplicates_percent: float = 0.0, console: Console | None = None, as_json: bool = False) -> Estimate:
+    """The `backup-cfn cost` command: validate the workload, estimate, print the tables (or the document)."""
     import sys
 
     workload = Workload(data_gb=data_gb, objects=objects, users=users, daily_change=daily_change_percent / 100,
                         duplicate_share=duplicates_percent / 100)
     result = estimate(env, workload)
+    if as_json:
+        print_json("cost", estimate_json(result))
+        return result
     console = console or Console(width=None if sys.stdout.isatty() else 120, highlight=False)
     render(result, console)
     return result

@@ -27,7 +27,9 @@ HASH_BYTES_PER_SECOND = 100e6         # streaming SHA-256 of source objects in a
 ESM_IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 730   # Lambda's 5 SQS pollers, one 20-second long poll each
 SERVICE_KMS_REQUESTS_PER_MONTH = 20_000      # DynamoDB, SQS, SNS, Logs and CloudTrail key use (cached)
 SQS_MESSAGE_BYTES = 2 * KIB           # a job message and its envelope, through the interface endpoint
-CUSTOM_METRICS = 5                    # contract.METRIC_* published with one dimension (the stack)
+CUSTOM_METRICS = 7                    # contract.METRIC_* published with one dimension (the stack)
+DRILLS_PER_DAY = 1 / 7                # the default drill_schedule: one restore drill a week
+DAYS_PER_MONTH = 365.25 / 12          # for the ages of monthly and yearly snapshots
 
 # The reference design's lifecycle, as the issue states it.
 REFERENCE_IA_DAY = 30
@@ -109,11 +111,29 @@ class Facts:
     pruner_gb: float
     initiator_gb: float
     email: bool
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    drill_users: int = 0              # 0: no drill counted
+    drill_gb: float = 1.0
 
     @property
     def kept_after_change_days(self) -> float:
         """Days superseded content stays: its last snapshot's retention plus the collector's grace."""
         return self.retention_days + contract.GC_GRACE_HOURS / 24
+
+    def long_term_ages(self) -> list[float]:
+        """Ages in days of the snapshots keep_weekly/monthly/yearly keep beyond `retention_days` (one
+        per period, each period's newest taken at its end; ages within 3 days of each other are one
+        snapshot: the same one kept by two rules)."""
+        ages = sorted({7.0 * k for k in range(1, self.keep_weekly)}
+                      | {DAYS_PER_MONTH * k for k in range(1, self.keep_monthly)}
+                      | {365.25 * k for k in range(1, self.keep_yearly)})
+        kept: list[float] = []
+        for age in ages:
+            if age > self.retention_days and (not kept or age - kept[-1] > 3):
+                kept.append(age)
+        return kept
 
 
 def environment_facts(env: Environment) -> Facts:
@@ -139,4 +159,6 @@ def environment_facts(env: Environment) -> Facts:
         multi_region_trail=env.multi_region_trail,
         worker_gb=functions.WORKER.memory_mb / 1024, pruner_gb=functions.PRUNER.memory_mb / 1024,
         initiator_gb=functions.INITIATOR.memory_mb / 1024, email=bool(env.notification_email),
+        keep_weekly=env.keep_weekly, keep_monthly=env.keep_monthly, keep_yearly=env.keep_yearly,
+        drill_users=env.drill_users, drill_gb=functions.DRILL.memory_mb / 1024,
     )

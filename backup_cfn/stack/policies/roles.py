@@ -56,11 +56,12 @@ class RestoreScope:
     replica_key_arn: object
     source_bucket_arn: object
     initiator_function: object
+    drill_function: object
 
 
 def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]:
     """The operator commands (docs/permissions.md): read snapshots and content in either region,
-    restore into the source bucket, check the index, read run history, start a run. It cannot
+    restore into the source bucket, check the index, read run history, start a run or a drill. It cannot
     change or delete a backup: the bucket policies let nobody but the collector delete, and it
     writes to no backup prefix."""
     backup_arn = GetAtt(scope.backup_bucket, "Arn")
@@ -83,8 +84,8 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
                             Sub("${TableArn}/index/*", TableArn=GetAtt(scope.runs_table, "Arn"))]),
         Statement(Sid="CheckContentIndex", Effect=Allow, Action=[ddb.BatchGetItem, ddb.Scan],
                   Resource=[GetAtt(scope.content_table, "Arn")]),
-        Statement(Sid="StartBackupRuns", Effect=Allow, Action=[lambda_actions.InvokeFunction],
-                  Resource=[GetAtt(scope.initiator_function, "Arn")]),
+        Statement(Sid="StartBackupRunsAndDrills", Effect=Allow, Action=[lambda_actions.InvokeFunction],
+                  Resource=[GetAtt(scope.initiator_function, "Arn"), GetAtt(scope.drill_function, "Arn")]),
         Statement(Sid="DecryptThroughS3AndDynamoDb", Effect=Allow, Action=[kms_actions.Decrypt],
                   Resource=[GetAtt(scope.key, "Arn")], Condition=all_of(via("s3", "dynamodb"))),
         Statement(Sid="EncryptRestoredFiles", Effect=Allow, Action=[kms_actions.GenerateDataKey],
@@ -249,3 +250,17 @@ def pruner_statements(backup_bucket, runs_table, content_table, topic, failure_q
     ]
 
 
+def drill_statements(backup_bucket, runs_table, failure_queue, key_arn) -> list[Statement]:
+    """Reads snapshots and the content they name (never writes or deletes backup data); records
+    each drill in the runs table."""
+    return [
+        Statement(Sid="ListSnapshots", Effect=Allow, Action=[s3_actions.ListBucket],
+                  Resource=[GetAtt(backup_bucket, "Arn")]),
+        Statement(Sid="ReadSnapshotsAndContent", Effect=Allow, Action=[s3_actions.GetObject],
+                  Resource=[_objects(backup_bucket, contract.CONTENT_PREFIX),
+                            _objects(backup_bucket, contract.MANIFEST_PREFIX)]),
+        Statement(Sid="RecordDrills", Effect=Allow, Action=[ddb.PutItem], Resource=[GetAtt(runs_table, "Arn")]),
+        Statement(Sid="ReportFailedInvocations", Effect=Allow, Action=[sqs_actions.SendMessage],
+                  Resource=[GetAtt(failure_queue, "Arn")]),
+        key_use_statement(key_arn, "s3", "dynamodb", "sqs", "lambda"),
+    ]

@@ -1,0 +1,122 @@
+"""`make bench` scenario 6: storage over a simulated year with longer-term retention.
+
+The real engine on the emulator, day after day: the demo data generator's users change their files,
+a backup runs, then the garbage collector with `keep_monthly` (default 12) besides the 60-day
+retention. Each day the bucket's content bytes are set against the unique content of the snapshots
+the rules keep (the collector should hold exactly that), against what the 60-day retention alone
+would keep (the storage the monthly snapshots cost), and against a daily full copy of the same.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from backup_cfn.bench import SEED, START, make_rig, progress, run_backup, source_keys, stored_content_bytes
+
+
+@dataclass(frozen=True)
+class YearSizes:
+    users: int
+    days: int
+    retention_days: int
+    keep_weekly: int
+    keep_monthly: int
+
+
+FULL_YEAR = YearSizes(users=5, days=365, retention_days=60, keep_weekly=0, keep_monthly=12)
+QUICK_YEAR = YearSizes(users=2, days=24, retention_days=3, keep_weekly=3, keep_monthly=0)
+
+
+def unique_bytes(history: dict[str, dict], snapshots) -> int:
+    """Unique content of the (user, run_id) snapshots: content_seed names a content."""
+    contents = {}
+    for user, run_id, _ in snapshots:
+        for key, spec in history[run_id].items():
+            if key.startswith(f"{user}/"):
+                contents[spec.content_seed] = spec.size
+    return sum(contents.values())
+
+
+def storage_over_a_year(env, sizes: YearSizes, threads: int) -> dict:
+    from backup_cfn.engine.pruner import prune
+    from backup_cfn.engine.retention import RetentionPolicy, decide
+    from backup_cfn.ops import demo_data
+
+    rig = make_rig(env, sizes.retention_days)
+    rig.settings = rig.settings.with_(keep_weekly=sizes.keep_weekly, keep_monthly=sizes.keep_monthly)
+    policy = rig.settings.retention()
+    retention_only = RetentionPolicy(sizes.retention_days)
+    history: dict[str, dict] = {}
+    snapshots: list[tuple[str, str, str]] = []
+    series = []
+    started = time.perf_counter()
+    for day in range(1, sizes.days + 1):
+        moment = START + timedelta(days=day - 1)
+        rig.clock.moment = moment
+        demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=sizes.users, day=day, seed=SEED)
+        record = run_backup(rig, threads)
+        if record.get("status") != "SUCCEEDED":
+            raise RuntimeError(f"day {day}: run ended {record.get('status')}")
+        run_id = record["run_id"]
+        history[run_id] = source_keys(sizes.users, day)
+        snapshots += [(demo_data.user_name(i), run_id, f"{i}/{run_id}") for i in range(1, sizes.users + 1)]
+        rig.clock.moment = moment + timedelta(hours=4)
+        prune(rig.clients, rig.settings)
+        kept = decide(snapshots, rig.clock.moment, policy).kept
+        kept_retention_only = decide(snapshots, rig.clock.moment, retention_only).kept
+        snapshots = kept                      # what the collector deleted is gone for good
+        series.append({
+            "day": day, "stored": stored_content_bytes(rig), "kept_snapshots": len(kept),
+            "unique_kept": unique_bytes(history, kept),
+            "unique_retention_only": unique_bytes(history, kept_retention_only),
+            "naive_full": sum(spec.size for user, run, _ in kept for key, spec in history[run].items()
+                              if key.startswith(f"{user}/")),
+        })
+        if day % 30 == 0:
+            progress(f"  day {day}: {len(kept)} snapshots kept")
+    last = series[-1]
+    return {
+        "users": sizes.users, "days": sizes.days, "retention_days": sizes.retention_days,
+        "keep_weekly": sizes.keep_weekly, "keep_monthly": sizes.keep_monthly,
+        "seconds": round(time.perf_counter() - started, 1), "series": series, "final": last,
+        "stored_over_unique": round(last["stored"] / last["unique_kept"], 4),
+        "max_stored_over_unique": round(max(d["stored"] / d["unique_kept"] for d in series), 4),
+        "over_retention_only": round(last["unique_kept"] / last["unique_retention_only"], 3),
+        "snapshots_per_user": round(last["kept_snapshots"] / sizes.users, 1),
+        "target": "stored = unique content of the kept snapshots (<= 1.02x)",
+    }
+
+
+def chart(result: dict, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = result["series"]
+    days = [d["day"] for d in series]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    rule = f"keep_monthly = {result['keep_monthly']}" if result["keep_monthly"] else f"keep_weekly = {result['keep_weekly']}"
+    for key, label, style in (("stored", f"backup-cfn stored, {result['retention_days']} days + {rule}", "-"),
+                              ("unique_kept", "unique content of the kept snapshots", ":"),
+                              ("unique_retention_only", f"{result['retention_days']}-day retention alone", "--")):
+        ax.plot(days, [d[key] / 1024**2 for d in series], style, label=label, linewidth=2 if key == "stored" else 1.5)
+    ax.set_xlabel("day")
+    ax.set_ylabel("MiB")
+    ax.set_title(f"Storage over {result['days']} days: {result['users']} users, {rule}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def table_rows(y: dict | None) -> list[tuple[str, str, str, str]]:
+    if not y:
+        return []
+    f = y["final"]
+    rule = f"keep_monthly {y['keep_monthly']}" if y["keep_monthly"] else f"keep_weekly {y['keep_weekly']}"
+    return [("6 year", f"{y['days']} days, {y['users']} users, {rule}: stored {f['stored'] / 1024**2:.1f} MiB",
+             f"{y['stored_over_unique']:.3f}x kept (max {y['max_stored_over_unique']:.3f})", "<= 1.02x"),
+            ("", f"{y['snapshots_per_user']} snapshots/user; {y['retention_days']} days alone "
+                 f"{f['unique_retention_only'] / 1024**2:.1f} MiB", f"{y['over_retention_only']}x retention alone", "")]
