@@ -412,7 +412,7 @@ def test_interrupted_at_the_prompt_cleans_up_like_a_decline(make, local_env):
     assert _change_sets(local_env) == []
 
 
-def test_new_handler_code_updates_the_three_functions(make, local_env, tmp_path):
+def test_new_handler_code_updates_every_function(make, local_env, tmp_path):
     make().run(Options(yes=True))
     (tmp_path / "src" / "handlers" / "pruner.py").write_text("def handler(event, context):\n    return 0\n")
     out = console()
@@ -420,11 +420,12 @@ def test_new_handler_code_updates_the_three_functions(make, local_env, tmp_path)
 
     assert results["replica"].outcome == "no changes"
     changes = {(c.action, c.logical_id) for c in results["primary"].change_set.changes}
-    assert {("Modify", "InitiatorFunction"), ("Modify", "WorkerFunction"), ("Modify", "PrunerFunction")} <= changes
+    assert {("Modify", "InitiatorFunction"), ("Modify", "WorkerFunction"), ("Modify", "PrunerFunction"),
+            ("Modify", "DrillFunction")} <= changes
     assert re.search(r"parameter HandlerCodeKey: handlers/[0-9a-f]{64}\.zip → handlers/[0-9a-f]{64}\.zip", text(out))
     # The emulator gives no values: computed, with the parameter that caused them.
     assert len(re.findall(r"  Code\.S3Key: handlers/[0-9a-f]{64}\.zip → handlers/[0-9a-f]{64}\.zip "
-                          r"\(from HandlerCodeKey\) \[computed\]\n", text(out))) == 3
+                          r"\(from HandlerCodeKey\) \[computed\]\n", text(out))) == 4
     built = handler_package.build_package(tmp_path / "src")
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in _stack(local_env)["Parameters"]}
     assert parameters[contract.PARAM_CODE_KEY] == built.key

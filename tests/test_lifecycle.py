@@ -85,8 +85,8 @@ def test_longer_term_retention_changes_no_lifecycle_rule_or_lock(weekly, monthly
     for noncurrent in (base.deleted_version_days, base.retention_days):
         assert ([r.to_dict() for r in storage.backup_lifecycle_rules(longer, noncurrent)]
                 == [r.to_dict() for r in storage.backup_lifecycle_rules(base, noncurrent)])
-    locked = storage.object_lock(longer)
+    locked = storage.object_lock(longer, default_retention=True)
     assert {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in locked.items()} == \
-        {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in storage.object_lock(base).items()}
+        {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in storage.object_lock(base, default_retention=True).items()}
     if lock != "none":
         assert locked["ObjectLockConfiguration"].to_dict()["Rule"]["DefaultRetention"]["Days"] == retention_days

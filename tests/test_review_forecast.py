@@ -230,8 +230,31 @@ def test_a_shorter_retention_with_nothing_old_enough_to_delete_only_warns(primar
                          resources(shorter), readers={"s3": s3}.get, outputs={"BackupBucketName": "backup-1x2y"},
                          cloudformation=events_client([]))
     assert findings(inp)["retention-shortened:PrunerFunction"] == (WARNING, (
-        "retention 60 → 30 days: the next prune deletes no snapshot (none of the 1 in s3://backup-1x2y is older "
-        "than 30 days)"))
+        "retention 60 → 30 days: the next prune deletes no snapshot (none of the 1 in s3://backup-1x2y falls outside "
+        "the new rules)"))
+
+
+def test_keeping_fewer_monthly_snapshots_is_counted_and_blocks(primary):
+    """keep_monthly 12 → 6 with ten monthly snapshots kept today: the four oldest go, and only because
+    of this change; the retention in days is the same on both sides."""
+    before, after = copy.deepcopy(primary), copy.deepcopy(primary)
+    for document, months in ((before, "12"), (after, "6")):
+        variables = document["Resources"]["PrunerFunction"]["Properties"]["Environment"]["Variables"]
+        variables.update(RETENTION_DAYS="30", KEEP_MONTHLY=months)
+    runs = [f"2026{month:02d}01T020000Z" for month in range(2, 12)]          # Feb 1 to Nov 1
+    s3 = stubbed("s3")
+    s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": len(runs), "Contents": [
+        {"Key": f"manifests/client-0001/{run}.json.gz", "Size": 2048, "LastModified": NOW, "ETag": '"e"'}
+        for run in runs]}, {"Bucket": "backup-1x2y", "Prefix": "manifests/"})
+    for _ in runs:
+        s3.stubber.add_response("get_object", {"Body": _manifest_body()})
+    inp = forecast_input([change("Modify", "PrunerFunction", "AWS::Lambda::Function")], resources(before),
+                         resources(after), readers={"s3": s3}.get, outputs={"BackupBucketName": "backup-1x2y"},
+                         cloudformation=events_client([]))
+    severity, message = findings(inp)["retention-shortened:PrunerFunction"]
+    assert severity == BLOCKING
+    assert message.startswith("keep_monthly 12 → 6: the next prune will delete 4 of 10 snapshot(s) (4 only because "
+                              "of this change) of 1 user(s), runs 20260201T020000Z to 20260501T020000Z"), message
 
 
 def _manifest_body():

@@ -10,7 +10,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backup_cfn import contract
 from backup_cfn.deploy.review.forecast import ForecastInput, _get, new_names
 from backup_cfn.deploy.review.model import BLOCKING, NOTE, WARNING, Finding
-from backup_cfn.deploy.review.pruning import forecast_prune
+from backup_cfn.deploy.review.pruning import describe_change, forecast_prune, keeps_less
+from backup_cfn.engine.retention import PERIOD_RULES, RetentionPolicy
 from backup_cfn.errors import describe_aws_error
 
 # Lambda keeps this much concurrency unreserved in every account; a reservation below it fails.
@@ -122,28 +123,38 @@ def buckets_not_empty(inp: ForecastInput) -> list[Finding]:
 
 # --- a shorter retention: what the next prune deletes -------------------------------------------------------
 
+def _retention_policy(properties: dict) -> RetentionPolicy | None:
+    """The collector's rules as the pruner function's environment sets them; None when unreadable."""
+    values = [_get(properties, "Environment", "Variables", name) for name in (
+        contract.ENV_RETENTION_DAYS, contract.ENV_KEEP_WEEKLY, contract.ENV_KEEP_MONTHLY, contract.ENV_KEEP_YEARLY)]
+    if not str(values[0]).isdigit():
+        return None
+    return RetentionPolicy(int(values[0]), *(int(v) if str(v).isdigit() else 0 for v in values[1:]))
+
+
 def retention_shortened(inp: ForecastInput) -> list[Finding]:
     findings = []
     for change in inp.changes_of("AWS::Lambda::Function", ("Modify",)):
-        new = inp.new_properties(change.logical_id)
-        if new.get("Handler") != contract.HANDLER_PRUNER:
+        new_properties = inp.new_properties(change.logical_id)
+        if new_properties.get("Handler") != contract.HANDLER_PRUNER:
             continue
-        path = ("Environment", "Variables", contract.ENV_RETENTION_DAYS)
-        before, after = _get(inp.old_properties(change.logical_id), *path), _get(new, *path)
-        if not (str(before).isdigit() and str(after).isdigit() and int(after) < int(before)):
+        old, new = _retention_policy(inp.old_properties(change.logical_id)), _retention_policy(new_properties)
+        if old is None or new is None or not keeps_less(old, new):
             continue
-        old_days, new_days = int(before), int(after)
         bucket = inp.outputs.get(contract.OUTPUT_BACKUP_BUCKET, "")
         try:
-            prune = forecast_prune(inp.readers("s3"), bucket, old_days=old_days, new_days=new_days, now=inp.now)
+            prune = forecast_prune(inp.readers("s3"), bucket, old=old, new=new, now=inp.now)
         except (ClientError, BotoCoreError) as exc:
             findings.append(Finding("retention-shortened", change.logical_id, BLOCKING, (
-                f"retention {old_days} → {new_days} days: the next prune deletes every snapshot older than "
-                f"{new_days} days (could not count them: {describe_aws_error(exc) or exc})")))
+                f"{describe_change(old, new)}: the next prune deletes every snapshot the new rules no longer keep "
+                f"(could not count them: {describe_aws_error(exc) or exc})")))
             continue
         findings.append(Finding("retention-shortened", change.logical_id, BLOCKING if prune.expired else WARNING,
-                                prune.summary(old_days, new_days, bucket), data={
-                                    "retention_days_before": old_days, "retention_days_after": new_days,
+                                prune.summary(old, new, bucket), data={
+                                    "retention_days_before": old.retention_days,
+                                    "retention_days_after": new.retention_days,
+                                    **{f"keep_{rule}_before": old.periods(rule) for rule in PERIOD_RULES},
+                                    **{f"keep_{rule}_after": new.periods(rule) for rule in PERIOD_RULES},
                                     "bucket": bucket, **prune.figures()}))
     return findings
 

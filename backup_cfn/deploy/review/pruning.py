@@ -1,19 +1,20 @@
-"""What the next garbage collection deletes under a shorter retention, by the collector's own rules
-(engine.pruner.split_by_retention over engine.manifest.list_manifests): the snapshots that fall
-out of the window (each user's newest is kept whatever its age), and the content that only those
-snapshots reference, with its size from the manifests. Read calls only."""
+"""What the next garbage collection deletes under a shorter retention (fewer days, or fewer weekly,
+monthly or yearly snapshots kept), by the collector's own rules (engine.pruner.split_by_retention
+over engine.manifest.list_manifests): the snapshots that fall out (each user's newest is kept
+whatever its age), and the content that only those snapshots reference, with its size from the
+manifests. Read calls only."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rich.filesize import decimal
 
-from backup_cfn.engine import naming
 from backup_cfn.engine.errors import ManifestError
 from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.pruner import split_by_retention
+from backup_cfn.engine.retention import PERIOD_RULES, RetentionPolicy
 
 READ_THREADS = 8
 
@@ -40,25 +41,39 @@ class PruneForecast:
                 "content_bytes_deleted": 0 if self.unreadable else self.content_bytes,
                 "unreadable_kept_snapshots": self.unreadable}
 
-    def summary(self, old_days: int, new_days: int, bucket: str) -> str:
+    def summary(self, old: RetentionPolicy, new: RetentionPolicy, bucket: str) -> str:
+        change = describe_change(old, new)
         if not self.expired:
-            return (f"retention {old_days} → {new_days} days: the next prune deletes no snapshot "
-                    f"(none of the {self.snapshots_total} in s3://{bucket} is older than {new_days} days)")
+            return (f"{change}: the next prune deletes no snapshot (none of the {self.snapshots_total} in "
+                    f"s3://{bucket} falls outside the new rules)")
         runs = sorted({run for _, run, _ in self.expired})
         content = (f"no content ({self.unreadable} kept snapshot(s) unreadable: the collector then deletes none)"
                    if self.unreadable else
                    f"{self.content_objects} content object(s), {decimal(self.content_bytes)}, that no kept "
                    "snapshot references")
-        return (f"retention {old_days} → {new_days} days: the next prune will delete {len(self.expired)} of "
+        return (f"{change}: the next prune will delete {len(self.expired)} of "
                 f"{self.snapshots_total} snapshot(s) ({self.only_because} only because of this change) of "
                 f"{self.users} user(s), runs {runs[0]} to {runs[-1]}, and {content}; "
                 "restore can no longer reach those snapshots")
 
 
-def forecast_prune(s3, bucket: str, *, old_days: int, new_days: int, now: datetime) -> PruneForecast:
+def describe_change(old: RetentionPolicy, new: RetentionPolicy) -> str:
+    """"retention 60 → 30 days, keep_monthly 12 → 6": what of the rules changed."""
+    parts = [f"retention {old.retention_days} → {new.retention_days} days"] \
+        if old.retention_days != new.retention_days else []
+    parts += [f"keep_{rule} {old.periods(rule)} → {new.periods(rule)}" for rule in PERIOD_RULES
+              if old.periods(rule) != new.periods(rule)]
+    return ", ".join(parts) or f"retention {new.retention_days} days (unchanged)"
+
+
+def keeps_less(old: RetentionPolicy, new: RetentionPolicy) -> bool:
+    return new.retention_days < old.retention_days or any(new.periods(r) < old.periods(r) for r in PERIOD_RULES)
+
+
+def forecast_prune(s3, bucket: str, *, old: RetentionPolicy, new: RetentionPolicy, now: datetime) -> PruneForecast:
     manifests = list_manifests(s3, bucket)
-    kept, expired = split_by_retention(manifests, naming.run_id_for(now - timedelta(days=new_days)))
-    _, expired_before = split_by_retention(manifests, naming.run_id_for(now - timedelta(days=old_days)))
+    kept, expired = split_by_retention(manifests, now, new)
+    _, expired_before = split_by_retention(manifests, now, old)
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         kept_entries = list(pool.map(lambda entry: _entries(s3, bucket, entry[2]), kept))
         expired_entries = list(pool.map(lambda entry: _entries(s3, bucket, entry[2]), expired))
