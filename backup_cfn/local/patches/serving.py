@@ -1,0 +1,139 @@
+"""The emulator's HTTP server: requests routed without rescanning moto's package on each one, and
+connections kept open between requests, as AWS's endpoints keep them (listed in docs/emulator.md).
+
+What a client reads for each request stays the same bytes; what changes is what each request costs
+the server (and the client, which no longer reconnects for every request).
+"""
+from __future__ import annotations
+
+import io
+import selectors
+import threading
+
+
+def patch_routing() -> None:
+    """moto 5.2.5's `DomainDispatcherApplication.get_application` runs, for every request and under
+    one process-wide lock, `moto.backends.list_of_moto_modules()` (os.listdir of moto's package
+    and an os.path.isdir per entry, about 200) and then up to 183 URL regexes to map the request's
+    service host to a backend: 6.4% of the emulator's CPU in the demo, all of it serialised.
+
+    The package listing cannot change while the server runs, and the regex match is a function of
+    the host alone, so both are computed once per host. A host that matches no backend is not
+    kept, so moto's "Unable to find appropriate backend" message is still printed each time.
+    Idempotent."""
+    import moto.backends as backends
+    from moto.moto_server import werkzeug_app
+
+    dispatcher = werkzeug_app.DomainDispatcherApplication
+    if getattr(dispatcher, "_backup_cfn_routing", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+    original = dispatcher.get_backend_for_host
+    routes: dict[str, str] = {}
+
+    def list_of_moto_modules():
+        return iter(modules)
+
+    def get_backend_for_host(self, host):
+        backend = routes.get(host) if host is not None else None
+        if backend is None:
+            backend = original(self, host)
+            if backend is not None and host is not None:
+                routes[host] = backend
+        return backend
+
+    backends.list_of_moto_modules = list_of_moto_modules
+    dispatcher.get_backend_for_host = get_backend_for_host
+    dispatcher._backup_cfn_routing = True
+
+
+def patch_keep_alive() -> None:
+    """Werkzeug's development server, which moto's `ThreadedMotoServer` runs, answers every request
+    with `Connection: close` (werkzeug/serving.py: http.server cannot drain an unread request
+    body before reading the next request line), then waits up to 10 ms in a select() to discard
+    whatever else the client sends. So every request paid for a new TCP connection on both sides,
+    a new server thread (one per connection) and that wait: about 1 ms of the server's CPU per
+    request, and the client's reconnect. AWS keeps HTTP/1.1 connections open, and botocore pools
+    them.
+
+    The request body (Content-Length bytes) is read off the socket before the application runs,
+    and the application gets the same bytes as `wsgi.input`, so the request is consumed whole;
+    then, as HTTP/1.1 allows, the connection stays open: `Connection: close` is left out and the
+    discard step finds nothing (what follows on the socket is the client's next request).
+    Requests with a chunked body, an incomplete body, `Connection: close` or HTTP/1.0 are answered
+    exactly as before, and closed. Responses are delimited as before (Content-Length, or chunked
+    under HTTP/1.1), so the bytes a client reads for each response do not change. TCP_NODELAY is
+    set on each connection: werkzeug writes the status line, headers and body in separate sends,
+    and on a kept connection Nagle's algorithm would hold each later one for the client's delayed
+    ACK (about 40 ms). Idempotent."""
+    import werkzeug.serving as serving
+    from moto.moto_server import werkzeug_app
+
+    handler = werkzeug_app.MotoRequestHandler
+    if getattr(handler, "_backup_cfn_keep_alive", False):
+        return
+    original_handle_one_request = handler.handle_one_request
+    original_make_environ = handler.make_environ
+    original_send_header = handler.send_header
+    this_request = threading.local()  # each connection is served by a thread of its own
+
+    def handle_one_request(self):
+        this_request.keep = False  # until its body has been read whole (an error answered earlier closes)
+        return original_handle_one_request(self)
+
+    def make_environ(self):
+        environ = original_make_environ(self)
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() or self.close_connection:
+            return environ
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return environ
+        if length < 0:
+            return environ
+        body = self.rfile.read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        this_request.keep = len(body) == length
+        return environ
+
+    def send_header(self, keyword, value):
+        if (getattr(this_request, "keep", False) and not self.close_connection
+                and keyword.lower() == "connection" and str(value).lower() == "close"):
+            return  # the connection stays open: the next request starts right after this one's body
+        return original_send_header(self, keyword, value)
+
+    handler.handle_one_request = handle_one_request
+    handler.make_environ = make_environ
+    handler.send_header = send_header
+    handler.disable_nagle_algorithm = True
+    serving.selectors = _NoLeftoversOnKeptConnections(this_request)
+    handler._backup_cfn_keep_alive = True
+
+
+class _NothingToDiscard:
+    """The selector werkzeug's discard step gets on a kept connection: nothing is waiting."""
+
+    def register(self, *args, **kwargs) -> None:
+        return None
+
+    def select(self, timeout=None) -> list:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+class _NoLeftoversOnKeptConnections:
+    """`werkzeug.serving.selectors`, except that on a kept connection the discard step's selector
+    finds nothing (the body was read whole; the bytes after it are the next request)."""
+
+    def __init__(self, this_request: threading.local):
+        self._this_request = this_request
+
+    def __getattr__(self, name):
+        return getattr(selectors, name)
+
+    def DefaultSelector(self):  # noqa: N802 - the name werkzeug calls
+        if getattr(self._this_request, "keep", False):
+            return _NothingToDiscard()
+        return selectors.DefaultSelector()
