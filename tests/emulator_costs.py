@@ -10,9 +10,12 @@ the dispatcher that routes the server's requests is called directly.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import inspect
 import json
 import os
+import random
+import re
 import sys
 from contextlib import contextmanager
 
@@ -110,6 +113,88 @@ def dynamodb_parses() -> int:
     return len(parses)
 
 
+def random_attribute(rng: random.Random, depth: int = 0) -> dict:
+    kinds = ["S", "N", "B", "SS", "NS", "BS", "BOOL", "NULL"] + (["M", "L"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    text = lambda: "".join(rng.choice("ab é\"\\/\u2603") for _ in range(rng.randint(1, 6)))  # noqa: E731
+    number = lambda: str(rng.choice([0, -1, 7, 123456789012, 3.25, -0.5]))  # noqa: E731
+    binary = lambda: bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))  # noqa: E731
+    if kind == "S":
+        return {"S": text()}
+    if kind == "N":
+        return {"N": number()}
+    if kind == "B":
+        return {"B": binary()}
+    if kind in ("SS", "NS", "BS"):
+        make = {"SS": text, "NS": number, "BS": binary}[kind]
+        values = []
+        while len(values) < rng.randint(1, 4):
+            value = make()
+            if value not in values:
+                values.append(value)
+        return {kind: values}
+    if kind == "BOOL":
+        return {"BOOL": rng.random() < 0.5}
+    if kind == "NULL":
+        return {"NULL": True}
+    if kind == "M":
+        return {"M": {text(): random_attribute(rng, depth + 1) for _ in range(rng.randint(0, 4))}}
+    return {"L": [random_attribute(rng, depth + 1) for _ in range(rng.randint(0, 4))]}
+
+
+def dynamodb_serialized_attribute_values() -> int:
+    """AttributeValues that go through moto's generic member-by-member structure serializer for
+    10 GetItems of a 20-attribute item."""
+    from moto.core import serialize
+
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(TableName="runs", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    ddb.put_item(TableName="runs", Item={"pk": {"S": "RUN"}, **{f"count_{i}": {"N": str(i)} for i in range(19)}})
+    structures: list = []
+    original = serialize.ResponseSerializer._serialize_type_structure
+
+    def counted(self, serialized, value, shape, key):
+        if shape.name == "AttributeValue":
+            structures.append(1)
+        return original(self, serialized, value, shape, key)
+
+    serialize.ResponseSerializer._serialize_type_structure = counted
+    try:
+        for _ in range(10):
+            assert len(ddb.get_item(TableName="runs", Key={"pk": {"S": "RUN"}})["Item"]) == 20
+    finally:
+        serialize.ResponseSerializer._serialize_type_structure = original
+    return len(structures)
+
+
+def dynamodb_bodies() -> str:
+    """The raw JSON of every read and write answer for 60 random items (sets, maps, lists, binary,
+    unicode), hashed: it must not depend on the serializer."""
+    rng = random.Random(11)
+    ddb = boto3.client("dynamodb")
+    bodies = []
+    ddb.meta.events.register("after-call.dynamodb", lambda http_response, **_: bodies.append(http_response.content))
+    ddb.create_table(TableName="items", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")])
+    for i in range(60):
+        item = {f"a{j}": random_attribute(rng) for j in range(rng.randint(1, 12))}
+        key = {"pk": {"S": f"p{i % 3}"}, "sk": {"S": f"s{i:02d}"}}
+        ddb.put_item(TableName="items", Item={**key, **item}, ReturnConsumedCapacity="TOTAL")
+        ddb.get_item(TableName="items", Key=key)
+        ddb.update_item(TableName="items", Key=key, UpdateExpression="SET extra = :v",
+                        ExpressionAttributeValues={":v": random_attribute(rng)}, ReturnValues="ALL_NEW")
+        ddb.put_item(TableName="items", Item={**key, **item}, ReturnValues="ALL_OLD")
+    ddb.query(TableName="items", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p1"}})
+    ddb.scan(TableName="items")
+    ddb.batch_get_item(RequestItems={"items": {"Keys": [{"pk": {"S": "p0"}, "sk": {"S": "s00"}},
+                                                         {"pk": {"S": "p1"}, "sk": {"S": "s01"}}]}})
+    ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "items", "Key": {"pk": {"S": "p2"}, "sk": {"S": "s02"}}}}])
+    volatile = re.compile(rb'"(CreationDateTime|TableArn|TableId|LastUpdateToPayPerRequestDateTime)": [^,}]*')
+    return hashlib.sha256(b"\n".join(volatile.sub(b"", body) for body in bodies)).hexdigest() + f" {len(bodies)}"
+
+
 def routing_directory_listings() -> int:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -176,11 +261,13 @@ def main(variant: str) -> dict:
         sqs.patch_queue_scans()
         s3.patch_list_index()
         dynamodb.patch_expression_cache()
+        dynamodb.patch_attribute_value_serializer()
     counts = {}
     for name, count in (("sqs_clock_reads", sqs_clock_reads), ("sqs_expired", sqs_expired),
                         ("s3_keys_visited", s3_keys_visited), ("dynamodb_parses", dynamodb_parses),
                         ("action_lookup_getmembers", action_lookup_getmembers),
-                        ("unimplemented_action", unimplemented_action)):
+                        ("unimplemented_action", unimplemented_action), ("dynamodb_bodies", dynamodb_bodies),
+                        ("dynamodb_serialized_attribute_values", dynamodb_serialized_attribute_values)):
         with mock_aws():
             counts[name] = count()
     counts["routing_directory_listings"] = routing_directory_listings()

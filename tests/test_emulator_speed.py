@@ -59,6 +59,19 @@ def test_a_repeated_update_expression_is_parsed_once(costs):
     assert costs["patched"]["dynamodb_parses"] == 1
 
 
+def test_an_item_is_written_without_motos_member_by_member_serializer(costs):
+    # 10 GetItems of a 20-attribute item.
+    assert costs["stock"]["dynamodb_serialized_attribute_values"] >= 200
+    assert costs["patched"]["dynamodb_serialized_attribute_values"] == 0
+
+
+def test_dynamodb_answers_are_the_same_bytes_with_the_fast_serializer(costs):
+    # 60 random items (every type, nested maps and lists, binary, unicode): put, get, update,
+    # query, scan, batch and transactional reads; the raw JSON of every answer, hashed.
+    assert costs["stock"]["dynamodb_bodies"] == costs["patched"]["dynamodb_bodies"]
+    assert costs["patched"]["dynamodb_bodies"].endswith(" 245")
+
+
 def test_a_request_is_routed_without_listing_motos_package(costs):
     # 50 requests routed by the server's dispatcher.
     assert costs["stock"]["routing_directory_listings"] >= 50

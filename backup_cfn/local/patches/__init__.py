@@ -34,7 +34,9 @@ def apply_patches() -> None:
     core.patch_action_lookup()
     serving.patch_routing()
     serving.patch_keep_alive()
+    serving.patch_request_log()
     sqs.patch_queue_scans()
     s3.patch_list_index()
     dynamodb.patch_expression_cache()
+    dynamodb.patch_attribute_value_serializer()
     cfn_models._backup_cfn_patched = True

@@ -137,3 +137,62 @@ def patch_expression_cache(size: int = 512) -> None:
     UpdateExpressionParser.make = classmethod(make)
     validators.deepcopy = deepcopy
     UpdateExpressionParser._backup_cfn_expression_cache = True
+
+
+def patch_attribute_value_serializer() -> None:
+    """moto 5.2.5 writes every DynamoDB response through its generic, botocore-model-driven
+    serializer: for each AttributeValue of each item it tries all ten members (S, N, B, SS, NS, BS,
+    M, L, NULL, BOOL), each through four alias providers and a name transformation, to find the
+    one that is set (16-18% of DynamoDB's CPU in the demo; a GetItem of the ~20-attribute run
+    record is the expensive case).
+
+    moto's items are already in the wire format ({"S": "x"}, {"M": {...}}, bytes for B), so an
+    AttributeValue holding exactly one member of the expected Python type is written directly:
+    strings and numbers as they are, booleans as they are, binaries base64-encoded by the
+    serializer's own encoder, sets, lists and maps member by member. Anything else (several
+    members, an unexpected type) goes through moto's own code. The JSON written is the same,
+    byte for byte. Idempotent."""
+    from moto.core import serialize
+
+    if "dynamodb" in serialize.SERVICE_SPECIFIC_SERIALIZERS:
+        return
+
+    class DynamoDBSerializer(serialize.JSONSerializer):
+        def _serialize_type_structure(self, serialized, value, shape, key):
+            if key and shape.name == "AttributeValue":
+                wire = _attribute_value(value, self._base64)
+                if wire is not None:
+                    self._default_serialize(serialized, wire, shape, key)
+                    return
+            super()._serialize_type_structure(serialized, value, shape, key)
+
+    serialize.SERVICE_SPECIFIC_SERIALIZERS["dynamodb"] = {"json": DynamoDBSerializer}
+
+
+def _attribute_value(value, base64):
+    """The wire form of one AttributeValue as moto's serializer writes it, or None where only
+    moto's serializer knows (it is then left to it)."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    (kind, inner), = value.items()
+    if kind in ("S", "N"):
+        return {kind: inner} if type(inner) is str else None
+    if kind in ("BOOL", "NULL"):
+        return {kind: inner} if type(inner) is bool else None
+    if kind == "B":
+        return {kind: base64(inner)} if isinstance(inner, (bytes, str)) else None
+    if kind in ("SS", "NS"):
+        return {kind: list(inner)} if type(inner) is list and all(type(x) is str for x in inner) else None
+    if kind == "BS":
+        return {kind: [base64(x) for x in inner]} if type(inner) is list and all(isinstance(x, (bytes, str)) for x in inner) else None
+    if kind == "M" and type(inner) is dict:
+        members = {}
+        for name, member in inner.items():
+            members[name] = _attribute_value(member, base64)
+            if members[name] is None:
+                return None
+        return {kind: members}
+    if kind == "L" and type(inner) is list:
+        members = [_attribute_value(member, base64) for member in inner]
+        return None if any(member is None for member in members) else {kind: members}
+    return None
