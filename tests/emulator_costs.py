@@ -230,6 +230,44 @@ def unimplemented_action() -> list[str]:
     return ["answered", ""]
 
 
+def dynamodb_races() -> dict:
+    """8 threads adding 1 to one counter 100 times each, and 8 threads claiming the same 30 keys
+    (PutItem unless it exists), with the interpreter switching threads as often as it can."""
+    import threading
+
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    wins: list = []
+
+    def add() -> None:
+        for _ in range(100):
+            ddb.update_item(TableName="t", Key={"pk": {"S": "counter"}}, UpdateExpression="ADD n :one",
+                            ExpressionAttributeValues={":one": {"N": "1"}})
+
+    def claim(owner: int) -> None:
+        for key in range(30):
+            try:
+                ddb.put_item(TableName="t", Item={"pk": {"S": f"claim-{key}"}, "owner": {"N": str(owner)}},
+                             ConditionExpression="attribute_not_exists(pk)")
+                wins.append(key)
+            except ddb.exceptions.ConditionalCheckFailedException:
+                pass
+
+    threads = [threading.Thread(target=add) for _ in range(8)] + [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    count = int(ddb.get_item(TableName="t", Key={"pk": {"S": "counter"}})["Item"]["n"]["N"])
+    return {"count": count, "claims": len(wins)}
+
+
 def clock(stock: dict) -> dict:
     """moto's clock functions (patched or not) against the stock ones, on the same inputs."""
     import moto.core.utils as core_utils
@@ -260,6 +298,7 @@ def main(variant: str) -> dict:
         serving.patch_keep_alive()
         sqs.patch_queue_scans()
         s3.patch_list_index()
+        dynamodb.patch_atomic_requests()
         dynamodb.patch_expression_cache()
         dynamodb.patch_attribute_value_serializer()
     counts = {}
@@ -267,7 +306,8 @@ def main(variant: str) -> dict:
                         ("s3_keys_visited", s3_keys_visited), ("dynamodb_parses", dynamodb_parses),
                         ("action_lookup_getmembers", action_lookup_getmembers),
                         ("unimplemented_action", unimplemented_action), ("dynamodb_bodies", dynamodb_bodies),
-                        ("dynamodb_serialized_attribute_values", dynamodb_serialized_attribute_values)):
+                        ("dynamodb_serialized_attribute_values", dynamodb_serialized_attribute_values),
+                        ("dynamodb_races", dynamodb_races)):
         with mock_aws():
             counts[name] = count()
     counts["routing_directory_listings"] = routing_directory_listings()

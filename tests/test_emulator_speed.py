@@ -72,6 +72,13 @@ def test_dynamodb_answers_are_the_same_bytes_with_the_fast_serializer(costs):
     assert costs["patched"]["dynamodb_bodies"].endswith(" 245")
 
 
+def test_dynamodb_requests_are_atomic_as_on_aws(costs):
+    # 800 concurrent ADDs to one counter; 8 threads claiming the same 30 keys (only if absent).
+    assert costs["patched"]["dynamodb_races"] == {"count": 800, "claims": 30}
+    stock = costs["stock"]["dynamodb_races"]
+    assert stock["count"] < 800 or stock["claims"] > 30  # stock moto loses updates (737-786 in three tries)
+
+
 def test_a_request_is_routed_without_listing_motos_package(costs):
     # 50 requests routed by the server's dispatcher.
     assert costs["stock"]["routing_directory_listings"] >= 50
@@ -93,6 +100,31 @@ def test_the_clock_gives_moto_s_values(costs):
     assert costs["patched"]["clock_same_values"] is True
     assert costs["patched"]["clock_rebound_in_sqs"] is True
     assert costs["stock"]["clock_rebound_in_sqs"] is False
+
+
+# --- DynamoDB atomicity (dynamodb.patch_atomic_requests) -------------------------------------------------
+
+def test_concurrent_claims_and_counters_through_the_emulator_are_exact(local_env):
+    ddb = aws.client(local_env, "dynamodb")
+    ddb.create_table(TableName="claims", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+
+    def work(owner: int) -> int:
+        won = 0
+        for key in range(20):
+            ddb.update_item(TableName="claims", Key={"pk": {"S": "counter"}}, UpdateExpression="ADD n :one",
+                            ExpressionAttributeValues={":one": {"N": "1"}})
+            try:
+                ddb.put_item(TableName="claims", Item={"pk": {"S": f"claim-{key}"}, "owner": {"N": str(owner)}},
+                             ConditionExpression="attribute_not_exists(pk)")
+                won += 1
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+        return won
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(work, range(8))) == 20  # each key claimed once
+    assert ddb.get_item(TableName="claims", Key={"pk": {"S": "counter"}})["Item"]["n"] == {"N": "160"}
 
 
 # --- SQS (sqs.patch_queue_scans, core.patch_clock) -----------------------------------------------------

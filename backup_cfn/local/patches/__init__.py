@@ -30,6 +30,7 @@ def apply_patches() -> None:
     awslambda.patch_account_settings()
     kms.patch_kms_key_properties()
     dynamodb.patch_transactions()
+    dynamodb.patch_atomic_requests()
     core.patch_clock()  # before the patches below: they read the clock through the names it rebinds
     core.patch_action_lookup()
     serving.patch_routing()

@@ -1,5 +1,6 @@
-"""DynamoDB in the emulator: transactions cost per item, as on AWS, and an update expression is
-parsed once (listed in docs/emulator.md).
+"""DynamoDB in the emulator: each request applied atomically, transactions cost per item, as on
+AWS; an update expression parsed once and items written without the generic serializer (listed
+in docs/emulator.md).
 
 moto 5.2.5's TransactWriteItems deep-copies every table it touches, for a rollback, before each
 transaction: its cost grows with the table (the runs table holds a record per user per run), so
@@ -15,7 +16,35 @@ import pickle
 import threading
 
 _state = threading.local()
+# One lock for every DynamoDB request the emulator serves (and every transaction): requests are
+# applied one at a time, as DynamoDB applies each to its items atomically. The server is one Python
+# process, so this costs no parallelism: its threads take turns on the interpreter lock anyway.
 _lock = threading.RLock()
+
+
+def patch_atomic_requests() -> None:
+    """moto 5.2.5 applies a DynamoDB request without a lock: a conditional write reads the item,
+    evaluates the condition and writes, and an ADD reads, adds and writes, while the server's
+    other threads (one per connection) may do the same to the same item between those steps. Two
+    concurrent claims could both succeed and concurrent counters lose increments; a read could see
+    half an update. DynamoDB applies each write atomically and each read sees a whole item.
+
+    Every DynamoDB request is handled under one lock, from its parsed parameters to its written
+    response. This replaces serialising writes in the client, which held a per-item lock across
+    the whole round trip and so kept concurrent jobs waiting on the run record (353 s of thread
+    time blocked in the demo) and protected only the writes of one process. Idempotent."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_backup_cfn_atomic_requests", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with _lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+    DynamoHandler._backup_cfn_atomic_requests = True
 
 
 def patch_transactions() -> None:
