@@ -85,6 +85,13 @@ def test_a_request_is_routed_without_listing_motos_package(costs):
     assert costs["patched"]["routing_directory_listings"] <= 1
 
 
+def test_request_headers_are_read_without_the_email_parser_and_give_the_same_message(costs):
+    # 12 header blocks, simple and odd (folded, no colon, no name, bare CR, unix-from, EOF, non-ASCII).
+    assert costs["stock"]["header_parsing"]["views"] == costs["patched"]["header_parsing"]["views"]
+    assert costs["stock"]["header_parsing"]["email_parser_runs"] >= 50
+    assert costs["patched"]["header_parsing"]["email_parser_runs"] == 0
+
+
 def test_a_handler_is_found_without_inspecting_the_whole_class(costs):
     # 50 DynamoDB requests.
     assert costs["stock"]["action_lookup_getmembers"] >= 50

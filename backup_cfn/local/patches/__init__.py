@@ -36,6 +36,7 @@ def apply_patches() -> None:
     serving.patch_routing()
     serving.patch_keep_alive()
     serving.patch_request_log()
+    serving.patch_header_parsing()
     sqs.patch_queue_scans()
     s3.patch_list_index()
     dynamodb.patch_expression_cache()
