@@ -53,10 +53,15 @@ def test_a_prefix_listing_does_not_walk_the_bucket(costs):
     assert costs["patched"]["s3_keys_visited"] == 0
 
 
-def test_a_repeated_update_expression_is_parsed_once(costs):
+def test_a_repeated_update_expression_is_parsed_and_checked_once(costs):
     # 40 UpdateItems and 10 TransactWriteItems with the same UpdateExpression.
-    assert costs["stock"]["dynamodb_parses"] >= 100
-    assert costs["patched"]["dynamodb_parses"] == 1
+    assert costs["stock"]["dynamodb_parses"]["parses"] >= 100
+    assert costs["patched"]["dynamodb_parses"]["parses"] == 1
+    assert costs["stock"]["dynamodb_parses"]["expression_checks"] >= 150  # three validators a request
+    assert costs["patched"]["dynamodb_parses"]["expression_checks"] == 3
+    # Each pass of the validators over the tree builds its processing map once, not once per node.
+    assert costs["stock"]["dynamodb_parses"]["processing_maps_built"] >= 5_000
+    assert costs["patched"]["dynamodb_parses"]["processing_maps_built"] <= 10 * 60
 
 
 def test_an_item_is_written_without_motos_member_by_member_serializer(costs):
@@ -247,10 +252,31 @@ def _expressions(ddb) -> tuple:
             "ConditionExpression": "done_count < :max", "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": {":s": {"S": "t"}, ":u": {"N": "7"}, ":one": {"N": "1"},
                                           ":max": {"N": str(limit)}}}}])))
+    for _ in range(2):  # each expression-only check fails every time
+        for expression, names in (("SET a = :v SET b = :v", None), ("SET a = :v, a = :v", None), ("SET pk = :v", None),
+                                  ("SET #a = :v, #b = :v", {"#a": "x", "#b": "x"})):
+            errors.append(_error(lambda: ddb.update_item(
+                TableName="runs", Key={"pk": {"S": "run2"}}, UpdateExpression=expression,
+                ExpressionAttributeValues={":v": {"S": "v"}}, **({"ExpressionAttributeNames": names} if names else {}))))
+    # The same expression with other names passes: the checks are kept per names, not per expression.
+    errors.append(_error(lambda: ddb.update_item(
+        TableName="runs", Key={"pk": {"S": "run2"}}, UpdateExpression="SET #a = :v, #b = :v",
+        ExpressionAttributeNames={"#a": "x", "#b": "y"}, ExpressionAttributeValues={":v": {"S": "v"}})))
     errors.append(_error(lambda: ddb.update_item(
         TableName="runs", Key={"pk": {"S": "run"}}, UpdateExpression=EXPRESSION, ConditionExpression="#s = :old",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":s": {"S": "u"}, ":u": {"N": "8"}, ":one": {"N": "1"}, ":old": {"S": "s0"}})))
+    ddb.put_item(TableName="runs", Item={"pk": {"S": "shapes"}, "m": {"M": {"k": {"S": "v"}}}, "l": {"L": [{"N": "1"}, {"N": "2"}]},
+                                         "ss": {"SS": ["a", "b"]}, "n": {"N": "5"}})
+    for expression, values in (
+            ("SET n = n + :two, m.k2 = :s, l[0] = :s, l2 = list_append(l, :list), fresh = if_not_exists(fresh, :s)",
+             {":two": {"N": "2"}, ":s": {"S": "x"}, ":list": {"L": [{"N": "9"}]}}),
+            ("REMOVE l[1], m.k DELETE ss :a ADD ss2 :b, n :two", {":a": {"SS": ["a"]}, ":b": {"SS": ["z"]}, ":two": {"N": "2"}}),
+            ("SET n = n - :two, l = list_append(:list, l)", {":two": {"N": "2"}, ":list": {"L": [{"S": "first"}]}})):
+        results.append(ddb.update_item(TableName="runs", Key={"pk": {"S": "shapes"}}, UpdateExpression=expression,
+                                       ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"])
+        errors.append(_error(lambda: ddb.update_item(TableName="runs", Key={"pk": {"S": "shapes"}},  # noqa: B023
+                                                     UpdateExpression="SET n = n + :s", ExpressionAttributeValues={":s": {"S": "x"}})))
     final = ddb.get_item(TableName="runs", Key={"pk": {"S": "run"}})["Item"]
     return results, errors, final
 
@@ -259,7 +285,12 @@ def test_dynamodb_repeated_update_expressions_apply_fail_and_roll_back_as_on_aws
     results, errors, final = _expressions(aws.client(local_env, "dynamodb"))
     assert results[4] == {"pk": {"S": "run"}, "status": {"S": "s4"}, "updated": {"N": "4"}, "done_count": {"N": "5"}}
     assert results[5] == {"pk": {"S": "run2"}, "status": {"S": "other"}, "updated": {"N": "9"}, "done_count": {"N": "5"}}
-    assert errors == ["ValidationException"] * 4 + ["no error", "TransactionCanceledException", "ConditionalCheckFailedException"]
+    assert errors == (["ValidationException"] * 4 + ["no error", "TransactionCanceledException"]
+                      + ["ValidationException"] * 8 + ["no error", "ConditionalCheckFailedException"]
+                      + ["ValidationException"] * 3)  # a number plus a string
+    assert results[6]["n"] == {"N": "7"} and results[6]["l2"]["L"][-1] == {"N": "9"} and results[6]["fresh"] == {"S": "x"}
+    assert results[7]["ss"] == {"SS": ["b"]} and results[7]["l"] == {"L": [{"S": "x"}]} and "k" not in results[7]["m"]["M"]
+    assert results[8]["n"] == {"N": "7"} and results[8]["l"]["L"][0] == {"S": "first"}
     assert final == {"pk": {"S": "run"}, "status": {"S": "t"}, "updated": {"N": "7"}, "done_count": {"N": "6"}}
 
 

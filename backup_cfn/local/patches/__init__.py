@@ -40,5 +40,6 @@ def apply_patches() -> None:
     sqs.patch_queue_scans()
     s3.patch_list_index()
     dynamodb.patch_expression_cache()
+    dynamodb.patch_expression_traversal()
     dynamodb.patch_attribute_value_serializer()
     cfn_models._backup_cfn_patched = True
