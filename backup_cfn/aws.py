@@ -3,8 +3,8 @@
 Everything outside `backup_cfn/local/` that needs a boto3 client, the engine's clients, a polling
 interval or a way to run a backup asks here. Nothing else imports moto or asks whether an
 environment is the emulator: on `--env local` this module hands out what `backup_cfn.local`
-provides (clients with the emulator's endpoint, DynamoDB writes serialised as AWS makes them
-atomic, the handlers run in-process), and the same calls reach AWS everywhere else.
+provides (clients with the emulator's endpoint, the handlers run in-process), and the same calls
+reach AWS everywhere else.
 """
 from __future__ import annotations
 
@@ -45,14 +45,9 @@ def _client(env: Environment, service: str, region: str | None, config: Config):
 
 
 def engine_clients(env: Environment) -> Clients:
-    """The engine's clients for an operator's machine. On the emulator, DynamoDB writes to one item
-    are serialised, as AWS applies each conditional write atomically and moto does not."""
-    dynamodb = client(env, "dynamodb")
-    if env.is_local:
-        from backup_cfn.local.atomic_writes import AtomicWrites
-
-        dynamodb = AtomicWrites(dynamodb)
-    return Clients(s3=client(env, "s3"), dynamodb=dynamodb, sqs=client(env, "sqs"), sns=client(env, "sns"))
+    """The engine's clients for an operator's machine (on the emulator, DynamoDB applies each
+    request atomically, as AWS does: backup_cfn.local.patches.dynamodb.patch_atomic_requests)."""
+    return Clients(s3=client(env, "s3"), dynamodb=client(env, "dynamodb"), sqs=client(env, "sqs"), sns=client(env, "sns"))
 
 
 def poll_seconds(env: Environment) -> float:

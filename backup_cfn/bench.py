@@ -107,8 +107,7 @@ class Rig:
 
 def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
     from backup_cfn import aws
-    from backup_cfn.engine.settings import Clients, RequestCounter, settings_from_outputs
-    from backup_cfn.local.atomic_writes import AtomicWrites
+    from backup_cfn.engine.settings import RequestCounter, settings_from_outputs
     from backup_cfn.local.provision import provision
 
     outputs = provision(lambda service, region: aws.client(env, service, region), prefix=f"b{uuid.uuid4().hex[:10]}",
@@ -116,9 +115,7 @@ def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
     clock = Clock(START)
     settings = settings_from_outputs(outputs, retention_days=retention_days, stack_name=env.stack_name)
     settings = settings.with_(clock=clock, job_threads=job_threads)
-    # Writes serialised as AWS makes them atomic (moto does not lock; see backup_cfn.local.atomic_writes).
-    clients = Clients(s3=aws.client(env, "s3"), dynamodb=AtomicWrites(aws.client(env, "dynamodb")), sqs=aws.client(env, "sqs"),
-                      sns=aws.client(env, "sns"))
+    clients = aws.engine_clients(env)
     counter = clients.count_requests(RequestCounter())
     return Rig(clients, settings, clock, counter)
 

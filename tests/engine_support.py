@@ -13,7 +13,6 @@ from pathlib import Path
 from backup_cfn import aws
 from backup_cfn.engine import naming, runs
 from backup_cfn.engine.settings import Clients, Settings, settings_from_outputs
-from backup_cfn.local.atomic_writes import AtomicWrites
 from backup_cfn.local.provision import provision
 from backup_cfn.local.runner import LambdaContext, drain_queue, invoke_initiator, quiet_handlers
 from backup_cfn.permissions.model import OUTPUT_RESOURCES
@@ -73,8 +72,7 @@ class Engine:
         key = (role, id(recorder), region)
         if key not in self._roles:
             make = lambda service: recorder.attach(aws.client(self.env, service, region), role, self.aliases)  # noqa: E731
-            self._roles[key] = Clients(s3=make("s3"), dynamodb=AtomicWrites(make("dynamodb")), sqs=make("sqs"),
-                                       sns=make("sns"))
+            self._roles[key] = Clients(s3=make("s3"), dynamodb=make("dynamodb"), sqs=make("sqs"), sns=make("sns"))
         return self._roles[key]
 
 
@@ -87,10 +85,7 @@ def make_engine(env, **overrides) -> Engine:
                                      stack_name=env.stack_name)
     settings = settings.with_(clock=clock, claim_wait_seconds=overrides.pop("claim_wait_seconds", 5.0),
                               job_threads=overrides.pop("job_threads", 4), **overrides)
-    # Writes serialised as AWS makes them atomic (moto does not lock; see backup_cfn.local.atomic_writes).
-    clients = Clients(s3=aws.client(env, "s3"), dynamodb=AtomicWrites(aws.client(env, "dynamodb")), sqs=aws.client(env, "sqs"),
-                      sns=aws.client(env, "sns"))
-    return Engine(env, clients, settings, outputs, clock)
+    return Engine(env, aws.engine_clients(env), settings, outputs, clock)
 
 
 def put(engine: Engine, user: str, path: str, data: bytes, *, checksum: bool = False) -> None:

@@ -1,3 +1,5 @@
+import time
+
 from backup_cfn import aws
 from backup_cfn.local import server
 
@@ -51,3 +53,29 @@ def test_every_patch_applied_to_moto_is_listed_in_the_emulator_doc():
     doc = (patches.parent.parent.parent / "docs" / "emulator.md").read_text()
     assert applied == defined and len(applied) >= 10
     assert sorted(name for name in applied if f"`{name}`" not in doc) == []
+
+
+def test_the_log_keeps_errors_not_a_line_per_request_unless_asked(local_env, tmp_path):
+    import subprocess
+    import sys
+
+    aws.client(local_env, "s3").list_buckets()
+    port = int(local_env.endpoint_url.rsplit(":", 1)[1])
+    quiet_log = (server.STATE_DIR / f"emulator-{port}.log").read_text()
+    assert '"GET / HTTP/1.1" 200' not in quiet_log
+
+    port = server.free_port()
+    log = tmp_path / "emulator.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "backup_cfn.local.server", "serve", "--port", str(port),
+                                    "--access-log"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            if server.is_ready(server.url(port)):
+                break
+            time.sleep(0.1)
+        assert server.is_ready(server.url(port))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert '"GET /moto-api/ HTTP/1.1" 200' in log.read_text()

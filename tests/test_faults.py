@@ -31,7 +31,6 @@ from backup_cfn.engine.pruner import prune
 from backup_cfn.engine.restore import load_for_restore, restore_to_directory
 from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.verify import verify
-from backup_cfn.local.atomic_writes import AtomicWrites
 from backup_cfn.local.runner import drain_queue, invoke_initiator
 
 from engine_support import all_content_versions, backup, make_engine, put, sha, source_state
@@ -99,7 +98,7 @@ def throttled_engine(local_env, throttler: Throttler, *, client_config: Config |
     s3, dynamodb = client("s3"), client("dynamodb")
     throttler.attach(s3, "s3")
     throttler.attach(dynamodb, "dynamodb")
-    throttled = Clients(s3=s3, dynamodb=AtomicWrites(dynamodb), sqs=engine.clients.sqs, sns=engine.clients.sns)
+    throttled = Clients(s3=s3, dynamodb=dynamodb, sqs=engine.clients.sqs, sns=engine.clients.sns)
     return engine, throttled
 
 

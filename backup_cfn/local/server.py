@@ -7,6 +7,7 @@ real templates. `start()` waits until the server answers; `stop()` ends it; both
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -131,10 +132,13 @@ def do_stop(*, console, port: int = DEFAULT_PORT) -> None:
     console.print("emulator stopped" if stop(port) else "no emulator was running")
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, access_log: bool = False) -> None:
     from backup_cfn.local.patches import apply_patches
 
     apply_patches()
+    # werkzeug logs a line per request at INFO: 6% of the emulator's CPU in the demo and a 5 MB log
+    # per run, so only on request. Warnings and errors (a failed request's traceback) always are.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else logging.WARNING)
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
@@ -153,8 +157,14 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser = sub.add_parser("serve", help="run the emulator in the foreground")
     serve_parser.add_argument("--host", default=DEFAULT_HOST)
     serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve_parser.add_argument("--access-log", action="store_true", help="log a line per request (werkzeug's)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port)
+    serve(args.host, args.port, access_log=args.access_log)
+    # Leave without the interpreter's teardown: freeing the emulator's state object by object takes
+    # seconds after a demo (the launcher waits for the exit). Nothing is left to write but the log.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Every fix this project applies to moto, by family. Each restores an AWS behaviour the project
-depends on (or, where said, AWS's cost per request); each is listed in docs/emulator.md with what
-moto does and what AWS does, and has a test that drives it through the AWS API.
+depends on, or, where said, AWS's cost per request without changing any answer (the speed patches
+that keep `make demo` fast: core, serving, sqs, s3, and dynamodb's expression cache); each is
+listed in docs/emulator.md with what moto does and what AWS does, and has a test that drives it
+through the AWS API.
 
 `apply_patches()` runs in the emulator's own process (`python -m backup_cfn.local.server serve`)
 before the server starts, so the real templates deploy unchanged.
@@ -12,7 +14,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms
+    from backup_cfn.local.patches import awslambda, cloudformation, core, dynamodb, kms, s3, serving, sqs
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -28,4 +30,16 @@ def apply_patches() -> None:
     awslambda.patch_account_settings()
     kms.patch_kms_key_properties()
     dynamodb.patch_transactions()
+    dynamodb.patch_atomic_requests()
+    core.patch_clock()  # before the patches below: they read the clock through the names it rebinds
+    core.patch_action_lookup()
+    serving.patch_routing()
+    serving.patch_keep_alive()
+    serving.patch_request_log()
+    serving.patch_header_parsing()
+    sqs.patch_queue_scans()
+    s3.patch_list_index()
+    dynamodb.patch_expression_cache()
+    dynamodb.patch_expression_traversal()
+    dynamodb.patch_attribute_value_serializer()
     cfn_models._backup_cfn_patched = True

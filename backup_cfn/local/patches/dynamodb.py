@@ -1,4 +1,6 @@
-"""DynamoDB in the emulator: transactions cost per item, as on AWS (listed in docs/emulator.md).
+"""DynamoDB in the emulator: each request applied atomically, transactions cost per item, as on
+AWS; an update expression parsed once and items written without the generic serializer (listed
+in docs/emulator.md).
 
 moto 5.2.5's TransactWriteItems deep-copies every table it touches, for a rollback, before each
 transaction: its cost grows with the table (the runs table holds a record per user per run), so
@@ -10,10 +12,39 @@ applies it atomically.
 from __future__ import annotations
 
 import copy
+import pickle
 import threading
 
 _state = threading.local()
+# One lock for every DynamoDB request the emulator serves (and every transaction): requests are
+# applied one at a time, as DynamoDB applies each to its items atomically. The server is one Python
+# process, so this costs no parallelism: its threads take turns on the interpreter lock anyway.
 _lock = threading.RLock()
+
+
+def patch_atomic_requests() -> None:
+    """moto 5.2.5 applies a DynamoDB request without a lock: a conditional write reads the item,
+    evaluates the condition and writes, and an ADD reads, adds and writes, while the server's
+    other threads (one per connection) may do the same to the same item between those steps. Two
+    concurrent claims could both succeed and concurrent counters lose increments; a read could see
+    half an update. DynamoDB applies each write atomically and each read sees a whole item.
+
+    Every DynamoDB request is handled under one lock, from its parsed parameters to its written
+    response. This replaces serialising writes in the client, which held a per-item lock across
+    the whole round trip and so kept concurrent jobs waiting on the run record (353 s of thread
+    time blocked in the demo) and protected only the writes of one process. Idempotent."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_backup_cfn_atomic_requests", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with _lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+    DynamoHandler._backup_cfn_atomic_requests = True
 
 
 def patch_transactions() -> None:
@@ -81,3 +112,221 @@ def _snapshot(table, keys) -> object:
             items[hash_key] = copy.deepcopy(table.items[hash_key])
     clone.items = items
     return clone
+
+
+def patch_expression_cache(size: int = 512) -> None:
+    """moto 5.2.5 tokenises and parses an UpdateExpression anew for every UpdateItem and every
+    Update in TransactWriteItems (twice: once to check the names and values used, once to apply
+    it; 15% of DynamoDB's CPU in the demo, whose few expressions repeat thousands of times), and
+    its validator then deep-copies the parsed tree (`copy.deepcopy` of a tree with parent links:
+    another 15-20%).
+
+    A parse depends only on the expression string, and moto never changes a parsed tree (the
+    validator works on its own copy), so parsed trees are kept per expression string, up to `size`
+    of them; an expression that does not parse still raises moto's error on every call. The
+    validator's copy of a kept tree is made by unpickling a pickle of it taken once: the same
+    object graph, parent links and sharing included, about five times faster than deepcopy. Every
+    other deepcopy in the validators is the real one.
+
+    What depends only on a kept tree is then found once too: the clauses the request handler looks
+    up in it (the names and values it uses), and the verdict of the three validators that only
+    check the expression itself against its names and the table's keys (one SET/ADD/REMOVE
+    clause each, no overlapping paths, no key attribute updated: three of the validator's ten
+    passes over the tree). A check that fails is not kept, so it fails again on the next call
+    with moto's error. Idempotent."""
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    if getattr(UpdateExpressionParser, "_backup_cfn_expression_cache", False):
+        return
+    original = UpdateExpressionParser.make.__func__
+    trees: dict[str, object] = {}
+    pickled: dict[int, tuple[object, bytes]] = {}  # id(tree) -> (tree, its pickle), for the kept trees
+    found: dict[tuple, list] = {}  # (id(tree), clause types) -> the clauses of that type in a kept tree
+    passed: set[tuple] = set()  # (id(tree), names, table keys) whose expression-only checks passed
+    lock = threading.Lock()
+
+    def make(cls, expression: str):
+        if cls is not UpdateExpressionParser or not isinstance(expression, str):
+            return original(cls, expression)
+        tree = trees.get(expression)
+        if tree is not None:
+            return tree
+        tree = original(cls, expression)
+        try:
+            blob = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - a tree pickle cannot take is deep-copied, as moto does
+            blob = None
+        with lock:
+            if len(trees) >= size:  # a tree's id may be reused once it is gone: forget all of it
+                for kept in (trees, pickled, found, passed):
+                    kept.clear()
+            trees[expression] = tree
+            if blob is not None:
+                pickled[id(tree)] = (tree, blob)
+        return tree
+
+    def deepcopy(value, memo=None):
+        entry = pickled.get(id(value))
+        if entry is not None and entry[0] is value and memo is None:
+            return pickle.loads(entry[1])
+        return copy.deepcopy(value, memo)
+
+    UpdateExpressionParser.make = classmethod(make)
+    validators.deepcopy = deepcopy
+    _keep_expression_checks(validators, lambda tree: pickled.get(id(tree), (None,))[0] is tree, found, passed)
+    UpdateExpressionParser._backup_cfn_expression_cache = True
+
+
+def _keep_expression_checks(validators, is_kept, found: dict, passed: set) -> None:
+    """Clauses found in a kept tree, and the expression-only validators' passes, once per tree."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    expression_only = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
+                       validators.UpdateHashRangeKeyValidator)
+    original_find_clauses = Node.find_clauses
+    original_init = validators.UpdateExpressionValidator.__init__
+
+    def find_clauses(self, clause_types):
+        if not is_kept(self):
+            return original_find_clauses(self, clause_types)
+        key = (id(self), tuple(clause_types))
+        if key not in found:
+            found[key] = original_find_clauses(self, clause_types)
+        return list(found[key])
+
+    def __init__(self, expression, *args, **kwargs):
+        original_init(self, expression, *args, **kwargs)
+        if is_kept(expression):
+            names = tuple(sorted((self.expression_attribute_names or {}).items()))
+            self._backup_cfn_checked = (id(expression), names, tuple(self.table.table_key_attrs))
+
+    def validate(self):
+        checked = getattr(self, "_backup_cfn_checked", None)
+        skip = expression_only if checked in passed else ()
+        node = self.node_to_validate
+        for processor in self.processors:
+            if not isinstance(processor, skip):
+                node = processor.traverse(node)
+        if checked is not None:
+            passed.add(checked)
+        return node
+
+    Node.find_clauses = find_clauses
+    validators.UpdateExpressionValidator.__init__ = __init__
+    validators.UpdateExpressionValidator.validate = validate
+
+
+def patch_attribute_value_serializer() -> None:
+    """moto 5.2.5 writes every DynamoDB response through its generic, botocore-model-driven
+    serializer: for each AttributeValue of each item it tries all ten members (S, N, B, SS, NS, BS,
+    M, L, NULL, BOOL), each through four alias providers and a name transformation, to find the
+    one that is set (16-18% of DynamoDB's CPU in the demo; a GetItem of the ~20-attribute run
+    record is the expensive case).
+
+    moto's items are already in the wire format ({"S": "x"}, {"M": {...}}, bytes for B), so an
+    AttributeValue holding exactly one member of the expected Python type is written directly:
+    strings and numbers as they are, booleans as they are, binaries base64-encoded by the
+    serializer's own encoder, sets, lists and maps member by member. Anything else (several
+    members, an unexpected type) goes through moto's own code. The JSON written is the same,
+    byte for byte. Idempotent."""
+    from moto.core import serialize
+
+    if "dynamodb" in serialize.SERVICE_SPECIFIC_SERIALIZERS:
+        return
+
+    class DynamoDBSerializer(serialize.JSONSerializer):
+        def _serialize_type_structure(self, serialized, value, shape, key):
+            if key and shape.name == "AttributeValue":
+                wire = _attribute_value(value, self._base64)
+                if wire is not None:
+                    self._default_serialize(serialized, wire, shape, key)
+                    return
+            super()._serialize_type_structure(serialized, value, shape, key)
+
+    serialize.SERVICE_SPECIFIC_SERIALIZERS["dynamodb"] = {"json": DynamoDBSerializer}
+
+
+def _attribute_value(value, base64):
+    """The wire form of one AttributeValue as moto's serializer writes it, or None where only
+    moto's serializer knows (it is then left to it)."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    (kind, inner), = value.items()
+    if kind in ("S", "N"):
+        return {kind: inner} if type(inner) is str else None
+    if kind in ("BOOL", "NULL"):
+        return {kind: inner} if type(inner) is bool else None
+    if kind == "B":
+        return {kind: base64(inner)} if isinstance(inner, (bytes, str)) else None
+    if kind in ("SS", "NS"):
+        return {kind: list(inner)} if type(inner) is list and all(type(x) is str for x in inner) else None
+    if kind == "BS":
+        return {kind: [base64(x) for x in inner]} if type(inner) is list and all(isinstance(x, (bytes, str)) for x in inner) else None
+    if kind == "M" and type(inner) is dict:
+        members = {}
+        for name, member in inner.items():
+            members[name] = _attribute_value(member, base64)
+            if members[name] is None:
+                return None
+        return {kind: members}
+    if kind == "L" and type(inner) is list:
+        members = [_attribute_value(member, base64) for member in inner]
+        return None if any(member is None for member in members) else {kind: members}
+    return None
+
+
+def patch_expression_traversal() -> None:
+    """Each of the UpdateExpression validator's passes is a moto 5.2.5 `DepthFirstTraverser`,
+    which for every node it visits rebuilds its processing map (a dict of bound methods) and a
+    tuple of its keys, and tests the node against abstract base classes (10-15% of the emulator's
+    CPU in the demo, whose runs make about 8,000 UpdateItems).
+
+    The replacement visits the same nodes in the same order, calls the same child hook, and applies
+    the same processor (the first in the map's order whose class the node is an instance of,
+    placed where the node was), computing the map once per traverser and the processor once per
+    traverser class and node type. moto's node classes register no virtual subclasses, so a
+    node's type says what isinstance says. A traverser that overrides how nodes are chosen or
+    processed keeps moto's code. Idempotent."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    traverser, node_class = ast_nodes.DepthFirstTraverser, ast_nodes.Node
+    if getattr(traverser, "_backup_cfn_traversal", False):
+        return
+    original = traverser.traverse_node_recursively
+    is_node: dict[type, bool] = {}
+    chosen: dict[tuple[type, type], int] = {}  # (traverser class, node type) -> processor's place in the map, or -1
+
+    def processors(self) -> list:
+        found = self.__dict__.get("_backup_cfn_processors")
+        if found is None:
+            found = self.__dict__["_backup_cfn_processors"] = list(self._processing_map().items())
+        return found
+
+    def traverse_node_recursively(self, node, child_id=-1):
+        kind = type(self)
+        if kind.nodes_to_be_processed is not traverser.nodes_to_be_processed or kind.process is not traverser.process:
+            return original(self, node, child_id)
+        node_type = type(node)
+        if node_type not in is_node:
+            is_node[node_type] = issubclass(node_type, node_class)
+        if not is_node[node_type]:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                self.traverse_node_recursively(child_node, i)
+        place = chosen.get((kind, node_type))
+        if place is None:
+            place = chosen[(kind, node_type)] = next(
+                (i for i, (cls, _) in enumerate(processors(self)) if issubclass(node_type, cls)), -1)
+        if place >= 0:
+            node = processors(self)[place][1](node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    traverser.traverse_node_recursively = traverse_node_recursively
+    traverser._backup_cfn_traversal = True
