@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backup_cfn.permissions.iam import Outcome, Principal, Request, ResourceKind, parse_policy
+from backup_cfn.permissions.iam import Outcome, Principal, Request, ResourceKind
 from backup_cfn.permissions.iam.cfn import (
     NO_VALUE,
     CfnError,

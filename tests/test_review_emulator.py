@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from rich.console import Console
 
 import cli
-from backup_cfn.config import load_environment
 from backup_cfn.engine.pruner import prune
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.run import run_backup
