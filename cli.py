@@ -186,12 +186,15 @@ def delete(ctx: click.Context, env_name: str, yes: bool) -> None:
 @cli.command()
 @env_option()
 @click.option("--users", metavar="U1,U2", default=None, help="only these users (default: every user in the source)")
+@click.option("--timeout", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="give up when nothing has moved for this long (default: the longest one job may take with "
+                   "the environment's retries)")
 @click.pass_context
-def run(ctx: click.Context, env_name: str, users: str | None) -> None:
+def run(ctx: click.Context, env_name: str, users: str | None, timeout: int | None) -> None:
     """Start a backup now and follow it to the end (local: the handlers run in-process)."""
     from backup_cfn.ops.run import do_run
 
-    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users)
+    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users, timeout=timeout)
 
 
 @cli.command()

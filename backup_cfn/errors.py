@@ -10,6 +10,10 @@ class UserError(click.ClickException):
     exit_code = 1
 
 
+class RunStuck(UserError):
+    """A backup run that made no progress within its deadline (`backup-cfn run --timeout`)."""
+
+
 def describe_aws_error(exc: BaseException) -> str | None:
     """One line for the botocore errors users actually hit, or None when it is not one of them."""
     from botocore import exceptions as bx

@@ -64,8 +64,11 @@ def make_engine(env, **overrides) -> Engine:
     clock = FakeClock()
     settings = settings_from_outputs(outputs, retention_days=overrides.pop("retention_days", 60),
                                      stack_name=env.stack_name)
+    # Retries in seconds, not minutes: the runner honours visibility timeouts in real time.
     settings = settings.with_(clock=clock, claim_wait_seconds=overrides.pop("claim_wait_seconds", 5.0),
-                              job_threads=overrides.pop("job_threads", 4), **overrides)
+                              job_threads=overrides.pop("job_threads", 4),
+                              retry_base_seconds=overrides.pop("retry_base_seconds", 1),
+                              retry_max_seconds=overrides.pop("retry_max_seconds", 2), **overrides)
     # Writes serialised as AWS makes them atomic (moto does not lock; see backup_cfn.local.atomic_writes).
     clients = Clients(s3=aws.client(env, "s3"), dynamodb=AtomicWrites(aws.client(env, "dynamodb")), sqs=aws.client(env, "sqs"),
                       sns=aws.client(env, "sns"))

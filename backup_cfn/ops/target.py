@@ -25,7 +25,9 @@ def connect(env: Environment, outputs: dict | None = None) -> DeployedEnvironmen
     outputs = outputs if outputs is not None else stack_outputs(env)
     try:
         settings = settings_from_outputs(outputs, source_bucket=env.source_bucket, retention_days=env.retention_days,
-                                         priority_users=env.priority_users, stack_name=env.stack_name)
+                                         priority_users=env.priority_users, stack_name=env.stack_name,
+                                         retry_base_seconds=env.retry_base_seconds,
+                                         retry_max_seconds=env.retry_max_seconds)
     except MissingSetting as exc:
         raise UserError(f"stack {env.stack_name} has no output {exc.name}: deploy it again with "
                         f"`backup-cfn deploy --env {env.name}`") from None

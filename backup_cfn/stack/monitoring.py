@@ -8,18 +8,31 @@ from troposphere import GetAtt, Ref, Select, Split, Sub, Template, cloudwatch
 
 from backup_cfn import contract
 from backup_cfn.config import Environment
-from backup_cfn.stack.functions import FunctionResources
+from backup_cfn.stack.functions import FunctionResources, logical_prefix
 from backup_cfn.stack.resource_options import tags
 
 NO_SUCCESS_HOURS = 26  # a daily schedule plus two hours of slack before anyone is woken
+DEAD_LETTER_AGE_ALARM_SECONDS = 900
 
 
 def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failure_queue,
                functions: dict[str, FunctionResources]) -> list[cloudwatch.Alarm]:
     actions = dict(AlarmActions=[Ref(topic)], OKActions=[Ref(topic)])
     alarms = [
-        _queue_not_empty("JobDeadLetterQueueNotEmptyAlarm", job_dead_letters, env, actions,
-                         "Backup jobs failed every retry and sit in the dead-letter queue."),
+        # The dead-letter consumer takes each dead-lettered job off the queue as it records it, so
+        # "not empty" would only flicker: the alarm counts the jobs it took instead, and a second
+        # one fires when a message stays there (the consumer itself failing).
+        _engine_count("JobsDeadLetteredAlarm", contract.METRIC_JOBS_DEAD_LETTERED, 300, env, actions,
+                      "Backup jobs failed every retry and reached the dead-letter queue (recorded FAILED)."),
+        cloudwatch.Alarm(
+            "JobDeadLetterQueueNotDrainedAlarm",
+            AlarmDescription="A dead-lettered job has waited 15 minutes: the dead-letter consumer cannot record it.",
+            Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(job_dead_letters, "QueueName"))],
+            Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=DEAD_LETTER_AGE_ALARM_SECONDS,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env),
+            **actions,
+        ),
         _queue_not_empty("FailedInvocationQueueNotEmptyAlarm", failure_queue, env, actions,
                          "A scheduled backup or collection could not run (failed invocation or event)."),
         cloudwatch.Alarm(
@@ -32,18 +45,12 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             # No data at all is exactly the failure this alarm exists for.
             TreatMissingData="breaching", Tags=tags(env), **actions,
         ),
-        cloudwatch.Alarm(
-            "UsersFailedAlarm",
-            AlarmDescription="At least one user's backup failed in the last hour.",
-            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_USERS_FAILED,
-            Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
-            Statistic="Sum", Period=3600, EvaluationPeriods=1, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
-        ),
+        _engine_count("UsersFailedAlarm", contract.METRIC_USERS_FAILED, 3600, env, actions,
+                      "At least one user's backup failed in the last hour."),
     ]
     for role, deployed in functions.items():
         alarms.append(cloudwatch.Alarm(
-            f"{role.capitalize()}ErrorsAlarm",
+            f"{logical_prefix(role)}ErrorsAlarm",
             AlarmDescription=f"The {role} function reported errors.",
             Namespace="AWS/Lambda", MetricName="Errors",
             Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(deployed.function))],
@@ -51,6 +58,18 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
         ))
     return [t.add_resource(alarm) for alarm in alarms]
+
+
+def _engine_count(title: str, metric: str, period: int, env: Environment, actions: dict,
+                  description: str) -> cloudwatch.Alarm:
+    """At least one of an engine metric's events within the period."""
+    return cloudwatch.Alarm(
+        title, AlarmDescription=description,
+        Namespace=contract.METRIC_NAMESPACE, MetricName=metric,
+        Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
+        Statistic="Sum", Period=period, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+    )
 
 
 def _queue_not_empty(title: str, queue, env: Environment, actions: dict, description: str) -> cloudwatch.Alarm:
@@ -94,12 +113,14 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
     queues = [_metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"${{{queue}}}")
               for queue in ("JobQueue", "JobDeadLetterQueue", "FailedInvocationQueue")]
     oldest = [_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "${JobQueue}")]
-    errors = [_metric("AWS/Lambda", name, "FunctionName", f"${{{role}}}")
+    errors = [_metric("AWS/Lambda", name, "FunctionName", f"${{{logical_prefix(role)}}}")
               for role in function_roles for name in ("Errors", "Throttles")]
-    durations = [_metric("AWS/Lambda", "Duration", "FunctionName", f"${{{role}}}") for role in function_roles]
+    durations = [_metric("AWS/Lambda", "Duration", "FunctionName", f"${{{logical_prefix(role)}}}")
+                 for role in function_roles]
     stack = (contract.METRIC_DIMENSION, env.stack_name)
     users = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_USERS_BACKED_UP, *stack),
              _metric(contract.METRIC_NAMESPACE, contract.METRIC_USERS_FAILED, *stack),
+             _metric(contract.METRIC_NAMESPACE, contract.METRIC_JOBS_DEAD_LETTERED, *stack),
              _metric(contract.METRIC_NAMESPACE, contract.METRIC_RUNS_SUCCEEDED, *stack)]
     data = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_NEW, *stack),
             _metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_DEDUPLICATED, *stack)]
@@ -110,7 +131,7 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
         _widget("Oldest job age (s)", oldest, 12, 6, stat="Maximum"),
         _widget("Function errors and throttles", errors, 0, 12),
         _widget("Function duration p95 (ms)", durations, 12, 12, stat="p95"),
-        _widget("Users backed up / failed, runs succeeded", users, 0, 18, period=3600),
+        _widget("Users backed up / failed, jobs dead-lettered, runs succeeded", users, 0, 18, period=3600),
         _widget("Bytes stored new vs deduplicated", data, 12, 18, period=3600),
     ]
     return json.dumps({"widgets": widgets}, sort_keys=True)
@@ -122,7 +143,7 @@ def add_dashboard(t: Template, env: Environment, *, buckets: dict, replica_bucke
     # arn:aws:s3:::NAME -> NAME: the replica lives in the other stack, known here only by ARN.
     variables["ReplicaBucket"] = Select(5, Split(":", replica_bucket_arn))
     variables.update({name: GetAtt(queue, "QueueName") for name, queue in queues.items()})
-    variables.update({role: Ref(deployed.function) for role, deployed in functions.items()})
+    variables.update({logical_prefix(role): Ref(deployed.function) for role, deployed in functions.items()})
     body = dashboard_body(env, list(functions), has_source_bucket="SourceBucket" in buckets)
     return t.add_resource(cloudwatch.Dashboard(
         "Dashboard", DashboardName=f"{env.stack_name}-{env.region}", DashboardBody=Sub(body, **variables),
