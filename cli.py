@@ -228,13 +228,16 @@ def deployer_policy(ctx: click.Context, env_name: str) -> None:
 @cli.command()
 @env_option()
 @click.option("--users", metavar="U1,U2", default=None, help="only these users (default: every user in the source)")
+@click.option("--timeout", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="give up when nothing has moved for this long (default: the longest one job may take with "
+                   "the environment's retries)")
 @json_option()
 @click.pass_context
-def run(ctx: click.Context, env_name: str, users: str | None, as_json: bool) -> None:
+def run(ctx: click.Context, env_name: str, users: str | None, timeout: int | None, as_json: bool) -> None:
     """Start a backup now and follow it to the end (local: the handlers run in-process)."""
     from backup_cfn.ops.run import do_run
 
-    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users, as_json=as_json)
+    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users, timeout=timeout, as_json=as_json)
 
 
 @cli.command()

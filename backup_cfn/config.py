@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from backup_cfn import contract
 from backup_cfn.errors import UserError
 
 DEFAULT_ENVIRONMENTS_FILE = Path(__file__).resolve().parent.parent / "environments.toml"
@@ -60,6 +61,8 @@ class Environment:
     deleted_version_days: int = 7
     replication_time_control: bool = False
     priority_users: tuple[str, ...] = ()
+    retry_base_seconds: int = contract.RETRY_BASE_SECONDS
+    retry_max_seconds: int = contract.RETRY_MAX_SECONDS
     account_id: str = ""
     termination_protection: bool = False
     endpoint_url: str = ""
@@ -105,6 +108,8 @@ _FIELD_TYPES: dict[str, type] = {
     "deleted_version_days": int,
     "replication_time_control": bool,
     "priority_users": list,
+    "retry_base_seconds": int,
+    "retry_max_seconds": int,
     "account_id": str,
     "termination_protection": bool,
     "endpoint_url": str,
@@ -180,6 +185,22 @@ def _type_word(kind: type) -> str:
     return {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a table"}[kind]
 
 
+# The longest retry delay allowed: with it, every delivery of a job still ends within
+# JOB_MAX_RECEIVES * (worker timeout + delay) = 7.5 hours of the first, well inside the 26-hour
+# alarm for a run that did not complete (docs/engine.md, "Timing").
+MAX_RETRY_SECONDS = 3600
+
+
+def _check_retries(values: dict[str, Any], fail) -> None:
+    base = values.get("retry_base_seconds", contract.RETRY_BASE_SECONDS)
+    cap = values.get("retry_max_seconds", contract.RETRY_MAX_SECONDS)
+    if not 1 <= base <= MAX_RETRY_SECONDS:
+        raise fail("retry_base_seconds", f"must be between 1 and {MAX_RETRY_SECONDS} seconds, got {base}")
+    if not base <= cap <= MAX_RETRY_SECONDS:
+        raise fail("retry_max_seconds", f"must be between retry_base_seconds ({base}) and {MAX_RETRY_SECONDS} "
+                                        f"seconds, got {cap}: every retry must end well inside the 26-hour alarm")
+
+
 def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(f"{path}: env '{name}': field '{key}' {message}")
@@ -211,6 +232,7 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     drill_users = values.get("drill_users", 10)
     if not 1 <= drill_users <= DRILL_USERS_LIMIT:
         raise fail("drill_users", f"must be between 1 and {DRILL_USERS_LIMIT}, got {drill_users}")
+    _check_retries(values, fail)
     for key in ("schedule", "prune_schedule", "drill_schedule"):
         if key in values and not _SCHEDULE.match(values[key]):
             raise fail(key, f"must be an EventBridge cron(...) with 6 fields or rate(...) expression, got {values[key]!r}")

@@ -18,12 +18,37 @@ GC_GRACE_HOURS = 24
 WORKER_TIMEOUT_SECONDS = 900
 JOB_MAX_RECEIVES = 5
 # AWS's guidance for SQS event sources: visibility at least six times the function timeout, so a
-# message is not redelivered while a throttled or retrying invocation still holds it.
+# message is not redelivered while a throttled or retrying invocation still holds it. Once the
+# worker runs, it sets its message's visibility to its own deadline plus the retry delay
+# (engine/attempts.py), so a killed attempt is retried minutes later, not after this.
 JOB_VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
-# Job messages per worker invocation (the event source mapping's BatchSize).
-WORKER_BATCH_SIZE = 5
+# Job messages per worker invocation (the event source mapping's BatchSize): one, so every job has
+# a whole invocation's time and no job waits behind another in the same batch.
+WORKER_BATCH_SIZE = 1
 PRUNER_TIMEOUT_SECONDS = 900
 DRILL_TIMEOUT_SECONDS = 900
+# The initiator: its timeout, and how often Lambda retries an asynchronous invocation of it that
+# failed (EventBridge's schedule and `backup-cfn run` both invoke it asynchronously).
+INITIATOR_TIMEOUT_SECONDS = 300
+ASYNC_INVOKE_RETRIES = 2
+# Retries of a failed job: the delay before delivery n+1 is retry_base * 2^(n-1), capped at
+# retry_max, times a random factor in [0.5, 1] (environments.toml may change both).
+RETRY_BASE_SECONDS = 60
+RETRY_MAX_SECONDS = 900
+# A job split over several invocations (a large user) must finish within this long from its first
+# chunk: content it touched stays safe from the collector that long (docs/engine.md, "Garbage
+# collection"). A chain older than this starts its listing again.
+JOB_MAX_SECONDS = 12 * 3600
+# How long SQS keeps a job message, and a dead-lettered one (which an operator may redrive): after
+# both, no message about a run exists, and the collector deletes the run's job progress parts.
+JOB_MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+# The dead-letter consumer: how many dead-lettered job messages one invocation records.
+DEAD_LETTER_BATCH_SIZE = 10
+DEAD_LETTER_TIMEOUT_SECONDS = 60
+# The dead-letter queue's visibility, by the same guidance as the job queue's: a message the
+# consumer could not record yet (a live attempt still holds its job) is looked at again after it.
+DEAD_LETTER_VISIBILITY_SECONDS = 6 * DEAD_LETTER_TIMEOUT_SECONDS
 
 # The Lambda target: the newest Python runtime cfn-lint does not flag as deprecated (see
 # tests/test_template_lint.py), on Graviton (about 20% cheaper per GB-second than x86_64). The
@@ -46,6 +71,7 @@ METRIC_DIMENSION = "Stack"
 METRIC_RUNS_SUCCEEDED = "RunsSucceeded"
 METRIC_USERS_BACKED_UP = "UsersBackedUp"
 METRIC_USERS_FAILED = "UsersFailed"
+METRIC_JOBS_DEAD_LETTERED = "JobsDeadLettered"
 METRIC_BYTES_NEW = "BytesStoredNew"
 METRIC_BYTES_DEDUPLICATED = "BytesDeduplicated"
 # The restore drill publishes one of these per drill (value 1); the drill alarm watches the first.
@@ -76,6 +102,8 @@ ENV_KEEP_WEEKLY = "KEEP_WEEKLY"
 ENV_KEEP_MONTHLY = "KEEP_MONTHLY"
 ENV_KEEP_YEARLY = "KEEP_YEARLY"
 ENV_DRILL_USERS = "DRILL_USERS"
+ENV_RETRY_BASE_SECONDS = "RETRY_BASE_SECONDS"
+ENV_RETRY_MAX_SECONDS = "RETRY_MAX_SECONDS"
 
 # Stack outputs the CLI reads (primary stack, then replica stack).
 OUTPUT_BACKUP_BUCKET = "BackupBucketName"
@@ -90,6 +118,7 @@ OUTPUT_INITIATOR = "InitiatorFunctionName"
 OUTPUT_WORKER = "WorkerFunctionName"
 OUTPUT_PRUNER = "PrunerFunctionName"
 OUTPUT_DRILL = "DrillFunctionName"
+OUTPUT_DEAD_LETTER_FUNCTION = "DeadLetterFunctionName"
 OUTPUT_REPLICA_BUCKET = "ReplicaBucketName"
 OUTPUT_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 OUTPUT_REPLICA_KEY_ARN = "ReplicaKeyArn"
@@ -105,3 +134,4 @@ HANDLER_INITIATOR = "handlers.initiator.handler"
 HANDLER_WORKER = "handlers.worker.handler"
 HANDLER_PRUNER = "handlers.pruner.handler"
 HANDLER_DRILL = "handlers.drill.handler"
+HANDLER_DEAD_LETTER = "handlers.dead_letter.handler"

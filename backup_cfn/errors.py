@@ -19,6 +19,8 @@ class Refused(UserError):
     def __init__(self, message: str, review=None):
         super().__init__(message)
         self.review = review
+class RunStuck(UserError):
+    """A backup run that made no progress within its deadline (`backup-cfn run --timeout`)."""
 
 
 def describe_aws_error(exc: BaseException) -> str | None:

@@ -2,6 +2,7 @@
 environment the template sets, or given by `configure()` (the local runner and tests)."""
 from __future__ import annotations
 
+import contextvars
 import threading
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,6 +18,8 @@ metrics = Metrics(namespace=contract.METRIC_NAMESPACE, service="")
 _metrics_lock = threading.Lock()
 _lock = threading.Lock()
 _runtime: tuple[Clients, Settings] | None = None
+# The local runner gives each invocation its own clients (fenced when Lambda would have killed it).
+_invocation: contextvars.ContextVar[tuple[Clients, Settings] | None] = contextvars.ContextVar("invocation", default=None)
 
 
 def configure(clients: Clients, settings: Settings) -> None:
@@ -25,8 +28,16 @@ def configure(clients: Clients, settings: Settings) -> None:
         _runtime = (clients, settings)
 
 
+def configure_invocation(clients: Clients, settings: Settings) -> None:
+    """Clients and settings for the invocations run in the calling thread (the local runner)."""
+    _invocation.set((clients, settings))
+
+
 def get() -> tuple[Clients, Settings]:
     global _runtime
+    scoped = _invocation.get()
+    if scoped is not None:
+        return scoped
     with _lock:
         if _runtime is None:
             _runtime = (Clients.default(), settings_from_environ())

@@ -1,4 +1,5 @@
-"""SQS jobs -> per-user backups, with partial batch failures: only failed messages return."""
+"""SQS jobs -> per-user backups, with partial batch failures: only failed messages return, at the
+time the retry schedule gives them (engine/attempts.py)."""
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -11,11 +12,13 @@ from handlers import runtime
 from handlers.runtime import logger
 
 
-def process_record(record: SQSRecord, outcomes: list) -> None:
+def process_record(record: SQSRecord, outcomes: list, context) -> None:
     clients, settings = runtime.get()
     receive_count = int(record.attributes.approximate_receive_count or 1)
+    delivery = worker.Delivery(body=record.body, receipt_handle=record.receipt_handle, receive_count=receive_count,
+                               remaining_ms=getattr(context, "get_remaining_time_in_millis", None))
     try:
-        outcome = worker.handle_message(clients, settings, record.body, receive_count=receive_count)
+        outcome = worker.handle_delivery(clients, settings, delivery)
     except InvalidJob as exc:
         logger.error("invalid job message; it will reach the dead-letter queue",
                      extra={"message_id": record.message_id, "reason": str(exc)})
@@ -39,7 +42,7 @@ def handler(event, context):
     # handler from several threads at once. A batch whose every record failed is reported like
     # any other (all items listed), so the metrics below are still published.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    response = process_partial_response(event=event, record_handler=lambda record: process_record(record, outcomes),
+    response = process_partial_response(event=event, record_handler=lambda record: process_record(record, outcomes, context),
                                         processor=processor, context=context)
     _, settings = runtime.get()
     runtime.publish_metrics(settings, metric_values(outcomes))

@@ -24,6 +24,7 @@ START = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
 # permission conformance test (test_permissions_conformance.py) evaluates them all.
 SUITE_CALLS = Recorder()
 INITIATOR, WORKER, PRUNER, OPERATOR = "InitiatorFunctionRole", "WorkerFunctionRole", "PrunerFunctionRole", "RestoreRole"
+DEAD_LETTER = "DeadLetterFunctionRole"
 
 quiet_handlers()
 
@@ -83,8 +84,11 @@ def make_engine(env, **overrides) -> Engine:
     clock = FakeClock()
     settings = settings_from_outputs(outputs, retention_days=overrides.pop("retention_days", 60),
                                      stack_name=env.stack_name)
+    # Retries in seconds, not minutes: the runner honours visibility timeouts in real time.
     settings = settings.with_(clock=clock, claim_wait_seconds=overrides.pop("claim_wait_seconds", 5.0),
-                              job_threads=overrides.pop("job_threads", 4), **overrides)
+                              job_threads=overrides.pop("job_threads", 4),
+                              retry_base_seconds=overrides.pop("retry_base_seconds", 1),
+                              retry_max_seconds=overrides.pop("retry_max_seconds", 2), **overrides)
     return Engine(env, aws.engine_clients(env), settings, outputs, clock)
 
 
@@ -112,7 +116,8 @@ def backup(engine: Engine, users: list[str] | None = None, threads: int = 2) -> 
     moment = engine.clock()
     invoke_initiator(engine.as_role(INITIATOR), engine.settings, moment, users)
     run_id = naming.run_id_for(moment)
-    drain_queue(engine.as_role(WORKER), engine.settings, run_id=run_id, threads=threads)
+    drain_queue(engine.as_role(WORKER), engine.settings, run_id=run_id, threads=threads,
+                dead_letter_clients=engine.as_role(DEAD_LETTER))
     return runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
 
 

@@ -103,31 +103,38 @@ def test_a_name_the_local_file_system_cannot_hold_is_a_problem_for_that_file_onl
 
 
 def test_an_object_overwritten_between_head_and_read_is_recorded_as_the_version_read(engine):
-    """The source bucket is versioned: the HEAD pins a version, which is what is read, stored and
-    recorded; the overwrite is the next run's change."""
+    """The source bucket is versioned. The object changes after the listing, so the read pinned to
+    the listed ETag is refused; the HEAD then pins the current version, which is what is read,
+    stored and recorded although the object is overwritten again before the read; that overwrite
+    is the next run's change."""
     put(engine, "chg", "a.pdf", DATA)
-    before = engine.s3.head_object(Bucket=engine.settings.source_bucket, Key="chg/a.pdf")
     run_id = naming.run_id_for(engine.clock())
     start_run(engine.clients, engine.settings, run_id)
     writer = aws.client(engine.env, "s3")
-    changed = []
+    pinned, changed = [], []
 
-    def overwrite_once(**_):
+    def overwrite_after_listing(step):
+        if step == "listed" and not pinned:
+            writer.put_object(Bucket=engine.settings.source_bucket, Key="chg/a.pdf", Body=DATA + b"v1")
+            pinned.append(writer.head_object(Bucket=engine.settings.source_bucket, Key="chg/a.pdf"))
+
+    def overwrite_after_head(**_):
         if not changed:
             changed.append(True)
             writer.put_object(Bucket=engine.settings.source_bucket, Key="chg/a.pdf", Body=DATA + b"v2")
 
-    engine.s3.meta.events.register("after-call.s3.HeadObject", overwrite_once)
+    engine.s3.meta.events.register("after-call.s3.HeadObject", overwrite_after_head)
     try:
-        outcome = handle_message(engine.clients, engine.settings, Job(run_id, "chg").body())
+        outcome = handle_message(engine.clients, engine.settings, Job(run_id, "chg").body(),
+                                 hook=overwrite_after_listing)
     finally:
-        engine.s3.meta.events.unregister("after-call.s3.HeadObject", overwrite_once)
+        engine.s3.meta.events.unregister("after-call.s3.HeadObject", overwrite_after_head)
     assert outcome.status == runs.COMPLETED and changed
     entry = read_manifest(engine.s3, engine.settings.backup_bucket, naming.manifest_key("chg", run_id)).entries["a.pdf"]
     assert (entry.sha256, entry.etag, entry.size, entry.version_id) == (
-        sha(DATA), before["ETag"], len(DATA), before["VersionId"])
+        sha(DATA + b"v1"), pinned[0]["ETag"], len(DATA) + 2, pinned[0]["VersionId"])
     stored = engine.s3.get_object(Bucket=engine.settings.backup_bucket, Key=naming.content_key(entry.sha256))
-    assert stored["Body"].read() == DATA
+    assert stored["Body"].read() == DATA + b"v1"
     engine.clock.advance(days=1)
     second = backup(engine)
     assert second["files_changed"] == 1 and second["bytes_new"] == len(DATA) + 2

@@ -10,7 +10,7 @@ import pytest
 from backup_cfn import bench
 
 TINY = dataclasses.replace(bench.QUICK, storage_users=2, retention_days=2, extra_days=2, e2e_users=3, churn=0.1,
-                           hash_mib=1, template_rounds=1)
+                           hash_mib=1, template_rounds=1, split_objects=150, split_deadline_seconds=2.0)
 
 
 def test_source_keys_are_the_generators_files_with_shared_content():
@@ -78,21 +78,23 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
     assert requests["changed_objects"] == requests["new_contents"] == max(1, round(objects * 0.1))
     assert requests["s3"]["CopyObject"] == requests["new_contents"]
     assert requests["s3"]["PutObject"] == 3      # one manifest per user
-    assert requests["dynamodb"]["TransactWriteItems"] == 3
+    # One record a user; the last job's first try is cancelled (it finds it closes the run) and a
+    # second closes the run in the same request.
+    assert requests["dynamodb"]["TransactWriteItems"] == 3 + 1
     text = bench.table({"requests": requests, "end_to_end": e2e})
     assert "2 requests" in text and "4 end to end" in text
 
 
 def test_unknown_scenario_is_one_clear_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--only", "8", "--out", str(tmp_path)])
+        bench.main(["--only", "9", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "--only takes scenario numbers 1-7 separated by commas, got '8'" in capsys.readouterr().err
+    assert "--only takes scenario numbers 1-8 separated by commas, got '9'" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
 
 
 def test_year_scenario_stores_exactly_what_the_longer_term_rules_keep(local_env):
-    from backup_cfn import bench_year
+    from backup_cfn.bench import year as bench_year
     from backup_cfn.local.runner import quiet_handlers
 
     quiet_handlers()
@@ -106,7 +108,7 @@ def test_year_scenario_stores_exactly_what_the_longer_term_rules_keep(local_env)
 
 
 def test_find_scenario_reads_each_snapshot_once_and_nothing_with_a_warm_cache(local_env, tmp_path):
-    from backup_cfn import bench_find
+    from backup_cfn.bench import find as bench_find
     from backup_cfn.local.runner import quiet_handlers
 
     quiet_handlers()
@@ -119,3 +121,16 @@ def test_find_scenario_reads_each_snapshot_once_and_nothing_with_a_warm_cache(lo
     every = bench_find.every_user(rig, local_env, tmp_path / "cache")
     assert every["pool"]["manifests_read"] == every["sequential"]["manifests_read"] == 3
     assert (every["cached"]["manifests_read"], every["cached"]["manifests_cached"], every["cached"]["s3_requests"]) == (0, 3, 1)
+
+
+def test_large_user_scenario_splits_the_first_run_and_extrapolates_to_the_real_timeout(local_env):
+    from backup_cfn.local.runner import quiet_handlers
+
+    quiet_handlers()
+    result = bench.split_user(local_env, TINY)
+    first, incremental = result["first_run"], result["incremental"]
+    assert result["objects"] == 150 and first["files_changed"] == 150 and incremental["files_changed"] == 1
+    assert first["invocations"] >= 2 and first["parts"] >= 2
+    assert incremental["invocations"] <= first["invocations"]
+    assert first["invocations_for_200k_at_900s"] >= 1 and first["objects_per_usable_second"] > 0
+    assert "8 large user" in bench.table({"split": result})

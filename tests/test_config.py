@@ -46,6 +46,16 @@ def test_defaults_and_tags_merge_per_environment(tmp_path):
     assert env.object_lock_mode == "none" and env.trusted_account_ids == ()
 
 
+def test_retry_schedule_defaults_and_reaches_the_functions(tmp_path):
+    from backup_cfn import contract
+    from backup_cfn.stack.template import build_template
+
+    env = load_environment("dev", write(tmp_path, GOOD))
+    assert (env.retry_base_seconds, env.retry_max_seconds) == (60, 900)
+    variables = build_template(env).to_dict()["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
+    assert (variables[contract.ENV_RETRY_BASE_SECONDS], variables[contract.ENV_RETRY_MAX_SECONDS]) == ("60", "900")
+
+
 def test_environment_is_frozen(tmp_path):
     env = load_environment("dev", write(tmp_path, GOOD))
     with pytest.raises(AttributeError):
@@ -71,6 +81,12 @@ BAD = [
     ("keep_yearly", "keep_yearly = 1.5", "field 'keep_yearly' must be an integer, got 1.5"),
     ("drill_users", "drill_users = 0", "field 'drill_users' must be between 1 and 1000, got 0"),
     ("drill_schedule", 'drill_schedule = "weekly"', "field 'drill_schedule' must be an EventBridge cron(...)"),
+    ("retry_base_zero", "retry_base_seconds = 0", "field 'retry_base_seconds' must be between 1 and 3600 seconds, got 0"),
+    ("retry_base_text", 'retry_base_seconds = "1m"', "field 'retry_base_seconds' must be an integer, got '1m'"),
+    ("retry_max_below_base", "retry_base_seconds = 120\nretry_max_seconds = 60",
+     "field 'retry_max_seconds' must be between retry_base_seconds (120) and 3600 seconds, got 60: every retry"),
+    ("retry_max_too_long", "retry_max_seconds = 7200",
+     "field 'retry_max_seconds' must be between retry_base_seconds (60) and 3600 seconds, got 7200"),
 ]
 
 

@@ -84,3 +84,8 @@ def test_commands_before_deploy_say_to_deploy(environments):
     for args in (["run"], ["runs"], ["verify"], ["prune"], ["restore", "--user", "u", "--to", "d"]):
         line = one_line_error(run(environments, *args, "--env", "local"))
         assert "backup-cfn deploy --env local" in line, (args, line)
+
+
+def test_run_timeout_must_be_a_positive_number_of_seconds(environments):
+    result = run(environments, "run", "--env", "local", "--timeout", "0")
+    assert result.exit_code == 2 and "Invalid value for '--timeout': 0 is not in the range x>=1." in result.output

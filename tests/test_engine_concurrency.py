@@ -1,6 +1,7 @@
 """Store once under contention, and a crash at every worker step retried to the same end state."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -10,6 +11,8 @@ from backup_cfn.engine.contentstore import SourceObject, ensure_stored, get_entr
 from backup_cfn.engine.errors import LeaseHeld
 from backup_cfn.engine.initiator import start_run
 from backup_cfn.engine.manifest import list_manifests, read_manifest
+from backup_cfn.engine.attempts import Deadline
+from backup_cfn.engine.settings import Settings
 from backup_cfn.engine.worker import Job, handle_message
 
 from engine_support import all_content_versions, backup, content_versions, make_engine, put, sha
@@ -111,14 +114,15 @@ def test_a_live_attempt_holds_the_user_job_against_a_duplicate_delivery(local_en
     seen = []
 
     def duplicate_arrives(name):
-        if name == "hashed" and not seen:
+        # The lease is taken before the first content claim: from there on the job is held.
+        if name == "leased" and not seen:
             seen.append(name)
             with pytest.raises(LeaseHeld):
                 handle_message(engine.clients, engine.settings, Job(run_id, "ivy").body())
 
     assert handle_message(engine.clients, engine.settings, Job(run_id, "ivy").body(),
                           hook=duplicate_arrives).status == "COMPLETED"
-    assert seen == ["hashed"]
+    assert seen == ["leased"]
     # A late duplicate of the finished job changes nothing.
     assert handle_message(engine.clients, engine.settings, Job(run_id, "ivy").body()).status == "DUPLICATE"
     record = runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
@@ -158,3 +162,44 @@ def test_content_of_an_expired_previous_snapshot_is_touched_not_assumed(local_en
     assert manifest.entries["a.pdf"].sha256 == sha(DATA)
     body = engine.s3.get_object(Bucket=engine.settings.backup_bucket, Key=naming.content_key(sha(DATA)))["Body"].read()
     assert body == DATA
+
+
+class DeadlineAfter(Deadline):
+    """An invocation whose time runs out after `checks` looks at the clock: a hand-on at a known place."""
+
+    def __init__(self, checks: int):
+        super().__init__(None, Settings("", "", "", ""))
+        self.budget, self._left = 900.0, checks
+
+    def passed(self) -> bool:
+        self._left -= 1
+        return self._left < 0
+
+
+def test_a_split_job_drops_a_duplicate_continuation_and_resends_one_its_dead_attempt_may_not_have_sent(local_env):
+    engine = make_engine(local_env)
+    files = {f"f{i:02d}.pdf": DATA + bytes([i % 7]) for i in range(30)}
+    for path, data in files.items():
+        put(engine, "kit", path, data)
+    run_id = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, run_id)
+    sqs, queue = engine.clients.sqs, engine.settings.job_queue_url
+    while sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        pass  # the initiator's message is ours to hand in directly
+    first = Job.for_run(run_id, "kit", None).body()
+
+    assert handle_message(engine.clients, engine.settings, first, deadline=DeadlineAfter(12)).status == "HANDED_ON"
+    # The first part's message comes back (its invocation died after recording the hand-on, perhaps
+    # before sending): it sends the continuation again and stops.
+    assert handle_message(engine.clients, engine.settings, first, receive_count=2).status == "DUPLICATE"
+    continuations = [m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                                            VisibilityTimeout=0)["Messages"]]
+    assert len(continuations) == 2 and len(set(continuations)) == 1 and json.loads(continuations[0])["part"] == 1
+    outcomes = [handle_message(engine.clients, engine.settings, body).status for body in continuations]
+    assert outcomes == ["COMPLETED", "DUPLICATE"]
+
+    record = runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
+    assert (record["status"], record["users_done"], record["files_total"]) == (runs.SUCCEEDED, 1, 30)
+    manifest = read_manifest(engine.s3, engine.settings.backup_bucket, naming.manifest_key("kit", run_id))
+    assert {p: e.sha256 for p, e in manifest.entries.items()} == {p: sha(d) for p, d in files.items()}
+    assert set(all_content_versions(engine).values()) == {1} and len(all_content_versions(engine)) == 7

@@ -33,15 +33,30 @@ def test_malformed_messages_are_reported_failed_each_time(engine):
     assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
 
 
+MALFORMED = ("not json", json.dumps({"version": 1, "run_id": "20261125T020000Z", "user": "a/b"}))
+
+
 def test_malformed_messages_end_in_the_dead_letter_queue(engine):
+    """SQS's own redrive, with the dead-letter consumer off: the runner polls on until the job queue
+    is empty, so the receive after the last delivery, which moves a message, always happens."""
     sqs = engine.clients.sqs
-    for body in ("not json", json.dumps({"version": 1, "run_id": "20261125T020000Z", "user": "a/b"})):
+    for body in MALFORMED:
         sqs.send_message(QueueUrl=engine.settings.job_queue_url, MessageBody=body)
-    drain_queue(engine.clients, engine.settings, run_id=None, threads=2)
+    report = drain_queue(engine.clients, engine.settings, run_id=None, threads=2, dead_letters=False)
+    assert report.invocations == 2 * engine.settings.job_max_receives
     dlq = engine.outputs["JobDeadLetterQueueUrl"]
-    received = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
-    assert sorted(m["Body"] for m in received) == sorted(
-        ["not json", json.dumps({"version": 1, "run_id": "20261125T020000Z", "user": "a/b"})])
+    received = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert sorted(m["Body"] for m in received) == sorted(MALFORMED)
+
+
+def test_the_dead_letter_consumer_takes_malformed_messages_off_the_dead_letter_queue(engine):
+    sqs = engine.clients.sqs
+    for body in MALFORMED:
+        sqs.send_message(QueueUrl=engine.settings.job_queue_url, MessageBody=body)
+    report = drain_queue(engine.clients, engine.settings, run_id=None, threads=2)
+    assert sorted(report.dead_lettered) == sorted(MALFORMED)
+    dlq = engine.outputs["JobDeadLetterQueueUrl"]
+    assert sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []) == []
 
 
 def test_unknown_user_is_skipped_with_a_recorded_reason(engine):
@@ -72,14 +87,15 @@ def test_object_deleted_between_listing_and_reading_is_left_out_with_a_reason(en
 
 
 def stubbed_s3_clients(engine, error_code: str, message: str, status: int) -> tuple[Clients, Stubber]:
-    """Real DynamoDB/SQS on the emulator; an S3 client answering with AWS's throttling error."""
+    """Real DynamoDB/SQS on the emulator; an S3 client answering the read of the listed object (a GET,
+    as it was uploaded without a checksum) with AWS's throttling error."""
     from backup_cfn import aws
     s3 = aws.client(engine.env, "s3")
     stubber = Stubber(s3)
     stubber.add_response("list_objects_v2", {"KeyCount": 1, "IsTruncated": False, "Contents": [
         {"Key": "kim/a.pdf", "Size": len(DATA), "ETag": '"e1"',
          "LastModified": engine.clock(), "StorageClass": "STANDARD"}]})                    # source
-    stubber.add_client_error("head_object", service_error_code=error_code, service_message=message,
+    stubber.add_client_error("get_object", service_error_code=error_code, service_message=message,
                              http_status_code=status)
     stubber.activate()
     return Clients(s3=s3, dynamodb=engine.clients.dynamodb, sqs=engine.clients.sqs, sns=engine.clients.sns), stubber
@@ -94,8 +110,9 @@ def test_s3_slowdown_fails_the_message_for_retry_and_releases_the_job(engine):
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     stubber.assert_no_pending_responses()
     job = runs.get_user_job(engine.clients.dynamodb, engine.settings, run_id, "kim")
-    assert job["status"] == runs.RUNNING and "SlowDown" in job["last_error"]
-    # The lease is released, so the redelivered message starts at once and succeeds.
+    # The first delivery failed before it needed a lease (reading comes first): the error is noted
+    # and no attempt holds the job, so the redelivered message starts at once and succeeds.
+    assert job.get("status") is None and "SlowDown" in job["last_error"]
     put(engine, "kim", "a.pdf", DATA)
     outcome = handle_message(engine.clients, engine.settings, Job(run_id, "kim").body(), receive_count=2)
     assert outcome.status == runs.COMPLETED

@@ -16,6 +16,7 @@ from backup_cfn.config import load_environment
 from backup_cfn.engine import runs
 from backup_cfn.errors import UserError
 from backup_cfn.local.runner import drain_queue
+from backup_cfn.ops import run as run_module
 from backup_cfn.ops.run import run_backup
 from backup_cfn.ops.target import DeployedEnvironment
 from handlers import pruner as pruner_handler, runtime
@@ -26,23 +27,20 @@ DATA = b"%PDF-1.7 aws path " * 50
 
 
 class InProcessLambda:
-    """Lambda's Invoke: the initiator handler, then the queue drained through the worker handler."""
+    """Lambda's asynchronous Invoke: accepted (202), then the initiator handler runs and the queue
+    is drained through the worker handler, as the service would do after answering."""
 
     def __init__(self, engine, fail: bool = False):
         self.engine, self.fail, self.calls = engine, fail, []
 
-    def invoke(self, FunctionName, Payload):
-        self.calls.append(FunctionName)
-        if self.fail:
-            body = json.dumps({"errorMessage": "AccessDenied on s3:ListBucket", "errorType": "ClientError"}).encode()
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": StreamingBody(io.BytesIO(body), len(body))}
-        from handlers import initiator
-        runtime.configure(self.engine.clients, self.engine.settings)
-        event = json.loads(Payload)
-        result = initiator.handler(event, context("initiator"))
-        drain_queue(self.engine.clients, self.engine.settings, run_id=result["run_id"], threads=2)
-        body = json.dumps(result).encode()
-        return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+    def invoke(self, FunctionName, InvocationType, Payload):
+        self.calls.append((FunctionName, InvocationType))
+        if not self.fail:
+            from handlers import initiator
+            runtime.configure(self.engine.clients, self.engine.settings)
+            result = initiator.handler(json.loads(Payload), context("initiator"))
+            drain_queue(self.engine.clients, self.engine.settings, run_id=result["run_id"], threads=2)
+        return {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
 
 
 @pytest.fixture
@@ -59,16 +57,19 @@ def test_run_on_aws_invokes_the_initiator_and_follows_the_runs_table(aws_target,
     fake = InProcessLambda(engine)
     monkeypatch.setattr(aws, "client", lambda env, service, region=None: fake)
     result = run_backup(target, console=Console(quiet=True))
-    assert fake.calls == ["backup-cfn-dev-initiator"]
+    assert fake.calls == [("backup-cfn-dev-initiator", "Event")]
     assert result.record["status"] == runs.SUCCEEDED and result.record["users_done"] == 1
     assert result.s3_requests is None  # not counted on AWS: the requests are made by the functions
 
 
-def test_a_failing_initiator_is_one_line(aws_target, monkeypatch):
+def test_an_initiator_that_never_records_the_run_is_one_line_at_the_deadline(aws_target, monkeypatch):
+    """Invoked asynchronously, a failing initiator is retried by Lambda and then sent to the
+    failed-invocation queue; `run` sees only that no run appears, and says so at its deadline."""
     engine, target = aws_target
     monkeypatch.setattr(aws, "client", lambda env, service, region=None: InProcessLambda(engine, fail=True))
-    with pytest.raises(UserError, match="the initiator failed: .*AccessDenied"):
-        run_backup(target, console=Console(quiet=True))
+    monkeypatch.setattr(run_module, "AWS_POLL_SECONDS", 0.05)
+    with pytest.raises(UserError, match="was not started within 1 s: see the initiator's log and the FailedInvocationQueue"):
+        run_backup(target, console=Console(quiet=True), timeout=1)
 
 
 def test_pruner_handler_dry_run_deletes_nothing(local_env):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -93,7 +95,7 @@ def test_streamed_hash_matches_hashlib_in_small_chunks():
 
 def test_priority_users_go_first_in_configured_order_and_absent_ones_are_ignored():
     users = ["c", "a", "b", "d"]
-    assert order_users(users, ("d", "zz", "b")) == ["d", "b", "a", "c"]
+    assert order_users(users, ("d", "zz", "b")) == (["d", "b", "a", "c"], 2)
 
 
 def test_retention_keeps_each_users_newest_even_when_expired():
@@ -193,3 +195,29 @@ def test_the_lambda_zip_carries_the_engine_and_no_build_or_cli_code():
             "backup_cfn/engine/worker.py", "backup_cfn/engine/pruner.py", "backup_cfn/contract.py"} <= set(files)
     assert not [f for f in files if f.startswith(("troposphere/", "awacs/", "click/", "rich/", "moto/"))
                 or f in ("backup_cfn/config.py", "backup_cfn/errors.py", "backup_cfn/template.py", "cli.py")]
+
+
+@pytest.mark.parametrize("extra,reason", [
+    ({"part": -1, "after": "u/a"}, "no valid part: -1"),
+    ({"part": "2", "after": "u/a"}, "no valid part: '2'"),
+    ({"part": True, "after": "u/a"}, "no valid part: True"),
+    ({"part": 10**9, "after": "u/a"}, "no valid part: 1000000000"),
+    ({"part": 2}, "continuation has no valid 'after' key: None"),
+    ({"part": 2, "after": "other/a"}, "continuation has no valid 'after' key: 'other/a'"),
+    ({"part": 2, "after": "u/" + "x" * 2000}, "continuation has no valid 'after' key: 'u/xxx"),
+    ({"previous_run_id": "yesterday"}, "no valid previous_run_id: 'yesterday'"),
+    ({"previous_run_id": "20261126T020000Z"}, "no valid previous_run_id: '20261126T020000Z'"),
+])
+def test_continuation_fields_that_are_not_what_the_worker_sends_are_invalid(extra, reason):
+    body = json.dumps({"version": 1, "run_id": "20261125T020000Z", "user": "u", **extra})
+    with pytest.raises(InvalidJob, match=re.escape(reason)):
+        parse_job(body)
+
+
+def test_a_job_message_carries_its_previous_run_and_a_continuation_its_place():
+    job = Job.for_run("20261125T020000Z", "u", "20261124T020000Z")
+    assert parse_job(job.body()) == job
+    more = job.continuation("20261124T020000Z", "u/reports/0999.pdf")
+    assert parse_job(more.body()) == more and (more.part, more.after) == (1, "u/reports/0999.pdf")
+    old = parse_job(json.dumps({"version": 1, "run_id": "20261125T020000Z", "user": "u"}))
+    assert not old.carries_previous   # an older message: the worker reads the previous run from the run record

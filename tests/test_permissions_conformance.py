@@ -3,7 +3,8 @@ templates with AWS's evaluation logic (backup_cfn/permissions). The emulator enf
 bucket policy, so this is where a call AWS would refuse fails the suite.
 
 Recorded here, on the emulator, as each principal: the initiator, the worker (and the event source
-mapping polling for it), the pruner, through their real handlers; each operator command under the
+mapping polling for it; a job split over invocations too), the dead-letter consumer (and its
+mapping), the pruner, the drill, through their real handlers; each operator command under the
 restore role it is documented to use (docs/permissions.md); a client uploading reports to the
 source bucket (demo-data). Declared, not recorded (the emulator cannot make them): the operator's
 DescribeStacks and `run`'s Invoke of the initiator. Also evaluated: what AWS services do for the
@@ -13,13 +14,14 @@ engine tests of this session (engine_support.SUITE_CALLS).
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import replace
 
 import pytest
 
 from backup_cfn import contract
 from backup_cfn.config import load_environment
-from backup_cfn.engine import naming
+from backup_cfn.engine import naming, runs
 from backup_cfn.engine.history import compare
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.drill import drill_event
@@ -37,7 +39,17 @@ from backup_cfn.permissions.recorder import Call, Recorder
 from backup_cfn.permissions.requests import TRANSLATIONS
 from backup_cfn.local.runner import drain_queue, invoke_initiator
 
-from engine_support import INITIATOR, OPERATOR, PRUNER, SUITE_CALLS, WORKER, context, make_engine, sha
+from engine_support import (
+    DEAD_LETTER,
+    INITIATOR,
+    OPERATOR,
+    PRUNER,
+    SUITE_CALLS,
+    WORKER,
+    context,
+    make_engine,
+    sha,
+)
 
 DRILL = "DrillFunctionRole"
 
@@ -64,7 +76,8 @@ def recorded(emulator_endpoint, tmp_path_factory):
     def run_backup():
         moment = engine.clock()
         invoke_initiator(engine.as_role(INITIATOR, calls), engine.settings, moment, None)
-        drain_queue(engine.as_role(WORKER, calls), engine.settings, run_id=naming.run_id_for(moment), threads=2)
+        drain_queue(engine.as_role(WORKER, calls), engine.settings, run_id=naming.run_id_for(moment), threads=2,
+                    dead_letter_clients=engine.as_role(DEAD_LETTER, calls))
 
     run_backup()
     first_run = naming.run_id_for(engine.clock())
@@ -73,6 +86,30 @@ def recorded(emulator_endpoint, tmp_path_factory):
     demo_data.generate(uploader.s3, source, users=3, day=2)
     run_backup()
     second_run = naming.run_id_for(engine.clock())
+
+    # A user too large for one invocation: each chunk hands on the rest (a part written, a
+    # continuation sent) and the last merges the parts (split_over_invocations, below).
+    for i in range(60):
+        uploader.s3.put_object(Bucket=source, Key=f"client-big/reports/{i:03d}.pdf", Body=b"big report %d" % i)
+    engine.clock.advance(hours=1)
+    split_moment = engine.clock()
+    invoke_initiator(engine.as_role(INITIATOR, calls), engine.settings, split_moment, ["client-big"])
+    split = split_over_invocations(engine.as_role(WORKER, calls), engine.settings)
+    split_job = runs.get_user_job(engine.clients.dynamodb, engine.settings, naming.run_id_for(split_moment), "client-big")
+
+    # A job whose every delivery was killed, as SQS leaves it: its message in the dead-letter queue,
+    # which the consumer takes and records FAILED, closing the run PARTIAL.
+    engine.clock.advance(hours=1)
+    dead_moment = engine.clock()
+    invoke_initiator(engine.as_role(INITIATOR, calls), engine.settings, dead_moment, ["client-0003"])
+    setup_sqs = engine.as_role("setup", Recorder()).sqs
+    [message] = setup_sqs.receive_message(QueueUrl=engine.settings.job_queue_url, MaxNumberOfMessages=1,
+                                          WaitTimeSeconds=1)["Messages"]
+    setup_sqs.send_message(QueueUrl=engine.settings.dead_letter_queue_url, MessageBody=message["Body"])
+    setup_sqs.delete_message(QueueUrl=engine.settings.job_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    drain_queue(engine.as_role(WORKER, calls), engine.settings, threads=1,
+                dead_letter_clients=engine.as_role(DEAD_LETTER, calls))
+    dead_run = runs.get_run(engine.clients.dynamodb, engine.settings, naming.run_id_for(dead_moment))
 
     # The weekly restore drill, through the drill function's handler, as its role.
     from handlers import drill as drill_handler, runtime as handler_runtime
@@ -117,7 +154,31 @@ def recorded(emulator_endpoint, tmp_path_factory):
     for function, logical in (("initiator", "InitiatorFunction"), ("drill", "DrillFunction")):
         calls.declare(OPERATOR, "lambda", "Invoke", {"FunctionName": f"backup-cfn-local-{function}"}, env.region,
                       {**aliases, f"backup-cfn-local-{function}": logical})
-    return {"calls": calls.distinct(), "tags": tags, "collected": collected, "engine": engine, "drill": drilled}
+    return {"calls": calls.distinct(), "tags": tags, "collected": collected, "engine": engine, "drill": drilled,
+            "split": split, "split_job": split_job, "dead_run": dead_run}
+
+
+def split_over_invocations(worker_clients, settings) -> int:
+    """Deliver the job queue's messages to the worker, each invocation's remaining time counting
+    down 40 s per look (a deterministic stand-in for Lambda's clock: about 20 looks before the
+    reserve), until the queue is empty. Returns the number of invocations."""
+    from backup_cfn.engine.worker import Delivery, handle_delivery
+
+    invocations = 0
+    while invocations < 50:
+        messages = worker_clients.sqs.receive_message(QueueUrl=settings.job_queue_url, MaxNumberOfMessages=1,
+                                                      AttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
+        if not messages:
+            return invocations
+        [message] = messages
+        looks = itertools.count()
+        delivery = Delivery(message["Body"], message["ReceiptHandle"],
+                            int(message["Attributes"]["ApproximateReceiveCount"]),
+                            remaining_ms=lambda: max(0, 900_000 - 40_000 * next(looks)))
+        invocations += 1
+        handle_delivery(worker_clients, settings, delivery)
+        worker_clients.sqs.delete_message(QueueUrl=settings.job_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    raise AssertionError("the split job did not finish in 50 invocations")
 
 
 def _operations(calls: list[Call], principal: str) -> set[str]:
@@ -135,6 +196,12 @@ def test_the_scenario_exercises_every_principal_and_path(recorded):
             "cloudformation.DescribeStacks", "lambda.Invoke"} <= _operations(calls, OPERATOR)
     assert {"s3.PutObject", "s3.DeleteObjects"} <= _operations(calls, SOURCE_CLIENT)
     assert {"s3.ListObjectsV2", "s3.GetObject", "dynamodb.PutItem"} <= _operations(calls, DRILL)
+    assert {"sqs.ChangeMessageVisibility", "sqs.SendMessage"} <= _operations(calls, WORKER)
+    assert {"sqs.ReceiveMessage", "sqs.DeleteMessage", "dynamodb.TransactWriteItems",
+            "sns.Publish"} <= _operations(calls, DEAD_LETTER)
+    assert recorded["split"] >= 2 and recorded["split_job"]["status"] == runs.COMPLETED
+    assert int(recorded["split_job"]["next_part"]) >= 2
+    assert (recorded["dead_run"]["status"], recorded["dead_run"]["users_failed"]) == (runs.PARTIAL, 1)
     assert recorded["drill"]["result"] == "PASSED"
     assert recorded["collected"]["content_deleted"] > 0 and recorded["collected"]["manifests_expired"] > 0
 

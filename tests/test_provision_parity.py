@@ -42,3 +42,6 @@ def test_provisioned_tables_and_queue_match_the_template(local_env):
     queue = TEMPLATE["JobQueue"]["Properties"]
     assert int(attributes["VisibilityTimeout"]) == queue["VisibilityTimeout"]
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == queue["RedrivePolicy"]["maxReceiveCount"]
+    dead_letters = sqs.get_queue_attributes(QueueUrl=outputs[contract.OUTPUT_DEAD_LETTER_QUEUE_URL],
+                                            AttributeNames=["VisibilityTimeout"])["Attributes"]
+    assert int(dead_letters["VisibilityTimeout"]) == TEMPLATE["JobDeadLetterQueue"]["Properties"]["VisibilityTimeout"]

@@ -140,7 +140,7 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     template = primary(env_name)
     functions = resources(template, "AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(roles) == len(set(roles)) == 4
+    assert len(roles) == len(set(roles)) == 5
     deleters = {role for role in roles if any("Delete" in a and a.startswith("s3:") for a in role_actions(template, role))}
     assert deleters == {"PrunerFunctionRole"}
     pruner_delete = [s for p in props(template, "PrunerFunctionRole")["Policies"]
@@ -152,6 +152,10 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     worker = role_actions(template, "WorkerFunctionRole")
     assert {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"} <= worker
     assert not any("Delete" in a for a in worker if a.startswith("s3:"))
+    # The dead-letter consumer records failures and closes runs: the runs table and the topic, no data.
+    consumer = role_actions(template, "DeadLetterFunctionRole")
+    assert {a for a in consumer if a.split(":")[0] in ("s3", "dynamodb", "sns")} == {
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "sns:Publish"}
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
@@ -290,12 +294,19 @@ def test_worker_consumes_the_queue_with_partial_batch_failures_and_bounded_concu
     from backup_cfn.config import load_environment
 
     template = primary(env_name)
-    [mapping] = resources(template, "AWS::Lambda::EventSourceMapping").values()
-    p = mapping["Properties"]
+    mappings = resources(template, "AWS::Lambda::EventSourceMapping")
+    assert set(mappings) == {"WorkerJobSubscription", "DeadLetterSubscription"}
+    p = mappings["WorkerJobSubscription"]["Properties"]
     assert p["EventSourceArn"] == {"Fn::GetAtt": ["JobQueue", "Arn"]}
     assert p["FunctionName"] == {"Ref": "WorkerFunction"}
     assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert p["ScalingConfig"] == {"MaximumConcurrency": load_environment(env_name).max_concurrent_backups}
+    assert p["BatchSize"] == 1          # one job an invocation: each has the whole timeout
+    p = mappings["DeadLetterSubscription"]["Properties"]
+    assert p["EventSourceArn"] == {"Fn::GetAtt": ["JobDeadLetterQueue", "Arn"]}
+    assert p["FunctionName"] == {"Ref": "DeadLetterFunction"}
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props(template, "JobDeadLetterQueue")["VisibilityTimeout"] >= 6 * props(template, "DeadLetterFunction")["Timeout"]
     for function in resources(template, "AWS::Lambda::Function").values():
         assert function["Properties"]["Architectures"] == ["arm64"]
         assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].endswith("LogGroup")
@@ -368,7 +379,8 @@ KNOWN_METRICS = {
     "AWS/S3": {"BucketSizeBytes", "NumberOfObjects", "OperationsFailedReplication", "ReplicationLatency"},
     contract.METRIC_NAMESPACE: {contract.METRIC_RUNS_SUCCEEDED, contract.METRIC_USERS_BACKED_UP, contract.METRIC_USERS_FAILED,
                               contract.METRIC_BYTES_NEW, contract.METRIC_BYTES_DEDUPLICATED,
-                              contract.METRIC_DRILLS_FAILED, contract.METRIC_DRILLS_PASSED},
+                              contract.METRIC_DRILLS_FAILED, contract.METRIC_DRILLS_PASSED,
+                              contract.METRIC_JOBS_DEAD_LETTERED},
 }
 
 
@@ -376,7 +388,8 @@ KNOWN_METRICS = {
 def test_alarms_watch_metrics_that_exist_and_publish_to_the_topic(env_name):
     template = primary(env_name)
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert {"JobDeadLetterQueueNotEmptyAlarm", "NoSuccessfulBackupAlarm", "WorkerErrorsAlarm", "ReplicationFailedAlarm",
+    assert {"JobsDeadLetteredAlarm", "JobDeadLetterQueueNotDrainedAlarm", "NoSuccessfulBackupAlarm",
+            "WorkerErrorsAlarm", "DeadLetterErrorsAlarm", "ReplicationFailedAlarm",
             "ReplicationBehindAlarm", "BackupBucketConfigurationChangedAlarm",
             "BackupKeyDisabledOrScheduledForDeletionAlarm", "BackupDeleteDeniedAlarm"} <= set(alarms)
     # Metrics the trail's metric filters produce exist too.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from typing import Callable
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -27,26 +28,35 @@ def whole_object_sha256(head: dict) -> str | None:
     return b64_to_hex(value)
 
 
-def sha256_of_stream(body, chunk_bytes: int = CHUNK_BYTES) -> tuple[str, int]:
+class HashingStopped(Exception):
+    """The invocation's time ran out in the middle of an object: nothing of it is kept."""
+
+
+def sha256_of_stream(body, chunk_bytes: int = CHUNK_BYTES, should_stop: Callable[[], bool] | None = None) -> tuple[str, int]:
     digest = hashlib.sha256()
     total = 0
     for chunk in iter(lambda: body.read(chunk_bytes), b""):
+        if should_stop is not None and should_stop():
+            raise HashingStopped(f"stopped after {total} bytes")
         digest.update(chunk)
         total += len(chunk)
     return digest.hexdigest(), total
 
 
-def read_source_sha256(s3, bucket: str, key: str, *, version_id: str | None, etag: str) -> tuple[str, int]:
-    """Stream the exact object version (or, unversioned, the object with this ETag); returns
-    (sha256 hex, bytes read). A changed object raises PreconditionFailed rather than hashing
-    different content under the old identity."""
+def stream_sha256(s3, bucket: str, key: str, *, version_id: str | None = None, etag: str,
+                  should_stop: Callable[[], bool] | None = None) -> tuple[str, int, dict]:
+    """Stream the exact object version (or the object with this ETag); returns (sha256 hex, bytes
+    read, the GET response's metadata: ETag, ContentLength, LastModified, VersionId). A changed
+    object raises PreconditionFailed rather than hashing different content under the old identity."""
     args = {"Bucket": bucket, "Key": key}
     if version_id and version_id != "null":
         args["VersionId"] = version_id
     else:
         args["IfMatch"] = etag
-    body = s3.get_object(**args)["Body"]
+    response = s3.get_object(**args)
+    body = response.pop("Body")
     try:
-        return sha256_of_stream(body)
+        sha256, read = sha256_of_stream(body, should_stop=should_stop)
     finally:
         body.close()
+    return sha256, read, response

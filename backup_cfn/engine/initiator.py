@@ -1,4 +1,5 @@
-"""Start a run: discover users, record the run, enqueue one job per user (priority users first)."""
+"""Start a run: discover users, record the run, enqueue one job per user (priority users first).
+Each job message names the run before this one, so the worker need not read the run record."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -40,18 +41,24 @@ def discover_users(s3, bucket: str) -> list[str]:
     return users
 
 
-def order_users(users: list[str], priority: tuple[str, ...]) -> list[str]:
-    """Priority users (those present, in configured order) first, then the rest in name order."""
+def order_users(users: list[str], priority: tuple[str, ...]) -> tuple[list[str], int]:
+    """Priority users (those present, in configured order) first, then the rest in name order; and
+    how many come first."""
     present = set(users)
     first = [u for u in dict.fromkeys(priority) if u in present]
     chosen = set(first)
-    return first + sorted(u for u in present if u not in chosen)
+    return first + sorted(u for u in present if u not in chosen), len(first)
 
 
-def enqueue_jobs(sqs, settings: Settings, jobs: list[Job]) -> int:
-    """SendMessageBatch in batches of ten, several batches at a time. A 200 response can still
-    carry failed entries; those are sent again with backoff until none is left or attempts run out."""
-    batches = [jobs[i:i + BATCH_SIZE] for i in range(0, len(jobs), BATCH_SIZE)]
+def enqueue_jobs(sqs, settings: Settings, jobs: list[Job], *, first: int = 0) -> int:
+    """SendMessageBatch in batches of ten. The first `first` jobs (the priority users) are sent
+    batch after batch, each confirmed before the next, before any other; the rest go several
+    batches at a time. A 200 response can still carry failed entries; those are sent again with
+    backoff until none is left or attempts run out.
+
+    A standard queue delivers in roughly the order sent, not exactly: priority users enqueued
+    first are delivered first in practice, but SQS does not promise it."""
+    head, rest = jobs[:first], jobs[first:]
 
     def send(batch: list[Job]) -> int:
         pending = {str(i): job for i, job in enumerate(batch)}
@@ -74,15 +81,16 @@ def enqueue_jobs(sqs, settings: Settings, jobs: list[Job]) -> int:
                 delay *= 2
         raise EnqueueFailed(f"{len(pending)} job message(s) could not be enqueued after {SEND_ATTEMPTS} attempts")
 
-    # The first batch (priority users come first in `jobs`) is sent before the others, which go
-    # concurrently: only its ten users are certain to be enqueued ahead of the rest.
     sent = 0
-    head, rest = batches[:1], batches[1:]
-    for batch in head:
+    for batch in _batches(head):
         sent += send(batch)
     with ThreadPoolExecutor(max_workers=SEND_THREADS) as pool:
-        sent += sum(pool.map(send, rest))
+        sent += sum(pool.map(send, _batches(rest)))
     return sent
+
+
+def _batches(jobs: list[Job]) -> list[list[Job]]:
+    return [jobs[i:i + BATCH_SIZE] for i in range(0, len(jobs), BATCH_SIZE)]
 
 
 def start_run(clients, settings: Settings, run_id: str, *, users: list[str] | None = None,
@@ -93,13 +101,21 @@ def start_run(clients, settings: Settings, run_id: str, *, users: list[str] | No
         bad = [u for u in users if not naming.is_valid_user(u)]
         if bad:
             raise InvalidJob(f"not a valid user name: {bad[0]!r}")
-        chosen = order_users(list(dict.fromkeys(users)), settings.priority_users)
+        chosen, first = order_users(list(dict.fromkeys(users)), settings.priority_users)
     else:
-        chosen = order_users(discover_users(clients.s3, settings.source_bucket), settings.priority_users)
+        chosen, first = order_users(discover_users(clients.s3, settings.source_bucket), settings.priority_users)
     created, record = runs.create_run(clients.dynamodb, settings, run_id, len(chosen), trigger)
     if not created and record.get("status") != runs.ENQUEUING:
-        return StartResult(run_id, False, record.get("status", ""), int(record.get("users_total", 0)), 0)
-    enqueued = enqueue_jobs(clients.sqs, settings, [Job(run_id, u) for u in chosen])
+        # A run past enqueuing whose jobs all finished before it was marked (the initiator that
+        # marked it died before closing it) is closed by this retry.
+        finalized = runs.try_finalize(clients.dynamodb, settings, run_id) \
+            if record.get("status") == runs.IN_PROGRESS else None
+        if finalized is not None:
+            runs.publish_summary(clients.sns, settings, finalized)
+        status = finalized["status"] if finalized else record.get("status", "")
+        return StartResult(run_id, False, status, int(record.get("users_total", 0)), 0, finalized)
+    previous = record.get("previous_run_id")
+    enqueued = enqueue_jobs(clients.sqs, settings, [Job.for_run(run_id, u, previous) for u in chosen], first=first)
     runs.mark_enqueued(clients.dynamodb, settings, run_id)
     finalized = runs.try_finalize(clients.dynamodb, settings, run_id)
     if finalized is not None:

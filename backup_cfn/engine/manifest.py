@@ -85,8 +85,10 @@ class SnapshotRef:
     size: int = 0
 
 
-def list_snapshots(s3, bucket: str, user: str | None = None) -> list[SnapshotRef]:
-    """Every manifest, sorted by user then run (one user's when `user` is given); one request per 1,000."""
+def list_snapshots(s3, bucket: str, user: str | None = None, *,
+                   parts: list[tuple[str, str, str]] | None = None) -> list[SnapshotRef]:
+    """Every manifest, sorted by user then run (one user's when `user` is given); one request per
+    1,000. The progress parts of split jobs (naming.part_key) are added to `parts` if given."""
     prefix = naming.manifest_prefix(user) if user is not None else contract.MANIFEST_PREFIX
     found = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -94,12 +96,16 @@ def list_snapshots(s3, bucket: str, user: str | None = None) -> list[SnapshotRef
             parsed = naming.parse_manifest_key(obj["Key"])
             if parsed and (user is None or parsed[0] == user):
                 found.append(SnapshotRef(parsed[0], parsed[1], obj["Key"], obj.get("ETag", ""), obj.get("Size", 0)))
+            elif parts is not None and (part := naming.parse_part_key(obj["Key"])):
+                parts.append((part[0], part[1], obj["Key"]))
     return sorted(found, key=lambda ref: (ref.user, ref.run_id))
 
 
-def list_manifests(s3, bucket: str, user: str | None = None) -> list[tuple[str, str, str]]:
-    """Every manifest as (user, run_id, key), sorted by user then run; one user's when `user` is given."""
-    return [(ref.user, ref.run_id, ref.key) for ref in list_snapshots(s3, bucket, user)]
+def list_manifests(s3, bucket: str, user: str | None = None, *,
+                   parts: list[tuple[str, str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """Every manifest as (user, run_id, key), sorted by user then run; one user's when `user` is
+    given. The progress parts of split jobs are added to `parts` if given."""
+    return [(ref.user, ref.run_id, ref.key) for ref in list_snapshots(s3, bucket, user, parts=parts)]
 
 
 def read_manifest(s3, bucket: str, key: str) -> Manifest:
@@ -107,8 +113,11 @@ def read_manifest(s3, bucket: str, key: str) -> Manifest:
     return decode(body, where=f"s3://{bucket}/{key}")
 
 
-def write_manifest(s3, bucket: str, manifest: Manifest, sse: dict) -> str:
+def write_manifest(s3, bucket: str, manifest: Manifest, sse: dict, *, if_absent: bool = False) -> str:
+    """`if_absent`: a conditional write (If-None-Match), refused with PreconditionFailed when the
+    key holds an object already, so the first snapshot written for a run is the one kept."""
     key = naming.manifest_key(manifest.user, manifest.run_id)
+    condition = {"IfNoneMatch": "*"} if if_absent else {}
     s3.put_object(Bucket=bucket, Key=key, Body=manifest.encode(), ContentType="application/gzip",
-                  ChecksumAlgorithm="SHA256", **sse)
+                  ChecksumAlgorithm="SHA256", **condition, **sse)
     return key

@@ -36,6 +36,27 @@ def manifest_key(user: str, run_id: str) -> str:
     return f"{manifest_prefix(user)}{run_id}{MANIFEST_SUFFIX}"
 
 
+PART_MARKER = ".part"
+
+
+def part_key(user: str, run_id: str, part: int) -> str:
+    """The progress of a job split over several invocations: one object per chunk, beside the
+    manifest it becomes (manifest readers skip it: it does not parse as a manifest key)."""
+    return f"{manifest_prefix(user)}{run_id}{PART_MARKER}{part:05d}{MANIFEST_SUFFIX}"
+
+
+def parse_part_key(key: str) -> tuple[str, str, int] | None:
+    """(user, run_id, part) of a part key, or None."""
+    if not key.startswith(contract.MANIFEST_PREFIX) or not key.endswith(MANIFEST_SUFFIX):
+        return None
+    rest = key[len(contract.MANIFEST_PREFIX):-len(MANIFEST_SUFFIX)]
+    user, _, name = rest.rpartition("/")
+    run_id, marker, number = name.partition(PART_MARKER)
+    if not user or "/" in user or not marker or not is_run_id(run_id) or not number.isdigit():
+        return None
+    return user, run_id, int(number)
+
+
 def parse_manifest_key(key: str) -> tuple[str, str] | None:
     """(user, run_id) of a manifest key, or None for anything else under the prefix."""
     if not key.startswith(contract.MANIFEST_PREFIX) or not key.endswith(MANIFEST_SUFFIX):

@@ -4,7 +4,7 @@ Lock-free and safe against workers running at the same time (argument in docs/en
 1. list manifests at T0; keep what the retention rules keep (engine.retention: each user's newest,
    every one inside the retention, and the optional weekly, monthly and yearly snapshots);
 2. read the kept ones: the referenced hashes;
-3. delete the expired manifests;
+3. delete the expired manifests (and the progress parts of split jobs no message can resume);
 4. scan the index; a candidate is STORED, unreferenced, and last referenced before T_scan - grace;
 5. mark it DELETING on condition that state and last_referenced are still what the scan read
    (a worker's touch in between makes this fail: the worker wins), delete the object, delete the item.
@@ -34,6 +34,8 @@ from backup_cfn.engine.retention import RetentionPolicy, decide
 from backup_cfn.engine.settings import Settings
 
 DELETE_BATCH = 1000  # DeleteObjects' maximum
+# A split job's progress parts are kept while a message that could resume its chain may exist.
+PART_RETENTION_SECONDS = contract.JOB_MESSAGE_RETENTION_SECONDS + contract.DEAD_LETTER_RETENTION_SECONDS
 
 
 @dataclass
@@ -49,6 +51,7 @@ class PruneReport:
     bytes_deleted: int = 0
     content_in_grace: int = 0
     content_raced: int = 0         # touched by a worker between scan and mark: kept
+    parts_deleted: int = 0         # progress parts of split jobs whose messages are all gone
     # Per retention rule: (description, snapshots it keeps, snapshots only it keeps).
     rules: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
@@ -59,7 +62,8 @@ class PruneReport:
                 "unreadable_manifests": len(self.unreadable_manifests),
                 "referenced_hashes": self.referenced_hashes, "content_entries": self.content_entries,
                 "content_deleted": len(self.content_deleted), "bytes_deleted": self.bytes_deleted,
-                "content_in_grace": self.content_in_grace, "content_raced": self.content_raced}
+                "content_in_grace": self.content_in_grace, "content_raced": self.content_raced,
+                "parts_deleted": self.parts_deleted}
 
 
 def split_by_retention(manifests: list[tuple[str, str, str]], now, policy: RetentionPolicy) -> tuple[list, list]:
@@ -82,10 +86,13 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
           before_mark: Callable[[], None] | None = None) -> PruneReport:
     report = PruneReport(dry_run=dry_run)
     started = settings.now()
-    manifests = list_manifests(clients.s3, settings.backup_bucket)
+    parts: list[tuple[str, str, str]] = []
+    manifests = list_manifests(clients.s3, settings.backup_bucket, parts=parts)
     policy = settings.retention()
     decision = decide(manifests, started, policy)
     kept = decision.kept
+    parts_cutoff = naming.run_id_for(started - timedelta(seconds=PART_RETENTION_SECONDS))
+    stale_parts = [key for _, run_id, key in parts if run_id < parts_cutoff]
     report.manifests_total, report.manifests_kept = len(manifests), len(kept)
     report.manifests_expired = [key for _, _, key in decision.expired]
     report.rules = {rule: (policy.describe(rule), len(decision.kept_by(rule)), len(decision.only_by(rule)))
@@ -105,7 +112,8 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
         return report
 
     if not dry_run:
-        _delete_keys(clients.s3, settings.backup_bucket, report.manifests_expired)
+        _delete_keys(clients.s3, settings.backup_bucket, report.manifests_expired + stale_parts)
+    report.parts_deleted = len(stale_parts)
 
     scan_started = settings.now()
     threshold = naming.iso_precise(scan_started - timedelta(hours=settings.gc_grace_hours))
@@ -122,9 +130,10 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
             report.content_in_grace += 1
             continue
         candidates.append(entry)
-    # A worker's touch-to-manifest window must stay inside the grace period, measured from T0.
-    if (settings.now() - started).total_seconds() > settings.gc_grace_hours * 3600 - settings.stale_after_seconds:
-        raise PruneAborted("the sweep outlasted the grace period minus the worker timeout; nothing deleted")
+    # A job's touch-to-manifest window (at most settings.job_max_seconds, however many invocations
+    # it takes) must stay inside the grace period, measured from T0.
+    if (settings.now() - started).total_seconds() > settings.gc_grace_hours * 3600 - settings.job_max_seconds:
+        raise PruneAborted("the sweep outlasted the grace period minus the longest a job may take; nothing deleted")
     if before_mark is not None:
         before_mark()
     for entry in candidates:

@@ -1,12 +1,13 @@
 """The runs table: one RUN record per run and one USER#<user> record per user job.
 
 Counters move in the same transaction as the user record that justifies them, so a retried or
-duplicated job never counts twice. Run and job statuses use disjoint words, so the ByStatus
+duplicated job never counts twice; the job that finishes last closes the run in that transaction. Run and job statuses use disjoint words, so the ByStatus
 index answers "which runs are in progress" without reading user records.
 """
 from __future__ import annotations
 
 import json
+import threading
 
 from botocore.exceptions import ClientError
 
@@ -20,10 +21,13 @@ from backup_cfn.engine.attempts import (  # noqa: F401
     RUNNING,
     SKIPPED,
     Lease,
+    _chain_condition,
     get_user_job,
+    why_not_free,
+    worst_case_outcome_seconds,
 )
 from backup_cfn.engine.contentstore import from_item, is_conditional_failure, to_item
-from backup_cfn.engine.errors import RetryableJobError
+from backup_cfn.engine.errors import InvalidJob, RetryableJobError
 from backup_cfn.engine.settings import Settings
 
 # Run statuses
@@ -38,6 +42,28 @@ STAT_FIELDS = ("files_total", "files_changed", "bytes_scanned", "bytes_read", "b
 def get_run(dynamodb, settings: Settings, run_id: str) -> dict | None:
     item = dynamodb.get_item(TableName=settings.runs_table, Key=naming.run_key(run_id), ConsistentRead=True).get("Item")
     return from_item(item) if item else None
+
+
+# Runs this worker process has seen recorded: a Lambda execution environment runs many jobs in a
+# row, and a run record, once written, stays until its TTL (months after any message about it).
+_known_runs: dict[tuple[str, str], dict] = {}
+_known_runs_lock = threading.Lock()
+
+
+def require_run(dynamodb, settings: Settings, run_id: str) -> dict:
+    """The run record as it was first read by this process (one read per run per execution
+    environment); InvalidJob for a run that was never recorded, before anything is written for it."""
+    key = (settings.runs_table, run_id)
+    with _known_runs_lock:
+        known = _known_runs.get(key)
+    if known is not None:
+        return known
+    record = get_run(dynamodb, settings, run_id)
+    if record is None:
+        raise InvalidJob(f"job names unknown run {run_id}")
+    with _known_runs_lock:
+        _known_runs[key] = record
+    return record
 
 
 POINTER_KEY = {contract.RUNS_PARTITION_KEY: {"S": "LATEST"}, contract.RUNS_SORT_KEY: {"S": "POINTER"}}
@@ -93,45 +119,168 @@ def mark_enqueued(dynamodb, settings: Settings, run_id: str) -> None:
             raise
 
 
-def _run_counter_update(run_id: str, settings: Settings, lease: Lease, counter: str, stats: dict) -> dict:
-    # A job redriven after being counted FAILED moves from the failed count instead of pending.
-    source = "users_failed" if lease.previous_status == FAILED else "users_pending"
-    adds = {source: -1, counter: 1, **{k: int(stats.get(k, 0)) for k in STAT_FIELDS}}
-    expression = "ADD " + ", ".join(f"{name} :{name}" for name in adds)
+class JobNotRecorded(RetryableJobError):
+    """The job record could not be written as this attempt expected (another attempt holds it, or
+    this attempt's lease was lost); `state` says which: "done", "held", "ahead" or "lost"."""
+
+    def __init__(self, message: str, state: str):
+        super().__init__(message)
+        self.state = state
+
+
+FINISH_ATTEMPTS = 5
+
+
+def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Lease | None, status: str, stats: dict,
+               reason: str = "", *, part: int = 0) -> dict | None:
+    """Record the job's final status and add its figures to the run, atomically, once; the job that
+    brings the run's pending count to zero closes the run in the same request. Returns the run
+    record as closed (SUCCEEDED or PARTIAL), or re-closed as SUCCEEDED by a redriven job, when
+    this call did it; else None.
+
+    With a lease the record must still be ours. Without one (a job that needed no content claim
+    takes none) it must be free: not finished, not held by a live attempt, at this chain part.
+    Raises JobNotRecorded otherwise."""
+    counted_failed = lease.counted_failed if lease else False
+    closing: dict | None = None
+    for _ in range(FINISH_ATTEMPTS):
+        items = [_user_update(settings, run_id, user, lease, status, stats, reason, part, counted_failed)]
+        change = _run_change(status, stats, counted_failed)
+        if change:
+            items.append(_run_update(settings, run_id, change, closing))
+        try:
+            dynamodb.transact_write_items(TransactItems=items)
+            return _closed_record(settings, closing, change) if closing else None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            user_reason, run_reason = (reasons + [{}, {}])[:2]
+        if user_reason.get("Code") == "ConditionalCheckFailed":
+            current = from_item(user_reason["Item"]) if user_reason.get("Item") else {}
+            if lease is None and not counted_failed and current.get("counted_failed") \
+                    and not why_not_free(current, part, settings.now()):
+                counted_failed = True   # a redriven job, counted among the failed: count it from there
+                continue
+            state = "lost" if lease else (why_not_free(current, part, settings.now()) or "lost")
+            raise JobNotRecorded(f"user {user} of run {run_id}: job record changed by another attempt ({state})", state)
+        if run_reason.get("Code") == "ConditionalCheckFailed":
+            if not run_reason.get("Item"):
+                raise InvalidJob(f"job names unknown run {run_id}")
+            # This job closes the run, or the run changed since we looked: try again knowing it.
+            closing = from_item(run_reason["Item"])
+            continue
+        raise RetryableJobError(f"user {user} of run {run_id}: recording was cancelled ({user_reason or run_reason}); "
+                                "retrying")
+    raise RetryableJobError(f"user {user} of run {run_id}: the run kept changing while recording; retrying")
+
+
+def _user_update(settings: Settings, run_id: str, user: str, lease: Lease | None, status: str, stats: dict,
+                 reason: str, part: int, counted_failed: bool) -> dict:
+    now = settings.now()
+    values = {":status": {"S": status}, ":now": {"S": naming.iso(now)}, ":reason": {"S": reason},
+              ":user": {"S": user}, ":expires": {"N": str(naming.expires_at(run_id, settings.retention_days))},
+              **{f":{k}": {"N": str(int(stats.get(k, 0)))} for k in STAT_FIELDS}}
+    sets = ["#s = :status", "#u = :user", "finished_at = :now", "reason = :reason", "expires_at = :expires",
+            "started_at = if_not_exists(started_at, :now)", *(f"{k} = :{k}" for k in STAT_FIELDS)]
+    removes = ["lease_until"]
+    if status == FAILED:
+        sets.append("counted_failed = :true")
+        values[":true"] = {"BOOL": True}
+    else:
+        removes.append("counted_failed")
+    names = {"#s": "status", "#u": "user"}
+    if lease is not None:
+        condition = "#s = :running AND attempt_id = :attempt"
+        values.update({":running": {"S": RUNNING}, ":attempt": {"S": lease.attempt_id}})
+    else:
+        chain, chain_values = _chain_condition(part)
+        counted = "attribute_exists(counted_failed)" if counted_failed else "attribute_not_exists(counted_failed)"
+        condition = (f"(attribute_not_exists(#s) OR #s = :failed OR (#s = :running AND lease_until <= :lease_now)) "
+                     f"AND {chain} AND {counted}")
+        values.update({":failed": {"S": FAILED}, ":running": {"S": RUNNING},
+                       ":lease_now": {"S": naming.iso_precise(now)}, ":one": {"N": "1"}, **chain_values})
+    update = {
+        "TableName": settings.runs_table, "Key": naming.user_key(run_id, user),
+        "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
+                            + (" ADD attempts :one" if lease is None else ""),
+        "ConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    return {"Update": update}
+
+
+def _run_change(status: str, stats: dict, counted_failed: bool) -> dict[str, int]:
+    """What the job adds to its run's counters: from pending (or, redriven, from failed) to its
+    status's count, and its figures when it completed. Nothing when a failed job fails again."""
+    if counted_failed and status == FAILED:
+        return {}
+    counter = {COMPLETED: "users_done", SKIPPED: "users_skipped", FAILED: "users_failed"}[status]
+    source = "users_failed" if counted_failed else "users_pending"
+    figures = stats if status == COMPLETED else {}
+    return {source: -1, counter: 1, **{k: int(figures.get(k, 0)) for k in STAT_FIELDS}}
+
+
+def _run_update(settings: Settings, run_id: str, change: dict[str, int], closing: dict | None) -> dict:
+    now = naming.iso(settings.now())
+    names = {"#pk": contract.RUNS_PARTITION_KEY, "#s": "status"}
+    values = {f":{name}": {"N": str(value)} for name, value in change.items()}
+    values[":now"] = {"S": now}
+    sets = ["last_progress_at = :now"]
+    if closing is None:
+        # Optimistic: this job is not the one that closes the run (or re-closes it SUCCEEDED).
+        condition = "attribute_exists(#pk) AND NOT (" + _closes(change, values) + ")"
+    else:
+        after = {k: int(closing.get(k, 0)) + change.get(k, 0) for k in ("users_pending", "users_failed")}
+        final = _final_status(closing.get("status"), after)
+        condition = ("attribute_exists(#pk) AND #s = :seen_status AND users_pending = :seen_pending "
+                     "AND users_failed = :seen_failed")
+        values.update({":seen_status": {"S": closing.get("status", "")},
+                       ":seen_pending": {"N": str(int(closing.get("users_pending", 0)))},
+                       ":seen_failed": {"N": str(int(closing.get("users_failed", 0)))}})
+        if final:
+            sets += ["#s = :final", "completed_at = :now"]
+            values[":final"] = {"S": final}
     return {"Update": {
         "TableName": settings.runs_table, "Key": naming.run_key(run_id),
-        "UpdateExpression": expression, "ConditionExpression": "attribute_exists(#pk)",
-        "ExpressionAttributeNames": {"#pk": contract.RUNS_PARTITION_KEY},
-        "ExpressionAttributeValues": {f":{name}": {"N": str(value)} for name, value in adds.items()},
+        "UpdateExpression": f"SET {', '.join(sets)} ADD " + ", ".join(f"{name} :{name}" for name in change),
+        "ConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }}
 
 
-def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Lease, status: str, stats: dict,
-               reason: str = "") -> None:
-    """Record the job's final status and add its figures to the run, atomically, once."""
-    counter = {COMPLETED: "users_done", SKIPPED: "users_skipped", FAILED: "users_failed"}[status]
-    if lease.previous_status == FAILED and status == FAILED:
-        counter_update = None   # still failed: already counted
-    else:
-        counter_update = _run_counter_update(run_id, settings, lease,
-                                             counter, stats if status == COMPLETED else {})
-    values = {":status": {"S": status}, ":running": {"S": RUNNING}, ":attempt": {"S": lease.attempt_id},
-              ":now": {"S": naming.iso(settings.now())}, ":reason": {"S": reason},
-              **{f":{k}": {"N": str(int(stats.get(k, 0)))} for k in STAT_FIELDS}}
-    user_update = {"Update": {
-        "TableName": settings.runs_table, "Key": naming.user_key(run_id, user),
-        "UpdateExpression": ("SET #s = :status, finished_at = :now, reason = :reason, "
-                             + ", ".join(f"{k} = :{k}" for k in STAT_FIELDS) + " REMOVE lease_until"),
-        "ConditionExpression": "#s = :running AND attempt_id = :attempt",
-        "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": values,
-    }}
-    items = [user_update] + ([counter_update] if counter_update else [])
-    try:
-        dynamodb.transact_write_items(TransactItems=items)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-            raise RetryableJobError(f"user {user} of run {run_id}: lease lost before recording; retrying") from exc
-        raise
+def _closes(change: dict[str, int], values: dict) -> str:
+    """The condition under which this change closes the run: its last pending job finishes while
+    it is IN_PROGRESS, or its last failed job, redriven, now succeeds on a closed PARTIAL run."""
+    tests = []
+    if change.get("users_pending"):
+        values.update({":in_progress": {"S": IN_PROGRESS}, ":one_left": {"N": "1"}})
+        tests.append("#s = :in_progress AND users_pending <= :one_left")
+    if change.get("users_failed", 0) < 0:
+        values.update({":partial": {"S": PARTIAL}, ":one_left": {"N": "1"}, ":none_left": {"N": "0"}})
+        tests.append("#s = :partial AND users_failed <= :one_left AND users_pending <= :none_left")
+    # DynamoDB refuses redundant parentheses: one test stands alone.
+    return tests[0] if len(tests) == 1 else " OR ".join(f"({test})" for test in tests)
+
+
+def _final_status(status: str | None, after: dict[str, int]) -> str | None:
+    if status == IN_PROGRESS and after["users_pending"] <= 0:
+        return SUCCEEDED if after["users_failed"] <= 0 else PARTIAL
+    if status == PARTIAL and after["users_pending"] <= 0 and after["users_failed"] <= 0:
+        return SUCCEEDED
+    return None
+
+
+def _closed_record(settings: Settings, seen: dict, change: dict[str, int]) -> dict | None:
+    after = {k: int(seen.get(k, 0)) + change.get(k, 0) for k in ("users_pending", "users_failed")}
+    final = _final_status(seen.get("status"), after)
+    if final is None:
+        return None
+    record = dict(seen)
+    for name, delta in change.items():
+        record[name] = int(record.get(name, 0)) + delta
+    record.update(status=final, completed_at=naming.iso(settings.now()))
+    return record
 
 
 def try_finalize(dynamodb, settings: Settings, run_id: str) -> dict | None:
@@ -188,6 +337,40 @@ def recent_runs(dynamodb, settings: Settings, limit: int = 10) -> list[dict]:
         found.extend(from_item(i) for i in response.get("Items", []))
     found = [r for r in found if r.get(contract.RUNS_SORT_KEY) == naming.RUN_ITEM]
     return sorted(found, key=lambda r: r[contract.RUNS_PARTITION_KEY], reverse=True)[:limit]
+
+
+def last_activity(record: dict) -> str:
+    """When the run last moved: its newest of started, enqueued, and a job finishing or handing on."""
+    return max(record.get(name) or "" for name in ("started_at", "enqueued_at", "last_progress_at"))
+
+
+def is_stalled(record: dict, settings: Settings, *, stall_after_seconds: int | None = None) -> bool:
+    """An unfinished run in which nothing has moved for longer than any one job may take from its
+    first delivery to its recorded outcome (engine/attempts.py): every job it still waits for has
+    outlived its retries, so none is coming back by itself."""
+    if record.get("status") in FINAL_RUN_STATUSES:
+        return False
+    limit = stall_after_seconds or worst_case_outcome_seconds(settings)
+    since = last_activity(record)
+    return bool(since) and (settings.now() - naming.parse_iso(since)).total_seconds() > limit
+
+
+def user_jobs(dynamodb, settings: Settings, run_id: str) -> list[dict]:
+    """Every user job record of a run (a job no attempt has reached yet has none), by user."""
+    found = []
+    for page in dynamodb.get_paginator("query").paginate(
+            TableName=settings.runs_table, ConsistentRead=True,
+            KeyConditionExpression="#pk = :run AND begins_with(#sk, :users)",
+            ExpressionAttributeNames={"#pk": contract.RUNS_PARTITION_KEY, "#sk": contract.RUNS_SORT_KEY},
+            ExpressionAttributeValues={":run": {"S": run_id}, ":users": {"S": naming.USER_ITEM_PREFIX}}):
+        found += [from_item(item) for item in page.get("Items", [])]
+    return sorted(found, key=lambda job: job.get("user", ""))
+
+
+def pending_jobs(dynamodb, settings: Settings, run_id: str) -> list[dict]:
+    """The run's user jobs that have a record and no outcome: running, between retries, handed on."""
+    return [job for job in user_jobs(dynamodb, settings, run_id)
+            if job.get("status") not in (*FINAL_JOB_STATUSES, FAILED)]
 
 
 def user_history(dynamodb, settings: Settings, user: str, limit: int = 10) -> list[dict]:

@@ -7,6 +7,7 @@ shrink them; the clock is a field so tests can move time without sleeping.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ class Settings:
     runs_table: str
     content_table: str
     job_queue_url: str = ""
+    dead_letter_queue_url: str = ""
     topic_arn: str = ""
     key_arn: str = ""
     retention_days: int = 60
@@ -50,6 +52,21 @@ class Settings:
     stack_name: str = ""
     drill_users: int = 10
     job_max_receives: int = JOB_MAX_RECEIVES
+    # Retries of a failed job (engine/attempts.py): base delay, doubled per delivery, capped.
+    retry_base_seconds: int = contract.RETRY_BASE_SECONDS
+    retry_max_seconds: int = contract.RETRY_MAX_SECONDS
+    # A job split over several invocations must finish within this long (contract.JOB_MAX_SECONDS).
+    job_max_seconds: int = contract.JOB_MAX_SECONDS
+    # Time an invocation keeps back, out of what Lambda gives it, to save its progress and hand on
+    # the rest: this share of the time it started with, at most the cap.
+    handoff_reserve_share: float = 0.1
+    handoff_reserve_max_seconds: float = 60.0
+    # An object without a stored SHA-256 larger than this is not read: one invocation cannot hash
+    # it (about 840 s at the ~60 MB/s one Lambda stream reads); it is named in a FAILED job.
+    max_hash_bytes: int = 40 * 1024**3
+    # Keys per page when listing a user's folder (S3's maximum; the local runner's scaled-down
+    # deadlines use smaller pages, as the emulator takes about a second for a full one).
+    list_page_size: int = 1000
     # A lease or claim older than this belongs to a dead attempt (Lambda ends it at its timeout).
     stale_after_seconds: int = WORKER_TIMEOUT_SECONDS + 60
     stale_deleting_after_seconds: int = PRUNER_TIMEOUT_SECONDS + 60
@@ -63,6 +80,8 @@ class Settings:
     job_threads: int = 8
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    # The retry delay's jitter: a number in [0, 1).
+    random: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -102,12 +121,16 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         priority_users=tuple(u for u in environ.get(contract.ENV_PRIORITY_USERS, "").split(",") if u),
         stack_name=environ.get(contract.ENV_STACK_NAME, ""),
         drill_users=int(environ.get(contract.ENV_DRILL_USERS) or 10),
+        retry_base_seconds=int(environ.get(contract.ENV_RETRY_BASE_SECONDS) or contract.RETRY_BASE_SECONDS),
+        retry_max_seconds=int(environ.get(contract.ENV_RETRY_MAX_SECONDS) or contract.RETRY_MAX_SECONDS),
     )
 
 
 def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = "", retention_days: int = 60,
                           priority_users: tuple[str, ...] = (), stack_name: str = "",
-                          retention: RetentionPolicy | None = None, drill_users: int = 10) -> Settings:
+                          retention: RetentionPolicy | None = None, drill_users: int = 10,
+                          retry_base_seconds: int = contract.RETRY_BASE_SECONDS,
+                          retry_max_seconds: int = contract.RETRY_MAX_SECONDS) -> Settings:
     """Settings on an operator's machine, from the primary and replica stacks' merged outputs."""
     def need(name: str) -> str:
         if not outputs.get(name):
@@ -120,6 +143,7 @@ def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = ""
         runs_table=need(contract.OUTPUT_RUNS_TABLE),
         content_table=need(contract.OUTPUT_CONTENT_TABLE),
         job_queue_url=outputs.get(contract.OUTPUT_JOB_QUEUE_URL, ""),
+        dead_letter_queue_url=outputs.get(contract.OUTPUT_DEAD_LETTER_QUEUE_URL, ""),
         topic_arn=outputs.get(contract.OUTPUT_TOPIC_ARN, ""),
         key_arn=outputs.get(contract.OUTPUT_KEY_ARN, ""),
         retention_days=retention.retention_days if retention else retention_days,
@@ -129,6 +153,8 @@ def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = ""
         priority_users=tuple(priority_users),
         stack_name=stack_name,
         drill_users=drill_users,
+        retry_base_seconds=retry_base_seconds,
+        retry_max_seconds=retry_max_seconds,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from backup_cfn import contract
-from backup_cfn.contract import JOB_MAX_RECEIVES, JOB_VISIBILITY_SECONDS
+from backup_cfn.contract import DEAD_LETTER_VISIBILITY_SECONDS, JOB_MAX_RECEIVES, JOB_VISIBILITY_SECONDS
 
 
 def provision(session_client, *, prefix: str, region: str, replica_region: str) -> dict[str, str]:
@@ -57,7 +57,8 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
         KeySchema=[{"AttributeName": contract.CONTENT_PARTITION_KEY, "KeyType": "HASH"}],
     )
 
-    dead_letters = sqs.create_queue(QueueName=f"{prefix}-jobs-dlq")["QueueUrl"]
+    dead_letters = sqs.create_queue(QueueName=f"{prefix}-jobs-dlq", Attributes={
+        "VisibilityTimeout": str(DEAD_LETTER_VISIBILITY_SECONDS)})["QueueUrl"]
     dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     jobs = sqs.create_queue(QueueName=f"{prefix}-jobs", Attributes={
         "VisibilityTimeout": str(JOB_VISIBILITY_SECONDS),

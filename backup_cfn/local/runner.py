@@ -1,6 +1,16 @@
 """Run a backup on the `local` environment: the real handlers, called in-process with the event
-shapes Lambda would give them, the worker side on as many threads as the environment's
-concurrency, draining the emulator's job queue as the SQS event source mapping would."""
+shapes Lambda would give them, fed from the emulator's job queue (and dead-letter queue) as the SQS
+event source mappings would feed them, with the timing of AWS that the engine relies on:
+
+- each invocation gets a deadline (the function's timeout, or a scaled-down one) and is killed
+  there the way Lambda kills it: the runner stops waiting for it, nothing it does afterwards
+  reaches AWS (its clients are fenced: the next call raises InvocationKilled, which `except
+  Exception` does not catch), and its messages are left to their visibility timeout;
+- visibility timeouts are SQS's own (moto honours them in real time): a failed message comes back
+  when the worker's retry schedule says, a killed one when the visibility it set at its start ends;
+- a message is moved to the dead-letter queue by SQS on the receive after its last delivery, so
+  the pollers go on until both queues are empty, as Lambda's pollers never stop.
+"""
 from __future__ import annotations
 
 import os
@@ -8,32 +18,36 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
 from backup_cfn import aws, contract
-from backup_cfn.engine import naming, runs
+from backup_cfn.engine import naming
 from backup_cfn.engine.errors import EngineError
 from backup_cfn.engine.initiator import scheduled_event
 from backup_cfn.engine.settings import Clients, Settings
+from backup_cfn.errors import RunStuck
 
-IDLE_POLLS_BEFORE_STOP = 3
+IDLE_SECONDS = 0.1             # between two empty receives of one poller (Lambda long-polls instead)
+DEFAULT_GIVE_UP_SECONDS = 3600
 
 
 @dataclass
 class LambdaContext:
-    """The parts of Lambda's context object the handlers (and Powertools) read."""
+    """The parts of Lambda's context object the handlers (and Powertools) read, with the deadline."""
     function_name: str = "local"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
     aws_request_id: str = ""
+    timeout_seconds: float = contract.WORKER_TIMEOUT_SECONDS
 
     def __post_init__(self):
         self.aws_request_id = self.aws_request_id or uuid.uuid4().hex
+        self._deadline = time.monotonic() + self.timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def quiet_handlers() -> None:
@@ -56,109 +70,267 @@ def invoke_initiator(clients: Clients, settings: Settings, moment: datetime, use
     from handlers import initiator, runtime
 
     runtime.configure(clients, settings)
-    return initiator.handler(scheduled_event(moment, users=users), LambdaContext(function_name="initiator"))
+    return initiator.handler(scheduled_event(moment, users=users), LambdaContext(
+        function_name="initiator", timeout_seconds=contract.INITIATOR_TIMEOUT_SECONDS))
 
 
-def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None, threads: int,
-                on_batch: Callable[[], None] | None = None, region: str = "us-east-1") -> int:
-    """Deliver job messages to the worker handler until the run is closed (or, without a run,
-    the queue is empty). Failed messages are made visible again at once, as a retry would;
-    returns the number of handler invocations."""
+# --- killing an invocation ------------------------------------------------------------------------
+
+class InvocationKilled(BaseException):
+    """Raised in a killed invocation at its next AWS call: Lambda ended it at its deadline. A
+    BaseException, so no `except Exception` in the engine treats it as a failure to record."""
+
+
+class _FencedClient:
+    """A client that stops working the moment its invocation is killed."""
+
+    def __init__(self, client, killed: threading.Event):
+        self._client, self._killed = client, killed
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name == "get_paginator":
+            return lambda operation: _FencedPaginator(attribute(operation), self._killed)
+        if not callable(attribute) or name in ("can_paginate", "exceptions"):
+            return attribute
+
+        def call(*args, **kwargs):
+            if self._killed.is_set():
+                raise InvocationKilled(name)
+            return attribute(*args, **kwargs)
+        return call
+
+
+class _FencedPaginator:
+    def __init__(self, paginator, killed: threading.Event):
+        self._paginator, self._killed = paginator, killed
+
+    def paginate(self, **kwargs):
+        pages = iter(self._paginator.paginate(**kwargs))
+        while True:
+            if self._killed.is_set():
+                raise InvocationKilled("paginate")
+            try:
+                yield next(pages)
+            except StopIteration:
+                return
+
+
+def fenced(clients: Clients, killed: threading.Event) -> Clients:
+    return Clients(**{name: _FencedClient(c, killed) if c is not None else None
+                      for name, c in (("s3", clients.s3), ("dynamodb", clients.dynamodb), ("sqs", clients.sqs),
+                                      ("sns", clients.sns))})
+
+
+@dataclass
+class Invocation:
+    finished: bool            # False: killed at its deadline
+    result: object = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+
+def invoke(handler: Callable, event: dict, clients: Clients, settings: Settings, *, function: str,
+           timeout_seconds: float) -> Invocation:
+    """One invocation of `handler` with its own (fenced) clients, killed at `timeout_seconds`."""
     from handlers import runtime
 
-    runtime.configure(clients, settings)
-    queue_arn = clients.sqs.get_queue_attributes(QueueUrl=settings.job_queue_url,
-                                                 AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    poller = _Poller(clients, settings, run_id=run_id, queue_arn=queue_arn, region=region, on_batch=on_batch)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [pool.submit(poller.poll) for _ in range(threads)]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            poller.stop.set()  # Ctrl-C or a failed poller: let the other pollers finish their batch and stop
-            raise
-    if poller.errors:
-        raise WorkerInvocationsFailed(f"{len(poller.errors)} worker invocation(s) failed, e.g. {poller.errors[0]}")
-    return poller.invocations
+    killed = threading.Event()
+    context = LambdaContext(function_name=function, timeout_seconds=timeout_seconds)
+    box: dict = {}
 
+    def run():
+        runtime.configure_invocation(fenced(clients, killed), settings)
+        try:
+            box["result"] = handler(event, context)
+        except InvocationKilled:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - reported as the invocation's error, as Lambda does
+            box["error"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=run, name=f"{function}-{context.aws_request_id[:8]}", daemon=True)
+    thread.start()
+    thread.join(timeout_seconds)
+    if thread.is_alive():
+        killed.set()
+        return Invocation(False, seconds=time.monotonic() - started)
+    return Invocation(True, box.get("result"), box.get("error"), time.monotonic() - started)
+
+
+# --- the event source mappings --------------------------------------------------------------------
 
 class WorkerInvocationsFailed(EngineError):
     """A worker invocation raised instead of reporting its failed messages (Lambda would retry the
     whole batch; here the run is stopped so the error is seen)."""
 
 
-class _Poller:
-    """The event source mapping's part: receive a batch, invoke the worker with it, delete what
-    succeeded and make visible again what failed. One instance is shared by every polling thread."""
+class RunnerGaveUp(EngineError):
+    """Messages were still in the queues when the runner's time was up."""
 
-    def __init__(self, clients: Clients, settings: Settings, *, run_id: str | None, queue_arn: str, region: str,
-                 on_batch: Callable[[], None] | None):
-        self.clients, self.settings, self.run_id = clients, settings, run_id
-        self.queue_arn, self.region, self.on_batch = queue_arn, region, on_batch
+
+@dataclass
+class DrainReport:
+    invocations: int = 0
+    killed: int = 0
+    errors: list[str] = field(default_factory=list)
+    dead_letter_invocations: int = 0
+    dead_lettered: list[str] = field(default_factory=list)   # bodies the dead-letter consumer was given
+
+    def __int__(self) -> int:
+        return self.invocations
+
+
+def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None = None, threads: int,
+                on_batch: Callable[[], None] | None = None, region: str = "us-east-1",
+                timeout_seconds: float = contract.WORKER_TIMEOUT_SECONDS, dead_letters: bool = True,
+                give_up_after: float = DEFAULT_GIVE_UP_SECONDS,
+                dead_letter_clients: Clients | None = None) -> DrainReport:
+    """Deliver job messages to the worker handler on `threads` pollers (and dead-lettered ones to
+    the dead-letter consumer) until both queues are empty and no invocation is running, as
+    Lambda's event source mappings would. Each mapping polls with its function's clients (on AWS,
+    with its function's role): `clients` for the worker, `dead_letter_clients` (default the same)
+    for the consumer. `run_id` is accepted for the callers' clarity: the queues, not the run, say
+    when there is nothing left to do."""
+    from handlers import dead_letter, worker
+
+    del run_id
+    report = DrainReport()
+    consume_dead_letters = dead_letters and bool(settings.dead_letter_queue_url)
+    queues = [settings.job_queue_url] + ([settings.dead_letter_queue_url] if consume_dead_letters else [])
+    dead_letter_clients = dead_letter_clients or clients
+    state = _State(clients, settings, report, queues, give_up_after,
+                   {settings.dead_letter_queue_url: dead_letter_clients} if consume_dead_letters else {})
+    pollers = [_Poller(state, clients, settings.job_queue_url, worker.handler, "worker", contract.WORKER_BATCH_SIZE,
+                       timeout_seconds, region, on_batch) for _ in range(threads)]
+    if consume_dead_letters:
+        scale = timeout_seconds / contract.WORKER_TIMEOUT_SECONDS
+        pollers.append(_Poller(state, dead_letter_clients, settings.dead_letter_queue_url, dead_letter.handler,
+                               "dead-letter",
+                               contract.DEAD_LETTER_BATCH_SIZE,
+                               max(1.0, contract.DEAD_LETTER_TIMEOUT_SECONDS * scale), region, None))
+    with ThreadPoolExecutor(max_workers=len(pollers)) as pool:
+        futures = [pool.submit(p.poll) for p in pollers]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            state.stop.set()  # Ctrl-C or a failed poller: let the other pollers finish their batch and stop
+            raise
+    if report.errors:
+        raise WorkerInvocationsFailed(f"{len(report.errors)} worker invocation(s) failed, e.g. {report.errors[0]}")
+    return report
+
+
+class _State:
+    """What the pollers share: the report, the stop signal, and whether anything is left to do."""
+
+    def __init__(self, clients: Clients, settings: Settings, report: DrainReport, queues: list[str],
+                 give_up_after: float, clients_by_queue: dict[str, Clients]):
+        self.clients, self.settings, self.report, self.queues = clients, settings, report, queues
+        self.clients_by_queue = clients_by_queue
         self.stop = threading.Event()
-        self.invocations = 0
-        self.errors: list[str] = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
+        self.running = 0
+        self.give_up_at = time.monotonic() + give_up_after
+        self._checked_at = 0.0
+        self._arns: dict[str, str] = {}
+
+    def sqs_for(self, url: str):
+        """The SQS client of the mapping that polls `url` (the worker's, or the consumer's)."""
+        return self.clients_by_queue.get(url, self.clients).sqs
+
+    def queue_arn(self, url: str) -> str:
+        if url not in self._arns:
+            self._arns[url] = self.sqs_for(url).get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return self._arns[url]
+
+    def finished(self) -> bool:
+        """Nothing visible, in flight or delayed in either queue, and no invocation running (asked
+        of the queues by one idle poller at a time)."""
+        with self.lock:
+            if self.running or time.monotonic() - self._checked_at < IDLE_SECONDS:
+                return False
+            self._checked_at = time.monotonic()
+        for url in self.queues:
+            if _messages_in(self.sqs_for(url), url):
+                if time.monotonic() > self.give_up_at:
+                    raise RunnerGaveUp(f"messages still in {url} after the runner's time was up")
+                return False
+        return True
+
+
+def _messages_in(sqs, url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in names)
+
+
+class _Poller:
+    """One poller of an event source mapping: receive a batch, invoke the function with it within
+    its timeout, delete what succeeded; what failed or was killed is left to its visibility."""
+
+    def __init__(self, state: _State, clients: Clients, queue_url: str, handler: Callable, function: str,
+                 batch_size: int, timeout_seconds: float, region: str, on_batch: Callable[[], None] | None):
+        self.state, self.clients, self.queue_url, self.handler, self.function = \
+            state, clients, queue_url, handler, function
+        self.batch_size, self.timeout_seconds, self.region, self.on_batch = batch_size, timeout_seconds, region, on_batch
 
     def poll(self) -> None:
-        idle = 0
-        while not self.stop.is_set():
+        state = self.state
+        while not state.stop.is_set():
+            # A short poll: the emulator answers it exactly (AWS samples a subset of its servers,
+            # which is why Lambda long-polls); whether work is left is asked of the queue's counts.
             messages = self.clients.sqs.receive_message(
-                QueueUrl=self.settings.job_queue_url, MaxNumberOfMessages=contract.WORKER_BATCH_SIZE,
-                WaitTimeSeconds=0, MessageSystemAttributeNames=["All"],
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=0,
+                MessageSystemAttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
-                idle += 1
-                if idle >= IDLE_POLLS_BEFORE_STOP and self._finished():
-                    self.stop.set()
+                if state.finished():
+                    state.stop.set()
                     return
-                time.sleep(0.05)
+                time.sleep(IDLE_SECONDS)
                 continue
-            idle = 0
-            self._deliver(messages)
+            with state.lock:
+                state.running += 1
+            try:
+                self._deliver(messages)
+            finally:
+                with state.lock:
+                    state.running -= 1
             if self.on_batch:
                 self.on_batch()
 
     def _deliver(self, messages: list[dict]) -> None:
-        from handlers import worker
-
-        try:
-            response = worker.handler(sqs_event(messages, self.queue_arn, self.region),
-                                      LambdaContext(function_name="worker"))
-            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception as exc:  # noqa: BLE001 - an invocation error: Lambda retries the whole batch
-            with self._lock:
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            failed = {m["MessageId"] for m in messages}
-        sqs, queue = self.clients.sqs, self.settings.job_queue_url
-        for message in messages:
-            if message["MessageId"] in failed:
-                sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
+        state = self.state
+        event = sqs_event(messages, state.queue_arn(self.queue_url), self.region)
+        outcome = invoke(self.handler, event, self.clients, state.settings, function=self.function,
+                         timeout_seconds=self.timeout_seconds)
+        with state.lock:
+            if self.function == "worker":
+                state.report.invocations += 1
+                state.report.killed += 0 if outcome.finished else 1
             else:
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-        with self._lock:
-            self.invocations += 1
-
-    def _finished(self) -> bool:
-        if self.run_id is not None:
-            record = runs.get_run(self.clients.dynamodb, self.settings, self.run_id)
-            if record and record.get("status") in runs.FINAL_RUN_STATUSES:
-                return True
-        attributes = self.clients.sqs.get_queue_attributes(
-            QueueUrl=self.settings.job_queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
+                state.report.dead_letter_invocations += 1
+                state.report.dead_lettered += [m["Body"] for m in messages]
+            if outcome.error is not None:
+                state.report.errors.append(f"{type(outcome.error).__name__}: {outcome.error}")
+        if not outcome.finished or outcome.error is not None:
+            return   # killed, or an invocation error: the batch comes back when its visibility ends
+        failed = {f["itemIdentifier"] for f in (outcome.result or {}).get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.clients.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def take_over_event_source(lambda_client, worker_function: str) -> int:
-    """Disable the emulator's event source mapping of the worker, which this runner stands in
-    for. moto's own would receive each job message as it is sent and try to run the function in
-    Docker, hiding or losing the message. Returns the number of mappings disabled."""
+def take_over_event_source(lambda_client, function_name: str) -> int:
+    """Disable the emulator's event source mappings of a function this runner stands in for. moto's
+    own would receive each message as it is sent and try to run the function in Docker, hiding or
+    losing the message. Returns the number of mappings disabled."""
     disabled = 0
     paginator = lambda_client.get_paginator("list_event_source_mappings")
-    for page in paginator.paginate(FunctionName=worker_function):
+    for page in paginator.paginate(FunctionName=function_name):
         for mapping in page.get("EventSourceMappings", []):
             if mapping.get("State") not in ("Disabled", "Disabling"):
                 lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
@@ -166,13 +338,16 @@ def take_over_event_source(lambda_client, worker_function: str) -> int:
     return disabled
 
 
-def run_in_process(target, moment: datetime, users: list[str] | None, counter, refresh: Callable[[], object]) -> None:
+def run_in_process(target, moment: datetime, users: list[str] | None, counter, refresh: Callable[[], object],
+                   *, timeout_seconds: float | None = None) -> None:
     """A backup run on the emulator (backup_cfn.aws.backup_runner): the initiator's handler, then
-    the worker's handler on `max_concurrent_backups` threads until the run is closed."""
+    the worker's handler on `max_concurrent_backups` pollers until the queues are empty. The run's
+    follow-up (`timeout_seconds`) bounds how long the runner waits for the queues."""
     quiet_handlers()
-    worker_function = target.outputs.get(contract.OUTPUT_WORKER)
-    if worker_function:
-        take_over_event_source(aws.client(target.env, "lambda"), worker_function)
+    lambda_client = aws.client(target.env, "lambda")
+    for output in (contract.OUTPUT_WORKER, contract.OUTPUT_DEAD_LETTER_FUNCTION):
+        if target.outputs.get(output):
+            take_over_event_source(lambda_client, target.outputs[output])
     target.clients.count_requests(counter)
     invoke_initiator(target.clients, target.settings, moment, users)
     last = [0.0]
@@ -182,5 +357,9 @@ def run_in_process(target, moment: datetime, users: list[str] | None, counter, r
             last[0] = time.monotonic()
             refresh()
 
-    drain_queue(target.clients, target.settings, run_id=naming.run_id_for(moment),
-                threads=target.env.max_concurrent_backups, on_batch=on_batch, region=target.env.region)
+    try:
+        drain_queue(target.clients, target.settings, run_id=naming.run_id_for(moment),
+                    threads=target.env.max_concurrent_backups, on_batch=on_batch, region=target.env.region,
+                    give_up_after=timeout_seconds or DEFAULT_GIVE_UP_SECONDS)
+    except RunnerGaveUp as exc:
+        raise RunStuck(f"run {naming.run_id_for(moment)}: {exc}") from None

@@ -1,6 +1,8 @@
-"""`backup-cfn run`: start a backup now and follow it to its end, with a progress bar and the
-run's figures. How the run is driven (the deployed functions on AWS, the handlers in-process on
-the emulator) is the seam's choice (backup_cfn.aws.backup_runner)."""
+"""`backup-cfn run`: start a backup now and follow it to its end, with users done, failed and
+pending shown as they change, and a deadline: when nothing has moved for `--timeout` seconds the
+command stops, lists the users still pending and exits 1. How the run is driven (the deployed
+functions on AWS, the handlers in-process on the emulator) is the seam's choice
+(backup_cfn.aws.backup_runner)."""
 from __future__ import annotations
 
 import json
@@ -15,10 +17,10 @@ from rich.table import Table
 
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
-from backup_cfn.engine import naming, runs
+from backup_cfn.engine import attempts, naming, runs
 from backup_cfn.engine.initiator import scheduled_event
-from backup_cfn.engine.settings import RequestCounter
-from backup_cfn.errors import UserError
+from backup_cfn.engine.settings import RequestCounter, Settings
+from backup_cfn.errors import RunStuck, UserError
 from backup_cfn.ops import runs as runs_view
 from backup_cfn.ops.format import number
 from backup_cfn.output import print_json, print_table, side_console
@@ -40,12 +42,21 @@ class RunResult:
                 "seconds": round(self.seconds, 3)}
 
 
+def default_timeout(settings: Settings) -> int:
+    """How long a run may go without any user finishing before it is given up on: the longest one
+    job can take from its first delivery to its recorded outcome with this environment's retries
+    (engine/attempts.py), which also covers the initiator's own timeout and retries."""
+    initiator = contract.INITIATOR_TIMEOUT_SECONDS * (1 + contract.ASYNC_INVOKE_RETRIES) + 180
+    return max(attempts.worst_case_outcome_seconds(settings), initiator)
+
+
 def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, console: Console | None = None,
-               moment: datetime | None = None) -> RunResult:
+               moment: datetime | None = None, timeout: int | None = None) -> RunResult:
     """Start a run now and follow it to the end."""
     console = console or Console()
     moment = (moment or datetime.now(timezone.utc)).replace(microsecond=0)
     run_id = naming.run_id_for(moment)
+    timeout = timeout or default_timeout(target.settings)
     started = time.monotonic()
     counter = RequestCounter()
     if users:
@@ -53,16 +64,23 @@ def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, c
         if bad:
             raise UserError(f"not a user name: {bad[0]!r} (users are top-level prefixes of the source bucket, no '/')")
     with _progress(console) as progress:
-        task = progress.add_task(f"run {run_id}", total=None)
+        task = progress.add_task(f"run {run_id}", total=None, done=0, failed=0, pending="?")
 
         def refresh() -> dict | None:
             record = runs.get_run(target.clients.dynamodb, target.settings, run_id)
             if record:
-                finished = sum(number(record.get(k)) for k in ("users_done", "users_failed", "users_skipped"))
-                progress.update(task, total=number(record.get("users_total")), completed=finished)
+                done, failed = number(record.get("users_done")) + number(record.get("users_skipped")), \
+                    number(record.get("users_failed"))
+                progress.update(task, total=number(record.get("users_total")), completed=done + failed, done=done,
+                                failed=failed, pending=number(record.get("users_pending")))
             return record
 
-        aws.backup_runner(target.env)(target, moment, users, counter, refresh)
+        try:
+            aws.backup_runner(target.env)(target, moment, users, counter, refresh, timeout_seconds=timeout)
+        except RunStuck:
+            progress.stop()
+            console.print(stuck_users_table(target, run_id, users))
+            raise
         record = refresh()
     if record is None:
         raise UserError(f"run {run_id} was not recorded; see the initiator's log")
@@ -71,24 +89,51 @@ def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, c
 
 
 def run_on_aws(target: DeployedEnvironment, moment: datetime, users: list[str] | None, counter: RequestCounter,
-               refresh: Callable[[], dict | None]) -> None:
-    """Invoke the deployed initiator and follow the runs table until the run is closed."""
+               refresh: Callable[[], dict | None], *, timeout_seconds: int) -> None:
+    """Invoke the deployed initiator asynchronously (Lambda queues the event and retries it; a
+    synchronous call would time out on a slow initiator and be sent again) and follow the runs
+    table until the run is closed, or until nothing has moved for `timeout_seconds`."""
     function = target.outputs.get(contract.OUTPUT_INITIATOR)
     if not function:
         raise UserError(f"stack {target.env.stack_name} has no output {contract.OUTPUT_INITIATOR}")
     event = scheduled_event(moment, users=users, region=target.env.region, account=target.env.account_id or "")
-    response = aws.client(target.env, "lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
-    if response.get("FunctionError"):
-        raise UserError(f"the initiator failed: {response['Payload'].read().decode()[:300]}")
+    response = aws.client(target.env, "lambda").invoke(FunctionName=function, InvocationType="Event",
+                                                       Payload=json.dumps(event).encode())
+    if response.get("StatusCode") != 202:
+        raise UserError(f"Lambda did not accept the initiator's invocation (status {response.get('StatusCode')})")
+    follow_run(refresh, timeout_seconds=timeout_seconds, run_id=naming.run_id_for(moment), poll=AWS_POLL_SECONDS)
+
+
+def follow_run(refresh: Callable[[], dict | None], *, timeout_seconds: float, run_id: str, poll: float,
+               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Poll the run until it is closed; RunStuck when nothing moved (no record yet, no user
+    finishing, no job handing on) for `timeout_seconds`."""
+    seen, moved = None, clock()
     while True:
         record = refresh()
         if record and record.get("status") in runs.FINAL_RUN_STATUSES:
-            return
-        time.sleep(AWS_POLL_SECONDS)
+            return record
+        state = (record or {}).get("status"), runs.last_activity(record or {}), \
+            tuple(number((record or {}).get(k)) for k in ("users_done", "users_failed", "users_skipped"))
+        if state != seen:
+            seen, moved = state, clock()
+        elif clock() - moved > timeout_seconds:
+            if record is None:
+                raise RunStuck(f"run {run_id} was not started within {timeout_seconds:.0f} s: see the initiator's "
+                               "log and the FailedInvocationQueue")
+            raise RunStuck(f"run {run_id} made no progress for {timeout_seconds:.0f} s; "
+                           f"{number(record.get('users_pending'))} user(s) still pending (listed above)")
+        sleep(poll)
+
+
+def stuck_users_table(target: DeployedEnvironment, run_id: str, users: list[str] | None = None) -> Table:
+    """The users a run still waits for (ops/runs.py pending_users)."""
+    return runs_view.pending_table(run_id, runs_view.pending_users(target, run_id, users))
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("users"),
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("users:"),
+                    TextColumn("{task.fields[done]} done, {task.fields[failed]} failed, {task.fields[pending]} pending"),
                     TimeElapsedColumn(), console=console, transient=False)
 
 
@@ -115,9 +160,12 @@ def chosen_users(users: str | None) -> list[str] | None:
     return chosen
 
 
-def do_run(env: Environment, *, console: Console, users: str | None = None, as_json: bool = False) -> RunResult:
+def do_run(env: Environment, *, console: Console, users: str | None = None, timeout: int | None = None,
+           as_json: bool = False) -> RunResult:
     chosen = chosen_users(users)
-    result = run_backup(connect(env), users=chosen, console=side_console(console, as_json))
+    if timeout is not None and timeout <= 0:
+        raise UserError(f"--timeout must be a positive number of seconds, got {timeout}")
+    result = run_backup(connect(env), users=chosen, console=side_console(console, as_json), timeout=timeout)
     if as_json:
         print_json("run", {"run": run_json(result.record), "measured": result.measured()})
     else:

@@ -1,5 +1,7 @@
 """`backup-cfn runs`: recent runs and drills with their figures, one user's history, or one run
-(or drill); as tables, or with --json as one document (docs/json.md)."""
+(an unfinished one with the users it still waits for) or drill; as tables, or with --json as one
+document (docs/json.md). A run in which nothing has moved for longer than any job may take is
+STALLED."""
 from __future__ import annotations
 
 from rich.console import Console
@@ -29,8 +31,43 @@ def _fields(record: dict, names: tuple[str, ...]) -> dict:
     return {name: (number(record.get(name)) if name in _COUNTS else plain(record.get(name))) for name in names}
 
 
-def run_json(record: dict) -> dict:
-    return _fields(record, RUN_FIELDS)
+def run_json(record: dict, settings=None) -> dict:
+    """A run record as documented; `stalled` when nothing has moved in the unfinished run for longer
+    than any one job may take (engine/runs.py, is_stalled): its pending users need an operator."""
+    return {**_fields(record, RUN_FIELDS), "stalled": bool(settings and runs.is_stalled(record, settings))}
+
+
+def shown_status(run: dict) -> str:
+    return "STALLED" if run.get("stalled") else (run.get("status") or "")
+
+
+def pending_users(target: DeployedEnvironment, run_id: str, users: list[str] | None = None) -> list[dict]:
+    """The users a run still waits for: those a job record names (state, attempts, last error), and,
+    when the run named its users, those no attempt has reached."""
+    pending = []
+    for job in runs.pending_jobs(target.clients.dynamodb, target.settings, run_id):
+        state = "handed on" if job.get("next_part") else (job.get("status") or "waiting for a retry").lower()
+        pending.append({"user": job.get("user", ""), "state": state, "attempts": number(job.get("attempts")),
+                        "last_error": plain(job.get("last_error"))})
+    if users:
+        recorded = {job.get("user") for job in runs.user_jobs(target.clients.dynamodb, target.settings, run_id)}
+        pending += [{"user": u, "state": "not started", "attempts": 0, "last_error": None}
+                    for u in users if u not in recorded]
+    return pending
+
+
+MAX_LISTED_USERS = 20
+
+
+def pending_table(run_id: str, pending: list[dict]) -> Table:
+    table = Table(title=f"run {run_id}: users still pending")
+    for column in ("user", "state", "attempts", "last error"):
+        table.add_column(column)
+    for job in pending[:MAX_LISTED_USERS]:
+        table.add_row(job["user"], job["state"], str(job["attempts"]), (job["last_error"] or "")[:120])
+    if len(pending) > MAX_LISTED_USERS:
+        table.add_row(f"... and {len(pending) - MAX_LISTED_USERS} more", "", "", "")
+    return table
 
 
 def job_json(record: dict) -> dict:
@@ -55,19 +92,22 @@ def runs_document(target: DeployedEnvironment, *, user: str | None = None, run_i
     if run_id:
         record = runs.get_run(dynamodb, settings, run_id)
         if record is not None:
-            return "run", {"run": run_json(record), "measured": None}
+            body = {"run": run_json(record, settings), "measured": None}
+            if record.get("status") not in runs.FINAL_RUN_STATUSES:
+                body["pending_users"] = pending_users(target, run_id)
+            return "run", body
         drill = drills.get_drill(dynamodb, settings, run_id)
         if drill is not None:
             return "drill", {"drill": drill_json(drill)}
         raise UserError(f"no run or drill {run_id}")
     return "runs", {"stack": target.env.stack_name,
-                    "runs": [run_json(r) for r in runs.recent_runs(dynamodb, settings, limit)],
+                    "runs": [run_json(r, settings) for r in runs.recent_runs(dynamodb, settings, limit)],
                     "drills": [drill_json(d) for d in drills.recent_drills(dynamodb, settings, limit)]}
 
 
 def run_table(run: dict, measured: dict | None = None) -> Table:
     """One run's figures (a run_json record) and, for `run`, what this process measured."""
-    table = Table(title=f"run {run['run_id']}: {run['status']}", show_header=False)
+    table = Table(title=f"run {run['run_id']}: {shown_status(run)}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     scanned = run["bytes_scanned"]
@@ -75,6 +115,7 @@ def run_table(run: dict, measured: dict | None = None) -> Table:
         ("users backed up", f"{run['users_done']} of {run['users_total']}"),
         ("users failed", str(run["users_failed"])),
         ("users skipped", str(run["users_skipped"])),
+        ("users pending", str(run["users_pending"])),
         ("files", f"{run['files_total']} ({run['files_changed']} new or changed)"),
         ("source size", human_bytes(scanned)),
         ("bytes read", share(run["bytes_read"], scanned)),
@@ -116,7 +157,9 @@ def drill_table(drill: dict) -> Table:
 def tables(schema: str, body: dict) -> list[Table]:
     """What `runs` shows, as tables: the runs (and drills), a user's jobs, one run or one drill."""
     if schema == "run":
-        return [run_table(body["run"], body.get("measured"))]
+        pending = body.get("pending_users")
+        return [run_table(body["run"], body.get("measured"))] + \
+            ([pending_table(body["run"]["run_id"], pending)] if pending is not None else [])
     if schema == "drill":
         return [drill_table(body["drill"])]
     if schema == "user-runs":
@@ -132,7 +175,7 @@ def tables(schema: str, body: dict) -> list[Table]:
     for column in ("run", "status", "users", "failed", "skipped", "size", "read", "stored new", "completed"):
         table.add_column(column, no_wrap=column in ("run", "completed"))
     for run in body["runs"]:
-        table.add_row(run["run_id"], run["status"] or "", f"{run['users_done']}/{run['users_total']}",
+        table.add_row(run["run_id"], shown_status(run), f"{run['users_done']}/{run['users_total']}",
                       str(run["users_failed"]), str(run["users_skipped"]), human_bytes(run["bytes_scanned"]),
                       human_bytes(run["bytes_read"]), human_bytes(run["bytes_new"]), run["completed_at"] or "")
     if not body["drills"]:

@@ -1,5 +1,5 @@
-"""Lambda: initiator (daily schedule), worker (SQS jobs), pruner (garbage collection) and drill
-(weekly restore drill), each with its own least-privilege role and KMS-encrypted log group, and
+"""Lambda: initiator (daily schedule), worker (SQS jobs), pruner (garbage collection), drill
+(weekly restore drill) and dead-letter consumer (records jobs that failed every delivery), each with its own least-privilege role and KMS-encrypted log group, and
 the EventBridge schedules."""
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from backup_cfn.stack.resource_options import retain, skip_checks, tags
 
 # A year: Control Tower's CT.CLOUDWATCH.PR.2 asks for at least 365 days.
 LOG_RETENTION_DAYS = 365
-ASYNC_RETRIES = 2
+ASYNC_RETRIES = contract.ASYNC_INVOKE_RETRIES
 ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
 SCHEDULE_RETRY_ATTEMPTS = 8
 SCHEDULE_MAX_EVENT_AGE_SECONDS = 6 * 3600
+# Dead-lettered jobs are few: two consumers (the smallest MaximumConcurrency) are plenty.
+DEAD_LETTER_CONCURRENCY = 2
 
 
 class QueueScalingConfig(awslambda.ScalingConfig):
@@ -39,7 +41,7 @@ class FunctionLoggingConfig(awslambda.LoggingConfig):
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    role: str           # "initiator", "worker", "pruner", "drill": names, log groups, logical IDs
+    role: str           # "initiator", "worker", "pruner", "drill", "dead-letter": names, log groups, logical IDs
     handler: str
     description: str
     memory_mb: int
@@ -48,13 +50,16 @@ class FunctionSpec:
 
 
 INITIATOR = FunctionSpec("initiator", contract.HANDLER_INITIATOR, "discovers users and enqueues one backup job each",
-                         512, 300, 1)
+                         512, contract.INITIATOR_TIMEOUT_SECONDS, 1)
 WORKER = FunctionSpec("worker", contract.HANDLER_WORKER, "backs up one user: incremental, content-deduplicated",
                       1024, contract.WORKER_TIMEOUT_SECONDS, None)
 PRUNER = FunctionSpec("pruner", contract.HANDLER_PRUNER, "expires snapshots and deletes unreferenced content",
                       1024, contract.PRUNER_TIMEOUT_SECONDS, 1)
 DRILL = FunctionSpec("drill", contract.HANDLER_DRILL, "restore drill: re-hashes the newest snapshots of sampled users",
                      1024, contract.DRILL_TIMEOUT_SECONDS, 1)
+DEAD_LETTER = FunctionSpec("dead-letter", contract.HANDLER_DEAD_LETTER,
+                           "records each dead-lettered backup job FAILED with its reason and closes its run",
+                           256, contract.DEAD_LETTER_TIMEOUT_SECONDS, None)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class FunctionWiring:
     runs_table: object
     content_table: object
     job_queue: object
+    dead_letter_queue: object
     failure_queue: object
     topic: object
     code_bucket: object
@@ -81,8 +87,13 @@ class FunctionWiring:
     network: Network | None
 
 
+def logical_prefix(role: str) -> str:
+    """"dead-letter" -> "DeadLetter": the start of the logical IDs of a function's resources."""
+    return "".join(part.capitalize() for part in role.split("-"))
+
+
 def _logical(spec: FunctionSpec, suffix: str) -> str:
-    return f"{spec.role.capitalize()}{suffix}"
+    return f"{logical_prefix(spec.role)}{suffix}"
 
 
 def add_log_group(t: Template, env: Environment, spec: FunctionSpec, key) -> logs.LogGroup:
@@ -144,6 +155,11 @@ def _not_applicable_checks(env: Environment, spec: FunctionSpec, res: FunctionWi
                                   "JobDeadLetterQueue through the queue's redrive policy, not a function DLQ")
         reasons["CKV_AWS_115"] = ("concurrency is bounded by the queue subscription's MaximumConcurrency "
                                   "(max_concurrent_backups) without reserving it from the account pool")
+    elif spec is DEAD_LETTER:
+        reasons["CKV_AWS_116"] = ("invoked synchronously by the SQS event source of the dead-letter queue: a message "
+                                  "it fails on stays in that queue, whose age alarm fires")
+        reasons["CKV_AWS_115"] = ("concurrency is bounded by its queue subscription's MaximumConcurrency "
+                                  "without reserving it from the account pool")
     else:
         reasons["CKV_AWS_116"] = ("asynchronous failures go to FailedInvocationQueue through the "
                                   "EventInvokeConfig on-failure destination, which records more than a DLQ")
@@ -168,6 +184,8 @@ def _environment(env: Environment, res: FunctionWiring) -> dict:
         contract.ENV_DRILL_USERS: str(env.drill_users),
         contract.ENV_PRIORITY_USERS: ",".join(env.priority_users),
         contract.ENV_STACK_NAME: env.stack_name,
+        contract.ENV_RETRY_BASE_SECONDS: str(env.retry_base_seconds),
+        contract.ENV_RETRY_MAX_SECONDS: str(env.retry_max_seconds),
         "POWERTOOLS_SERVICE_NAME": "backup-cfn",
         "POWERTOOLS_METRICS_NAMESPACE": contract.METRIC_NAMESPACE,
     }
@@ -209,8 +227,23 @@ def add_schedule(t: Template, env: Environment, name: str, expression: str, depl
     return rule
 
 
+def add_queue_subscription(t: Template, env: Environment, title: str, queue, deployed: FunctionResources,
+                           batch_size: int, concurrency: int) -> awslambda.EventSourceMapping:
+    """An SQS event source mapping reporting partial batch failures, its concurrency bounded."""
+    return t.add_resource(awslambda.EventSourceMapping(
+        title,
+        EventSourceArn=GetAtt(queue, "Arn"),
+        FunctionName=Ref(deployed.function),
+        BatchSize=batch_size,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        ScalingConfig=QueueScalingConfig(MaximumConcurrency=concurrency),
+        Tags=tags(env),
+    ))
+
+
 def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[str, FunctionResources]:
-    """The four functions and the worker's queue subscription; returns the functions by role."""
+    """The five functions and the queue subscriptions of the worker (job queue) and the dead-letter
+    consumer (dead-letter queue); returns the functions by role."""
     initiator = add_function(t, env, INITIATOR, role_policies.initiator_statements(
         res.source_bucket_arn, res.runs_table, res.job_queue, res.failure_queue, res.topic,
         GetAtt(res.key, "Arn")), res)
@@ -222,18 +255,15 @@ def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[st
         GetAtt(res.key, "Arn")), res)
     drill = add_function(t, env, DRILL, role_policies.drill_statements(
         res.backup_bucket, res.runs_table, res.failure_queue, GetAtt(res.key, "Arn")), res)
-    t.add_resource(awslambda.EventSourceMapping(
-        "WorkerJobSubscription",
-        EventSourceArn=GetAtt(res.job_queue, "Arn"),
-        FunctionName=Ref(worker.function),
-        BatchSize=contract.WORKER_BATCH_SIZE,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-        ScalingConfig=QueueScalingConfig(MaximumConcurrency=env.max_concurrent_backups),
-        Tags=tags(env),
-    ))
+    dead_letter = add_function(t, env, DEAD_LETTER, role_policies.dead_letter_statements(
+        res.runs_table, res.dead_letter_queue, res.topic, GetAtt(res.key, "Arn")), res)
+    add_queue_subscription(t, env, "WorkerJobSubscription", res.job_queue, worker, contract.WORKER_BATCH_SIZE,
+                           env.max_concurrent_backups)
+    add_queue_subscription(t, env, "DeadLetterSubscription", res.dead_letter_queue, dead_letter,
+                           contract.DEAD_LETTER_BATCH_SIZE, DEAD_LETTER_CONCURRENCY)
     for spec, deployed in ((INITIATOR, initiator), (PRUNER, pruner), (DRILL, drill)):
         add_async_failure_destination(t, spec, deployed, res.failure_queue)
-    return {"initiator": initiator, "worker": worker, "pruner": pruner, "drill": drill}
+    return {"initiator": initiator, "worker": worker, "pruner": pruner, "drill": drill, "dead-letter": dead_letter}
 
 
 def add_schedules(t: Template, env: Environment, functions: dict[str, FunctionResources], failure_queue) -> list[events.Rule]:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from troposphere import GetAtt, Ref, Template, sns, sqs
 
 from backup_cfn.config import Environment
-from backup_cfn.contract import JOB_MAX_RECEIVES, JOB_VISIBILITY_SECONDS
+from backup_cfn.contract import (
+    DEAD_LETTER_RETENTION_SECONDS,
+    DEAD_LETTER_VISIBILITY_SECONDS,
+    JOB_MAX_RECEIVES,
+    JOB_MESSAGE_RETENTION_SECONDS,
+    JOB_VISIBILITY_SECONDS,
+)
 from backup_cfn.stack.policies import messaging as messaging_policies
 from backup_cfn.stack.resource_options import tags, transient
 
@@ -22,7 +28,8 @@ def add_job_queues(t: Template, env: Environment, key) -> tuple[sqs.Queue, sqs.Q
         "JobDeadLetterQueue",
         KmsMasterKeyId=GetAtt(key, "Arn"),
         KmsDataKeyReusePeriodSeconds=3600,
-        MessageRetentionPeriod=FOURTEEN_DAYS,
+        MessageRetentionPeriod=DEAD_LETTER_RETENTION_SECONDS,
+        VisibilityTimeout=DEAD_LETTER_VISIBILITY_SECONDS,
         RedriveAllowPolicy=DEAD_LETTER_QUEUE,
         Tags=tags(env),
     )))
@@ -31,7 +38,7 @@ def add_job_queues(t: Template, env: Environment, key) -> tuple[sqs.Queue, sqs.Q
         KmsMasterKeyId=GetAtt(key, "Arn"),
         KmsDataKeyReusePeriodSeconds=3600,
         VisibilityTimeout=JOB_VISIBILITY_SECONDS,
-        MessageRetentionPeriod=4 * 24 * 3600,
+        MessageRetentionPeriod=JOB_MESSAGE_RETENTION_SECONDS,
         RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letters, "Arn"),
                                         maxReceiveCount=JOB_MAX_RECEIVES),
         Tags=tags(env),

@@ -8,7 +8,7 @@ from troposphere import GetAtt, Ref, Select, Split, Sub, Template, cloudwatch
 
 from backup_cfn import contract
 from backup_cfn.config import Environment
-from backup_cfn.stack.functions import FunctionResources
+from backup_cfn.stack.functions import FunctionResources, logical_prefix
 from backup_cfn.stack.resource_options import tags
 
 NO_SUCCESS_HOURS = 26  # a daily schedule plus two hours of slack before anyone is woken
@@ -16,14 +16,27 @@ NO_SUCCESS_HOURS = 26  # a daily schedule plus two hours of slack before anyone 
 # row: well past RTC's 15 minutes, short enough that a DR copy never lags a day unnoticed.
 REPLICATION_LATENCY_ALARM_SECONDS = 3600
 REPLICATION_LATENCY_PERIODS = 3
+DEAD_LETTER_AGE_ALARM_SECONDS = 900
 
 
 def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failure_queue,
                functions: dict[str, FunctionResources]) -> list[cloudwatch.Alarm]:
     actions = dict(AlarmActions=[Ref(topic)], OKActions=[Ref(topic)])
     alarms = [
-        _queue_not_empty("JobDeadLetterQueueNotEmptyAlarm", job_dead_letters, env, actions,
-                         "Backup jobs failed every retry and sit in the dead-letter queue."),
+        # The dead-letter consumer takes each dead-lettered job off the queue as it records it, so
+        # "not empty" would only flicker: the alarm counts the jobs it took instead, and a second
+        # one fires when a message stays there (the consumer itself failing).
+        _engine_count("JobsDeadLetteredAlarm", contract.METRIC_JOBS_DEAD_LETTERED, 300, env, actions,
+                      "Backup jobs failed every retry and reached the dead-letter queue (recorded FAILED)."),
+        cloudwatch.Alarm(
+            "JobDeadLetterQueueNotDrainedAlarm",
+            AlarmDescription="A dead-lettered job has waited 15 minutes: the dead-letter consumer cannot record it.",
+            Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(job_dead_letters, "QueueName"))],
+            Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=DEAD_LETTER_AGE_ALARM_SECONDS,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env),
+            **actions,
+        ),
         _queue_not_empty("FailedInvocationQueueNotEmptyAlarm", failure_queue, env, actions,
                          "A scheduled backup or collection could not run (failed invocation or event)."),
         cloudwatch.Alarm(
@@ -36,15 +49,15 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             # No data at all is exactly the failure this alarm exists for.
             TreatMissingData="breaching", Tags=tags(env), **actions,
         ),
-        _engine_metric_at_least_one("RestoreDrillFailedAlarm", contract.METRIC_DRILLS_FAILED, env, actions,
-                                    "A restore drill found a snapshot that would not restore: see `backup-cfn runs`.",
-                                    statistic="Maximum"),
-        _engine_metric_at_least_one("UsersFailedAlarm", contract.METRIC_USERS_FAILED, env, actions,
-                                    "At least one user's backup failed in the last hour."),
+        _engine_count("RestoreDrillFailedAlarm", contract.METRIC_DRILLS_FAILED, 3600, env, actions,
+                      "A restore drill found a snapshot that would not restore: see `backup-cfn runs`.",
+                      statistic="Maximum"),
+        _engine_count("UsersFailedAlarm", contract.METRIC_USERS_FAILED, 3600, env, actions,
+                      "At least one user's backup failed in the last hour."),
     ]
     for role, deployed in functions.items():
         alarms.append(cloudwatch.Alarm(
-            f"{role.capitalize()}ErrorsAlarm",
+            f"{logical_prefix(role)}ErrorsAlarm",
             AlarmDescription=f"The {role} function reported errors.",
             Namespace="AWS/Lambda", MetricName="Errors",
             Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(deployed.function))],
@@ -88,14 +101,14 @@ def add_replication_alarms(t: Template, env: Environment, *, topic, backup_bucke
     )]
 
 
-def _engine_metric_at_least_one(title: str, metric: str, env: Environment, actions: dict, description: str, *,
-                                statistic: str = "Sum") -> cloudwatch.Alarm:
-    """An alarm on one of the engine's own metrics reaching 1 within an hour (no data: all is well)."""
+def _engine_count(title: str, metric: str, period: int, env: Environment, actions: dict, description: str, *,
+                  statistic: str = "Sum") -> cloudwatch.Alarm:
+    """At least one of an engine metric's events within the period (no data: all is well)."""
     return cloudwatch.Alarm(
         title, AlarmDescription=description,
         Namespace=contract.METRIC_NAMESPACE, MetricName=metric,
         Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
-        Statistic=statistic, Period=3600, EvaluationPeriods=1, Threshold=1,
+        Statistic=statistic, Period=period, EvaluationPeriods=1, Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
     )
 
@@ -141,12 +154,14 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
     queues = [_metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"${{{queue}}}")
               for queue in ("JobQueue", "JobDeadLetterQueue", "FailedInvocationQueue")]
     oldest = [_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "${JobQueue}")]
-    errors = [_metric("AWS/Lambda", name, "FunctionName", f"${{{role}}}")
+    errors = [_metric("AWS/Lambda", name, "FunctionName", f"${{{logical_prefix(role)}}}")
               for role in function_roles for name in ("Errors", "Throttles")]
-    durations = [_metric("AWS/Lambda", "Duration", "FunctionName", f"${{{role}}}") for role in function_roles]
+    durations = [_metric("AWS/Lambda", "Duration", "FunctionName", f"${{{logical_prefix(role)}}}")
+                 for role in function_roles]
     stack = (contract.METRIC_DIMENSION, env.stack_name)
     users = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_USERS_BACKED_UP, *stack),
              _metric(contract.METRIC_NAMESPACE, contract.METRIC_USERS_FAILED, *stack),
+             _metric(contract.METRIC_NAMESPACE, contract.METRIC_JOBS_DEAD_LETTERED, *stack),
              _metric(contract.METRIC_NAMESPACE, contract.METRIC_RUNS_SUCCEEDED, *stack)]
     data = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_NEW, *stack),
             _metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_DEDUPLICATED, *stack)]
@@ -159,7 +174,7 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
         _widget("Oldest job age (s)", oldest, 12, 6, stat="Maximum"),
         _widget("Function errors and throttles", errors, 0, 12),
         _widget("Function duration p95 (ms)", durations, 12, 12, stat="p95"),
-        _widget("Users backed up / failed, runs succeeded", users, 0, 18, period=3600),
+        _widget("Users backed up / failed, jobs dead-lettered, runs succeeded", users, 0, 18, period=3600),
         _widget("Bytes stored new vs deduplicated", data, 12, 18, period=3600),
         _widget("Restore drills passed / failed", drills, 0, 24, period=86400),
     ]
@@ -171,7 +186,7 @@ def add_dashboard(t: Template, env: Environment, *, buckets: dict, replica_bucke
     variables = {name: Ref(bucket) for name, bucket in buckets.items()}
     variables["ReplicaBucket"] = replica_bucket_name(replica_bucket_arn)
     variables.update({name: GetAtt(queue, "QueueName") for name, queue in queues.items()})
-    variables.update({role: Ref(deployed.function) for role, deployed in functions.items()})
+    variables.update({logical_prefix(role): Ref(deployed.function) for role, deployed in functions.items()})
     body = dashboard_body(env, list(functions), has_source_bucket="SourceBucket" in buckets)
     return t.add_resource(cloudwatch.Dashboard(
         "Dashboard", DashboardName=f"{env.stack_name}-{env.region}", DashboardBody=Sub(body, **variables),

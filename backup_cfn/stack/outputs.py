@@ -33,6 +33,7 @@ def add_primary_outputs(t: Template, *, backup_bucket, source, runs_table, conte
         contract.OUTPUT_WORKER: Ref(functions["worker"].function),
         contract.OUTPUT_PRUNER: Ref(functions["pruner"].function),
         contract.OUTPUT_DRILL: Ref(functions["drill"].function),
+        contract.OUTPUT_DEAD_LETTER_FUNCTION: Ref(functions["dead-letter"].function),
         "TrailName": Ref(audit.trail),
         "TrailBucketName": Ref(audit.bucket),
         "AccessLogBucketName": Ref(log_bucket),

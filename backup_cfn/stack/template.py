@@ -47,7 +47,8 @@ def build_template(env: Environment) -> Template:
 
     lambdas = functions.add_functions(t, env, functions.FunctionWiring(
         key=key, source_bucket_arn=source.arn, source_bucket_name=source.name, backup_bucket=backup_bucket,
-        runs_table=runs_table, content_table=content_table, job_queue=job_queue, failure_queue=failure_queue,
+        runs_table=runs_table, content_table=content_table, job_queue=job_queue, dead_letter_queue=job_dead_letters,
+        failure_queue=failure_queue,
         topic=topic, code_bucket=params.code_bucket.ref(), code_key=params.code_key.ref(),
         network=network.add_network(t, env)))
     storage.add_backup_bucket_policy(t, env, bucket=backup_bucket, key=key, pruner_role=lambdas["pruner"].role)

@@ -219,12 +219,31 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
                   Resource=[GetAtt(content_table, "Arn")]),
         Statement(Sid="RecordJobs", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
                   Resource=[GetAtt(runs_table, "Arn")]),
+        # ChangeMessageVisibility: a job's retry is timed by the worker (engine/attempts.py);
+        # SendMessage: a job too large for one invocation hands the rest on in a continuation.
         Statement(Sid="ConsumeJobs", Effect=Allow,
                   Action=[sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage,
                           sqs_actions.ChangeMessageVisibility, sqs_actions.GetQueueAttributes],
                   Resource=[GetAtt(job_queue, "Arn")]),
+        Statement(Sid="HandOnJobContinuations", Effect=Allow, Action=[sqs_actions.SendMessage],
+                  Resource=[GetAtt(job_queue, "Arn")]),
         Statement(Sid="PublishRunSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
         key_use_statement(key_arn, "s3", "dynamodb", "sqs", "sns", "lambda"),
+    ]
+
+
+def dead_letter_statements(runs_table, dead_letter_queue, topic, key_arn) -> list[Statement]:
+    """Consumes the job dead-letter queue and records each job FAILED (its run's counters move in
+    the same transaction, whose Update items need UpdateItem); announces a run it closes."""
+    return [
+        Statement(Sid="ConsumeDeadLetters", Effect=Allow,
+                  Action=[sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage,
+                          sqs_actions.ChangeMessageVisibility, sqs_actions.GetQueueAttributes],
+                  Resource=[GetAtt(dead_letter_queue, "Arn")]),
+        Statement(Sid="RecordFailedJobs", Effect=Allow, Action=[ddb.GetItem, ddb.UpdateItem],
+                  Resource=[GetAtt(runs_table, "Arn")]),
+        Statement(Sid="PublishRunSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
+        key_use_statement(key_arn, "dynamodb", "sqs", "sns", "lambda"),
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from backup_cfn.bench import SEED, START, make_rig, progress, run_backup
+from backup_cfn.bench.rig import SEED, START, make_rig, progress, run_backup
 
 ONE_USER_DAYS = 60
 PATTERN = "report-01.pdf"

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from backup_cfn.bench import SEED, START, make_rig, progress, run_backup, source_keys, stored_content_bytes
+from backup_cfn.bench.rig import SEED, START, make_rig, progress, run_backup, source_keys, stored_content_bytes
 
 
 @dataclass(frozen=True)
