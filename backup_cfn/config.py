@@ -205,6 +205,24 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(f"{path}: env '{name}': field '{key}' {message}")
 
+    _check_identity(values, fail)
+    _check_numbers(values, fail)
+    _check_retries(values, fail)
+    _check_schedules(values, fail)
+    accounts = _check_people_and_accounts(values, fail)
+    _check_sources_and_endpoints(values, fail)
+    users = _check_priority_users(values, fail)
+    tags = _check_tags(values, fail)
+
+    kwargs = dict(values)
+    kwargs["trusted_account_ids"] = tuple(accounts)
+    kwargs["priority_users"] = tuple(users)
+    kwargs["tags"] = tuple(sorted(tags.items()))
+    return Environment(name=name, **kwargs)
+
+
+def _check_identity(values: dict[str, Any], fail) -> None:
+    """Names and regions: what the stacks are called and where they go."""
     for key in _REQUIRED:
         if not values.get(key):
             raise fail(key, "is required")
@@ -215,6 +233,10 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
             raise fail(key, f"is not a known AWS region: {values[key]!r}")
     if values["replica_region"] == values["region"]:
         raise fail("replica_region", f"must differ from region ({values['region']}): a replica in the same region is no disaster recovery")
+
+
+def _check_numbers(values: dict[str, Any], fail) -> None:
+    """Retention, recoverability, concurrency and drill sizes, each within what AWS and the design accept."""
     retention = values.get("retention_days", 60)
     if not 1 <= retention <= 3650:
         raise fail("retention_days", f"must be between 1 and 3650 days, got {retention}")
@@ -232,10 +254,16 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     drill_users = values.get("drill_users", 10)
     if not 1 <= drill_users <= DRILL_USERS_LIMIT:
         raise fail("drill_users", f"must be between 1 and {DRILL_USERS_LIMIT}, got {drill_users}")
-    _check_retries(values, fail)
+
+
+def _check_schedules(values: dict[str, Any], fail) -> None:
     for key in ("schedule", "prune_schedule", "drill_schedule"):
         if key in values and not _SCHEDULE.match(values[key]):
             raise fail(key, f"must be an EventBridge cron(...) with 6 fields or rate(...) expression, got {values[key]!r}")
+
+
+def _check_people_and_accounts(values: dict[str, Any], fail) -> list[str]:
+    """Who is notified, which accounts are trusted, and which account the environment is for."""
     email = values.get("notification_email", "")
     if email and not _EMAIL.match(email):
         raise fail("notification_email", f"is not an e-mail address: {email!r}")
@@ -250,6 +278,11 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
         raise fail("account_id", f"must be a 12-digit account ID, got {account_id!r}")
     if account_id and account_id in accounts:
         raise fail("trusted_account_ids", f"lists the environment's own account {account_id}")
+    return accounts
+
+
+def _check_sources_and_endpoints(values: dict[str, Any], fail) -> None:
+    """The object lock mode, an existing source bucket, and the emulator's endpoint."""
     if values.get("object_lock_mode", "none") not in OBJECT_LOCK_MODES:
         raise fail("object_lock_mode", f"must be one of {', '.join(OBJECT_LOCK_MODES)}, got {values['object_lock_mode']!r}")
     source = values.get("source_bucket", "")
@@ -258,10 +291,17 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     endpoint = values.get("endpoint_url", "")
     if endpoint and not re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/?$", endpoint):
         raise fail("endpoint_url", f"must be a loopback http URL for the local emulator, got {endpoint!r}")
+
+
+def _check_priority_users(values: dict[str, Any], fail) -> list[str]:
     users = values.get("priority_users", [])
     for user in users:
         if not isinstance(user, str) or not _USER_NAME.match(user):
             raise fail("priority_users", f"must hold user prefixes (no '/'), got {user!r}")
+    return users
+
+
+def _check_tags(values: dict[str, Any], fail) -> dict[str, str]:
     tags = values.get("tags", {})
     for key, value in tags.items():
         if not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
@@ -270,9 +310,4 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
             raise fail("tags", f"value for {key!r} must be a string of at most 256 characters")
     if len(tags) > 40:
         raise fail("tags", "holds more than 40 tags (CloudFormation adds its own up to S3's limit of 50)")
-
-    kwargs = dict(values)
-    kwargs["trusted_account_ids"] = tuple(accounts)
-    kwargs["priority_users"] = tuple(users)
-    kwargs["tags"] = tuple(sorted(tags.items()))
-    return Environment(name=name, **kwargs)
+    return tags

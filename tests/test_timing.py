@@ -30,7 +30,7 @@ from backup_cfn.engine.worker import Job
 from backup_cfn.errors import RunStuck
 from backup_cfn.local.runner import drain_queue, invoke, invoke_initiator
 from backup_cfn.ops import run as run_module
-from backup_cfn.ops.runs import runs_table
+from backup_cfn.ops.runs import runs_document, tables
 from backup_cfn.ops.target import DeployedEnvironment
 
 from engine_support import all_content_versions, make_engine, put, sha
@@ -215,7 +215,8 @@ def test_runs_shows_a_run_that_outlived_its_deadline_as_stalled_with_its_pending
 
     def shown(**kwargs) -> str:
         console = Console(record=True, width=200)
-        console.print(runs_table(target, **kwargs))
+        for table in tables(*runs_document(target, **kwargs)):
+            console.print(table)
         return console.export_text()
 
     assert "IN_PROGRESS" in shown() and "STALLED" not in shown()

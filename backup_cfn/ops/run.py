@@ -167,7 +167,7 @@ def do_run(env: Environment, *, console: Console, users: str | None = None, time
         raise UserError(f"--timeout must be a positive number of seconds, got {timeout}")
     result = run_backup(connect(env), users=chosen, console=side_console(console, as_json), timeout=timeout)
     if as_json:
-        print_json("run", {"run": run_json(result.record), "measured": result.measured()})
+        print_json("run", {"run": run_json(result.record), "measured": result.measured(), "pending_users": []})
     else:
         print_table(console, run_table(result.record, result))
     check_run(result.record, env)

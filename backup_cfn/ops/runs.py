@@ -92,10 +92,9 @@ def runs_document(target: DeployedEnvironment, *, user: str | None = None, run_i
     if run_id:
         record = runs.get_run(dynamodb, settings, run_id)
         if record is not None:
-            body = {"run": run_json(record, settings), "measured": None}
-            if record.get("status") not in runs.FINAL_RUN_STATUSES:
-                body["pending_users"] = pending_users(target, run_id)
-            return "run", body
+            unfinished = record.get("status") not in runs.FINAL_RUN_STATUSES
+            return "run", {"run": run_json(record, settings), "measured": None,
+                           "pending_users": pending_users(target, run_id) if unfinished else []}
         drill = drills.get_drill(dynamodb, settings, run_id)
         if drill is not None:
             return "drill", {"drill": drill_json(drill)}
@@ -159,7 +158,7 @@ def tables(schema: str, body: dict) -> list[Table]:
     if schema == "run":
         pending = body.get("pending_users")
         return [run_table(body["run"], body.get("measured"))] + \
-            ([pending_table(body["run"]["run_id"], pending)] if pending is not None else [])
+            ([pending_table(body["run"]["run_id"], pending)] if pending else [])
     if schema == "drill":
         return [drill_table(body["drill"])]
     if schema == "user-runs":
