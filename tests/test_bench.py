@@ -163,7 +163,7 @@ def test_restore_scenario_restores_every_file_of_one_and_every_user_and_the_raw_
     assert restored == s3.get_object(Bucket=rig.settings.source_bucket, Key=key)["Body"].read()
     assert every["to_s3_over_raw_copy"] > 0 and every["to_directory_over_raw_get"] > 0
     text = bench.table({"restore": result})
-    assert "9 restore" in text and "every user (3 users" in text
+    assert "9 restore" in text and "every user (3), " in text
 
 
 def test_restore_scenario_refuses_a_restore_that_lost_files(local_env, monkeypatch):

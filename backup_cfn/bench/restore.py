@@ -88,13 +88,14 @@ def restore_speed(rig, *, one_user: str | None = None) -> dict:
 
 def table_rows(result: dict | None) -> list[tuple[str, str, str, str]]:
     rows = []
-    for key, label in (("one_user", "1 user"), ("every_user", "every user")):
+    for key in ("one_user", "every_user"):
         part = (result or {}).get(key)
         if not part:
             continue
         s3_, folder = part["to_s3"], part["to_directory"]
+        label = f"user {part['user']}" if key == "one_user" else f"every user ({part['users']})"
         rows.append(("" if rows else "9 restore",
-                     f"{label} ({part['users']} users, {s3_['objects']} files) at {part['concurrency']}: "
+                     f"{label}, {s3_['objects']} files, at {part['concurrency']}: "
                      f"to S3 {s3_['objects_per_second']}/s {s3_['mb_per_second']} MB/s, "
                      f"to a folder {folder['objects_per_second']}/s {folder['mb_per_second']} MB/s",
                      f"{part['to_s3_over_raw_copy']} of raw copy ({part['raw_copy']['objects_per_second']}/s), "
