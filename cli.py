@@ -309,21 +309,25 @@ def compare(ctx: click.Context, env_name: str, user: str, run_a: str, run_b: str
 
 @cli.command()
 @env_option()
-@click.option("--user", required=True, help="whose files to restore")
-@click.option("--run", "run_id", default=None, metavar="RUN_ID", help="the snapshot of this run")
+@click.option("--user", "users", multiple=True, metavar="USER",
+              help="whose files to restore; repeat it for several users (each to TO/<user>/)")
+@click.option("--all-users", is_flag=True, help="every user with a snapshot, each to TO/<user>/ (disaster recovery)")
+@click.option("--run", "run_id", default=None, metavar="RUN_ID",
+              help="the snapshot of this run (with --all-users: each user's newest at or before it)")
 @click.option("--at", default=None, metavar="DATE", help="the newest snapshot at or before this date/time (UTC)")
 @click.option("--path", "path_prefix", default=None, metavar="PREFIX", help="only files under this path")
 @click.option("--to", "to", required=True, metavar="s3://BUCKET/PREFIX|DIR", help="where to restore to")
 @click.option("--from-replica", is_flag=True, help="read from the replica region only (disaster recovery)")
+@json_option()
 @click.pass_context
-def restore(ctx: click.Context, env_name: str, user: str, run_id: str | None, at: str | None,
-            path_prefix: str | None, to: str, from_replica: bool) -> None:
-    """Restore a user's files as they were at a run: server-side copies to S3, or a directory
-    with every file's SHA-256 checked."""
+def restore(ctx: click.Context, env_name: str, users: tuple[str, ...], all_users: bool, run_id: str | None,
+            at: str | None, path_prefix: str | None, to: str, from_replica: bool, as_json: bool) -> None:
+    """Restore users' files as they were at a run: server-side copies to S3, or a directory with
+    every file's SHA-256 checked. Many users are restored several at once, with one summary."""
     from backup_cfn.ops.restore import do_restore
 
-    do_restore(load_env(ctx, env_name), console=console_of(ctx), user=user, to=to, run_id=run_id, at=at,
-               path_prefix=path_prefix, from_replica=from_replica)
+    do_restore(load_env(ctx, env_name), console=console_of(ctx), users=users, all_users=all_users, to=to,
+               run_id=run_id, at=at, path_prefix=path_prefix, from_replica=from_replica, as_json=as_json)
 
 
 @cli.command()

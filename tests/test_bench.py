@@ -87,9 +87,9 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
 
 def test_unknown_scenario_is_one_clear_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--only", "9", "--out", str(tmp_path)])
+        bench.main(["--only", "10", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "--only takes scenario numbers 1-8 separated by commas, got '9'" in capsys.readouterr().err
+    assert "--only takes scenario numbers 1-9 separated by commas, got '10'" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
 
 
@@ -134,3 +134,54 @@ def test_large_user_scenario_splits_the_first_run_and_extrapolates_to_the_real_t
     assert incremental["invocations"] <= first["invocations"]
     assert first["invocations_for_200k_at_900s"] >= 1 and first["objects_per_usable_second"] > 0
     assert "8 large user" in bench.table({"split": result})
+
+
+def test_restore_scenario_restores_every_file_of_one_and_every_user_and_the_raw_baselines(local_env):
+    from backup_cfn.bench import restore as bench_restore
+    from backup_cfn.local.runner import quiet_handlers
+    from backup_cfn.ops import demo_data
+
+    quiet_handlers()
+    rig = bench.make_rig(local_env, 60)
+    demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=3, day=1, seed=bench.SEED)
+    bench.run_backup(rig, 2)
+    result = bench_restore.restore_speed(rig)
+    files = bench.source_keys(3, 1)
+    per_user = {}
+    for key in files:
+        per_user[key.split("/", 1)[0]] = per_user.get(key.split("/", 1)[0], 0) + 1
+    one, every = result["one_user"], result["every_user"]
+    assert one["users"] == 1 and one["to_s3"]["objects"] == one["to_directory"]["objects"] == per_user[one["user"]]
+    assert per_user[one["user"]] == max(per_user.values())          # the user with most files
+    assert every["users"] == 3 and every["to_s3"]["objects"] == every["raw_copy"]["objects"] == len(files)
+    assert every["to_directory"]["bytes"] == every["raw_get"]["bytes"] == sum(s.size for s in files.values())
+    assert one["concurrency"] == 8 and every["concurrency"] == 24
+    # What the restore to S3 wrote is the source, byte for byte, under every-user/<user>/.
+    s3, landing = rig.clients.s3, f"{rig.settings.source_bucket}-restored"
+    key = sorted(files)[0]
+    restored = s3.get_object(Bucket=landing, Key=f"every-user/{key}")["Body"].read()
+    assert restored == s3.get_object(Bucket=rig.settings.source_bucket, Key=key)["Body"].read()
+    assert every["to_s3_over_raw_copy"] > 0 and every["to_directory_over_raw_get"] > 0
+    text = bench.table({"restore": result})
+    assert "9 restore" in text and "every user (3), " in text
+
+
+def test_restore_scenario_refuses_a_restore_that_lost_files(local_env, monkeypatch):
+    from backup_cfn.bench import restore as bench_restore
+    from backup_cfn.engine import restore as engine_restore
+    from backup_cfn.local.runner import quiet_handlers
+    from backup_cfn.ops import demo_data
+
+    quiet_handlers()
+    rig = bench.make_rig(local_env, 60)
+    demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=1, day=1, seed=bench.SEED)
+    bench.run_backup(rig, 2)
+    real = engine_restore.restore_to_s3
+
+    def one_problem(*args, **kwargs):
+        report = real(*args, **kwargs)
+        report.problems.append("x: copy failed")
+        return report
+    monkeypatch.setattr(engine_restore, "restore_to_s3", one_problem)
+    with pytest.raises(RuntimeError, match="1 user\\(s\\) failed"):
+        bench_restore.restore_speed(rig)

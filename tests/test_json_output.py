@@ -78,7 +78,7 @@ def invoke(environments, *args):
 def test_every_schema_in_the_doc_is_checked_here():
     assert set(documented()) == {"backup-cfn/runs", "backup-cfn/run", "backup-cfn/drill", "backup-cfn/user-runs",
                                  "backup-cfn/ls", "backup-cfn/find", "backup-cfn/compare", "backup-cfn/verify",
-                                 "backup-cfn/cost", "backup-cfn/status"}
+                                 "backup-cfn/cost", "backup-cfn/status", "backup-cfn/restore"}
 
 
 def test_cost_json_is_the_documented_document():

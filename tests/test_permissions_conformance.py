@@ -28,7 +28,7 @@ from backup_cfn.ops.drill import drill_event
 from backup_cfn.ops.find import find
 from backup_cfn.ops.ls import listing
 from backup_cfn.ops.prune import run_prune
-from backup_cfn.ops.restore import restore
+from backup_cfn.ops.restore import restore, restore_many
 from backup_cfn.ops.runs import runs_table
 from backup_cfn.ops.selection import snapshot
 from backup_cfn.ops.target import DeployedEnvironment
@@ -122,6 +122,8 @@ def recorded(emulator_endpoint, tmp_path_factory):
     restored = tmp_path_factory.mktemp("restored")
     restore(operator.s3, backup_bucket, user="client-0001", to=str(restored))
     restore(operator.s3, backup_bucket, user="client-0002", to=f"s3://{source}/restored/")
+    restore_many(operator.s3, backup_bucket, users=["client-0001", "client-0002"],
+                 to=str(tmp_path_factory.mktemp("restored-many")))
     run_verify(target, sample_percent=100)
     listing(snapshot(operator.s3, backup_bucket, "client-0001", run_id=second_run), None)
     find(target, "*.pdf")
@@ -138,8 +140,12 @@ def recorded(emulator_endpoint, tmp_path_factory):
     for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=backup_bucket):
         for item in page.get("Contents", []):
             setup_replica.copy_object(Bucket=replica, Key=item["Key"], CopySource={"Bucket": backup_bucket, "Key": item["Key"]})
-    restore(engine.as_role(OPERATOR, calls, region=env.replica_region).s3, replica, user="client-0003",
-            to=str(tmp_path_factory.mktemp("from-replica")))
+    replica_operator = engine.as_role(OPERATOR, calls, region=env.replica_region)
+    restore(replica_operator.s3, replica, user="client-0003", to=str(tmp_path_factory.mktemp("from-replica")))
+    # Disaster recovery: every user at once, from the replica alone, to a folder and to a bucket.
+    restore_many(replica_operator.s3, replica, users=None, to=str(tmp_path_factory.mktemp("from-replica-all")),
+                 source="replica")
+    restore_many(replica_operator.s3, replica, users=None, to=f"s3://{source}/dr/", source="replica")
 
     # Garbage collection past the retention, through the pruner's handler.
     from handlers import pruner, runtime

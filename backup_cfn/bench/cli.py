@@ -13,7 +13,9 @@ it is judged against:
 6. storage over a simulated year with keep_monthly = 12 (backup_cfn/bench/year.py);
 7. find: one user's 60 days, and every user of scenario 4's 1,000 users and two runs (backup_cfn/bench/find.py);
 8. one user too large for one invocation, over scaled-down invocations: how many a 200,000-object
-   user needs at the worker's 900-second timeout (backup_cfn/bench/split.py).
+   user needs at the worker's 900-second timeout (backup_cfn/bench/split.py);
+9. restore: one user and every user of scenario 4's rig, to S3 and to a directory, in objects/s and
+   MB/s, against raw CopyObject and GetObject at the same concurrency (backup_cfn/bench/restore.py).
 Writes results.json, storage.png and retention.png into the output folder and a table to stdout.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from backup_cfn.bench import find, year
+from backup_cfn.bench import find, restore, year
 from backup_cfn.bench.engine_runs import end_to_end_and_requests
 from backup_cfn.bench.micro import hashing, template_build
 from backup_cfn.bench.report import table, write
@@ -37,7 +39,7 @@ from backup_cfn.bench.storage import chart, storage_over_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT = ROOT / "docs" / "bench"
-SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8)
+SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 SCENARIO_RANGE = f"{SCENARIOS[0]}-{SCENARIOS[-1]}"
 
 
@@ -69,16 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in only:
         progress("5 template build")
         results["templates"] = template_build(sizes)
-    if only & {1, 2, 4, 6, 7, 8}:
+    if only & {1, 2, 4, 6, 7, 8, 9}:
         from backup_cfn.local.runner import quiet_handlers
         quiet_handlers()
     # Each emulator scenario gets its own emulator: moto keeps everything in memory.
-    if only & {2, 4, 7}:
+    if only & {2, 4, 7, 9}:
         progress(f"4 first full run over {sizes.e2e_users} users, then 2 one incremental run")
         with emulator_env() as env, tempfile.TemporaryDirectory(prefix="bench-find-cache-") as cache:
-            after = None
-            if 7 in only:
-                after = lambda rig: results.__setitem__("find_all", find.every_user(rig, env, cache))  # noqa: E731
+            def after(rig):     # scenarios 7 and 9 on the users of 4 and 2, after their two runs
+                if 7 in only:
+                    results["find_all"] = find.every_user(rig, env, cache)
+                if 9 in only:
+                    results["restore"] = restore.restore_speed(rig)
             results["end_to_end"], results["requests"] = end_to_end_and_requests(env, sizes, env.max_concurrent_backups,
                                                                                  after)
         write(out, results)

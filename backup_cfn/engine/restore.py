@@ -1,9 +1,11 @@
-"""Restore a user's snapshot: to a directory (every file's SHA-256 checked) or to S3 (server-side
-copies). Needs only a bucket holding manifests/ and content/, so it works from the replica."""
+"""Restore a user's snapshot, or many users' at once: to a directory (every file's SHA-256 checked)
+or to S3 (server-side copies). Needs only a bucket holding manifests/ and content/, so it works from
+the replica: the disaster-recovery path."""
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,11 +15,13 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from backup_cfn.engine import naming
-from backup_cfn.engine.errors import RestoreError
+from backup_cfn.engine.errors import ManifestError, RestoreError
 from backup_cfn.engine.hashing import CHUNK_BYTES, whole_object_sha256
-from backup_cfn.engine.manifest import Manifest, list_manifests, read_manifest
+from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_manifests, list_snapshots, read_manifest
 
 COPY_LIMIT = 5 * 1024**3
+FILE_THREADS = 8      # one user's files at once
+USERS_AT_ONCE = 8     # users at once, each with its own file pool: 64 requests, the clients' pool
 
 
 @dataclass
@@ -27,6 +31,8 @@ class RestoreReport:
     files: int = 0
     bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    to: str = ""
 
     @property
     def ok(self) -> bool:
@@ -70,7 +76,7 @@ def safe_relative(path: str) -> PurePosixPath | None:
 
 
 def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, path_prefix: str | None = None,
-                         threads: int = 8, progress: Callable[[int], None] | None = None) -> RestoreReport:
+                         threads: int = FILE_THREADS, progress: Callable[[int], None] | None = None) -> RestoreReport:
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
     target.mkdir(parents=True, exist_ok=True)
@@ -112,7 +118,7 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
 
 
 def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, target_prefix: str, *,
-                  path_prefix: str | None = None, threads: int = 8,
+                  path_prefix: str | None = None, threads: int = FILE_THREADS,
                   progress: Callable[[int], None] | None = None) -> RestoreReport:
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
@@ -157,3 +163,103 @@ def _restore_all(report: RestoreReport, entries: dict, restore_one: Callable, th
 
 def load_for_restore(s3, bucket: str, user: str, *, run_id: str | None = None, at: datetime | None = None) -> Manifest:
     return read_manifest(s3, bucket, choose_manifest(s3, bucket, user, run_id=run_id, at=at))
+
+
+# --- many users at once (disaster recovery) -------------------------------------------------------
+
+@dataclass(frozen=True)
+class DirectoryTarget:
+    """A local folder; many users go to <folder>/<user>/."""
+    root: Path
+
+    def for_user(self, user: str) -> "DirectoryTarget":
+        return DirectoryTarget(self.root / user)
+
+    def restore(self, s3, bucket: str, manifest: Manifest, **options) -> RestoreReport:
+        return restore_to_directory(s3, bucket, manifest, self.root, **options)
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+
+@dataclass(frozen=True)
+class BucketTarget:
+    """A bucket and key prefix; many users go to <prefix>/<user>/."""
+    bucket: str
+    prefix: str = ""
+
+    def for_user(self, user: str) -> "BucketTarget":
+        return BucketTarget(self.bucket, "/".join(p for p in (self.prefix.strip("/"), user) if p))
+
+    def restore(self, s3, bucket: str, manifest: Manifest, **options) -> RestoreReport:
+        return restore_to_s3(s3, bucket, manifest, self.bucket, self.prefix, **options)
+
+    def __str__(self) -> str:
+        prefix = self.prefix.strip("/")
+        return f"s3://{self.bucket}/{prefix + '/' if prefix else ''}"
+
+
+def every_users_snapshot(s3, bucket: str, *, limit: str | None = None) -> tuple[list[SnapshotRef], dict[str, str]]:
+    """Every user's newest snapshot at or before run ID `limit` (or the newest), from one listing of
+    manifests/; and the users with only later snapshots, each with the reason."""
+    listed: dict[str, list[SnapshotRef]] = {}
+    for ref in list_snapshots(s3, bucket):          # sorted by user, then run
+        listed.setdefault(ref.user, []).append(ref)
+    chosen, missing = [], {}
+    for user, refs in listed.items():
+        eligible = [ref for ref in refs if limit is None or ref.run_id <= limit]
+        if eligible:
+            chosen.append(eligible[-1])
+        else:
+            missing[user] = f"no backup at or before {limit} (oldest: {refs[0].run_id})"
+    return chosen, missing
+
+
+def named_snapshots(s3, bucket: str, users: list[str], *, run_id: str | None = None, at: datetime | None = None,
+                    threads: int = USERS_AT_ONCE) -> tuple[list[SnapshotRef], dict[str, str]]:
+    """Each named user's snapshot as `choose_manifest` picks it (one listing per user, in parallel);
+    and the users without one, each with choose_manifest's reason."""
+    def choose(user: str) -> SnapshotRef | str:
+        try:
+            key = choose_manifest(s3, bucket, user, run_id=run_id, at=at)
+        except RestoreError as exc:
+            return str(exc)
+        return SnapshotRef(user, naming.parse_manifest_key(key)[1], key)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        found = dict(zip(users, pool.map(choose, users)))
+    return ([ref for ref in found.values() if isinstance(ref, SnapshotRef)],
+            {user: reason for user, reason in found.items() if isinstance(reason, str)})
+
+
+def restore_users(s3, bucket: str, snapshots: list[SnapshotRef], target, *, path_prefix: str | None = None,
+                  users_at_once: int = USERS_AT_ONCE, threads: int = FILE_THREADS,
+                  progress: Callable[[int], None] | None = None,
+                  user_done: Callable[[RestoreReport], None] | None = None) -> list[RestoreReport]:
+    """Restore each snapshot to `target.for_user(user)`, `users_at_once` users in parallel, each on
+    its own pool of `threads`. A user that fails (an unreadable manifest or content, a target it
+    cannot write) is reported with its problems; the others go on. Reports in the snapshots' order."""
+    def restore_one_user(ref: SnapshotRef) -> RestoreReport:
+        started = time.perf_counter()
+        destination = target.for_user(ref.user)
+        try:
+            manifest = read_manifest(s3, bucket, ref.key)
+            report = destination.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads,
+                                         progress=progress)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            report = RestoreReport(ref.user, ref.run_id, problems=[
+                f"snapshot {ref.key} unreadable: {error.get('Code')}: {error.get('Message')}"])
+        except ManifestError as exc:
+            report = RestoreReport(ref.user, ref.run_id, problems=[str(exc)])
+        except OSError as exc:     # the user's folder itself: a file in the way, no space, read-only
+            report = RestoreReport(ref.user, ref.run_id, problems=[
+                f"cannot restore to {destination}: {exc.strerror or exc}"])
+        report.seconds = time.perf_counter() - started
+        report.to = str(destination)
+        if user_done:
+            user_done(report)
+        return report
+
+    with ThreadPoolExecutor(max_workers=users_at_once) as pool:
+        return list(pool.map(restore_one_user, snapshots))

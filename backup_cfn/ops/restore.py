@@ -1,23 +1,41 @@
-"""`backup-cfn restore`: a user's files as they were at a run, to a directory (every file's
-SHA-256 checked) or to S3 (server-side copies), from the backup bucket or, for disaster recovery,
-from the replica bucket alone."""
+"""`backup-cfn restore`: users' files as they were at a run, to a directory (every file's SHA-256
+checked) or to S3 (server-side copies), from the backup bucket or, for disaster recovery, from the
+replica bucket alone. One user goes to the target itself; many (`--user` repeated, `--all-users`)
+go to <target>/<user>/, several users at once, under one progress display and one summary."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
 from backup_cfn.deploy.outputs import outputs_of
-from backup_cfn.engine.restore import load_for_restore, restore_to_directory, restore_to_s3
+from backup_cfn.engine import naming
+from backup_cfn.engine.restore import (
+    BucketTarget,
+    DirectoryTarget,
+    FILE_THREADS,
+    USERS_AT_ONCE,
+    RestoreReport,
+    load_for_restore,
+    restore_users,
+    every_users_snapshot,
+    named_snapshots,
+)
 from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS
 from backup_cfn.errors import UserError
 from backup_cfn.ops.format import human_bytes
 from backup_cfn.ops.selection import check_run_id, check_user, parse_at
 from backup_cfn.ops.target import connect
+from backup_cfn.output import print_json, print_line, print_table, side_console
+
+MAX_LISTED_USERS = 20     # failed users named in the final error line and the failures table
 
 
 def replica_target(env: Environment) -> tuple[object, str]:
@@ -31,7 +49,7 @@ def replica_target(env: Environment) -> tuple[object, str]:
 
 
 def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, at: datetime | None = None,
-            path_prefix: str | None = None, console: Console | None = None, threads: int = 8):
+            path_prefix: str | None = None, console: Console | None = None, threads: int = FILE_THREADS):
     console = console or Console()
     check_run_id(run_id)
     check_user(user)
@@ -40,25 +58,16 @@ def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, a
                   [p for p in manifest.entries if p.startswith(path_prefix)])
     if path_prefix and not entries:
         raise UserError(f"run {manifest.run_id} of {user!r} holds no file under {path_prefix!r}")
+    target = restore_target(to, bucket)
     with Progress(TextColumn("restore {task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} bytes"),
                   TimeElapsedColumn(), console=console) as progress:
         total = sum(e.size for p, e in manifest.entries.items() if not path_prefix or p.startswith(path_prefix))
         task = progress.add_task(f"{user}@{manifest.run_id}", total=total)
         advance = lambda n: progress.update(task, advance=n)  # noqa: E731
-        if to.startswith("s3://"):
-            target_bucket, _, prefix = to[5:].partition("/")
-            if not target_bucket:
-                raise UserError(f"--to {to!r}: expected s3://bucket/prefix")
-            if target_bucket == bucket:
-                raise UserError("--to must not be the backup bucket itself")
-            report = restore_to_s3(s3, bucket, manifest, target_bucket, prefix, path_prefix=path_prefix,
-                                   threads=threads, progress=advance)
-        else:
-            try:
-                report = restore_to_directory(s3, bucket, manifest, Path(to), path_prefix=path_prefix,
-                                              threads=threads, progress=advance)
-            except OSError as exc:  # the target itself: not a directory, read-only, no space
-                raise UserError(f"--to {to}: cannot restore there: {exc.strerror or exc}") from None
+        try:
+            report = target.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads, progress=advance)
+        except OSError as exc:  # the target directory itself: not a directory, read-only, no space
+            raise UserError(f"--to {to}: cannot restore there: {exc.strerror or exc}") from None
     console.print(f"restored {report.files} file(s), {human_bytes(report.bytes)} of {user} at run "
                   f"{manifest.run_id} to {to}" + (" (every SHA-256 checked)" if not to.startswith("s3://") else ""))
     if not report.ok:
@@ -68,14 +77,173 @@ def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, a
     return report
 
 
-def do_restore(env: Environment, *, console: Console, user: str, to: str, run_id: str | None = None,
-               at: str | None = None, path_prefix: str | None = None, from_replica: bool = False):
+def restore_target(to: str, bucket: str):
+    """--to as a DirectoryTarget or a BucketTarget; never the bucket restored from."""
+    if not to.startswith("s3://"):
+        return DirectoryTarget(Path(to))
+    target_bucket, _, prefix = to[5:].partition("/")
+    if not target_bucket:
+        raise UserError(f"--to {to!r}: expected s3://bucket/prefix")
+    if target_bucket == bucket:
+        raise UserError("--to must not be the backup bucket itself")
+    return BucketTarget(target_bucket, prefix)
+
+
+class Tally:
+    """What the user pool has restored so far, for the one progress display (thread-safe)."""
+
+    def __init__(self, progress: Progress, task):
+        self._lock = threading.Lock()
+        self._progress, self._task = progress, task
+        self.files = self.bytes = self.failed = 0
+
+    def file_done(self, size: int) -> None:
+        with self._lock:
+            self.files += 1
+            self.bytes += size
+            self._progress.update(self._task, files=self.files, size=human_bytes(self.bytes))
+
+    def user_done(self, report: RestoreReport) -> None:
+        with self._lock:
+            self.failed += 0 if report.ok else 1
+            self._progress.update(self._task, advance=1, failed=self.failed)
+
+
+def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: str | None = None,
+                 at: datetime | None = None, path_prefix: str | None = None, console: Console | None = None,
+                 as_json: bool = False, per_user_folders: bool = True, source: str = "backup",
+                 users_at_once: int | None = None) -> dict:
+    """Restore the named users (each at the snapshot of `run_id`, the newest at or before `at`, or the
+    newest) or, when `users` is None, every user with a snapshot (each at its newest at or before
+    `run_id` or `at`: a point in time for a disaster-recovery restore), several at once. Prints a summary (or the
+    backup-cfn/restore document); a user that fails does not stop the others, and the call then
+    raises one line naming them."""
+    console = console or Console()
+    check_run_id(run_id)
+    for user in users or ():
+        check_user(user)
+    target = restore_target(to, bucket)
+    limit = run_id or (naming.run_id_for(at) if at else None)
+    if users is None:
+        snapshots, missing = every_users_snapshot(s3, bucket, limit=limit)
+    else:
+        snapshots, missing = named_snapshots(s3, bucket, users, run_id=run_id, at=at)
+        if missing:     # a user named by mistake: nothing restored, every such user named at once
+            reasons = [missing[user] for user in sorted(missing)[:MAX_LISTED_USERS]]
+            more = len(missing) - len(reasons)
+            raise UserError("; ".join(reasons) + (f"; and {more} more" if more else ""))
+    if not snapshots:
+        raise UserError(f"no backups in s3://{bucket}" if not missing else
+                        f"no user has a backup at or before {limit} ({len(missing)} user(s) only have later ones)")
+    if isinstance(target, DirectoryTarget):
+        try:
+            target.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--to {to}: cannot restore there: {exc.strerror or exc}") from None
+    if not per_user_folders:
+        target = _SameTarget(target)
+    side = side_console(console, as_json)
+    started = time.perf_counter()
+    with Progress(TextColumn("restore"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} users"),
+                  TextColumn("{task.fields[files]} files, {task.fields[size]}"),
+                  TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(), console=side) as progress:
+        tally = Tally(progress, progress.add_task("users", total=len(snapshots), files=0, size=human_bytes(0), failed=0))
+        reports = restore_users(s3, bucket, snapshots, target, path_prefix=path_prefix,
+                                users_at_once=users_at_once or USERS_AT_ONCE,
+                                progress=tally.file_done, user_done=tally.user_done)
+    summary = restore_summary(reports, missing, seconds=time.perf_counter() - started, bucket=bucket, source=source,
+                              to=to, run_id=run_id, at=at, path_prefix=path_prefix)
+    if as_json:
+        print_json("restore", summary)
+    else:
+        print_summary(console, summary)
+    failed = [u for u in summary["users"] if not u["ok"]]
+    if failed:
+        names = ", ".join(u["user"] for u in failed[:MAX_LISTED_USERS])
+        more = f" and {len(failed) - MAX_LISTED_USERS} more" if len(failed) > MAX_LISTED_USERS else ""
+        raise UserError(f"{len(failed)} of {len(reports)} user(s) not restored: {names}{more}")
+    return summary
+
+
+class _SameTarget:
+    """One user's restore: to the target itself, as `restore --user U --to T` always has."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def for_user(self, user: str):
+        return self._target
+
+
+def restore_summary(reports: list[RestoreReport], missing: dict[str, str], *, seconds: float, bucket: str,
+                    source: str, to: str, run_id: str | None, at: datetime | None, path_prefix: str | None) -> dict:
+    files, size = sum(r.files for r in reports), sum(r.bytes for r in reports)
+    return {
+        "source": source, "bucket": bucket, "to": to, "run_id": run_id, "at": naming.iso(at) if at else None,
+        "path_prefix": path_prefix or "",
+        "users_total": len(reports), "users_restored": sum(1 for r in reports if r.ok),
+        "users_failed": sum(1 for r in reports if not r.ok), "users_skipped": len(missing),
+        "files": files, "bytes": size, "seconds": round(seconds, 3),
+        "objects_per_second": round(files / seconds, 1) if seconds else None,
+        "mb_per_second": round(size / 1e6 / seconds, 2) if seconds else None,
+        "users": [{"user": r.user, "run_id": r.run_id, "to": r.to, "ok": r.ok, "files": r.files, "bytes": r.bytes,
+                   "seconds": round(r.seconds, 3), "problems_total": len(r.problems),
+                   "problems": r.problems[:MAX_LISTED_PROBLEMS]} for r in reports],
+        "skipped": [{"user": user, "reason": reason} for user, reason in sorted(missing.items())],
+    }
+
+
+def print_summary(console: Console, summary: dict) -> None:
+    table = Table(title="restore", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rate = lambda value, unit: f"{value} {unit}" if value is not None else "-"  # noqa: E731
+    for row in (("from", f"s3://{summary['bucket']} ({summary['source']})"),
+                ("to", summary["to"].rstrip("/") + ("/<user>/" if len({u["to"] for u in summary["users"]}) > 1 else "")),
+                ("users restored", f"{summary['users_restored']} of {summary['users_total']}"),
+                ("users failed", str(summary["users_failed"])),
+                ("users skipped (no snapshot then)", str(summary["users_skipped"])),
+                ("files", str(summary["files"])),
+                ("bytes", human_bytes(summary["bytes"])),
+                ("time", f"{summary['seconds']:.1f} s"),
+                ("objects/s", rate(summary["objects_per_second"], "")),
+                ("MB/s", rate(summary["mb_per_second"], ""))):
+        table.add_row(*row)
+    print_table(console, table)
+    if not summary["to"].startswith("s3://"):
+        print_line(console, "every restored file's SHA-256 checked")
+    failed = [u for u in summary["users"] if not u["ok"]]
+    if failed:
+        failures = Table(title="users not restored")
+        for column in ("user", "run", "restored", "reason"):
+            failures.add_column(column)
+        for user in failed[:MAX_LISTED_USERS]:
+            more = f" (and {user['problems_total'] - 1} more)" if user["problems_total"] > 1 else ""
+            failures.add_row(user["user"], user["run_id"], f"{user['files']} file(s)", user["problems"][0] + more)
+        print_table(console, failures)
+    for skipped in summary["skipped"][:MAX_LISTED_USERS]:
+        print_line(console, f"skipped {skipped['user']}: {skipped['reason']}")
+
+
+def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | list[str] = (), all_users: bool = False,
+               to: str, run_id: str | None = None, at: str | None = None, path_prefix: str | None = None,
+               from_replica: bool = False, as_json: bool = False):
     if run_id and at:
         raise UserError("give --run or --at, not both")
+    if all_users and users:
+        raise UserError("give --user or --all-users, not both")
+    if not all_users and not users:
+        raise UserError("give --user (repeat it for several users) or --all-users")
     moment = parse_at(at) if at else None
     if from_replica:
         s3, bucket = replica_target(env)
     else:
         target = connect(env)
         s3, bucket = target.clients.s3, target.settings.backup_bucket
-    return restore(s3, bucket, user=user, to=to, run_id=run_id, at=moment, path_prefix=path_prefix, console=console)
+    named = list(dict.fromkeys(users))
+    if len(named) == 1 and not as_json:
+        return restore(s3, bucket, user=named[0], to=to, run_id=run_id, at=moment, path_prefix=path_prefix,
+                       console=console)
+    return restore_many(s3, bucket, users=None if all_users else named, to=to, run_id=run_id, at=moment,
+                        path_prefix=path_prefix, console=console, as_json=as_json, per_user_folders=len(named) != 1,
+                        source="replica" if from_replica else "backup")
