@@ -14,6 +14,8 @@ it is judged against:
 7. find: one user's 60 days, and every user of scenario 4's 1,000 users and two runs (backup_cfn/bench/find.py);
 8. one user too large for one invocation, over scaled-down invocations: how many a 200,000-object
    user needs at the worker's 900-second timeout (backup_cfn/bench/split.py).
+Whenever scenario 2 ran (with 4 and 8 if they did), the scale model (backup_cfn/bench/scale.py,
+docs/scale.md) carries the measured requests to 1x, 10x and 100x and prints a second table.
 Writes results.json, storage.png and retention.png into the output folder and a table to stdout.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from backup_cfn.bench import find, year
+from backup_cfn.bench import find, scale, year
 from backup_cfn.bench.engine_runs import end_to_end_and_requests
 from backup_cfn.bench.micro import hashing, template_build
 from backup_cfn.bench.report import table, write
@@ -103,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         with emulator_env() as env:
             results["split"] = split_user(env, sizes)
         write(out, results)
+    if "requests" in results:
+        # The scale model (docs/scale.md) over whatever of scenarios 2, 4 and 8 ran.
+        results["scale"] = scale.from_results(results)
     results["seconds"] = round(time.perf_counter() - began, 1)
     write(out, results)
     if "storage" in results:
@@ -110,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if "year" in results:
         year.chart(results["year"], out / "retention.png")
     print(table(results))
+    if results.get("scale"):
+        print("\n" + scale.table(results["scale"]))
     print(f"\n{results['mode']} bench in {results['seconds']} s; results in {out / 'results.json'}"
           + (f", chart {out / 'storage.png'}" if "storage" in results else ""))
     return 0

@@ -88,7 +88,7 @@ ANSWERS = {
     "first run in a day": "raise max_concurrent_backups for the first run, or seed users over several nights",
     "Lambda concurrency": "MaximumConcurrency caps the worker; ask for a higher account quota past 1,000",
     "run record writes": "shard the run counters (docs/scale.md, what would change)",
-    "new-table write rate": "on-demand doubles its peak as it goes; SDK standard retries back off meanwhile",
+    "content index writes (new table)": "on-demand doubles its peak as it goes; SDK standard retries back off meanwhile",
     "backup content/ PUT rate": "content keys are hash-spread, so S3 partitions the prefix; SDK retries SlowDown",
     "source GET rate": "one prefix per user; SDK retries SlowDown while S3 partitions",
     "restore copy rate": "more users and files in flight; the replica's content/ prefix is the ceiling",
@@ -233,11 +233,22 @@ def dynamodb_items(fit_: Fit, scale: Scale, design: Design, first: Run) -> dict:
             "content_index": round(first_contents + nightly_new * design.retention_days)}
 
 
-def checks(scale: Scale, nightly: Run, first: Run, restore_rate: float, design: Design) -> list[dict]:
-    """Each bound as demand over limit (1.0 or more: broken)."""
+# Each bound: what it limits ("time" grows with the users, "rate" with the concurrency) and
+# whether AWS adapts past it (S3 partitions a busy prefix, on-demand doubles its peak) or not.
+BOUNDS = {
+    "initiator timeout": ("time", "hard"), "backup window": ("time", "hard"), "first run in a day": ("time", "hard"),
+    "Lambda concurrency": ("time", "quota"), "run record writes": ("rate", "hard"),
+    "content index writes (new table)": ("rate", "adaptive"), "backup content/ PUT rate": ("rate", "adaptive"),
+    "source GET rate": ("rate", "adaptive"), "restore copy rate": ("restore", "adaptive"),
+}
+
+
+def checks(fit_: Fit, scale: Scale, nightly: Run, first: Run, restore_rate: float, design: Design) -> list[dict]:
+    """Each bound as demand over limit (1.0 or more: broken), and how far it is: the users (a time
+    bound) or the worker concurrency (a rate bound) at which it would be reached."""
     wcu = LIMITS["dynamodb_transaction_wcu"].value * math.ceil(design.run_record_bytes / 1024)
     finish_rate = max(nightly.finish_rate, first.finish_rate)
-    first_ddb_writes = sum(n for op, n in first.requests["dynamodb"].items() if op != "GetItem") / first.seconds
+    index_writes = sum(n for op, n in fit_.per_object["dynamodb"].items() if op != "GetItem") * scale.objects
     first_copies = first.requests["s3"].get("CopyObject", 0) / first.seconds
     first_gets = sum(first.requests["s3"].get(op, 0) for op in ("GetObject", "HeadObject")) / first.seconds
     needed = math.ceil(scale.users * nightly.job_seconds / max(1.0, design.backup_window_seconds
@@ -246,19 +257,37 @@ def checks(scale: Scale, nightly: Run, first: Run, restore_rate: float, design: 
         ("initiator timeout", initiator_seconds(scale.users, design), contract.INITIATOR_TIMEOUT_SECONDS, "s"),
         ("backup window", nightly.seconds, design.backup_window_seconds, "s"),
         ("first run in a day", first.seconds, 24 * 3600, "s"),
-        ("Lambda concurrency", needed, LIMITS["lambda_account_concurrency"].value, "concurrent to fit the window"),
+        ("Lambda concurrency", needed, LIMITS["lambda_account_concurrency"].value, "workers the window needs"),
         ("run record writes", finish_rate * wcu, LIMITS["dynamodb_partition_wcu"].value, "WCU/s on one item"),
-        ("new-table write rate", first_ddb_writes, LIMITS["dynamodb_new_table_writes"].value, "writes/s"),
+        ("content index writes (new table)", index_writes / first.seconds, LIMITS["dynamodb_new_table_writes"].value,
+         "writes/s"),
         ("backup content/ PUT rate", first_copies, LIMITS["s3_put_per_prefix"].value, "COPY/s"),
         ("source GET rate", first_gets, LIMITS["s3_get_per_prefix"].value, "GET+HEAD/s"),
         ("restore copy rate", restore_rate, LIMITS["s3_get_per_prefix"].value, "copies/s"),
     ]
-    return [{"check": name, "demand": round(demand, 1), "limit": limit, "unit": unit,
-             "ratio": round(demand / limit, 3), "answer": ANSWERS[name]} for name, demand, limit, unit in rows]
+    out = []
+    for name, demand, limit, unit in rows:
+        kind, nature = BOUNDS[name]
+        ratio = demand / limit
+        row = {"check": name, "demand": round(demand, 1), "limit": limit, "unit": unit, "ratio": round(ratio, 3),
+               "kind": kind, "nature": nature, "answer": ANSWERS[name]}
+        if kind == "time" and ratio:
+            row["reached_at_users"] = int(scale.users / ratio)
+        if kind == "rate" and ratio:
+            row["reached_at_concurrency"] = int(nightly.concurrency / ratio)
+        out.append(row)
+    return out
 
 
 def first_to_break(rows: list[dict]) -> dict:
+    """At the design's concurrency: the bound closest to (or past) its limit."""
     return max(rows, key=lambda row: row["ratio"])
+
+
+def first_hard_ceiling(rows: list[dict]) -> dict:
+    """Raising the worker concurrency: the first bound AWS does not adapt past."""
+    return min((row for row in rows if row["kind"] == "rate" and row["nature"] == "hard"),
+               key=lambda row: row["reached_at_concurrency"])
 
 
 def model(fit_: Fit, design: Design = Design(), scales: tuple[Scale, ...] = SCALES) -> dict:
@@ -267,7 +296,7 @@ def model(fit_: Fit, design: Design = Design(), scales: tuple[Scale, ...] = SCAL
         nightly = run(fit_, scale, round(scale.objects * design.churn), design)
         first = run(fit_, scale, scale.objects, design)
         restore, bound, rate = restore_seconds(scale, design)
-        rows = checks(scale, nightly, first, rate, design)
+        rows = checks(fit_, scale, nightly, first, rate, design)
         out.append({
             "scale": scale.name, "users": scale.users, "objects": scale.objects, "bytes": scale.bytes,
             "nightly": _run_dict(nightly), "first_run": _run_dict(first),
@@ -276,6 +305,7 @@ def model(fit_: Fit, design: Design = Design(), scales: tuple[Scale, ...] = SCAL
             "restore": {"seconds": round(restore), "copies_per_second": round(rate), "bound": bound,
                         "in_flight": design.restore_users_parallel * design.restore_files_per_user},
             "checks": rows, "first_to_break": first_to_break(rows)["check"],
+            "first_hard_ceiling": first_hard_ceiling(rows)["check"],
         })
     return {"source": fit_.source, "design": design.__dict__, "scales": out,
             "limits": {name: {"value": limit.value, "unit": limit.unit, "source": limit.source}
@@ -301,3 +331,68 @@ def from_results(results: dict, design: Design = Design()) -> dict | None:
          "incremental": split["incremental"]["invocations_for_200k_at_900s"], "source": "measured (scenario 8)"}
         if split else {"source": "scenario 8 did not run"})
     return modelled
+
+
+# --- the printed table -----------------------------------------------------------------------------
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _count(n: float) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.1f}{suffix}"
+    return f"{n:.0f}"
+
+
+def table(modelled: dict) -> str:
+    """The scale model as the bench prints it: one column per scale."""
+    scales = modelled["scales"]
+    design = modelled["design"]
+
+    def requests(run_: dict) -> str:
+        t = run_["totals"]
+        return f"S3 {_count(t['s3'])}, DDB {_count(t['dynamodb'])}, SQS {_count(t['sqs'])}"
+
+    def worst(s: dict) -> str:
+        row = next(r for r in s["checks"] if r["check"] == s["first_to_break"])
+        return f"{row['check']} {row['ratio']:.2f}x"
+
+    def ceiling(s: dict) -> str:
+        row = next(r for r in s["checks"] if r["check"] == s["first_hard_ceiling"])
+        return f"{row['check']} at {row['reached_at_concurrency']} workers"
+
+    rows = [
+        ("users / objects / TB", lambda s: f"{s['users']:,} / {_count(s['objects'])} / {s['bytes'] // TB}"),
+        ("nightly requests", lambda s: requests(s["nightly"])),
+        ("first run requests", lambda s: requests(s["first_run"])),
+        ("invocations (nightly)", lambda s: f"{s['invocations']['nightly']:,} at {s['nightly']['concurrency']} workers"),
+        ("DynamoDB items", lambda s: f"runs {_count(s['dynamodb_items']['runs_table'])}, "
+                                     f"index {_count(s['dynamodb_items']['content_index'])}"),
+        ("nightly run", lambda s: _duration(s["nightly"]["seconds"])),
+        ("first full run", lambda s: _duration(s["first_run"]["seconds"])),
+        ("full restore", lambda s: f"{_duration(s['restore']['seconds'])} ({s['restore']['copies_per_second']}/s)"),
+        ("closest to its limit", worst),
+        ("first hard ceiling", ceiling),
+    ]
+    header = ("scale model", *(s["scale"] for s in scales))
+    body = [(label, *(fmt(s) for s in scales)) for label, fmt in rows]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(header, widths)), "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
+    lines.append(f"(requests per operation: {modelled['source']}; {design['concurrency']} workers, "
+                 f"{design['restore_users_parallel']} users x {design['restore_files_per_user']} files restored at once; "
+                 f"large user: {_large(modelled)})")
+    return "\n".join(lines)
+
+
+def _large(modelled: dict) -> str:
+    large = modelled.get("large_user_invocations", {})
+    if "first_run" not in large:
+        return large.get("source", "not measured")
+    return f"200,000 objects in {large['first_run']} + {large['incremental']} invocations ({large['source']})"
