@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from backup_cfn.bench import find, scale, year
+from backup_cfn.config import load_environment
 from backup_cfn.bench.engine_runs import end_to_end_and_requests
 from backup_cfn.bench.micro import hashing, template_build
 from backup_cfn.bench.report import table, write
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         write(out, results)
     if "requests" in results:
         # The scale model (docs/scale.md) over whatever of scenarios 2, 4 and 8 ran.
-        results["scale"] = scale.from_results(results)
+        results["scale"] = scale.from_results(results, scale.design_of(load_environment("prod")))
     results["seconds"] = round(time.perf_counter() - began, 1)
     write(out, results)
     if "storage" in results:

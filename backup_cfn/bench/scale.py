@@ -49,8 +49,8 @@ LIMITS = {
     "s3_get_per_prefix": Limit(5_500, "GET/HEAD per s per partitioned prefix", S3_DOC),
     "s3_request_seconds": Limit(0.05, "s per small request (median 'tens of milliseconds')", S3_WHITEPAPER),
     "s3_bytes_per_request_second": Limit(85e6, "bytes per s per request ('85-90 MB/s')",
-                                         "https://docs.aws.amazon.com/whitepapers/latest/"
-                                         "s3-optimizing-performance-best-practices/horizontal-scaling-and-request-parallelization-for-high-throughput.html"),
+                                         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/"
+                                         "optimizing-performance-guidelines.html"),
     "lambda_account_concurrency": Limit(1_000, "concurrent executions per Region (default quota)",
                                         "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"),
     "lambda_scaling_per_10s": Limit(1_000, "new execution environments per function per 10 s",
@@ -76,6 +76,9 @@ LIMITS = {
     "dynamodb_transaction_wcu": Limit(2, "write units per transactional write of an item up to 1 KB",
                                       "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
                                       "transaction-apis.html"),
+    "dynamodb_transaction_window_seconds": Limit(0.005, "s a transaction holds its items against another "
+                                                 "(assumed: DynamoDB publishes the conflict, not its window)",
+                                                 "assumption"),
     "dynamodb_request_seconds": Limit(0.01, "s per request ('single-digit millisecond')",
                                       "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
                                       "on-demand-capacity-mode.html"),
@@ -88,6 +91,7 @@ ANSWERS = {
     "first run in a day": "raise max_concurrent_backups for the first run, or seed users over several nights",
     "Lambda concurrency": "MaximumConcurrency caps the worker; ask for a higher account quota past 1,000",
     "run record writes": "shard the run counters (docs/scale.md, what would change)",
+    "run record conflicts": "retry a TransactionConflict in the worker, then shard the run counters",
     "content index writes (new table)": "on-demand doubles its peak as it goes; SDK standard retries back off meanwhile",
     "backup content/ PUT rate": "content keys are hash-spread, so S3 partitions the prefix; SDK retries SlowDown",
     "source GET rate": "one prefix per user; SDK retries SlowDown while S3 partitions",
@@ -107,6 +111,11 @@ class Design:
     restore_users_parallel: int = 8      # users restored at once by a disaster-recovery restore
     restore_files_per_user: int = 8      # files in flight per user (ops/restore.py threads)
     run_record_bytes: int = 1024         # the RUN item is under 1 KB: one write unit per write
+
+
+def design_of(env) -> Design:
+    """The design as an environment configures it (the bench models prod's)."""
+    return Design(concurrency=env.max_concurrent_backups, retention_days=env.retention_days)
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,7 @@ def dynamodb_items(fit_: Fit, scale: Scale, design: Design, first: Run) -> dict:
 BOUNDS = {
     "initiator timeout": ("time", "hard"), "backup window": ("time", "hard"), "first run in a day": ("time", "hard"),
     "Lambda concurrency": ("time", "quota"), "run record writes": ("rate", "hard"),
+    "run record conflicts": ("conflict", "hard"),
     "content index writes (new table)": ("rate", "adaptive"), "backup content/ PUT rate": ("rate", "adaptive"),
     "source GET rate": ("rate", "adaptive"), "restore copy rate": ("restore", "adaptive"),
 }
@@ -259,6 +269,8 @@ def checks(fit_: Fit, scale: Scale, nightly: Run, first: Run, restore_rate: floa
         ("first run in a day", first.seconds, 24 * 3600, "s"),
         ("Lambda concurrency", needed, LIMITS["lambda_account_concurrency"].value, "workers the window needs"),
         ("run record writes", finish_rate * wcu, LIMITS["dynamodb_partition_wcu"].value, "WCU/s on one item"),
+        ("run record conflicts", scale.users * conflict_chance(nightly.finish_rate) ** contract.JOB_MAX_RECEIVES, 1,
+         "users failed a night (every delivery conflicted)"),
         ("content index writes (new table)", index_writes / first.seconds, LIMITS["dynamodb_new_table_writes"].value,
          "writes/s"),
         ("backup content/ PUT rate", first_copies, LIMITS["s3_put_per_prefix"].value, "COPY/s"),
@@ -269,14 +281,22 @@ def checks(fit_: Fit, scale: Scale, nightly: Run, first: Run, restore_rate: floa
     for name, demand, limit, unit in rows:
         kind, nature = BOUNDS[name]
         ratio = demand / limit
-        row = {"check": name, "demand": round(demand, 1), "limit": limit, "unit": unit, "ratio": round(ratio, 3),
+        row = {"check": name, "demand": float(f"{demand:.4g}"), "limit": limit, "unit": unit,
+               "ratio": float(f"{ratio:.4g}"),
                "kind": kind, "nature": nature, "answer": ANSWERS[name]}
-        if kind == "time" and ratio:
+        if kind in ("time", "conflict") and ratio:
             row["reached_at_users"] = int(scale.users / ratio)
         if kind == "rate" and ratio:
             row["reached_at_concurrency"] = int(nightly.concurrency / ratio)
         out.append(row)
     return out
+
+
+def conflict_chance(finish_rate: float) -> float:
+    """The chance a job's closing transaction overlaps another on the one run item (Poisson
+    arrivals): DynamoDB cancels one of two overlapping transactions with TransactionConflict, and
+    the worker (engine/runs.py finish_job) then fails the attempt, retried by SQS."""
+    return 1 - math.exp(-finish_rate * LIMITS["dynamodb_transaction_window_seconds"].value)
 
 
 def first_to_break(rows: list[dict]) -> dict:
