@@ -133,15 +133,21 @@ class Fit:
 
 def fit(first: dict, incremental: dict, users: int, first_written: int, incremental_written: int,
         source: str = "measured") -> Fit:
-    """Solve, per operation, a*users + b*written through the two runs (same users; clamped at 0, so
-    an operation only the first run makes is carried per object)."""
+    """Solve, per operation, a*users + b*written through the two runs (same users). Never negative:
+    an operation only the first run makes is carried per object; one whose incremental count the
+    line would need a negative per-user part for is carried per changed object, so the
+    incremental run, the one that recurs every night, is always given back exactly."""
     per_user, per_object = {}, {}
     for service in SERVICES:
         per_user[service], per_object[service] = {}, {}
         for op in set(first.get(service, {})) | set(incremental.get(service, {})):
             f, i = first.get(service, {}).get(op, 0), incremental.get(service, {}).get(op, 0)
             b = max(0.0, (f - i) / (first_written - incremental_written))
-            a = max(0.0, (i - b * incremental_written) / users)
+            a = (i - b * incremental_written) / users
+            if a < 0:
+                # Fewer per changed object in the incremental run than per object in the first: no
+                # per-user part, and the nightly figure (the one that recurs) kept exact.
+                a, b = 0.0, i / incremental_written
             per_user[service][op], per_object[service][op] = a, b
     return Fit(per_user, per_object, source)
 
