@@ -16,6 +16,8 @@ it is judged against:
    user needs at the worker's 900-second timeout (backup_cfn/bench/split.py);
 9. restore: one user and every user of scenario 4's rig, to S3 and to a directory, in objects/s and
    MB/s, against raw CopyObject and GetObject at the same concurrency (backup_cfn/bench/restore.py).
+Whenever scenario 2 ran (with 4 and 8 if they did), the scale model (backup_cfn/bench/scale.py,
+docs/scale.md) carries the measured requests to 1x, 10x and 100x and prints a second table.
 Writes results.json, storage.png and retention.png into the output folder and a table to stdout.
 """
 from __future__ import annotations
@@ -29,7 +31,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from backup_cfn.bench import find, restore, year
+from backup_cfn.bench import find, restore, scale, year
+from backup_cfn.config import load_environment
 from backup_cfn.bench.engine_runs import end_to_end_and_requests
 from backup_cfn.bench.micro import hashing, template_build
 from backup_cfn.bench.report import table, write
@@ -107,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         with emulator_env() as env:
             results["split"] = split_user(env, sizes)
         write(out, results)
+    if "requests" in results:
+        # The scale model (docs/scale.md) over whatever of scenarios 2, 4 and 8 ran.
+        results["scale"] = scale.from_results(results, scale.design_of(load_environment("prod")))
     results["seconds"] = round(time.perf_counter() - began, 1)
     write(out, results)
     if "storage" in results:
@@ -114,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if "year" in results:
         year.chart(results["year"], out / "retention.png")
     print(table(results))
+    if results.get("scale"):
+        print("\n" + scale.table(results["scale"]))
     print(f"\n{results['mode']} bench in {results['seconds']} s; results in {out / 'results.json'}"
           + (f", chart {out / 'storage.png'}" if "storage" in results else ""))
     return 0

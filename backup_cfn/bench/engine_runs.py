@@ -30,9 +30,12 @@ def end_to_end(rig: Rig, sizes: Sizes, threads: int) -> tuple[dict, list[str]]:
     objects = len(keys)
     progress(f"  uploaded {objects} objects; first full run")
 
+    rig.counter.reset()
     started = time.perf_counter()
     record = run_backup(rig, threads)
     full_seconds = time.perf_counter() - started
+    # The first run's requests by operation: the scale model's figures per new object.
+    first_run_requests = {service: rig.counter.by_operation(service) for service in ("s3", "dynamodb", "sqs")}
     if record.get("status") != "SUCCEEDED":
         raise RuntimeError(f"first full run ended {record.get('status')}")
 
@@ -52,6 +55,7 @@ def end_to_end(rig: Rig, sizes: Sizes, threads: int) -> tuple[dict, list[str]]:
         "first_run_seconds": round(full_seconds, 2), "first_run_objects_per_second": round(objects / full_seconds, 1),
         "raw_copy_seconds": round(raw_seconds, 2), "raw_copy_objects_per_second": round(objects / raw_seconds, 1),
         "ratio": round(raw_seconds / full_seconds, 3),
+        "requests": first_run_requests,
     }
     return e2e, keys
 
