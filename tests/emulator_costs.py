@@ -282,6 +282,44 @@ def dynamodb_races() -> dict:
     return {"count": count, "claims": len(wins)}
 
 
+def sqs_delete_races() -> dict:
+    """400 messages received, then deleted by 8 threads at once while a ninth sends 100 more, the
+    interpreter switching threads as often as it can: what is left in the queue, by kind."""
+    import threading
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="races", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    for start in range(0, 400, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"old-{i}"}
+                                                      for i in range(start, start + 10)])
+    handles: list = []
+    while len(handles) < 400:
+        handles += [m["ReceiptHandle"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+
+    def delete(share: list) -> None:
+        for handle in share:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+
+    def send() -> None:
+        for i in range(100):
+            sqs.send_message(QueueUrl=url, MessageBody=f"new-{i}")
+
+    threads = [threading.Thread(target=delete, args=(handles[i::8],)) for i in range(8)] + [threading.Thread(target=send)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    from moto.sqs.models import sqs_backends
+    queue = sqs_backends["123456789012"]["us-east-1"].queues["races"]
+    bodies = [message.body for message in queue._messages]
+    return {"old_left": sum(b.startswith("old-") for b in bodies), "new_left": sum(b.startswith("new-") for b in bodies)}
+
+
 HEADER_BLOCKS = [
     b"Host: 127.0.0.1:5055\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\nContent-Length: 5\r\n\r\n",
     b"Host:   spaced  \r\nEmpty:\r\n\r\n", b"Host: a\r\n folded\r\n\r\n", b"Bad line\r\nHost: a\r\n\r\n",
@@ -351,7 +389,7 @@ def main(variant: str) -> dict:
                         ("action_lookup_getmembers", action_lookup_getmembers),
                         ("unimplemented_action", unimplemented_action), ("dynamodb_bodies", dynamodb_bodies),
                         ("dynamodb_serialized_attribute_values", dynamodb_serialized_attribute_values),
-                        ("dynamodb_races", dynamodb_races)):
+                        ("dynamodb_races", dynamodb_races), ("sqs_delete_races", sqs_delete_races)):
         with mock_aws():
             counts[name] = count()
     counts["routing_directory_listings"] = routing_directory_listings()

@@ -84,6 +84,13 @@ def test_dynamodb_requests_are_atomic_as_on_aws(costs):
     assert stock["count"] < 800 or stock["claims"] > 30  # stock moto loses updates (737-786 in three tries)
 
 
+def test_sqs_deletes_at_once_neither_bring_back_nor_lose_a_message(costs):
+    # 400 in-flight messages deleted by 8 threads while 100 more are sent.
+    assert costs["patched"]["sqs_delete_races"] == {"old_left": 0, "new_left": 100}
+    stock = costs["stock"]["sqs_delete_races"]
+    assert stock["old_left"] > 0 or stock["new_left"] < 100   # stock moto brings deleted messages back
+
+
 def test_a_request_is_routed_without_listing_motos_package(costs):
     # 50 requests routed by the server's dispatcher.
     assert costs["stock"]["routing_directory_listings"] >= 50

@@ -10,6 +10,8 @@ ReceiveMessage and 119 ms per SendMessageBatch: 35% of the emulator's CPU.
 """
 from __future__ import annotations
 
+import threading
+
 
 def patch_queue_scans() -> None:
     """The same answers and errors as moto 5.2.5, without rescanning the queue per message:
@@ -21,7 +23,12 @@ def patch_queue_scans() -> None:
     - `Queue.messages` and the three approximate counts read the clock once per scan instead of once
       or twice per message (a message is visible when now > visible_at and delayed when
       now < delayed_until, as `Message.visible` and `Message.delayed` compute);
-    - `Queue.delete_message` finds the message in one pass (moto built two lists per message).
+    - `Queue.delete_message` finds the message in one pass (moto built two lists per message) and
+      removes it in place, one delete at a time. moto rebuilt the whole list and assigned it back,
+      so two deletes at once (the server answers requests on threads) could each write back a list
+      still holding the other's message: a deleted job came back from the dead as in flight, and
+      a message sent meanwhile could be lost. The local runner, which waits for an empty queue,
+      then waited out the resurrected message's visibility (15 minutes in `make demo`).
 
     Idempotent."""
     from moto.sqs import models
@@ -29,6 +36,7 @@ def patch_queue_scans() -> None:
     queue_class, backend_class = models.Queue, models.SQSBackend
     if getattr(queue_class, "_backup_cfn_queue_scans", False):
         return
+    deletes = threading.Lock()
 
     def messages(self) -> list:
         now = models.unix_time_millis()
@@ -46,19 +54,17 @@ def patch_queue_scans() -> None:
         return len(self.messages)
 
     def delete_message(self, receipt_handle: str) -> None:
-        if receipt_handle in self.deleted_messages:
-            return  # already deleted: AWS (and moto) accept it again
-        kept, found = [], False
-        for message in self._messages:
-            if message.had_receipt_handle(receipt_handle):
-                found = True
-                self.pending_messages.discard(message)
-                self.deleted_messages.update(message.all_receipt_handles)
-                continue
-            kept.append(message)
-        if not found:
+        with deletes:
+            if receipt_handle in self.deleted_messages:
+                return  # already deleted: AWS (and moto) accept it again
+            for index, message in enumerate(self._messages):
+                if message.had_receipt_handle(receipt_handle):
+                    self.pending_messages.discard(message)
+                    self.deleted_messages.update(message.all_receipt_handles)
+                    # In place: a message appended by a send meanwhile stays (appends only add at the end).
+                    del self._messages[index]
+                    return
             raise models.ReceiptHandleIsInvalid()
-        self._messages = kept
 
     def get_queue_attributes(self, queue_name: str, attribute_names: list[str]) -> dict:
         queue = self.get_queue(queue_name)
