@@ -82,7 +82,13 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
     # second closes the run in the same request.
     assert requests["dynamodb"]["TransactWriteItems"] == 3 + 1
     text = bench.table({"requests": requests, "end_to_end": e2e})
-    assert "2 requests" in text and "4 end to end" in text
+    assert "2 requests" in text and "4 end to end" in text and "per new object" in text
+    # The first run's profile: every user one invocation; the pollers' time is invocations or waiting.
+    profile = e2e["profile"]
+    assert profile["invocations"] == 3
+    assert profile["requests_per_object"]["all"] == pytest.approx(
+        sum(sum(by.values()) for by in e2e["requests"].values()) / objects, abs=0.01)
+    assert 0 < profile["busy_share"] <= 1 and 0 <= profile["idle_share"] <= 1
     # The first run's requests are counted too: one copy per distinct content at most. The scale
     # model fitted on both runs gives the measured incremental run back at the bench's own shape.
     from backup_cfn.bench import scale

@@ -31,8 +31,9 @@ def end_to_end(rig: Rig, sizes: Sizes, threads: int) -> tuple[dict, list[str]]:
     progress(f"  uploaded {objects} objects; first full run")
 
     rig.counter.reset()
+    drained: list = []
     started = time.perf_counter()
-    record = run_backup(rig, threads)
+    record = run_backup(rig, threads, drained)
     full_seconds = time.perf_counter() - started
     # The first run's requests by operation: the scale model's figures per new object.
     first_run_requests = {service: rig.counter.by_operation(service) for service in ("s3", "dynamodb", "sqs")}
@@ -56,8 +57,26 @@ def end_to_end(rig: Rig, sizes: Sizes, threads: int) -> tuple[dict, list[str]]:
         "raw_copy_seconds": round(raw_seconds, 2), "raw_copy_objects_per_second": round(objects / raw_seconds, 1),
         "ratio": round(raw_seconds / full_seconds, 3),
         "requests": first_run_requests,
+        "profile": first_run_profile(first_run_requests, objects, threads, full_seconds, drained[0]),
     }
     return e2e, keys
+
+
+def first_run_profile(requests: dict, objects: int, threads: int, seconds: float, report) -> dict:
+    """Where a new object's time goes: requests per object by service, how the pollers' time splits
+    between invocations and waiting for a message, and the mean time an invocation spends per
+    request it makes (the round trips to the emulator are nearly all of it)."""
+    totals = {service: sum(by_operation.values()) for service, by_operation in requests.items()}
+    made = sum(totals.values())
+    capacity = threads * seconds
+    return {
+        "requests_per_object": {service: round(count / objects, 2) for service, count in totals.items()}
+        | {"all": round(made / objects, 2)},
+        "invocations": report.invocations,
+        "busy_share": round(report.worker_seconds / capacity, 3),
+        "idle_share": round(report.idle_seconds / capacity, 3),
+        "ms_per_request_in_invocations": round(1000 * report.worker_seconds / made, 2) if made else None,
+    }
 
 
 def incremental_requests(rig: Rig, sizes: Sizes, threads: int, keys: list[str]) -> dict:

@@ -29,6 +29,13 @@ def table(results: dict) -> str:
         rows.append(("4 end to end", f"{e['objects']} objects: {e['first_run_objects_per_second']}/s vs raw copy "
                                      f"{e['raw_copy_objects_per_second']}/s at {e['concurrency']}",
                      f"{e['ratio']} of raw", "(ratio)"))
+        pr = e.get("profile")
+        if pr:
+            per = pr["requests_per_object"]
+            rows.append(("", f"per new object: {per['all']} requests (S3 {per.get('s3')}, DDB {per.get('dynamodb')}, "
+                             f"SQS {per.get('sqs')})",
+                         f"pollers busy {pr['busy_share']:.0%}, idle {pr['idle_share']:.0%}; "
+                         f"{pr['ms_per_request_in_invocations']} ms/request", ""))
     t = results.get("templates")
     if t:
         rows.append(("5 templates", f"{t['templates']} templates, best of {t['rounds']}",

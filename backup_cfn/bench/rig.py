@@ -98,14 +98,17 @@ def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
     return Rig(clients, settings, clock, counter)
 
 
-def run_backup(rig: Rig, threads: int) -> dict:
+def run_backup(rig: Rig, threads: int, drained: list | None = None) -> dict:
+    """One run through the handlers; the runner's report is appended to `drained` if given."""
     from backup_cfn.engine import naming, runs
     from backup_cfn.local.runner import drain_queue, invoke_initiator
 
     moment = rig.clock()
     invoke_initiator(rig.clients, rig.settings, moment, None)
     run_id = naming.run_id_for(moment)
-    drain_queue(rig.clients, rig.settings, run_id=run_id, threads=threads)
+    report = drain_queue(rig.clients, rig.settings, run_id=run_id, threads=threads)
+    if drained is not None:
+        drained.append(report)
     return runs.get_run(rig.clients.dynamodb, rig.settings, run_id)
 
 

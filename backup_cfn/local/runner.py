@@ -176,6 +176,8 @@ class DrainReport:
     errors: list[str] = field(default_factory=list)
     dead_letter_invocations: int = 0
     dead_lettered: list[str] = field(default_factory=list)   # bodies the dead-letter consumer was given
+    worker_seconds: float = 0.0     # time the worker's invocations took, all pollers together
+    idle_seconds: float = 0.0       # time the worker's pollers found no message and waited
 
     def __int__(self) -> int:
         return self.invocations
@@ -291,6 +293,9 @@ class _Poller:
                     state.stop.set()
                     return
                 time.sleep(IDLE_SECONDS)
+                if self.function == "worker":
+                    with state.lock:
+                        state.report.idle_seconds += IDLE_SECONDS
                 continue
             with state.lock:
                 state.running += 1
@@ -310,6 +315,7 @@ class _Poller:
         with state.lock:
             if self.function == "worker":
                 state.report.invocations += 1
+                state.report.worker_seconds += outcome.seconds
                 state.report.killed += 0 if outcome.finished else 1
             else:
                 state.report.dead_letter_invocations += 1
