@@ -13,7 +13,7 @@ each limit is checked as demand over limit, and the largest ratio is what breaks
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from backup_cfn import contract
 
