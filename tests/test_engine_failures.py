@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from backup_cfn.engine import naming, runs
+from backup_cfn.engine.errors import RetryableJobError
 from backup_cfn.engine.initiator import start_run
 from backup_cfn.engine.manifest import read_manifest
 from backup_cfn.engine.settings import Clients
@@ -157,3 +159,60 @@ def test_a_job_for_an_unknown_run_is_invalid(engine):
     response = worker_handler.handler(sqs_record_event(Job("20200101T000000Z", "x").body()), context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert runs.get_user_job(engine.clients.dynamodb, engine.settings, "20200101T000000Z", "x") is None
+
+
+# --- a closing transaction that overlaps another on the run's record -------------------------------
+
+def _conflicting_transactions(client, times: int) -> list:
+    """The first `times` TransactWriteItems answered as DynamoDB answers a transaction that overlaps
+    another one on the same item (its CancellationReasons name TransactionConflict)."""
+    seen: list = []
+
+    def conflict(**_):
+        seen.append(True)
+        if len(seen) <= times:
+            raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                         "Message": "Transaction cancelled, please refer cancellation reasons for "
+                                                    "specific reasons [None, TransactionConflict]"},
+                               "CancellationReasons": [{"Code": "None"},
+                                                       {"Code": "TransactionConflict",
+                                                        "Message": "Transaction is ongoing for the item"}],
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "TransactWriteItems")
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", conflict)
+    return seen
+
+
+def test_a_transaction_conflict_on_the_run_record_is_retried_in_place_after_a_short_backoff(engine):
+    from backup_cfn import aws
+    put(engine, "tia", "a.pdf", DATA)
+    run_id = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, run_id, users=["tia"])
+    dynamodb = aws.client(engine.env, "dynamodb")
+    tries = _conflicting_transactions(dynamodb, times=2)
+    sleeps: list[float] = []
+    settings = engine.settings.with_(sleep=sleeps.append)
+    clients = Clients(s3=engine.s3, dynamodb=dynamodb, sqs=engine.clients.sqs, sns=engine.clients.sns)
+
+    outcome = handle_message(clients, settings, Job(run_id, "tia").body(), receive_count=1)
+
+    # Recorded on the first delivery: two conflicts, two short waits (50 ms then 100 ms, jittered), a third try.
+    assert outcome.status == runs.COMPLETED and len(tries) >= 3
+    assert len(sleeps) == 2 and 0.025 <= sleeps[0] <= 0.05 and 0.05 <= sleeps[1] <= 0.1
+    assert runs.get_run(engine.clients.dynamodb, engine.settings, run_id)["status"] == runs.SUCCEEDED
+
+
+def test_a_conflict_that_does_not_clear_is_left_to_the_queues_retry(engine):
+    from backup_cfn import aws
+    put(engine, "tom", "a.pdf", DATA)
+    run_id = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, run_id, users=["tom"])
+    dynamodb = aws.client(engine.env, "dynamodb")
+    _conflicting_transactions(dynamodb, times=1000)
+    sleeps: list[float] = []
+    settings = engine.settings.with_(sleep=sleeps.append)
+    clients = Clients(s3=engine.s3, dynamodb=dynamodb, sqs=engine.clients.sqs, sns=engine.clients.sns)
+
+    with pytest.raises(RetryableJobError, match="recording was cancelled"):
+        handle_message(clients, settings, Job(run_id, "tom").body(), receive_count=1)
+    assert len(sleeps) == runs.CONFLICT_RETRIES and sum(sleeps) < 2 * 6.4
+    assert runs.get_run(engine.clients.dynamodb, engine.settings, run_id)["users_done"] == 0

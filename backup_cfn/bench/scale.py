@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from backup_cfn import contract
+from backup_cfn.engine import runs
 
 TB = 10**12
 SERVICES = ("s3", "dynamodb", "sqs")
@@ -91,7 +92,7 @@ ANSWERS = {
     "first run in a day": "raise max_concurrent_backups for the first run, or seed users over several nights",
     "Lambda concurrency": "MaximumConcurrency caps the worker; ask for a higher account quota past 1,000",
     "run record writes": "shard the run counters (docs/scale.md, what would change)",
-    "run record conflicts": "retry a TransactionConflict in the worker, then shard the run counters",
+    "run record conflicts": "retried in place by the worker (8 times, 50 ms doubling); shard the run counters",
     "content index writes (new table)": "on-demand doubles its peak as it goes; SDK standard retries back off meanwhile",
     "backup content/ PUT rate": "content keys are hash-spread, so S3 partitions the prefix; SDK retries SlowDown",
     "source GET rate": "one prefix per user; SDK retries SlowDown while S3 partitions",
@@ -275,8 +276,8 @@ def checks(fit_: Fit, scale: Scale, nightly: Run, first: Run, restore_rate: floa
         ("first run in a day", first.seconds, 24 * 3600, "s"),
         ("Lambda concurrency", needed, LIMITS["lambda_account_concurrency"].value, "workers the window needs"),
         ("run record writes", finish_rate * wcu, LIMITS["dynamodb_partition_wcu"].value, "WCU/s on one item"),
-        ("run record conflicts", scale.users * conflict_chance(nightly.finish_rate) ** contract.JOB_MAX_RECEIVES, 1,
-         "users failed a night (every delivery conflicted)"),
+        ("run record conflicts", scale.users * conflict_chance(nightly.finish_rate) ** TRIES_PER_JOB, 1,
+         "users failed a night (every try of every delivery conflicted)"),
         ("content index writes (new table)", index_writes / first.seconds, LIMITS["dynamodb_new_table_writes"].value,
          "writes/s"),
         ("backup content/ PUT rate", first_copies, LIMITS["s3_put_per_prefix"].value, "COPY/s"),
@@ -298,10 +299,16 @@ def checks(fit_: Fit, scale: Scale, nightly: Run, first: Run, restore_rate: floa
     return out
 
 
+# The closing transaction's tries before a job is dead-lettered: finish_job retries a conflict in
+# place (engine/runs.py CONFLICT_RETRIES) on each of the queue's deliveries.
+TRIES_PER_JOB = (runs.CONFLICT_RETRIES + 1) * contract.JOB_MAX_RECEIVES
+
+
 def conflict_chance(finish_rate: float) -> float:
     """The chance a job's closing transaction overlaps another on the one run item (Poisson
-    arrivals): DynamoDB cancels one of two overlapping transactions with TransactionConflict, and
-    the worker (engine/runs.py finish_job) then fails the attempt, retried by SQS."""
+    arrivals): DynamoDB cancels one of two overlapping transactions with TransactionConflict; the
+    worker (engine/runs.py finish_job) retries it in place after a short backoff, up to
+    CONFLICT_RETRIES times, and then fails the attempt, retried by SQS."""
     return 1 - math.exp(-finish_rate * LIMITS["dynamodb_transaction_window_seconds"].value)
 
 
