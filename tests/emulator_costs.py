@@ -244,6 +244,19 @@ def unimplemented_action() -> list[str]:
     return ["answered", ""]
 
 
+def race(threads: list) -> None:
+    """Run the threads to the end with the interpreter switching between them as often as it can."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def dynamodb_races() -> dict:
     """8 threads adding 1 to one counter 100 times each, and 8 threads claiming the same 30 keys
     (PutItem unless it exists), with the interpreter switching threads as often as it can."""
@@ -269,15 +282,7 @@ def dynamodb_races() -> dict:
                 assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
     threads = [threading.Thread(target=add) for _ in range(8)] + [threading.Thread(target=claim, args=(i,)) for i in range(8)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
+    race(threads)
     count = int(ddb.get_item(TableName="t", Key={"pk": {"S": "counter"}})["Item"]["n"]["N"])
     return {"count": count, "claims": len(wins)}
 
@@ -305,15 +310,7 @@ def sqs_delete_races() -> dict:
             sqs.send_message(QueueUrl=url, MessageBody=f"new-{i}")
 
     threads = [threading.Thread(target=delete, args=(handles[i::8],)) for i in range(8)] + [threading.Thread(target=send)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
+    race(threads)
     from moto.sqs.models import sqs_backends
     queue = sqs_backends["123456789012"]["us-east-1"].queues["races"]
     bodies = [message.body for message in queue._messages]
@@ -369,20 +366,10 @@ def main(variant: str) -> dict:
 
     stock_clock = {name: getattr(core_utils, name) for name in ("utcnow", "utcfromtimestamp", "unix_time", "unix_time_millis")}
     if variant == "patched":
-        from backup_cfn.local.patches import core, dynamodb, s3, serving, sqs
+        from backup_cfn.local.patches import apply_speed_patches, dynamodb
 
-        core.patch_clock()
-        core.patch_action_lookup()
-        serving.patch_routing()
-        serving.patch_keep_alive()
-        serving.patch_request_log()
-        serving.patch_header_parsing()
-        sqs.patch_queue_scans()
-        s3.patch_list_index()
         dynamodb.patch_atomic_requests()
-        dynamodb.patch_expression_cache()
-        dynamodb.patch_expression_traversal()
-        dynamodb.patch_attribute_value_serializer()
+        apply_speed_patches()
     counts = {}
     for name, count in (("sqs_clock_reads", sqs_clock_reads), ("sqs_expired", sqs_expired),
                         ("s3_keys_visited", s3_keys_visited), ("dynamodb_parses", dynamodb_parses),
