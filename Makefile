@@ -14,11 +14,9 @@ EMULATOR_PORT ?= 5055
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
-# --no-compile: pip would byte-compile every module of every package (botocore, moto...) up front,
-# half of a fresh clone's install time; Python compiles what is imported, once, on first use.
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -29,12 +27,12 @@ template: $(STAMP)  ## write templates/*.json for every environment
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --no-compile -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 $(CONTROLTOWER_STAMP): requirements-controltower.txt
 	$(PYTHON) -m venv $(CONTROLTOWER_VENV)
-	$(CONTROLTOWER_VENV)/bin/pip install --quiet --disable-pip-version-check --no-compile --no-deps --require-hashes -r requirements-controltower.txt
+	$(CONTROLTOWER_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-controltower.txt
 	touch $(CONTROLTOWER_STAMP)
 
 lint: $(STAMP) $(CHECKOV_STAMP)  ## cfn-lint and checkov on every template; lists checkov's documented skips
