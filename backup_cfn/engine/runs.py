@@ -383,10 +383,9 @@ def user_jobs(dynamodb, settings: Settings, run_id: str) -> list[dict]:
     return sorted(found, key=lambda job: job.get("user", ""))
 
 
-def pending_jobs(dynamodb, settings: Settings, run_id: str) -> list[dict]:
-    """The run's user jobs that have a record and no outcome: running, between retries, handed on."""
-    return [job for job in user_jobs(dynamodb, settings, run_id)
-            if job.get("status") not in (*FINAL_JOB_STATUSES, FAILED)]
+def is_pending(job: dict) -> bool:
+    """A user job record with no outcome yet: running, between retries, handed on."""
+    return job.get("status") not in (*FINAL_JOB_STATUSES, FAILED)
 
 
 def user_history(dynamodb, settings: Settings, user: str, limit: int = 10) -> list[dict]:

@@ -79,7 +79,7 @@ def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, c
             aws.backup_runner(target.env)(target, moment, users, counter, refresh, timeout_seconds=timeout)
         except RunStuck:
             progress.stop()
-            console.print(stuck_users_table(target, run_id, users))
+            console.print(runs_view.pending_table(run_id, runs_view.pending_users(target, run_id, users)))
             raise
         record = refresh()
     if record is None:
@@ -124,11 +124,6 @@ def follow_run(refresh: Callable[[], dict | None], *, timeout_seconds: float, ru
             raise RunStuck(f"run {run_id} made no progress for {timeout_seconds:.0f} s; "
                            f"{number(record.get('users_pending'))} user(s) still pending (listed above)")
         sleep(poll)
-
-
-def stuck_users_table(target: DeployedEnvironment, run_id: str, users: list[str] | None = None) -> Table:
-    """The users a run still waits for (ops/runs.py pending_users)."""
-    return runs_view.pending_table(run_id, runs_view.pending_users(target, run_id, users))
 
 
 def _progress(console: Console) -> Progress:

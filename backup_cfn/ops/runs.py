@@ -44,13 +44,14 @@ def shown_status(run: dict) -> str:
 def pending_users(target: DeployedEnvironment, run_id: str, users: list[str] | None = None) -> list[dict]:
     """The users a run still waits for: those a job record names (state, attempts, last error), and,
     when the run named its users, those no attempt has reached."""
+    jobs = runs.user_jobs(target.clients.dynamodb, target.settings, run_id)
     pending = []
-    for job in runs.pending_jobs(target.clients.dynamodb, target.settings, run_id):
+    for job in filter(runs.is_pending, jobs):
         state = "handed on" if job.get("next_part") else (job.get("status") or "waiting for a retry").lower()
         pending.append({"user": job.get("user", ""), "state": state, "attempts": number(job.get("attempts")),
                         "last_error": plain(job.get("last_error"))})
     if users:
-        recorded = {job.get("user") for job in runs.user_jobs(target.clients.dynamodb, target.settings, run_id)}
+        recorded = {job.get("user") for job in jobs}
         pending += [{"user": u, "state": "not started", "attempts": 0, "last_error": None}
                     for u in users if u not in recorded]
     return pending
