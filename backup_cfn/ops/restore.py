@@ -24,9 +24,10 @@ from backup_cfn.engine.restore import (
     USERS_AT_ONCE,
     RestoreReport,
     load_for_restore,
-    restore_users,
     every_users_snapshot,
     named_snapshots,
+    restore_users,
+    select,
 )
 from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS
 from backup_cfn.errors import UserError
@@ -54,15 +55,13 @@ def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, a
     check_run_id(run_id)
     check_user(user)
     manifest = load_for_restore(s3, bucket, user, run_id=run_id, at=at)
-    entries = len(manifest.entries if not path_prefix else
-                  [p for p in manifest.entries if p.startswith(path_prefix)])
+    entries = select(manifest, path_prefix)
     if path_prefix and not entries:
         raise UserError(f"run {manifest.run_id} of {user!r} holds no file under {path_prefix!r}")
     target = restore_target(to, bucket)
     with Progress(TextColumn("restore {task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} bytes"),
                   TimeElapsedColumn(), console=console) as progress:
-        total = sum(e.size for p, e in manifest.entries.items() if not path_prefix or p.startswith(path_prefix))
-        task = progress.add_task(f"{user}@{manifest.run_id}", total=total)
+        task = progress.add_task(f"{user}@{manifest.run_id}", total=sum(e.size for e in entries.values()))
         advance = lambda n: progress.update(task, advance=n)  # noqa: E731
         try:
             report = target.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads, progress=advance)
