@@ -103,6 +103,13 @@ def _decide(req: Request, identity: list[dict[str, Any]], resource: list[dict[st
     return evaluate(req, ident, res, resource_account=ACCT)
 
 
+def _with_one_more(data: st.DataObject, identity: list, resource: list, effect: str) -> tuple[list, list]:
+    """The policies with one more statement of `effect`, in the identity policy or the resource policy."""
+    if data.draw(st.booleans()):
+        return identity + [data.draw(statements(resource_policy=False, effect=effect))], resource
+    return identity, resource + [data.draw(statements(resource_policy=True, effect=effect))]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     requests,
@@ -114,11 +121,7 @@ def test_adding_a_deny_never_turns_deny_into_allow(
     req: Request, identity: list, resource: list, data: st.DataObject
 ) -> None:
     before = _decide(req, identity, resource)
-    if data.draw(st.booleans()):
-        identity = identity + [data.draw(statements(resource_policy=False, effect="Deny"))]
-    else:
-        resource = resource + [data.draw(statements(resource_policy=True, effect="Deny"))]
-    after = _decide(req, identity, resource)
+    after = _decide(req, *_with_one_more(data, identity, resource, "Deny"))
     if after.allowed:
         assert before.allowed
     if before.outcome is Outcome.EXPLICIT_DENY:
@@ -136,11 +139,7 @@ def test_adding_an_allow_never_turns_allow_into_deny(
     req: Request, identity: list, resource: list, data: st.DataObject
 ) -> None:
     before = _decide(req, identity, resource)
-    if data.draw(st.booleans()):
-        identity = identity + [data.draw(statements(resource_policy=False, effect="Allow"))]
-    else:
-        resource = resource + [data.draw(statements(resource_policy=True, effect="Allow"))]
-    after = _decide(req, identity, resource)
+    after = _decide(req, *_with_one_more(data, identity, resource, "Allow"))
     if before.allowed:
         assert after.allowed
     assert (after.outcome is Outcome.EXPLICIT_DENY) is (before.outcome is Outcome.EXPLICIT_DENY)
