@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from backup_cfn.engine import naming
 from backup_cfn.engine.errors import ManifestError, RestoreError
 from backup_cfn.engine.hashing import CHUNK_BYTES, whole_object_sha256
+from backup_cfn.engine.integrity import ContentVersions, copy_source
 from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_manifests, list_snapshots, read_manifest
 
 COPY_LIMIT = 5 * 1024**3
@@ -33,31 +34,40 @@ class RestoreReport:
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     to: str = ""
+    # Content read from another version than the first tried, because the first did not match its
+    # SHA-256 (engine/integrity.py): restored correctly, and reported as tampering.
+    tampered: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def choose_manifest(s3, bucket: str, user: str, *, run_id: str | None = None, at: datetime | None = None) -> str:
-    """The manifest key for a run ID, the newest at or before `at`, or the newest."""
-    manifests = list_manifests(s3, bucket, user)
-    if not manifests:
+def choose_snapshot(refs: list[SnapshotRef], user: str, bucket: str, *, run_id: str | None = None,
+                    at: datetime | None = None) -> SnapshotRef:
+    """The snapshot of a run ID, the newest at or before `at`, or the newest, of one user's
+    snapshots sorted by run."""
+    if not refs:
         raise RestoreError(f"no backups of user {user!r} in s3://{bucket}")
     if run_id is not None:
-        for _, found, key in manifests:
-            if found == run_id:
-                return key
+        for ref in refs:
+            if ref.run_id == run_id:
+                return ref
         raise RestoreError(f"user {user!r} has no backup from run {run_id} "
-                           f"(runs: {', '.join(r for _, r, _ in manifests[-5:])})")
+                           f"(runs: {', '.join(r.run_id for r in refs[-5:])})")
     if at is not None:
         limit = naming.run_id_for(at)
-        eligible = [m for m in manifests if m[1] <= limit]
+        eligible = [r for r in refs if r.run_id <= limit]
         if not eligible:
             raise RestoreError(f"user {user!r} has no backup at or before {naming.iso(at)} "
-                               f"(oldest: {manifests[0][1]})")
-        return eligible[-1][2]
-    return manifests[-1][2]
+                               f"(oldest: {refs[0].run_id})")
+        return eligible[-1]
+    return refs[-1]
+
+
+def choose_manifest(s3, bucket: str, user: str, *, run_id: str | None = None, at: datetime | None = None) -> str:
+    """The manifest key for a run ID, the newest at or before `at`, or the newest."""
+    return choose_snapshot(list_snapshots(s3, bucket, user), user, bucket, run_id=run_id, at=at).key
 
 
 def select(manifest: Manifest, path_prefix: str | None) -> dict:
@@ -76,10 +86,15 @@ def safe_relative(path: str) -> PurePosixPath | None:
 
 
 def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, path_prefix: str | None = None,
-                         threads: int = FILE_THREADS, progress: Callable[[int], None] | None = None) -> RestoreReport:
+                         threads: int = FILE_THREADS, progress: Callable[[int], None] | None = None,
+                         reader: ContentVersions | None = None) -> RestoreReport:
+    """Each file streamed through SHA-256 into place; a content whose bytes do not match its name is
+    read from the next version `reader` offers (integrity.ContentVersions: the current key first,
+    or in the vault by version), and the substitution reported."""
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
     target.mkdir(parents=True, exist_ok=True)
+    reader = reader or ContentVersions(s3, bucket)
 
     def restore_one(item):
         path, entry = item
@@ -88,27 +103,40 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
             return f"{path}: unsafe path (absolute or with '..'); not restored"
         destination = target.joinpath(*relative.parts)
         partial = destination.with_name(destination.name + ".restoring")
-        digest = hashlib.sha256()
-        try:
-            body = s3.get_object(Bucket=bucket, Key=naming.content_key(entry.sha256))["Body"]
-        except ClientError as exc:
-            return f"{path}: content {entry.sha256[:16]} unreadable: {exc.response.get('Error', {}).get('Code')}"
-        try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with body, open(partial, "wb") as out:
-                for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-        except OSError as exc:
-            # A name this file system cannot hold (a segment over 255 bytes, say): that file only.
+        tried, mismatch = 0, None
+        for candidate in reader.candidates(entry.sha256):
+            tried += 1
+            digest = hashlib.sha256()
             try:
-                partial.unlink(missing_ok=True)
-            except OSError:
-                pass
-            return f"{path}: cannot write here: {exc.strerror or exc}; not restored"
-        if digest.hexdigest() != entry.sha256:
+                body = s3.get_object(**candidate)["Body"]
+            except ClientError as exc:
+                mismatch = f"unreadable: {exc.response.get('Error', {}).get('Code')}"
+                continue
+            try:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with body, open(partial, "wb") as out:
+                    for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except OSError as exc:
+                # A name this file system cannot hold (a segment over 255 bytes, say): that file only.
+                try:
+                    partial.unlink(missing_ok=True)
+                except OSError:
+                    pass
+                return f"{path}: cannot write here: {exc.strerror or exc}; not restored"
+            if digest.hexdigest() == entry.sha256:
+                if tried > 1:
+                    report.tampered.append(f"{path}: " + _substituted(entry.sha256, tried, candidate))
+                break
             partial.unlink()
-            return f"{path}: SHA-256 mismatch (expected {entry.sha256[:16]}, got {digest.hexdigest()[:16]}); not restored"
+            mismatch = f"SHA-256 mismatch (expected {entry.sha256[:16]}, got {digest.hexdigest()[:16]})"
+        else:
+            if tried == 0:
+                return f"{path}: content {entry.sha256[:16]} unreadable: missing"
+            if tried == 1 and mismatch and mismatch.startswith("unreadable"):
+                return f"{path}: content {entry.sha256[:16]} {mismatch}"
+            return f"{path}: {mismatch} in every one of {tried} version(s); not restored"
         os.replace(partial, destination)
         if progress:
             progress(entry.size)
@@ -119,33 +147,50 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
 
 def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, target_prefix: str, *,
                   path_prefix: str | None = None, threads: int = FILE_THREADS,
-                  progress: Callable[[int], None] | None = None) -> RestoreReport:
+                  progress: Callable[[int], None] | None = None, reader: ContentVersions | None = None) -> RestoreReport:
+    """Server-side copies; S3 computes each copy's SHA-256, and a copy that does not match is made
+    again from the next version `reader` offers (the target key's last write wins)."""
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
     prefix = target_prefix.strip("/")
     prefix = f"{prefix}/" if prefix else ""
+    reader = reader or ContentVersions(s3, bucket)
 
     def restore_one(item):
         path, entry = item
-        source = {"Bucket": bucket, "Key": naming.content_key(entry.sha256)}
-        try:
-            if entry.size > COPY_LIMIT:
-                from boto3.s3.transfer import TransferConfig
-                s3.copy(source, target_bucket, prefix + path, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
-            else:
-                result = s3.copy_object(Bucket=target_bucket, Key=prefix + path, CopySource=source,
-                                        ChecksumAlgorithm="SHA256", TaggingDirective="REPLACE")
-                stored = whole_object_sha256(result.get("CopyObjectResult", {}))
-                if stored is not None and stored != entry.sha256:
-                    return f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            return f"{path}: copy failed: {error.get('Code')}: {error.get('Message')}"
-        if progress:
-            progress(entry.size)
-        return None
+        tried, problem = 0, f"{path}: content {entry.sha256[:16]} is missing"
+        for candidate in reader.candidates(entry.sha256):
+            tried += 1
+            source = copy_source(candidate)
+            try:
+                if entry.size > COPY_LIMIT:
+                    from boto3.s3.transfer import TransferConfig
+                    s3.copy(source, target_bucket, prefix + path, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
+                    stored = None
+                else:
+                    result = s3.copy_object(Bucket=target_bucket, Key=prefix + path, CopySource=source,
+                                            ChecksumAlgorithm="SHA256", TaggingDirective="REPLACE")
+                    stored = whole_object_sha256(result.get("CopyObjectResult", {}))
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                problem = f"{path}: copy failed: {error.get('Code')}: {error.get('Message')}"
+                continue
+            if stored is not None and stored != entry.sha256:
+                problem = f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"
+                continue
+            if tried > 1:
+                report.tampered.append(f"{path}: " + _substituted(entry.sha256, tried, candidate))
+            if progress:
+                progress(entry.size)
+            return None
+        return problem
 
     return _restore_all(report, entries, restore_one, threads)
+
+
+def _substituted(sha256: str, tried: int, used: dict) -> str:
+    return (f"tampered: {tried - 1} version(s) of content {sha256[:16]} do not match its SHA-256; restored from "
+            f"version {used.get('VersionId', 'current')}, which does")
 
 
 def _restore_all(report: RestoreReport, entries: dict, restore_one: Callable, threads: int) -> RestoreReport:
@@ -199,11 +244,13 @@ class BucketTarget:
         return f"s3://{self.bucket}/{prefix + '/' if prefix else ''}"
 
 
-def every_users_snapshot(s3, bucket: str, *, limit: str | None = None) -> tuple[list[SnapshotRef], dict[str, str]]:
+def every_users_snapshot(s3, bucket: str, *, limit: str | None = None,
+                         refs: list[SnapshotRef] | None = None) -> tuple[list[SnapshotRef], dict[str, str]]:
     """Every user's newest snapshot at or before run ID `limit` (or the newest), from one listing of
-    manifests/; and the users with only later snapshots, each with the reason."""
+    manifests/ (or the given `refs`: the vault's catalogue); and the users with only later
+    snapshots, each with the reason."""
     listed: dict[str, list[SnapshotRef]] = {}
-    for ref in list_snapshots(s3, bucket):          # sorted by user, then run
+    for ref in refs if refs is not None else list_snapshots(s3, bucket):          # sorted by user, then run
         listed.setdefault(ref.user, []).append(ref)
     chosen, missing = [], {}
     for user, refs in listed.items():
@@ -216,15 +263,16 @@ def every_users_snapshot(s3, bucket: str, *, limit: str | None = None) -> tuple[
 
 
 def named_snapshots(s3, bucket: str, users: list[str], *, run_id: str | None = None, at: datetime | None = None,
-                    threads: int = USERS_AT_ONCE) -> tuple[list[SnapshotRef], dict[str, str]]:
-    """Each named user's snapshot as `choose_manifest` picks it (one listing per user, in parallel);
-    and the users without one, each with choose_manifest's reason."""
+                    threads: int = USERS_AT_ONCE,
+                    refs: list[SnapshotRef] | None = None) -> tuple[list[SnapshotRef], dict[str, str]]:
+    """Each named user's snapshot as `choose_snapshot` picks it (one listing per user, in parallel,
+    or from the given `refs`); and the users without one, each with the reason."""
     def choose(user: str) -> SnapshotRef | str:
+        mine = [r for r in refs if r.user == user] if refs is not None else list_snapshots(s3, bucket, user)
         try:
-            key = choose_manifest(s3, bucket, user, run_id=run_id, at=at)
+            return choose_snapshot(mine, user, bucket, run_id=run_id, at=at)
         except RestoreError as exc:
             return str(exc)
-        return SnapshotRef(user, naming.parse_manifest_key(key)[1], key)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         found = dict(zip(users, pool.map(choose, users)))
@@ -235,7 +283,8 @@ def named_snapshots(s3, bucket: str, users: list[str], *, run_id: str | None = N
 def restore_users(s3, bucket: str, snapshots: list[SnapshotRef], target, *, path_prefix: str | None = None,
                   users_at_once: int = USERS_AT_ONCE, threads: int = FILE_THREADS,
                   progress: Callable[[int], None] | None = None,
-                  user_done: Callable[[RestoreReport], None] | None = None) -> list[RestoreReport]:
+                  user_done: Callable[[RestoreReport], None] | None = None,
+                  reader: ContentVersions | None = None) -> list[RestoreReport]:
     """Restore each snapshot to `target.for_user(user)`, `users_at_once` users in parallel, each on
     its own pool of `threads`. A user that fails (an unreadable manifest or content, a target it
     cannot write) is reported with its problems; the others go on. Reports in the snapshots' order."""
@@ -243,9 +292,9 @@ def restore_users(s3, bucket: str, snapshots: list[SnapshotRef], target, *, path
         started = time.perf_counter()
         destination = target.for_user(ref.user)
         try:
-            manifest = read_manifest(s3, bucket, ref.key)
+            manifest = read_manifest(s3, bucket, ref.key, ref.version_id)
             report = destination.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads,
-                                         progress=progress)
+                                         progress=progress, reader=reader)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             report = RestoreReport(ref.user, ref.run_id, problems=[

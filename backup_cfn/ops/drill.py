@@ -14,6 +14,7 @@ from backup_cfn.engine import drill as drills, naming
 from backup_cfn.errors import UserError
 from backup_cfn.ops.runs import drill_json, print_runs
 from backup_cfn.ops.target import DeployedEnvironment, connect
+from backup_cfn.ops.vault import connect_vault
 from backup_cfn.output import print_json, side_console
 
 
@@ -39,13 +40,25 @@ def drill_on_aws(target: DeployedEnvironment, event: dict) -> dict:
     return json.loads(payload)
 
 
-def do_drill(env: Environment, *, console: Console, users: int | None = None, as_json: bool = False) -> dict:
+def do_drill(env: Environment, *, console: Console, users: int | None = None, as_json: bool = False,
+             from_vault: bool = False) -> dict:
+    """The drill of the backups, or (`from_vault`) the vault's drill function, run with the vault's
+    credentials: it reads the vault by version and reports written-over or late snapshots too."""
     if users is not None and not 1 <= users <= DRILL_USERS_LIMIT:
         raise UserError(f"--users must be between 1 and {DRILL_USERS_LIMIT}, got {users}")
-    target = connect(env)
+    event = drill_event(datetime.now(timezone.utc).replace(microsecond=0), users)
+    if from_vault:
+        target = connect_vault(env)
+        where = f"the vault ({env.vault.account_id})"
+        run = lambda: aws.vault_runner(env)(target, "drill", event)  # noqa: E731
+    else:
+        target = connect(env)
+        where = "the backups"
+        run = lambda: aws.drill_runner(env)(target, event)  # noqa: E731
     count = users or target.settings.drill_users
-    with side_console(console, as_json).status(f"restore drill: re-hashing the newest snapshots of {count} user(s)"):
-        result = aws.drill_runner(env)(target, drill_event(datetime.now(timezone.utc).replace(microsecond=0), users))
+    with side_console(console, as_json).status(f"restore drill of {where}: re-hashing the newest snapshots of "
+                                               f"{count} user(s)"):
+        result = run()
     drill = drill_json(result)
     if as_json:
         print_json("drill", {"drill": drill})
