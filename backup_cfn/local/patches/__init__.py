@@ -14,7 +14,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms
+    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms, s3_objectlock
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -31,6 +31,10 @@ def apply_patches() -> None:
     kms.patch_kms_key_properties()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()
+    s3_objectlock.patch_bucket_properties()
+    s3_objectlock.patch_object_lock_retention()
+    s3_objectlock.patch_clock()
+    s3_objectlock.patch_control_endpoints()
     apply_speed_patches()
     cfn_models._backup_cfn_patched = True
 
