@@ -8,8 +8,8 @@ names) under a COMPLIANCE lock until the rules stop keeping it:
 - `within`: run time + retention_days;
 - the newest of an *ended* week, month or year: until that period leaves the keep_* window (while
   the period runs, its newest snapshot is the user's newest, kept by the next rule);
-- a user's newest: at least `newest_horizon_days` ahead, renewed by the daily pass for as long as
-  it stays the newest (the last backups of a lost production account stay).
+- a user's newest: at least `newest_horizon_days` (at most the retention) ahead, renewed by the
+  daily pass for as long as it stays the newest (the last backups of a lost production account stay).
 
 Each date gets a day's margin and is rounded up to a `step_days` grid, so an unchanged file's
 content is re-locked once a step, not daily. Compliance mode allows extending a lock and never
@@ -102,7 +102,8 @@ def wanted_locks(snapshots: list[VaultSnapshot], now: datetime, settings: VaultS
         until = run + timedelta(days=policy.retention_days)
         for rule in decision.reasons[kept]:
             if rule == NEWEST:
-                until = max(until, now + timedelta(days=settings.newest_horizon_days))
+                horizon = min(settings.newest_horizon_days, policy.retention_days)
+                until = max(until, now + timedelta(days=horizon))
             elif rule in PERIOD_RULES and period_index(now, rule) > period_index(run, rule):
                 until = max(until, period_end(run, rule, policy.periods(rule)))
         wanted[by_key[kept[2]]] = (on_grid(until + timedelta(days=settings.margin_days), settings.step_days)
