@@ -46,6 +46,12 @@ def local_env(emulator_endpoint, monkeypatch):
 
 
 @pytest.fixture
+def one_account_env(local_env):
+    """`local` in the one-account layout: the same-account replica instead of the vault."""
+    return dataclasses.replace(local_env, vault=None)
+
+
+@pytest.fixture
 def environments(tmp_path, local_env):
     """The project's environments file with `local` pointed at the session's emulator, for CLI tests."""
     from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
