@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
+
 from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.contentstore import from_item, to_item
@@ -38,6 +40,8 @@ from backup_cfn.engine.retention import MONTHLY, NEWEST, PERIOD_RULES, WEEKLY, W
 from backup_cfn.engine.vault import VaultCatalog, VaultSettings, VaultSnapshot, vault_catalog
 
 BATCH_GET = 100
+# GetObjectRetention on a version that was never locked (S3 answers NoSuchObjectLockConfiguration).
+NO_LOCK_CODES = ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError")
 EPOCH = date(1970, 1, 1)
 
 
@@ -142,19 +146,25 @@ def write_record(dynamodb, table: str, ref: SnapshotRef, until: datetime, object
 
 # --- locking one object version -----------------------------------------------------------------------------
 
-def _retain_until(head: dict) -> datetime | None:
-    value = head.get("ObjectLockRetainUntilDate")
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+def current_lock(s3, bucket: str, key: str, version_id: str) -> tuple[str | None, datetime | None]:
+    """(mode, retain-until) of one version; (None, None) when it has no lock."""
+    try:
+        retention = s3.get_object_retention(Bucket=bucket, Key=key, VersionId=version_id)["Retention"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in NO_LOCK_CODES:
+            return None, None
+        raise
+    until = retention.get("RetainUntilDate")
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=timezone.utc)
+    return retention.get("Mode"), until
 
 
-def extend(s3, settings: VaultSettings, key: str, version_id: str, until: datetime, head: dict | None = None) -> bool:
+def extend(s3, settings: VaultSettings, key: str, version_id: str, until: datetime) -> bool:
     """Lock one version until `until` in the vault's mode, unless it already is: True when a
     PutObjectRetention was sent. Never asks for an earlier date."""
-    head = head if head is not None else s3.head_object(Bucket=settings.bucket, Key=key, VersionId=version_id)
-    current = _retain_until(head)
-    if current is not None and current >= until and head.get("ObjectLockMode") == settings.lock_mode:
+    mode, current = current_lock(s3, settings.bucket, key, version_id)
+    if current is not None and current >= until and mode == settings.lock_mode:
         return False
     if current is not None and current > until:
         until = current          # a governance trial turning compliance keeps the later date
@@ -163,9 +173,9 @@ def extend(s3, settings: VaultSettings, key: str, version_id: str, until: dateti
     return True
 
 
-def genuine_version(s3, bucket: str, sha256: str) -> tuple[str, dict] | None:
+def genuine_version(s3, bucket: str, sha256: str) -> str | None:
     """The oldest version of a content key whose bytes are the content (S3's stored SHA-256, else a
-    re-hash), with its HeadObject answer; None when no version is."""
+    re-hash); None when no version is."""
     key = naming.content_key(sha256)
     for version in key_versions(s3, bucket, key):
         head = s3.head_object(Bucket=bucket, Key=key, VersionId=version.version_id, ChecksumMode="ENABLED")
@@ -175,7 +185,7 @@ def genuine_version(s3, bucket: str, sha256: str) -> tuple[str, dict] | None:
             with body:
                 stored, _ = sha256_of_stream(body)
         if stored == sha256:
-            return version.version_id, head
+            return version.version_id
     return None
 
 
@@ -218,11 +228,10 @@ def lock_user(clients, settings: VaultSettings, user: str, *, catalog: VaultCata
 def _lock_point(s3, settings: VaultSettings, ref: SnapshotRef, until: datetime, needed: set[str],
                 report: LockReport) -> bool:
     def lock_content(sha256: str) -> tuple[bool, bool]:
-        found = genuine_version(s3, settings.bucket, sha256)
-        if found is None:
+        version_id = genuine_version(s3, settings.bucket, sha256)
+        if version_id is None:
             return False, False
-        version_id, head = found
-        return True, extend(s3, settings, naming.content_key(sha256), version_id, until, head)
+        return True, extend(s3, settings, naming.content_key(sha256), version_id, until)
 
     with ThreadPoolExecutor(max_workers=settings.threads) as pool:
         results = list(pool.map(lock_content, sorted(needed)))

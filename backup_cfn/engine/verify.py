@@ -15,7 +15,7 @@ from backup_cfn.engine.integrity import ContentVersions, versions_under
 from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.settings import Settings
 from backup_cfn.engine.vault import vault_catalog
-from backup_cfn.engine.vault_locks import wanted_locks
+from backup_cfn.engine.vault_locks import current_lock, wanted_locks
 
 BATCH_GET = 100
 MAX_LISTED_PROBLEMS = 50
@@ -89,8 +89,7 @@ def verify_vault(clients, settings, *, sample_percent: float = 5.0, seed: int | 
     wanted = wanted_locks(catalog.snapshots, now or settings.now(), settings, rounded=False)
 
     def lock_of(ref):
-        head = s3.head_object(Bucket=bucket, Key=ref.key, VersionId=ref.version_id)
-        return ref, head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+        return (ref, *current_lock(s3, bucket, ref.key, ref.version_id))
 
     with ThreadPoolExecutor(max_workers=settings.threads) as pool:
         for ref, mode, until in pool.map(lock_of, sorted(wanted, key=lambda r: r.key)):
@@ -98,7 +97,7 @@ def verify_vault(clients, settings, *, sample_percent: float = 5.0, seed: int | 
             needed = wanted[ref]
             if until is None or mode != settings.lock_mode:
                 report.problems.append(f"{ref.key}: not under a {settings.lock_mode} lock")
-            elif (until if until.tzinfo else until.replace(tzinfo=needed.tzinfo)) < needed:
+            elif until < needed:
                 report.problems.append(f"{ref.key}: locked until {naming.iso(until)}, the rules keep it until "
                                        f"{naming.iso(needed)}; the lock function has not extended it")
     return report

@@ -33,6 +33,7 @@ def apply_patches() -> None:
     dynamodb.patch_atomic_requests()
     s3_objectlock.patch_bucket_properties()
     s3_objectlock.patch_object_lock_retention()
+    s3_objectlock.patch_get_object_retention()
     s3_objectlock.patch_clock()
     s3_objectlock.patch_control_endpoints()
     apply_speed_patches()

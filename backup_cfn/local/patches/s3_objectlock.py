@@ -89,6 +89,44 @@ def patch_object_lock_retention() -> None:
     responses.S3Response._backup_cfn_retention = True
 
 
+def patch_get_object_retention() -> None:
+    """moto 5.2.5 has no GetObjectRetention (`GET /key?retention`): it answered the object itself.
+    As AWS: the version's Mode and RetainUntilDate, or 404 NoSuchObjectLockConfiguration when the
+    version carries no retention (S3 API Reference, GetObjectRetention). Idempotent."""
+    from moto.s3 import responses
+    from moto.s3.exceptions import S3ClientError
+
+    if getattr(responses.S3Response, "_backup_cfn_get_retention", False):
+        return
+    original = responses.S3Response._key_response_get
+
+    class NoSuchObjectLockConfiguration(S3ClientError):
+        code = 404
+
+        def __init__(self) -> None:
+            super().__init__("NoSuchObjectLockConfiguration",
+                             "The specified object does not have a ObjectLock configuration")
+
+    def _key_response_get(self, query, key_name):
+        if "retention" not in query:
+            return original(self, query, key_name)
+        self._set_action("KEY", "GET", query)
+        key, _ = self._get_key()
+        if not key.lock_mode or not key.lock_until:
+            raise NoSuchObjectLockConfiguration()
+        headers = self._get_cors_headers_other()
+        if key.version_id != "null":
+            headers["x-amz-version-id"] = key.version_id
+        self.data["Action"] = "GetObjectRetention"
+        status, answer_headers, body = self.serialized(responses.ActionResult(
+            {"Retention": {"Mode": key.lock_mode, "RetainUntilDate": key.lock_until}}))
+        answer_headers.update(headers)
+        return status, answer_headers, body
+
+    responses.S3Response._key_response_get = _key_response_get
+    responses.S3Response._backup_cfn_get_retention = True
+
+
 def _s3_now() -> dt.datetime:
     from moto.s3 import models
 
