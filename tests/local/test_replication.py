@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from backup_cfn import aws
+from backup_cfn.errors import UserError
 from backup_cfn.local import server
 
 ROLE = "arn:aws:iam::123456789012:role/replication"
@@ -65,6 +66,13 @@ def _replicate(s3, bucket: str, *rules: dict) -> None:
     s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={"Role": ROLE, "Rules": list(rules)})
 
 
+def _source_and_replica(s3, replica_s3=None, **rule) -> None:
+    """A versioned "source" bucket replicating everything to a versioned "replica" bucket."""
+    _bucket(s3, "source")
+    _bucket(replica_s3 or s3, "replica")
+    _replicate(s3, "source", _rule("replica", **rule))
+
+
 def _caught_up(env) -> dict:
     return server.wait_for_replication(env.endpoint_url, timeout=30)
 
@@ -93,9 +101,7 @@ def _md5(body: bytes) -> str:
 
 def test_a_new_version_is_pending_then_completed_and_its_replica_keeps_version_metadata_and_tags(local_env):
     s3, west = _s3(local_env), _s3(local_env, OTHER_REGION)
-    _bucket(s3, "source")
-    _bucket(west, "replica")
-    _replicate(s3, "source", _rule("replica"))
+    _source_and_replica(s3, west)
     server.pause_replication(local_env.endpoint_url)
     put = s3.put_object(Bucket="source", Key="reports/q1.pdf", Body=b"q1", ContentType="application/pdf",
                         Metadata={"client": "0001"}, Tagging="kind=report")
@@ -119,9 +125,7 @@ def test_a_new_version_is_pending_then_completed_and_its_replica_keeps_version_m
 
 def test_copies_and_multipart_uploads_are_replicated_like_puts(local_env):
     s3, west = _s3(local_env), _s3(local_env, OTHER_REGION)
-    _bucket(s3, "source")
-    _bucket(west, "replica")
-    _replicate(s3, "source", _rule("replica"))
+    _source_and_replica(s3, west)
     s3.put_object(Bucket="source", Key="a", Body=b"a")
     s3.copy_object(Bucket="source", Key="b", CopySource={"Bucket": "source", "Key": "a"})
     upload = s3.create_multipart_upload(Bucket="source", Key="big")
@@ -245,9 +249,7 @@ def test_delete_markers_reach_the_destination_only_where_delete_marker_replicati
 
 def test_deleting_a_version_is_never_replicated(local_env):
     s3 = _s3(local_env)
-    _bucket(s3, "source")
-    _bucket(s3, "replica")
-    _replicate(s3, "source", _rule("replica", DeleteMarkerReplication={"Status": "Enabled"}))
+    _source_and_replica(s3, DeleteMarkerReplication={"Status": "Enabled"})
     put = s3.put_object(Bucket="source", Key="a", Body=b"v1")
     _caught_up(local_env)
     s3.delete_object(Bucket="source", Key="a", VersionId=put["VersionId"])
@@ -317,12 +319,10 @@ def test_the_replica_key_must_be_usable_and_sse_kms_objects_need_the_opt_in(loca
 def test_sse_s3_stays_sse_s3_and_unencrypted_objects_take_the_destination_default(local_env):
     s3, west, west_kms = _s3(local_env), _s3(local_env, OTHER_REGION), aws.client(local_env, "kms", OTHER_REGION)
     replica_key = west_kms.create_key()["KeyMetadata"]["Arn"]
-    _bucket(s3, "source")
-    _bucket(west, "replica")
+    _source_and_replica(s3, west)
     west.put_bucket_encryption(Bucket="replica", ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": replica_key},
         "BucketKeyEnabled": True}]})
-    _replicate(s3, "source", _rule("replica"))
     s3.put_object(Bucket="source", Key="sse-s3", Body=b"a", ServerSideEncryption="AES256")
     s3.put_object(Bucket="source", Key="plain", Body=b"b")
     _caught_up(local_env)
@@ -403,9 +403,7 @@ def test_replica_modification_sync_sends_a_replicas_metadata_back_but_never_the_
 
 def test_a_reset_forgets_what_was_queued(local_env):
     s3 = _s3(local_env)
-    _bucket(s3, "source")
-    _bucket(s3, "replica")
-    _replicate(s3, "source", _rule("replica"))
+    _source_and_replica(s3)
     server.pause_replication(local_env.endpoint_url)
     s3.put_object(Bucket="source", Key="a", Body=b"a")
     server.reset(local_env.endpoint_url)
@@ -415,12 +413,10 @@ def test_a_reset_forgets_what_was_queued(local_env):
 
 def test_waiting_on_paused_replication_says_so(local_env):
     s3 = _s3(local_env)
-    _bucket(s3, "source")
-    _bucket(s3, "replica")
-    _replicate(s3, "source", _rule("replica"))
+    _source_and_replica(s3)
     server.pause_replication(local_env.endpoint_url)
     s3.put_object(Bucket="source", Key="a", Body=b"a")
-    with pytest.raises(Exception, match="the emulator's replication is paused: 1 pending"):
+    with pytest.raises(UserError, match="the emulator's replication is paused: 1 pending"):
         server.wait_for_replication(local_env.endpoint_url, timeout=5)
     server.pause_replication(local_env.endpoint_url, paused=False)
     assert _caught_up(local_env)["completed"] == 1

@@ -35,6 +35,7 @@ def patch_replication_configuration() -> None:
     put (moto 5.2.5 answers every rule with an empty prefix filter and DeleteMarkerReplication
     Disabled, whatever was put). Idempotent."""
     from moto.s3 import models, responses
+    from moto.s3.exceptions import VersioningNotEnabledForReplication
 
     backend_class = models.S3Backend
     if getattr(backend_class, "_backup_cfn_replication_configuration", False):
@@ -42,6 +43,8 @@ def patch_replication_configuration() -> None:
     put, delete = backend_class.put_bucket_replication, backend_class.delete_bucket_replication
 
     def put_bucket_replication(self, bucket_name, replication):
+        if not self.get_bucket(bucket_name).is_versioned:  # moto checks it in the S3 API's path only
+            raise VersioningNotEnabledForReplication(bucket_name=bucket_name)
         parsed = rules.parse(replication)
         for rule in parsed:
             destination = replica.find_bucket(rule.destination.bucket)
@@ -171,30 +174,28 @@ def _queue(changes: list) -> None:
     seen: set[int] = set()
     for kind, bucket, obj in changes:
         if id(obj) in seen or (kind == METADATA and id(obj) in created):
-            continue
+            continue  # the tags and ACL a request gives the version it creates go with that version
         seen.add(id(obj))
-        bucket_rules = getattr(bucket, _RULES)
-        if kind == DELETE_MARKER:
-            chosen = rules.for_delete_marker(bucket_rules, obj.name)
-            if chosen:
-                REPLICATOR.submit(replica.copy_delete_marker, bucket, obj, chosen)
-            continue
-        status = replica.status(obj)
-        if kind == METADATA and status == replica.REPLICA:
-            chosen = rules.for_replica_modification(bucket_rules, obj.name, *replica.selection_facts(obj, bucket_rules))
-            sync = replica.sync_replica_modification
-        elif kind == METADATA:
-            # Metadata follows a version replication copied or is copying; a FAILED one stays so.
-            if status not in (replica.PENDING, replica.COMPLETED):
-                continue
-            chosen = rules.for_object(bucket_rules, obj.name, *replica.selection_facts(obj, bucket_rules))
-            sync = replica.sync_metadata
-        else:
-            chosen = rules.for_object(bucket_rules, obj.name, *replica.selection_facts(obj, bucket_rules))
-            sync = replica.copy_version
+        action, chosen = _job(kind, getattr(bucket, _RULES), obj)
         if chosen:
-            replica.set_status(obj, replica.PENDING)
-            REPLICATOR.submit(sync, bucket, obj, chosen)
+            if kind != DELETE_MARKER:
+                replica.set_status(obj, replica.PENDING)
+            REPLICATOR.submit(action, bucket, obj, chosen)
+
+
+def _job(kind: str, bucket_rules: tuple, obj) -> tuple:
+    """What to run for one change, and the rules it runs under (none: nothing to replicate)."""
+    if kind == DELETE_MARKER:
+        return replica.copy_delete_marker, rules.for_delete_marker(bucket_rules, obj.name)
+    if kind == NEW:
+        return replica.copy_version, rules.for_object(bucket_rules, obj.name, *replica.selection_facts(obj, bucket_rules))
+    status = replica.status(obj)
+    if status == replica.REPLICA:
+        return replica.sync_replica_modification, rules.for_replica_modification(
+            bucket_rules, obj.name, *replica.selection_facts(obj, bucket_rules))
+    if status in (replica.PENDING, replica.COMPLETED):  # a FAILED version has no replicas to follow it
+        return replica.sync_metadata, rules.for_object(bucket_rules, obj.name, *replica.selection_facts(obj, bucket_rules))
+    return None, []
 
 
 # --- the replicator: one thread, first in first out -----------------------------------------------
