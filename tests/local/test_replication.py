@@ -465,3 +465,26 @@ def test_a_deployed_bucket_gets_its_templates_versioning_object_lock_ownership_a
     rule = s3.get_bucket_replication(Bucket=primary)["ReplicationConfiguration"]["Rules"][0]
     assert (rule["ID"], rule["Filter"], rule["DeleteMarkerReplication"]) == (
         "Everything", {"Prefix": "manifests/"}, {"Status": "Enabled"})
+
+
+def test_retention_changes_follow_but_never_shorten_a_replicas_lock(local_env):
+    s3 = _s3(local_env)
+    _bucket(s3, "source", lock={"Mode": "GOVERNANCE", "Days": 1})
+    _bucket(s3, "replica", lock={"Mode": "GOVERNANCE", "Days": 1})
+    _replicate(s3, "source", _rule("replica"))
+    later, latest = (datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc),
+                     datetime.datetime(2032, 1, 1, tzinfo=datetime.timezone.utc))
+    s3.put_object(Bucket="source", Key="a", Body=b"a", ContentMD5=_md5(b"a"))
+    _caught_up(local_env)
+    s3.put_object_retention(Bucket="source", Key="a", Retention={"Mode": "COMPLIANCE", "RetainUntilDate": latest})
+    _caught_up(local_env)
+    replica = s3.head_object(Bucket="replica", Key="a")
+    assert (replica["ObjectLockMode"], replica["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", latest)
+    # Production shortens its own copy's lock (moto lets it): the replica's compliance lock stands,
+    # as Object Lock holds it against everyone ("its retention period can't be shortened").
+    s3.put_object_retention(Bucket="source", Key="a", BypassGovernanceRetention=True,
+                            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": later})
+    _caught_up(local_env)
+    assert s3.head_object(Bucket="source", Key="a")["ObjectLockRetainUntilDate"] == later
+    replica = s3.head_object(Bucket="replica", Key="a")
+    assert (replica["ObjectLockMode"], replica["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", latest)

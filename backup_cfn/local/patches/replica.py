@@ -168,12 +168,34 @@ def _sync(changed, rule: Rule) -> None:
     if not isinstance(target, FakeKey):
         raise Failure(f"version {changed.version_id} is not in the destination bucket")
     _put_tags(target, destination, tags_of(changed))
-    if changed.lock_mode or changed.lock_until:  # a replica keeps the default retention it was given
-        target.lock_mode, target.lock_until = changed.lock_mode, changed.lock_until
+    if changed.lock_mode and changed.lock_until:  # a replica keeps the default retention it was given
+        _lengthen_retention(target, changed.lock_mode, changed.lock_until)
     if changed.lock_legal_status is not None:
         target.lock_legal_status = changed.lock_legal_status
     if not _owned_by_destination(rule, destination):
         target.set_acl(copy.deepcopy(changed.acl))
+
+
+def _lengthen_retention(target, mode: str, until: str) -> None:
+    """Object Lock binds replication as it binds anyone ("Locking objects with Object Lock",
+    object-lock-overview.html): a COMPLIANCE retention "can't be shortened" and its mode can't be
+    changed; shortening a GOVERNANCE one takes s3:BypassGovernanceRetention and its header, which
+    replication does not send. So a change only ever lengthens a replica's lock, or makes it
+    COMPLIANCE."""
+    current = _retain_until(target.lock_until) if target.lock_mode and target.lock_until else None
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    if current is None or current <= now:
+        target.lock_mode, target.lock_until = mode, until
+        return
+    if _retain_until(until) > current:
+        target.lock_until = until
+    if mode == "COMPLIANCE":
+        target.lock_mode = mode
+
+
+def _retain_until(value: str) -> datetime.datetime:
+    """moto keeps a retain-until date as a string, with or without fractions of a second."""
+    return datetime.datetime.strptime(value.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S")
 
 
 def _destination(rule: Rule):
