@@ -14,7 +14,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms, s3_objectlock
+    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms, replication, s3, s3_objectlock
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -29,9 +29,12 @@ def apply_patches() -> None:
     cloudformation.patch_change_set_validation_events()
     awslambda.patch_account_settings()
     kms.patch_kms_key_properties()
+    s3.patch_bucket_properties()
+    replication.patch_replication_configuration()
+    replication.patch_replication()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()
-    s3_objectlock.patch_bucket_properties()
+    s3_objectlock.patch_bucket_lifecycle()   # after s3.patch_bucket_properties, which it wraps
     s3_objectlock.patch_object_lock_retention()
     s3_objectlock.patch_get_object_retention()
     s3_objectlock.patch_clock()

@@ -1,8 +1,8 @@
 """S3 Object Lock, lifecycle and time in the emulator: what the vault relies on (docs/vault.md),
 taught to moto 5.2.5 (listed in docs/emulator.md).
 
-- `patch_bucket_properties`: a bucket created by CloudFormation gets its VersioningConfiguration,
-  Object Lock (enabled, with its default retention) and LifecycleConfiguration, which moto ignores;
+- `patch_bucket_lifecycle`: a bucket deployed by CloudFormation gets its LifecycleConfiguration,
+  which moto ignores (its versioning, Object Lock and replication: s3.patch_bucket_properties);
 - `patch_object_lock_retention`: PutObjectRetention refuses to shorten a COMPLIANCE lock or turn it
   into GOVERNANCE, and to shorten GOVERNANCE or lift it without `x-amz-bypass-governance-retention`
   (moto accepts anything);
@@ -160,38 +160,40 @@ def _lifecycle_rules(cfn_rules: list[dict]) -> list[dict]:
     return rules
 
 
-def patch_bucket_properties() -> None:
-    """moto 5.2.5 creates an `AWS::S3::Bucket` with only its encryption and tags: no versioning, no
-    Object Lock, no lifecycle. CloudFormation applies every one of them; so does this patch, in the
-    order S3 requires (versioning, then Object Lock on the still-empty bucket, then lifecycle).
-    Idempotent."""
+def patch_bucket_lifecycle() -> None:
+    """moto 5.2.5 ignores an `AWS::S3::Bucket`'s LifecycleConfiguration (versioning, Object Lock,
+    ownership and replication are s3.patch_bucket_properties'); CloudFormation applies it, on
+    creation and on update, as PutBucketLifecycleConfiguration would; so does this patch. Idempotent."""
     from moto.s3 import models
 
     bucket_class = models.FakeBucket
-    if getattr(bucket_class, "_backup_cfn_properties", False):
+    if getattr(bucket_class, "_backup_cfn_lifecycle", False):
         return
-    original = bucket_class.create_from_cloudformation_json.__func__
+    create, update = (bucket_class.create_from_cloudformation_json.__func__,
+                      bucket_class.update_from_cloudformation_json.__func__)
 
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        bucket = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        properties = cloudformation_json.get("Properties", {})
-        backend = models.s3_backends[account_id][models.get_partition(region_name)]
-        status = properties.get("VersioningConfiguration", {}).get("Status")
-        if status or str(properties.get("ObjectLockEnabled", "")).lower() == "true":
-            backend.put_bucket_versioning(bucket.name, status or "Enabled")
-        if str(properties.get("ObjectLockEnabled", "")).lower() == "true":
-            retention = (properties.get("ObjectLockConfiguration", {}).get("Rule", {}).get("DefaultRetention", {}))
-            backend.put_object_lock_configuration(
-                bucket.name, True, retention.get("Mode"),
-                int(retention["Days"]) if "Days" in retention else None,
-                int(retention["Years"]) if "Years" in retention else None)
+    def apply(bucket, account_id, region_name, properties) -> None:
         rules = properties.get("LifecycleConfiguration", {}).get("Rules")
+        backend = models.s3_backends[account_id][models.get_partition(region_name)]
         if rules:
             backend.put_bucket_lifecycle(bucket.name, _lifecycle_rules(rules))
+        elif bucket.rules:
+            backend.delete_bucket_lifecycle(bucket.name)
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        apply(bucket, account_id, region_name, cloudformation_json.get("Properties", {}))
+        return bucket
+
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        bucket = update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        apply(bucket, account_id, region_name, cloudformation_json.get("Properties", {}))
         return bucket
 
     bucket_class.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
-    bucket_class._backup_cfn_properties = True
+    bucket_class.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+    bucket_class._backup_cfn_lifecycle = True
 
 
 def _due(start: dt.datetime, days: int) -> dt.datetime:
