@@ -4,7 +4,7 @@ vault within hours of its run, or it is "late": engine/vault.py)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from backup_cfn import aws, contract
 from backup_cfn.engine.retention import RetentionPolicy
@@ -12,6 +12,7 @@ from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.vault import VaultSettings
 from backup_cfn.local.provision import provision_vault, vault_lifecycle
 from backup_cfn.local.s3_control import run_lifecycle, set_s3_clock
+from backup_cfn.local.server import wait_for_replication
 
 
 @dataclass
@@ -20,7 +21,6 @@ class Vault:
     clients: Clients
     settings: VaultSettings
     outputs: dict
-    replicated: set = field(default_factory=set)     # (key, ETag) already copied in: each version once
 
     @property
     def s3(self):
@@ -51,19 +51,20 @@ def s3_time(env, moment) -> None:
     set_s3_clock(env.endpoint_url, moment)
 
 
-def copy_into_vault(engine, vault: Vault, prefix: str = "") -> int:
-    """Every current object of the backup bucket under `prefix` written into the vault as the vault
-    account, as replication would (new versions only, never a delete). A stand-in until the emulator
-    replicates (issue-19-replication); returns the number copied."""
-    copied = 0
-    for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=engine.settings.backup_bucket,
-                                                                    Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if (key, item["ETag"]) in vault.replicated:
-                continue
-            vault.replicated.add((key, item["ETag"]))
-            body = engine.s3.get_object(Bucket=engine.settings.backup_bucket, Key=key)["Body"].read()
-            vault.s3.put_object(Bucket=vault.bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256")
-            copied += 1
-    return copied
+def replicate_into(engine, vault: Vault) -> None:
+    """The engine's backup bucket replicates into the vault as the template's rule with a vault
+    says (stack/storage.py): another account, the vault's key, no delete markers."""
+    account = aws.client(vault.env, "sts").get_caller_identity()["Account"]
+    engine.s3.put_bucket_replication(Bucket=engine.settings.backup_bucket, ReplicationConfiguration={
+        "Role": f"arn:aws:iam::{account}:role/{engine.settings.stack_name}-replication",
+        "Rules": [{"ID": "ReplicateNewBackupsToVault", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
+                   "DeleteMarkerReplication": {"Status": "Disabled"},
+                   "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+                   "Destination": {"Bucket": f"arn:aws:s3:::{vault.bucket}", "Account": vault.env.vault.account_id,
+                                   "EncryptionConfiguration": {
+                                       "ReplicaKmsKeyID": vault.outputs[contract.OUTPUT_VAULT_KEY_ARN]}}}]})
+
+
+def caught_up(env) -> dict:
+    """Wait for the emulator's replication to have copied everything written so far."""
+    return wait_for_replication(env.endpoint_url)

@@ -17,7 +17,7 @@ from backup_cfn.engine.vault_locks import lock_user, on_grid, period_end, wanted
 from backup_cfn.ops.restore import restore
 
 from engine_support import backup, make_engine, put, sha
-from vault_support import copy_into_vault, make_vault, s3_time
+from vault_support import caught_up, make_vault, replicate_into, s3_time
 
 UTC = timezone.utc
 
@@ -69,6 +69,7 @@ def test_period_ends_and_the_step_grid():
 def pair(local_env):
     engine = make_engine(local_env)
     vault = make_vault(local_env, engine.clock)
+    replicate_into(engine, vault)
     s3_time(local_env, engine.clock())
     return engine, vault
 
@@ -90,7 +91,7 @@ def test_unchanged_content_is_locked_as_long_as_the_newest_snapshot_needs_it(pai
     for day in range(3):
         s3_time(local_env, engine.clock())
         backup(engine, ["alice"])
-        copy_into_vault(engine, vault)
+        caught_up(local_env)
         report = lock_user(vault.clients, vault.settings, "alice")
         assert not report.short and not report.late
         engine.clock.advance(days=1)
@@ -101,23 +102,23 @@ def test_unchanged_content_is_locked_as_long_as_the_newest_snapshot_needs_it(pai
     assert until >= newest + timedelta(days=60) and until >= engine.clock() + timedelta(days=13)
 
 
-def test_a_pass_with_nothing_new_sends_no_lock_request(pair):
+def test_a_pass_with_nothing_new_sends_no_lock_request(pair, local_env):
     engine, vault = pair
     put(engine, "bob", "a.txt", b"a", checksum=True)
     put(engine, "bob", "b.txt", b"b", checksum=True)
     backup(engine, ["bob"])
-    copy_into_vault(engine, vault)
+    caught_up(local_env)
     first = lock_user(vault.clients, vault.settings, "bob")
     again = lock_user(vault.clients, vault.settings, "bob")
     assert first.points_locked == 1 and first.objects_checked == 3
     assert (again.points_locked, again.objects_checked, again.objects_extended) == (0, 0, 0)
 
 
-def test_a_forged_newer_version_is_never_locked_and_never_restored(pair, tmp_path):
+def test_a_forged_newer_version_is_never_locked_and_never_restored(pair, tmp_path, local_env):
     engine, vault = pair
     put(engine, "carol", "ledger.xlsx", b"the real ledger", checksum=True)
     backup(engine, ["carol"])
-    copy_into_vault(engine, vault)
+    caught_up(local_env)
     content = naming.content_key(sha(b"the real ledger"))
     genuine = _first_version(vault, content)
     vault.s3.put_object(Bucket=vault.bucket, Key=content, Body=b"ransom note", ChecksumAlgorithm="SHA256")
@@ -140,7 +141,7 @@ def test_a_written_over_manifest_reads_as_its_first_version_and_a_late_one_is_le
     engine, vault = pair
     put(engine, "dan", "notes.txt", b"monday's notes", checksum=True)
     record = backup(engine, ["dan"])
-    copy_into_vault(engine, vault)
+    caught_up(local_env)
     key = naming.manifest_key("dan", record["run_id"])
     first = _first_version(vault, key)
     vault.s3.put_object(Bucket=vault.bucket, Key=key, Body=b"forged")          # a second version
@@ -176,12 +177,13 @@ def test_compliance_locks_cannot_be_shortened(pair):
 def test_lifecycle_removes_what_no_lock_holds_and_keeps_what_the_rules_keep(local_env):
     engine = make_engine(local_env, retention_days=3)
     vault = make_vault(local_env, engine.clock, retention=RetentionPolicy(retention_days=3), step_days=1)
+    replicate_into(engine, vault)
     for day in range(8):
         s3_time(local_env, engine.clock())
         put(engine, "erin", "daily.txt", f"day {day}".encode(), checksum=True)
         put(engine, "erin", "constant.txt", b"never changes", checksum=True)
         backup(engine, ["erin"])
-        copy_into_vault(engine, vault)
+        caught_up(local_env)
         lock_user(vault.clients, vault.settings, "erin")
         vault.lifecycle()
         engine.clock.advance(days=1)
