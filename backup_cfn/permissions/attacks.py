@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from backup_cfn.permissions.iam import Principal, PrincipalKind, Request, parse_policy
+from backup_cfn.permissions.iam import Principal, PrincipalKind, Request, evaluate, parse_policy
 from backup_cfn.permissions.model import PRIMARY, REPLICA, SOURCE_CLIENT, DeploymentModel, Stored
 from backup_cfn.permissions.objectlock import BucketLock, applies, bucket_lock
 
@@ -157,10 +157,20 @@ def _decide(model: DeploymentModel, principal: Principal, action: str, resource:
                                 without=without)
 
 
-def _may_delete_bucket_policy(model: DeploymentModel, principal: Principal, copy: Copy) -> bool:
+def _may_change_bucket_policy(model: DeploymentModel, principal: Principal, copy: Copy, action: str) -> bool:
     if principal.kind is PrincipalKind.ACCOUNT_ROOT and principal.account == copy.account:
-        return True     # S3 API Reference, DeleteBucketPolicy: the owner's root always may
-    return _decide(model, principal, "s3:DeleteBucketPolicy", copy.bucket.arn, {}, copy.account).allowed
+        return True     # S3 API Reference, PutBucketPolicy/DeleteBucketPolicy: the owner's root always may
+    return _decide(model, principal, action, copy.bucket.arn, {}, copy.account).allowed
+
+
+def _identity_allows(model: DeploymentModel, principal: Principal, action: str, resource: str, context: dict) -> bool:
+    """Whether the principal's own policies allow it: what decides once it wrote the bucket policy
+    itself (a policy letting it in, without the denies)."""
+    if principal.kind is PrincipalKind.ACCOUNT_ROOT:
+        return True
+    decision = evaluate(Request(principal, action, resource, dict(context), resource_account=principal.account),
+                        model.store.identity_policies_for(principal), [])
+    return decision.allowed
 
 
 def attempt(model: DeploymentModel, name: str, copy: Copy, row: Row) -> Attempt:
@@ -170,12 +180,17 @@ def attempt(model: DeploymentModel, name: str, copy: Copy, row: Row) -> Attempt:
         account = copy.account if not action.startswith("s3:PutReplication") else model.account
         decision = _decide(model, principal, action, resource, context, account)
         steps = []
-        if not decision.allowed and decision.denies and action.startswith("s3:"):
-            policies = _bucket_policies(model, copy.bucket)
-            if {ref.policy for ref in decision.denies} & policies and _may_delete_bucket_policy(model, principal, copy):
+        policies = _bucket_policies(model, copy.bucket)
+        if not decision.allowed and action.startswith("s3:") and account == copy.account:
+            if _may_change_bucket_policy(model, principal, copy, "s3:PutBucketPolicy") \
+                    and _identity_allows(model, principal, action, resource, context):
+                steps.append("replaces the bucket policy first with one that lets it in")
+                decision = None
+            elif decision.denies and {ref.policy for ref in decision.denies} & policies \
+                    and _may_change_bucket_policy(model, principal, copy, "s3:DeleteBucketPolicy"):
                 decision = _decide(model, principal, action, resource, context, account, without=policies)
                 steps.append("deletes the bucket policy first")
-        if not decision.allowed and action.startswith("kms:") and action != "kms:PutKeyPolicy" \
+        if decision is not None and not decision.allowed and action.startswith("kms:") and action != "kms:PutKeyPolicy" \
                 and _decide(model, principal, "kms:PutKeyPolicy", copy.key.arn, {}, copy.account).allowed:
             steps.append("replaces the key policy first")
             decision = None
@@ -188,8 +203,8 @@ def attempt(model: DeploymentModel, name: str, copy: Copy, row: Row) -> Attempt:
                 reasons.append("termination protection, which it may not turn off")
                 continue
             steps.append("turns termination protection off first")
-        bypass = _decide(model, principal, "s3:BypassGovernanceRetention", resource, {}, account,
-                         without=_bucket_policies(model, copy.bucket) if steps else frozenset()).allowed
+        bypass = (_identity_allows(model, principal, "s3:BypassGovernanceRetention", resource, {}) if steps
+                  else _decide(model, principal, "s3:BypassGovernanceRetention", resource, {}, account).allowed)
         verdict = applies(row.lock_kind, copy.lock, bypass)
         if verdict.refused:
             reasons.append(verdict.why)
