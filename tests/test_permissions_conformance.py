@@ -172,6 +172,11 @@ def recorded(emulator_endpoint, tmp_path_factory):
                         env.vault.region, {env.vault.stack_name: REPLICA_STACK})
     vault_calls.declare("VaultRestoreRole", "lambda", "Invoke", {"FunctionName": "vault-drill"}, env.vault.region,
                         {"vault-drill": "VaultDrillFunction"})
+    # HeadObject answers a version's lock only to a caller allowed s3:GetObjectRetention (S3 User
+    # Guide, "Object Lock considerations"): the lock function and verify read locks that way.
+    for role in ("VaultLockFunctionRole", "VaultRestoreRole"):
+        vault_calls.declare(role, "s3", "GetObjectRetention", {"Bucket": vault.bucket, "Key": "manifests/u/x.json.gz",
+                                                               "VersionId": "v"}, env.vault.region, vault.aliases)
 
     # Garbage collection past the retention, through the pruner's handler.
     from handlers import pruner, runtime

@@ -40,8 +40,6 @@ from backup_cfn.engine.retention import MONTHLY, NEWEST, PERIOD_RULES, WEEKLY, W
 from backup_cfn.engine.vault import VaultCatalog, VaultSettings, VaultSnapshot, vault_catalog
 
 BATCH_GET = 100
-# GetObjectRetention on a version that was never locked (S3 answers NoSuchObjectLockConfiguration).
-NO_LOCK_CODES = ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError")
 EPOCH = date(1970, 1, 1)
 
 
@@ -146,24 +144,21 @@ def write_record(dynamodb, table: str, ref: SnapshotRef, until: datetime, object
 
 # --- locking one object version -----------------------------------------------------------------------------
 
-def current_lock(s3, bucket: str, key: str, version_id: str) -> tuple[str | None, datetime | None]:
-    """(mode, retain-until) of one version; (None, None) when it has no lock."""
-    try:
-        retention = s3.get_object_retention(Bucket=bucket, Key=key, VersionId=version_id)["Retention"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in NO_LOCK_CODES:
-            return None, None
-        raise
-    until = retention.get("RetainUntilDate")
+def lock_of(head: dict) -> tuple[str | None, datetime | None]:
+    """(mode, retain-until) from a HeadObject answer. S3 includes them only for a caller allowed
+    s3:GetObjectRetention (S3 User Guide, "Object Lock considerations", permissions for viewing lock
+    information): the lock function's role is, and the permission test declares it."""
+    until = head.get("ObjectLockRetainUntilDate")
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=timezone.utc)
-    return retention.get("Mode"), until
+    return head.get("ObjectLockMode"), until
 
 
-def extend(s3, settings: VaultSettings, key: str, version_id: str, until: datetime) -> bool:
+def extend(s3, settings: VaultSettings, key: str, version_id: str, until: datetime, head: dict | None = None) -> bool:
     """Lock one version until `until` in the vault's mode, unless it already is: True when a
-    PutObjectRetention was sent. Never asks for an earlier date."""
-    mode, current = current_lock(s3, settings.bucket, key, version_id)
+    PutObjectRetention was sent. Never asks for an earlier date (the current one is read first)."""
+    head = head if head is not None else s3.head_object(Bucket=settings.bucket, Key=key, VersionId=version_id)
+    mode, current = lock_of(head)
     if current is not None and current >= until and mode == settings.lock_mode:
         return False
     if current is not None and current > until:
@@ -173,19 +168,31 @@ def extend(s3, settings: VaultSettings, key: str, version_id: str, until: dateti
     return True
 
 
-def genuine_version(s3, bucket: str, sha256: str) -> str | None:
-    """The oldest version of a content key whose bytes are the content (S3's stored SHA-256, else a
-    re-hash); None when no version is."""
+def _is_content(s3, bucket: str, key: str, sha256: str, head: dict) -> bool:
+    stored = whole_object_sha256(head)
+    if stored is None:     # no whole-object checksum (a multipart upload): read it
+        body = s3.get_object(Bucket=bucket, Key=key, VersionId=head["VersionId"])["Body"]
+        with body:
+            stored, _ = sha256_of_stream(body)
+    return stored == sha256
+
+
+def genuine_version(s3, bucket: str, sha256: str) -> tuple[str, dict] | None:
+    """The version of a content key whose bytes are the content (S3's stored SHA-256, else a
+    re-hash), with its HeadObject answer: the current one when it is (one request, the usual case),
+    else the oldest that is; None when no version is."""
     key = naming.content_key(sha256)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        if _is_content(s3, bucket, key, sha256, head):
+            return head["VersionId"], head
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in (*contract.MISSING_OBJECT_CODES, "405", "MethodNotAllowed"):
+            raise       # a delete marker on top (lifecycle's, after the default lock) answers 404 or 405
     for version in key_versions(s3, bucket, key):
         head = s3.head_object(Bucket=bucket, Key=key, VersionId=version.version_id, ChecksumMode="ENABLED")
-        stored = whole_object_sha256(head)
-        if stored is None:
-            body = s3.get_object(Bucket=bucket, Key=key, VersionId=version.version_id)["Body"]
-            with body:
-                stored, _ = sha256_of_stream(body)
-        if stored == sha256:
-            return version.version_id
+        if _is_content(s3, bucket, key, sha256, head):
+            return version.version_id, head
     return None
 
 
@@ -228,10 +235,11 @@ def lock_user(clients, settings: VaultSettings, user: str, *, catalog: VaultCata
 def _lock_point(s3, settings: VaultSettings, ref: SnapshotRef, until: datetime, needed: set[str],
                 report: LockReport) -> bool:
     def lock_content(sha256: str) -> tuple[bool, bool]:
-        version_id = genuine_version(s3, settings.bucket, sha256)
-        if version_id is None:
+        found = genuine_version(s3, settings.bucket, sha256)
+        if found is None:
             return False, False
-        return True, extend(s3, settings, naming.content_key(sha256), version_id, until)
+        version_id, head = found
+        return True, extend(s3, settings, naming.content_key(sha256), version_id, until, head)
 
     with ThreadPoolExecutor(max_workers=settings.threads) as pool:
         results = list(pool.map(lock_content, sorted(needed)))

@@ -15,7 +15,7 @@ from backup_cfn.engine.integrity import ContentVersions, versions_under
 from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.settings import Settings
 from backup_cfn.engine.vault import vault_catalog
-from backup_cfn.engine.vault_locks import current_lock, wanted_locks
+from backup_cfn.engine.vault_locks import lock_of, wanted_locks
 
 BATCH_GET = 100
 MAX_LISTED_PROBLEMS = 50
@@ -88,11 +88,11 @@ def verify_vault(clients, settings, *, sample_percent: float = 5.0, seed: int | 
                    sorted(sha for sha in expected if sha in sizes), expected, sample_percent, seed, report)
     wanted = wanted_locks(catalog.snapshots, now or settings.now(), settings, rounded=False)
 
-    def lock_of(ref):
-        return (ref, *current_lock(s3, bucket, ref.key, ref.version_id))
+    def read_lock(ref):
+        return (ref, *lock_of(s3.head_object(Bucket=bucket, Key=ref.key, VersionId=ref.version_id)))
 
     with ThreadPoolExecutor(max_workers=settings.threads) as pool:
-        for ref, mode, until in pool.map(lock_of, sorted(wanted, key=lambda r: r.key)):
+        for ref, mode, until in pool.map(read_lock, sorted(wanted, key=lambda r: r.key)):
             report.locks_checked += 1
             needed = wanted[ref]
             if until is None or mode != settings.lock_mode:

@@ -18,6 +18,13 @@ from backup_cfn.stack.storage import INCOMPLETE_UPLOAD_DAYS, content_transition_
 UNLOCKED_VERSION_DAYS = 1
 
 
+def default_lock_days(env: Environment) -> int:
+    """Every version arrives locked this long: the retention, plus the margin and the step the lock
+    extender rounds a fresh snapshot's lock up to (engine/vault_locks.py), so an arriving snapshot
+    is locked as long as it needs without a request, and only content kept longer is re-locked."""
+    return env.retention_days + contract.VAULT_LOCK_MARGIN_DAYS + contract.VAULT_LOCK_STEP_DAYS
+
+
 def add_vault_key(t: Template, env: Environment) -> kms.Key:
     return add_rotating_key(
         t, env, "VaultKey", policy=vault_policies.vault_key_policy(env), alias=f"alias/{env.vault.stack_name}",
@@ -30,7 +37,7 @@ def vault_lifecycle_rules(env: Environment) -> list[s3.LifecycleRule]:
     but never deletes a locked version. What the lock extender keeps locked stays; nothing else does."""
     rules = [
         s3.LifecycleRule(Id="ExpireCurrentVersions", Status="Enabled", Prefix="",
-                         ExpirationInDays=env.retention_days),
+                         ExpirationInDays=default_lock_days(env)),
         s3.LifecycleRule(
             Id="RemoveUnlockedVersions", Status="Enabled", Prefix="",
             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=UNLOCKED_VERSION_DAYS),
@@ -53,7 +60,7 @@ def add_vault_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Bucke
     """Named, so the production side can replicate into it knowing only the environments file."""
     return t.add_resource(private_bucket(
         "VaultBucket", env, key=key, log_bucket=log_bucket, log_prefix="vault/", rules=vault_lifecycle_rules(env),
-        lock=locked_by_default(env.vault.lock_mode, env.retention_days), BucketName=env.vault.bucket_name,
+        lock=locked_by_default(env.vault.lock_mode, default_lock_days(env)), BucketName=env.vault.bucket_name,
     ))
 
 

@@ -46,7 +46,7 @@ def apply_patches() -> None:
 def apply_speed_patches() -> None:
     """The patches that change what a request costs, not what it answers (tests/emulator_costs.py
     measures moto with and without them)."""
-    from backup_cfn.local.patches import core, dynamodb, s3, serving, sqs
+    from backup_cfn.local.patches import core, dynamodb, s3, s3_versions, serving, sqs
 
     core.patch_clock()  # before the patches below: they read the clock through the names it rebinds
     core.patch_action_lookup()
@@ -56,6 +56,7 @@ def apply_speed_patches() -> None:
     serving.patch_header_parsing()
     sqs.patch_queue_scans()
     s3.patch_list_index()
+    s3_versions.patch_list_object_versions()   # after the list index it reads
     dynamodb.patch_expression_cache()
     dynamodb.patch_expression_traversal()
     dynamodb.patch_attribute_value_serializer()
