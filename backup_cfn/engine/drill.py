@@ -15,16 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from botocore.exceptions import ClientError
-
 from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.catalog import ReadStats, newest_per_user, read_snapshots
 from backup_cfn.engine.contentstore import from_item, to_item
 from backup_cfn.engine.errors import InvalidJob
-from backup_cfn.engine.hashing import sha256_of_stream
 from backup_cfn.engine.integrity import ContentVersions
 from backup_cfn.engine.manifest import SnapshotRef, list_snapshots
+from backup_cfn.engine.readback import ReadTally, read_back_genuine
 from backup_cfn.engine.settings import Settings
 
 DRILL_ITEM = "DRILL"
@@ -37,17 +35,13 @@ MAX_SAMPLE = 1000
 
 
 @dataclass
-class DrillReport:
+class DrillReport(ReadTally):
     drill_id: str
     trigger: str
     started_at: str
     users_asked: int
     snapshots: list[str] = field(default_factory=list)    # "user@run" drilled
-    files: int = 0
     contents: int = 0
-    bytes: int = 0
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     completed_at: str = ""
 
     @property
@@ -98,25 +92,9 @@ def drill_snapshots(reader: ContentVersions, newest: dict[str, SnapshotRef], cou
 
     def check(item: tuple[str, tuple[int, str]]) -> tuple[int, str | None]:
         sha, (size, where) = item
-        tried, read, last = 0, 0, None
-        for candidate in reader.candidates(sha):
-            tried += 1
-            try:
-                body = s3.get_object(**candidate)["Body"]
-                with body:
-                    actual, read = sha256_of_stream(body)
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                last = f"{where}: content {sha[:16]} unreadable: {error.get('Code')}: {error.get('Message', '')}"
-                continue
-            if actual == sha and read == size:
-                if tried > 1:
-                    return read, (f"{where}: tampered: content {sha[:16]} has {tried - 1} version(s) that do not "
-                                  f"match its SHA-256 (restorable from version {candidate.get('VersionId')})")
-                return read, None
-            last = (f"{where}: content {sha[:16]} has {read} bytes, the snapshot says {size}" if read != size
-                    else f"{where}: content {sha[:16]} hashes to {actual[:16]}: corrupt")
-        return read, last or f"{where}: {reader.note_none(sha, tried)}"
+        back = read_back_genuine(reader, sha, size)
+        problem = back.problem or back.tampered
+        return back.read, problem and f"{where}: {problem}"
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for read, problem in pool.map(check, sorted(expected.items())):

@@ -3,7 +3,6 @@ or to S3 (server-side copies). Needs only a bucket holding manifests/ and conten
 the replica: the disaster-recovery path."""
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +15,10 @@ from botocore.exceptions import ClientError
 
 from backup_cfn.engine import naming
 from backup_cfn.engine.errors import ManifestError, RestoreError
-from backup_cfn.engine.hashing import CHUNK_BYTES, whole_object_sha256
+from backup_cfn.engine.hashing import whole_object_sha256
 from backup_cfn.engine.integrity import ContentVersions, copy_source
 from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_manifests, list_snapshots, read_manifest
+from backup_cfn.engine.readback import ReadTally, read_back_genuine
 
 COPY_LIMIT = 5 * 1024**3
 FILE_THREADS = 8      # one user's files at once
@@ -26,13 +26,9 @@ USERS_AT_ONCE = 8     # users at once, each with its own file pool: 64 requests,
 
 
 @dataclass
-class RestoreReport:
+class RestoreReport(ReadTally):
     user: str
     run_id: str
-    files: int = 0
-    bytes: int = 0
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     to: str = ""
     # Content read from another version than the first tried, because the first did not match its
     # SHA-256 (engine/integrity.py): restored correctly, and reported as tampering.
@@ -103,40 +99,25 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
             return f"{path}: unsafe path (absolute or with '..'); not restored"
         destination = target.joinpath(*relative.parts)
         partial = destination.with_name(destination.name + ".restoring")
-        tried, mismatch = 0, None
-        for candidate in reader.candidates(entry.sha256):
-            tried += 1
-            digest = hashlib.sha256()
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as out:
+                def rewind():
+                    out.seek(0)
+                    out.truncate()
+                back = read_back_genuine(reader, entry.sha256, entry.size, sink=out.write, rewind=rewind)
+            problem = back.problem
+        except OSError as exc:
+            # A name this file system cannot hold (a segment over 255 bytes, say): that file only.
+            back, problem = None, f"cannot write here: {exc.strerror or exc}"
+        if problem:
             try:
-                body = s3.get_object(**candidate)["Body"]
-            except ClientError as exc:
-                mismatch = f"unreadable: {exc.response.get('Error', {}).get('Code')}"
-                continue
-            try:
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with body, open(partial, "wb") as out:
-                    for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
-                        digest.update(chunk)
-                        out.write(chunk)
-            except OSError as exc:
-                # A name this file system cannot hold (a segment over 255 bytes, say): that file only.
-                try:
-                    partial.unlink(missing_ok=True)
-                except OSError:
-                    pass
-                return f"{path}: cannot write here: {exc.strerror or exc}; not restored"
-            if digest.hexdigest() == entry.sha256:
-                if tried > 1:
-                    report.tampered.append(f"{path}: " + _substituted(entry.sha256, tried, candidate))
-                break
-            partial.unlink()
-            mismatch = f"SHA-256 mismatch (expected {entry.sha256[:16]}, got {digest.hexdigest()[:16]})"
-        else:
-            if tried == 0:
-                return f"{path}: content {entry.sha256[:16]} unreadable: missing"
-            if tried == 1 and mismatch and mismatch.startswith("unreadable"):
-                return f"{path}: content {entry.sha256[:16]} {mismatch}"
-            return f"{path}: {mismatch} in every one of {tried} version(s); not restored"
+                partial.unlink(missing_ok=True)
+            except OSError:
+                pass
+            return f"{path}: {problem}; not restored"
+        if back.tampered:
+            report.tampered.append(f"{path}: {back.tampered}")
         os.replace(partial, destination)
         if progress:
             progress(entry.size)

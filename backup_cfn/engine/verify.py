@@ -10,9 +10,9 @@ from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.contentstore import STORED, from_item
 from backup_cfn.engine.errors import ManifestError
-from backup_cfn.engine.hashing import sha256_of_stream
 from backup_cfn.engine.integrity import ContentVersions, versions_under
 from backup_cfn.engine.manifest import list_manifests, read_manifest
+from backup_cfn.engine.readback import read_back_genuine
 from backup_cfn.engine.settings import Settings
 from backup_cfn.engine.vault import vault_catalog
 from backup_cfn.engine.vault_locks import lock_of, wanted_locks
@@ -150,27 +150,13 @@ def _rehash_sample(reader: ContentVersions, threads: int, present: list[str], ex
     sample = random.Random(seed).sample(present, count)
 
     def rehash(sha):
-        first, tried = None, 0
-        for candidate in reader.candidates(sha):
-            tried += 1
-            body = reader.s3.get_object(**candidate)["Body"]
-            with body:
-                actual, _ = sha256_of_stream(body)
-            first = first or actual
-            if actual == sha:
-                return sha, first, tried, candidate
-        return sha, first, tried, None
+        return sha, read_back_genuine(reader, sha)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for sha, first, tried, used in pool.map(rehash, sample):
+        for sha, back in pool.map(rehash, sample):
             report.sampled += 1
-            where = expected[sha][1]
-            if used is None:
-                report.problems.append(f"{where}: content {sha} re-hashes to {first}" if first
-                                       else f"{where}: content {sha} is missing")
-            elif tried > 1:
-                report.problems.append(f"{where}: tampered: content {sha}: {tried - 1} version(s) re-hash to another "
-                                       f"SHA-256 ({first}); version {used.get('VersionId')} matches")
+            if back.problem or back.tampered:
+                report.problems.append(f"{expected[sha][1]}: {back.problem or back.tampered}")
 
 
 def _index_states(dynamodb, table: str, hashes: list[str]) -> dict[str, str]:
