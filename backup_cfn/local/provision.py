@@ -2,8 +2,8 @@
 test and bench fixture that does not depend on `deploy`. It builds what the template builds for
 the engine (key names, indexes and attributes from the contract, the job queue's visibility and
 redrive, the backup bucket's replication to the replica bucket), which
-tests/test_provision_parity.py checks against the template, and returns outputs shaped like the
-stacks' (contract.OUTPUT_*)."""
+tests/local/test_provision_parity.py checks against the template, and returns outputs shaped like
+the stacks' (contract.OUTPUT_*)."""
 from __future__ import annotations
 
 import json
