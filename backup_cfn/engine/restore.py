@@ -17,7 +17,7 @@ from backup_cfn.engine import naming
 from backup_cfn.engine.errors import ManifestError, RestoreError
 from backup_cfn.engine.hashing import whole_object_sha256
 from backup_cfn.engine.integrity import ContentVersions, copy_source
-from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_manifests, list_snapshots, read_manifest
+from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_snapshots, read_manifest
 from backup_cfn.engine.readback import ReadTally, read_back_genuine
 
 COPY_LIMIT = 5 * 1024**3

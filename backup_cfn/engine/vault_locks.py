@@ -36,7 +36,7 @@ from backup_cfn.engine.contentstore import from_item, to_item
 from backup_cfn.engine.hashing import sha256_of_stream, whole_object_sha256
 from backup_cfn.engine.integrity import key_versions
 from backup_cfn.engine.manifest import SnapshotRef, read_manifest
-from backup_cfn.engine.retention import MONTHLY, NEWEST, PERIOD_RULES, WEEKLY, WITHIN, YEARLY, decide, period_index
+from backup_cfn.engine.retention import MONTHLY, NEWEST, PERIOD_RULES, WEEKLY, YEARLY, decide, period_index
 from backup_cfn.engine.vault import VaultCatalog, VaultSettings, VaultSnapshot, vault_catalog
 
 BATCH_GET = 100

@@ -12,10 +12,9 @@ from backup_cfn.contract import JOB_MAX_RECEIVES, WORKER_TIMEOUT_SECONDS
 from template_helpers import (
     ENV_NAMES,
     ONE_ACCOUNT_ENV_NAMES,
-    build_with,
-    disaster_recovery,
     as_list,
     build_with,
+    disaster_recovery,
     policy_documents,
     primary,
     props,

@@ -206,8 +206,8 @@ def vault_rules_shortened(inp: ForecastInput) -> list[Finding]:
     for change in inp.changes_of("AWS::Lambda::Function", ("Modify",)):
         if change.logical_id != "VaultLockFunction":
             continue
-        old = _get(inp.old_properties(change.logical_id), "Environment", "Variables") or {}
-        new = _get(inp.new_properties(change.logical_id), "Environment", "Variables") or {}
+        old = property_at(inp.old_properties(change.logical_id), "Environment", "Variables") or {}
+        new = property_at(inp.new_properties(change.logical_id), "Environment", "Variables") or {}
         shorter = [f"{name} {old[name]} -> {new.get(name, 0)}" for name in VAULT_RULE_VARIABLES
                    if str(old.get(name, "0")).isdigit() and str(new.get(name, "0")).isdigit()
                    and int(new.get(name, 0)) < int(old.get(name, 0))]
@@ -219,9 +219,9 @@ def vault_rules_shortened(inp: ForecastInput) -> list[Finding]:
 
 
 def _vault_rules(properties: dict) -> dict[str, tuple]:
-    rules = _get(properties, "ReplicationConfiguration", "Rules") or []
-    return {str(rule.get("Id", n)): (str(rule.get("Status")), compact(_get(rule, "Destination", "Account")))
-            for n, rule in enumerate(rules) if isinstance(rule, dict) and _get(rule, "Destination", "Account")}
+    rules = property_at(properties, "ReplicationConfiguration", "Rules") or []
+    return {str(rule.get("Id", n)): (str(rule.get("Status")), compact(property_at(rule, "Destination", "Account")))
+            for n, rule in enumerate(rules) if isinstance(rule, dict) and property_at(rule, "Destination", "Account")}
 
 
 def vault_replication_stopped(inp: ForecastInput) -> list[Finding]:
