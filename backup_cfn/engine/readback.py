@@ -51,7 +51,7 @@ def read_back_genuine(reader: ContentVersions, sha: str, size: int | None = None
     """`read_back` over the versions of content `sha` that `reader` offers, in its order: the first
     that reads whole with the right size and hash is used. `rewind` is called before each version
     after the first, so that `sink` starts again (a restore truncates its partial file)."""
-    tried, read, problem = 0, 0, None
+    tried, read, problem, first = 0, 0, None, None
     for candidate in reader.candidates(sha):
         if tried and rewind:
             rewind()
@@ -60,8 +60,9 @@ def read_back_genuine(reader: ContentVersions, sha: str, size: int | None = None
         if problem is None:
             reader.note_used(sha, tried, candidate)
             return ReadBack(read, None, None if tried == 1 else (
-                f"tampered: {tried - 1} version(s) of content {sha[:16]} do not match its SHA-256; read version "
-                f"{candidate.get('VersionId', 'current')}, which does"))
+                f"{first} (tampered: {tried - 1} version(s) skipped; version {candidate.get('VersionId', 'current')}, "
+                "which matches its SHA-256, was read)"))
+        first = first or problem
     if tried == 0:
         return ReadBack(0, reader.note_none(sha, 0))
     return ReadBack(read, problem if tried == 1 else f"none of its {tried} versions matches (the last: {problem})")
