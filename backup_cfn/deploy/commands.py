@@ -158,20 +158,28 @@ def _vault_clients_if_any(env: Environment) -> DeployClients | None:
         return None
 
 
+def deployer_templates(env: Environment, *, vault: bool = False) -> list[dict]:
+    """The templates one team deploys: the platform team's primary (and, in the one-account layout,
+    the replica), or (`vault`) the security team's vault stack; each with the bootstrap stack."""
+    import json
+
+    from backup_cfn.stack.render import render_bootstrap, render_environment
+
+    primary, disaster_recovery = render_environment(env)
+    bodies = [disaster_recovery] if vault else [primary] + ([] if env.has_vault else [disaster_recovery])
+    return [json.loads(body) for body in (*bodies, render_bootstrap())]
+
+
 def do_deployer_policy(env: Environment, *, console: Console, vault: bool = False) -> list[dict]:
     """The deployer's least-privilege policy, as managed policies small enough for IAM, on stdout:
     the platform team's, or (`vault`) the security team's for the vault stack."""
     import json
 
     from backup_cfn.permissions.deployer import as_managed_policies, deployer_policy, size
-    from backup_cfn.stack.render import render_bootstrap, render_environment
 
     if vault and not env.has_vault:
         raise UserError(f"environment '{env.name}' has no vault")
-    primary, disaster_recovery = render_environment(env)
-    bodies = [disaster_recovery] if vault else [primary] + ([] if env.has_vault else [disaster_recovery])
-    templates = [json.loads(body) for body in (*bodies, render_bootstrap())]
-    documents = as_managed_policies(deployer_policy(env, templates, vault=vault))
+    documents = as_managed_policies(deployer_policy(env, deployer_templates(env, vault=vault), vault=vault))
     console.print_json(json.dumps(documents, sort_keys=True))
     # The figures on stderr: stdout stays the JSON, ready for `> policy.json`.
     Console(stderr=True).print(f"{len(documents)} managed policies ({', '.join(f'{size(d):,}' for d in documents)} characters; "

@@ -104,6 +104,7 @@ class Deployment:
     # What each stack came to so far (a refusal midway still leaves the earlier stacks' results).
     results: dict[str, StackResult] = field(default_factory=dict)
     _buckets: dict = field(default_factory=dict)
+    _vault: bool = False                             # running the vault stack: its readers are the vault's
 
     # How the primary reads the vault stack's outputs (None: with the vault's credentials, if any).
     read_vault_outputs: Callable[[], dict | None] | None = None
@@ -114,6 +115,7 @@ class Deployment:
     def run(self, options: Options, *, diff_only: bool = False, vault: bool = False) -> dict[str, StackResult]:
         """The primary (and, in the one-account layout, the replica first); or (`vault`) the vault
         stack alone, with the vault account's clients."""
+        self._vault = vault
         if vault:
             return self._run_vault(options, diff_only)
         primary_rendered, replica_rendered = self.templates or render_environment(self.env)
@@ -247,6 +249,8 @@ class Deployment:
     def _reader(self, service: str, region: str):
         if self.make_reader is not None:
             return self.make_reader(service, region)
+        if self._vault:   # the forecast reads the vault account, with its credentials
+            return aws.vault_client(self.env, service, region)
         return aws.client(self.env, service, region)
 
     def _bucket(self, cloudformation) -> str:

@@ -66,6 +66,8 @@ def do_drill(env: Environment, *, console: Console, runner: DrillRunner, users: 
         print_json("drill", {"drill": drill})
     else:
         print_runs(console, "drill", {"drill": drill})
+        if from_vault:
+            console.print(f"read from {where}, each content by version, as a restore from the vault reads it")
     if drill["result"] != drills.PASSED:
         raise UserError(f"restore drill {drill['drill_id']} failed: {drill['problems_total']} problem(s)")
     return drill
