@@ -245,7 +245,7 @@ def run(ctx: click.Context, env_name: str, users: str | None, timeout: int | Non
 @click.option("--user", default=None, help="one user's history")
 @click.option("--run", "run_id", default=None, metavar="RUN_ID", help="one run's figures")
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True,
-              help="how many runs and drills to list")
+              help="how many runs and drills to list (with --user: runs of that user)")
 @json_option()
 @click.pass_context
 def runs(ctx: click.Context, env_name: str, user: str | None, run_id: str | None, limit: int, as_json: bool) -> None:

@@ -22,6 +22,8 @@ CODE_SPAN = re.compile(r"`[^`\n]*`")
 LINK = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 HELP_TARGET = re.compile(r"^([a-z-]+):.*## ", re.MULTILINE)
+# a pointer from code into the docs: docs/<page>.md, or docs/<page>.md, "<the heading's first words>"
+DOCS_POINTER = re.compile(r'((?:docs/[\w-]+|SECURITY)\.md)(?:,\s+"([^"]+)")?')
 
 
 def command_reference():
@@ -111,6 +113,23 @@ def test_the_anchor_rule_is_githubs():
         "timing-retries-deadlines-and-jobs-that-outlast-one-invocation"
     assert slug("At scale: 1x, 10x, 100x") == "at-scale-1x-10x-100x"
     assert slug("backup-cfn local start") == "backup-cfn-local-start"
+
+
+def test_every_pointer_from_code_into_the_docs_names_a_page_and_heading_that_exist():
+    sources = [ROOT / "cli.py", ROOT / "environments.toml", ROOT / ".ci" / "run",
+               *sorted((ROOT / "backup_cfn").rglob("*.py")), *sorted((ROOT / "handlers").rglob("*.py")),
+               *sorted((ROOT / "scripts").rglob("*.py")), *sorted((ROOT / "tests").rglob("*.py"))]
+    broken = []
+    for source in sources:
+        for page, heading in DOCS_POINTER.findall(source.read_text()):
+            if not (ROOT / page).exists():
+                broken.append(f"{source.relative_to(ROOT)}: {page} does not exist")
+                continue
+            heading = " ".join(re.sub(r"\n\s*#", " ", heading).split())  # a comment wrapped over lines
+            titles = [" ".join(title.split()) for title in HEADING.findall(FENCE.sub("", (ROOT / page).read_text()))]
+            if heading and not any(title.startswith(heading) for title in titles):
+                broken.append(f'{source.relative_to(ROOT)}: no heading "{heading}" in {page}')
+    assert not broken, "\n".join(broken)
 
 
 def test_every_docs_page_is_in_the_index_exactly_once():
