@@ -12,7 +12,8 @@ from troposphere import Output, Ref, Template, s3, sns
 
 from backup_cfn.deploy import changeset, review, stack_deployer
 from backup_cfn.deploy.changeset import Change
-from backup_cfn.deploy.stack_deployer import Options, StackDeployer, StackSpec
+from backup_cfn.deploy.stack_deployer import StackDeployer
+from backup_cfn.deploy.stack_spec import Options, StackSpec
 from backup_cfn.deploy.stack_events import Poll
 from backup_cfn.deploy.status import stack_status
 from backup_cfn.errors import UserError

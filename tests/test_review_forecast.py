@@ -14,10 +14,10 @@ from botocore.stub import Stubber
 from backup_cfn.config import load_environment
 from backup_cfn.deploy.changeset import Change, ChangeSet
 from backup_cfn.deploy.review import forecast
-from backup_cfn.deploy.review.forecast import ForecastInput
+from backup_cfn.deploy.review.forecast_input import ForecastInput
 from backup_cfn.deploy.review.model import BLOCKING, NOTE, WARNING
 from backup_cfn.deploy.review.resolve import Resolver, pseudo_parameters
-from backup_cfn.deploy.stack_deployer import Options, StackSpec
+from backup_cfn.deploy.stack_spec import Options, StackSpec
 from backup_cfn.errors import Refused
 from backup_cfn.stack.render import render_environment
 
