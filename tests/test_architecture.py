@@ -180,3 +180,14 @@ def test_no_import_cycles():
     """Imports only point down, lazy ones too: a module low in the house that imports upward inside
     a function ties the floors into a circle."""
     assert cycles(import_graph()) == []
+
+
+def test_the_tests_mirror_the_layers():
+    """A reader who changes backup_cfn/engine/ finds its tests in tests/engine/: every folder of tests
+    is a layer of the package (support/ holds the helpers they share), and only the tests that span
+    the layers stay at the top."""
+    tests = ROOT / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))} - {"support"}
+    layers = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders <= layers, f"test folders that are no layer: {sorted(folders - layers)}"
+    assert len(list(tests.glob("test_*.py"))) <= 5

@@ -132,6 +132,20 @@ def test_every_pointer_from_code_into_the_docs_names_a_page_and_heading_that_exi
     assert not broken, "\n".join(broken)
 
 
+def test_every_test_file_the_docs_name_exists():
+    """The docs cite the test that holds each promise: `tests/<layer>/test_x.py`, or `test_x.py::test`
+    (test file names are unique across tests/)."""
+    names = {path.name for path in (ROOT / "tests").rglob("test_*.py")}
+    missing = []
+    for page in markdown_files():
+        text = page.read_text()
+        missing += [f"{page.relative_to(ROOT)}: {path}" for path in re.findall(r"tests/[\w/]+\.py", text)
+                    if not (ROOT / path).is_file()]
+        missing += [f"{page.relative_to(ROOT)}: {name}" for name in re.findall(r"(?<![\w/])test_\w+\.py", text)
+                    if name not in names]
+    assert not missing, "test files named in the docs that do not exist:\n" + "\n".join(sorted(set(missing)))
+
+
 def test_every_docs_page_is_in_the_index_exactly_once():
     linked = Counter((INDEX.parent / target.partition("#")[0]).resolve()
                      for target in links(INDEX) if not re.match(r"[a-z]+:", target) and not target.startswith("#"))

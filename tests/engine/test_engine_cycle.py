@@ -15,20 +15,11 @@ from backup_cfn.engine.restore import load_for_restore, restore_to_directory, re
 from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.verify import verify
 
-from engine_support import all_content_versions, backup, delete, make_engine, put, sha, source_state
+from engine_support import all_content_versions, backup, delete, put, read_tree, sha, source_state
 
 SHARED = b"%PDF-1.7 shared terms and conditions " * 500
 A1, A2 = b"%PDF-1.7 alice q3 " * 300, b"PK\x03\x04 alice sheet " * 200
 B1 = b"%PDF-1.7 bob annual " * 400
-
-
-def read_tree(root) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-@pytest.fixture
-def engine(local_env):
-    return make_engine(local_env)
 
 
 def subscribe_queue(engine) -> str:

@@ -22,7 +22,7 @@ from backup_cfn.errors import Refused
 from backup_cfn.stack.render import render_environment
 
 from deploy_helpers import console, text
-from test_deploy_stubbed import CS_ID, NAME, REGION, STACK_ID, cfn, change_set_response, deployer, plan  # noqa: F401
+from cloudformation_stubs import CS_ID, NAME, REGION, STACK_ID, change_set_response, deployer, plan
 
 PSEUDO = pseudo_parameters(STACK_ID, NAME)
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)

@@ -17,7 +17,7 @@ from backup_cfn.deploy.review.values import diff, resource_values
 from backup_cfn.deploy.stack_spec import Options, StackSpec
 
 from deploy_helpers import console, text
-from test_deploy_stubbed import CS_ID, DESCRIBE, NAME, REGION, STACK_ID, cfn, change_set_response, deployer, stack  # noqa: F401
+from cloudformation_stubs import CS_ID, DESCRIBE, NAME, REGION, STACK_ID, change_set_response, deployer, stack
 
 PSEUDO = pseudo_parameters(STACK_ID, NAME)
 
