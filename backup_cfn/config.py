@@ -62,7 +62,7 @@ class Vault:
 
 @dataclass(frozen=True)
 class Environment:
-    """One deployment target. Field docs live in the environments file and the README."""
+    """One deployment target. Field docs live in the environments file and docs/configuration.md."""
 
     name: str
     stack_name: str
