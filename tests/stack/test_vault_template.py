@@ -41,7 +41,7 @@ def test_the_vault_bucket_lets_production_write_new_replicas_and_nothing_else(en
     bucket = props(template, "VaultBucket")
     assert bucket["BucketName"] == env.vault.bucket_name
     assert bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {
-        "Mode": "COMPLIANCE", "Days": env.retention_days + contract.VAULT_LOCK_MARGIN_DAYS + contract.VAULT_LOCK_STEP_DAYS}
+        "Mode": "COMPLIANCE", "Days": env.retention_days + contract.VAULT_LOCK_MARGIN_DAYS}
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     document = props(template, "VaultBucketPolicy")["PolicyDocument"]
     production = f"arn:${{AWS::Partition}}:iam::{env.account_id}:root"
@@ -77,7 +77,7 @@ def test_the_vault_key_is_the_vault_accounts_and_production_only_encrypts_throug
 def test_lifecycle_expires_only_through_locks_and_the_lock_role_cannot_delete(env_name):
     template = disaster_recovery(env_name)
     rules = {r["Id"]: r for r in props(template, "VaultBucket")["LifecycleConfiguration"]["Rules"]}
-    assert rules["ExpireCurrentVersions"]["ExpirationInDays"] == load_environment(env_name).retention_days + 8
+    assert rules["ExpireCurrentVersions"]["ExpirationInDays"] == load_environment(env_name).retention_days + 1
     assert rules["RemoveUnlockedVersions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
     for role in resources(template, "AWS::IAM::Role"):
         actions = role_actions(template, role)

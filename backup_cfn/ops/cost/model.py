@@ -263,15 +263,17 @@ def our_activity(facts: Facts, w: Workload) -> Activity:
 
 def _vault_activity(facts: Facts, w: Workload, a: Activity, new_contents: float, per_user: float) -> None:
     """The lock extender (engine/vault_locks.py), per day: each arriving manifest's user pass lists
-    the user's manifests, reads the new snapshot and the one covering it, HEADs every new content
-    (arrivals are locked long enough by default), and once per step re-locks everything each user
-    keeps (a HEAD and a PutObjectRetention per content), recording each snapshot; the daily pass lists
-    every manifest; the weekly vault drill reads like the primary's."""
+    the user's manifests, reads the new snapshot and the one covering it, HEADs and locks every new
+    content to its snapshot's grid date (arrivals are locked for the retention alone), and once per
+    step re-locks everything each user keeps (a HEAD and a PutObjectRetention per content),
+    recording each snapshot; the daily pass lists every manifest; the weekly vault drill reads like
+    the primary's."""
     users = w.users
     manifests_kept = users * (facts.retention_days + 1 + len(facts.long_term_ages()))
     relocked = w.objects * w.unique / facts.vault_step_days
     a.vault_get += users * 2 + new_contents + relocked
-    a.vault_put += users * _pages(manifests_kept / users) + _pages(manifests_kept) + relocked + users / facts.vault_step_days
+    a.vault_put += (users * _pages(manifests_kept / users) + _pages(manifests_kept) + relocked + new_contents
+                    + users / facts.vault_step_days)
     a.kms_without_bucket_keys += users * 2
     a.ddb_write_units += users
     a.ddb_read_units += users
