@@ -42,14 +42,17 @@ class VaultRig:
         return {"points_kept": report.points_kept, "objects_extended": report.objects_extended,
                 "short": len(report.short), "late": len(report.late), **lifecycle}
 
-    def stored_bytes(self) -> tuple[int, int]:
-        """(bytes, versions) the vault holds: every version, current or not."""
-        total = count = 0
+    def stored_bytes(self) -> tuple[int, int, int]:
+        """(bytes, versions, bytes of them under manifests/) the vault holds: every version,
+        current or not."""
+        total = count = manifests = 0
         for page in self.clients.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
             for version in page.get("Versions", []):
                 total += version.get("Size", 0)
                 count += 1
-        return total, count
+                if version["Key"].startswith(contract.MANIFEST_PREFIX):
+                    manifests += version.get("Size", 0)
+        return total, count, manifests
 
 
 def make_vault_rig(env, rig, policy: RetentionPolicy, *, step_days: int) -> VaultRig:
@@ -58,7 +61,7 @@ def make_vault_rig(env, rig, policy: RetentionPolicy, *, step_days: int) -> Vaul
     from backup_cfn import aws
     from backup_cfn.local.provision import provision_vault, vault_lifecycle
 
-    default_days = policy.retention_days + contract.VAULT_LOCK_MARGIN_DAYS + step_days
+    default_days = policy.retention_days + contract.VAULT_LOCK_MARGIN_DAYS
     outputs = provision_vault(lambda service, region: aws.vault_client(env, service, region),
                               prefix=f"b{uuid.uuid4().hex[:10]}", region=env.vault.region, retention_days=default_days,
                               lifecycle=vault_lifecycle(default_days))
