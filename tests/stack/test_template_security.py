@@ -464,7 +464,7 @@ def test_access_logs_delivered_by_the_logging_service_held_to_this_account(env_n
 def test_object_lock_default_retention_matches_retention_in_both_regions():
     governance = build_with("dev", object_lock_mode="governance")
     for template, bucket, mode, *days in ((primary("prod"), "BackupBucket", "COMPLIANCE"),
-                                   (disaster_recovery("prod"), "VaultBucket", "COMPLIANCE", 68),
+                                   (disaster_recovery("prod"), "VaultBucket", "COMPLIANCE", 61),
                                    (governance[0], "BackupBucket", "GOVERNANCE"),
                                    (governance[1], "ReplicaBucket", "GOVERNANCE")):
         p = props(template, bucket)
