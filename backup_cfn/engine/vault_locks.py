@@ -264,7 +264,8 @@ def lock_all(clients, settings: VaultSettings, *, now: datetime | None = None) -
     for ref, reason in catalog.late.items():
         by_user.setdefault(ref.user, VaultCatalog()).late[ref] = reason
     report = LockReport()
-    with ThreadPoolExecutor(max_workers=max(1, settings.threads // 4)) as pool:
+    # Users side by side: most name a few new contents a day, so one user's own pool is mostly idle.
+    with ThreadPoolExecutor(max_workers=settings.threads) as pool:
         for user_report in pool.map(lambda item: lock_user(clients, settings, item[0], catalog=item[1], now=now),
                                     sorted(by_user.items())):
             report.add(user_report)
