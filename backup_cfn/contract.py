@@ -82,7 +82,10 @@ METRIC_DRILLS_PASSED = "DrillsPassed"
 RUNS_PARTITION_KEY = "run_id"
 RUNS_SORT_KEY = "item"             # "RUN" for the run record, "USER#<user>" for a user job, "DRILL" for a drill
 RUNS_BY_USER_INDEX = "ByUser"      # user -> run_id: a user's history
-RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed
+RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed (headers only)
+# A run's counters are spread over this many tally items, each in its own partition with its users'
+# job records (engine/tally.py): per-key write rates a thousand workers cannot exhaust (docs/scale.md).
+RUN_TALLY_SHARDS = 64
 RUNS_TTL_ATTRIBUTE = "expires_at"
 CONTENT_PARTITION_KEY = "content_hash"
 

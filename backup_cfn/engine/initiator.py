@@ -104,7 +104,7 @@ def start_run(clients, settings: Settings, run_id: str, *, users: list[str] | No
         chosen, first = order_users(list(dict.fromkeys(users)), settings.priority_users)
     else:
         chosen, first = order_users(discover_users(clients.s3, settings.source_bucket), settings.priority_users)
-    created, record = runs.create_run(clients.dynamodb, settings, run_id, len(chosen), trigger)
+    created, record = runs.create_run(clients.dynamodb, settings, run_id, chosen, trigger)
     if not created and record.get("status") != runs.ENQUEUING:
         # A run past enqueuing whose jobs all finished before it was marked (the initiator that
         # marked it died before closing it) is closed by this retry.
