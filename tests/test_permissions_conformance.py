@@ -193,7 +193,8 @@ def _operations(calls: list[Call], principal: str) -> set[str]:
 
 def test_the_scenario_exercises_every_principal_and_path(recorded):
     calls = recorded["calls"]
-    assert {"s3.ListObjectsV2", "dynamodb.PutItem", "sqs.SendMessageBatch"} <= _operations(calls, INITIATOR)
+    assert {"s3.ListObjectsV2", "dynamodb.TransactWriteItems", "dynamodb.BatchGetItem",
+            "sqs.SendMessageBatch"} <= _operations(calls, INITIATOR)
     assert {"s3.CopyObject", "s3.CreateMultipartUpload", "s3.UploadPartCopy", "s3.CompleteMultipartUpload",
             "s3.HeadObject", "s3.GetObject", "s3.PutObject", "dynamodb.TransactWriteItems",
             "sqs.ReceiveMessage", "sqs.DeleteMessage"} <= _operations(calls, WORKER)
