@@ -66,7 +66,7 @@ POINTER_KEY = {contract.RUNS_PARTITION_KEY: {"S": "LATEST"}, contract.RUNS_SORT_
 
 
 def create_run(dynamodb, settings: Settings, run_id: str, users: list[str], trigger: str,
-               shards: int = contract.RUN_TALLY_SHARDS) -> tuple[bool, dict]:
+               shards: int | None = None) -> tuple[bool, dict]:
     """Create the run's header and its tallies (one transaction); (False, existing record) when this
     run ID was started before.
 
@@ -74,6 +74,7 @@ def create_run(dynamodb, settings: Settings, run_id: str, users: list[str], trig
     run ID), so each worker reads its user's previous snapshot by key instead of listing them."""
     pointer = dynamodb.get_item(TableName=settings.runs_table, Key=POINTER_KEY, ConsistentRead=True).get("Item")
     latest = from_item(pointer).get("latest_run_id") if pointer else None
+    shards = tally.shards_for(len(users)) if shards is None else shards
     record = {
         contract.RUNS_PARTITION_KEY: run_id, contract.RUNS_SORT_KEY: naming.RUN_ITEM, "status": ENQUEUING,
         "trigger": trigger, "started_at": naming.iso(settings.now()), "users_total": len(users), "shards": shards,
@@ -154,7 +155,7 @@ def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Leas
     Raises JobNotRecorded otherwise."""
     layout = run_layout(dynamodb, settings, run_id)
     counted_failed = lease.counted_failed if lease else False
-    last_of_shard = False
+    last_of_shard = last_of_run = False
     retries = 0
     for _ in range(FINISH_ATTEMPTS + CONFLICT_RETRIES):
         items = [_user_update(settings, layout, user, lease, status, stats, reason, part, counted_failed)]
@@ -162,13 +163,15 @@ def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Leas
         if change:
             items.append(tally.tally_update(settings.runs_table, layout, user, change,
                                             naming.iso(settings.now()), optimistic=not last_of_shard))
+        if last_of_shard and layout.shards and change.get("users_pending"):
+            items.append(tally.shard_emptied(settings.runs_table, layout, optimistic=not last_of_run))
         try:
             dynamodb.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = exc.response.get("CancellationReasons") or []
-            user_reason, tally_reason = (reasons + [{}, {}])[:2]
+            user_reason, tally_reason, header_reason = (reasons + [{}, {}, {}])[:3]
             if tally.retry_in_place(exc) and retries < CONFLICT_RETRIES:
                 retries += 1
                 settings.sleep(conflict_delay(settings, retries))
@@ -185,11 +188,15 @@ def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Leas
             if tally_reason.get("Code") == "ConditionalCheckFailed":
                 if not tally_reason.get("Item"):
                     raise InvalidJob(f"job names unknown run {run_id}")
-                last_of_shard = True    # this job empties its shard: commit, then look at the others
+                last_of_shard = True    # this job empties its shard: say so on the header too
+                continue
+            if header_reason.get("Code") == "ConditionalCheckFailed":
+                last_of_run = True      # ... and it is the last open shard: commit, then close
                 continue
             raise RetryableJobError(f"user {user} of run {run_id}: recording was cancelled "
                                     f"({', '.join(tally.cancellation_codes(exc))}); retrying")
-        return close_run(dynamodb, settings, run_id) if change and last_of_shard else None
+        closes = last_of_run or (last_of_shard and not (layout.shards and change.get("users_pending")))
+        return close_run(dynamodb, settings, run_id) if change and closes else None
     raise RetryableJobError(f"user {user} of run {run_id}: the run kept changing while recording; retrying")
 
 

@@ -9,6 +9,11 @@ every tally and, if none is pending, closes the record with one write conditiona
 read: at most one close per transition, and the last job always sees every other job's commit.
 docs/engine.md ("Counting and closing") has the argument; docs/scale.md the rates.
 
+The header counts the shards that still have a job pending (`shards_open`): the job that empties
+a shard takes one off in the same transaction, so only the job that empties the last one reads the
+tallies; anyone may run the close check again (a redelivery, the dead-letter consumer), it closes
+only a record with nothing pending.
+
 A header without `shards` (a run started before this layout) is read and written as one: its
 counters live on the header itself, its user items under the header's key, with `status`.
 """
@@ -32,6 +37,13 @@ USER_COUNTERS = ("users_pending", "users_done", "users_failed", "users_skipped")
 RETRY_IN_PLACE = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
 CLOSE_TRIES = 5
 BATCH_GET_MAX = 100
+# A shard per this many users, up to contract.RUN_TALLY_SHARDS: a job in 16 empties its shard (one
+# more transaction), and a large run has every shard it needs against its workers' write rate.
+USERS_PER_SHARD = 16
+
+
+def shards_for(users: int, most: int = contract.RUN_TALLY_SHARDS) -> int:
+    return max(1, min(most, -(-users // USERS_PER_SHARD)))
 
 
 def shard_of(user: str, shards: int) -> int:
@@ -135,6 +147,7 @@ def creation_items(table: str, header: dict, layout_: Layout, users: list[str], 
     pending = [0] * layout_.shards
     for user in users:
         pending[shard_of(user, layout_.shards)] += 1
+    items[0]["Put"]["Item"]["shards_open"] = {"N": str(sum(1 for n in pending if n))}
     expires = header.get(contract.RUNS_TTL_ATTRIBUTE)
     for shard, key in enumerate(layout_.tally_keys()):
         tally = {contract.RUNS_PARTITION_KEY: key[contract.RUNS_PARTITION_KEY]["S"], contract.RUNS_SORT_KEY: TALLY_ITEM,
@@ -178,6 +191,22 @@ def _last_of_shard(change: dict[str, int], values: dict) -> str:
         tests.append("users_failed <= :one_left AND users_pending <= :none_left")
     # DynamoDB refuses redundant parentheses: one test stands alone.
     return tests[0] if len(tests) == 1 else " OR ".join(f"({test})" for test in tests)
+
+
+def shard_emptied(table: str, layout_: Layout, *, optimistic: bool) -> dict:
+    """The transaction item by which the job that empties its shard takes it off the header's open
+    shards. Optimistic: refused when it is the last open shard; the caller then commits without the
+    condition and runs the close check."""
+    values = {":minus_one": {"N": "-1"}}
+    condition = "attribute_exists(#pk)"
+    if optimistic:
+        values[":one"] = {"N": "1"}
+        condition += " AND shards_open > :one"
+    return {"Update": {
+        "TableName": table, "Key": layout_.header_key(), "UpdateExpression": "ADD shards_open :minus_one",
+        "ConditionExpression": condition, "ExpressionAttributeNames": {"#pk": contract.RUNS_PARTITION_KEY},
+        "ExpressionAttributeValues": values,
+    }}
 
 
 def progress_update(table: str, layout_: Layout, user: str, now: str) -> dict:

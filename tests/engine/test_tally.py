@@ -4,6 +4,7 @@ with AWS's response shapes, then on the emulator with many jobs finishing at onc
 that answers a share of requests the way DynamoDB does when it cancels or throttles them."""
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -115,14 +116,37 @@ def test_conflicts_that_do_not_clear_fail_the_attempt_after_the_in_place_retries
     assert len(sent) == runs.CONFLICT_RETRIES + 1 and len(sleeps) == runs.CONFLICT_RETRIES
 
 
-def test_the_job_that_empties_its_shard_commits_then_closes_the_run_once(stubbed):
+def _refused_by(position: int, items: int, item: dict | None = None) -> dict:
+    reasons = [{"Code": "None"}] * items
+    reasons[position] = {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed",
+                         **({"Item": item} if item else {})}
+    return _cancelled(*reasons)
+
+
+def test_a_job_that_empties_its_shard_takes_it_off_the_header_and_reads_nothing(stubbed):
     client, stub, settings, sent, _ = stubbed
     shard = tally.shard_of("di", 4)
     _expect_layout(stub, settings)
     # The optimistic condition refuses: this job takes its shard's pending count to zero.
-    stub.add_client_error("transact_write_items", **_cancelled(
-        {"Code": "None"}, {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed",
-                           "Item": _tally(shard, users_pending=1, users_done=4)}))
+    stub.add_client_error("transact_write_items", **_refused_by(1, 2, _tally(shard, users_pending=1, users_done=4)))
+    stub.add_response("transact_write_items", {})
+
+    assert runs.finish_job(client, settings, RUN, "di", None, runs.COMPLETED, {"files_total": 2}) is None
+
+    stub.assert_no_pending_responses()      # no read of the tallies: other shards are still open
+    first, second = sent
+    assert "NOT (users_pending <= :one_left)" in first["TransactItems"][1]["Update"]["ConditionExpression"]
+    header = second["TransactItems"][2]["Update"]
+    assert header["Key"] == naming.run_key(RUN) and header["UpdateExpression"] == "ADD shards_open :minus_one"
+    assert header["ConditionExpression"] == "attribute_exists(#pk) AND shards_open > :one"
+
+
+def test_the_job_that_empties_the_last_shard_commits_then_closes_the_run_once(stubbed):
+    client, stub, settings, sent, _ = stubbed
+    shard = tally.shard_of("di", 4)
+    _expect_layout(stub, settings)
+    stub.add_client_error("transact_write_items", **_refused_by(1, 2, _tally(shard, users_pending=1, users_done=4)))
+    stub.add_client_error("transact_write_items", **_refused_by(2, 3))    # the last open shard
     stub.add_response("transact_write_items", {})
     stub.add_response("get_item", {"Item": _header(settings.runs_table)})
     others = [_tally(k, users_done=1 if k != shard else 5, files_total=2) for k in range(4)]
@@ -136,8 +160,10 @@ def test_the_job_that_empties_its_shard_commits_then_closes_the_run_once(stubbed
 
     stub.assert_no_pending_responses()
     assert closed["status"] == runs.SUCCEEDED and closed["users_done"] == 8 and closed["files_total"] == 8
-    first, second = (s["TransactItems"][1]["Update"]["ConditionExpression"] for s in sent)
-    assert "NOT (users_pending <= :one_left)" in first and second == "attribute_exists(#pk)"
+    assert [s["TransactItems"][-1]["Update"]["ConditionExpression"] for s in sent[1:]] == [
+        "attribute_exists(#pk) AND shards_open > :one", "attribute_exists(#pk)"]
+    # Each try carries the same change: counted once, whichever try commits.
+    assert {s["TransactItems"][1]["Update"]["ExpressionAttributeValues"][":users_done"]["N"] for s in sent} == {"1"}
 
 
 def test_a_close_another_caller_won_is_not_made_twice(stubbed):
@@ -271,7 +297,7 @@ def test_many_jobs_at_once_under_conflicts_and_throttling_count_exactly_and_clos
 
 def test_user_records_stay_out_of_the_status_index_and_in_their_shards(engine):
     users = [f"v{i}" for i in range(10)]
-    runs.create_run(engine.clients.dynamodb, engine.settings, RUN, users, "manual")
+    runs.create_run(engine.clients.dynamodb, engine.settings, RUN, users, "manual", shards=8)
     runs.mark_enqueued(engine.clients.dynamodb, engine.settings, RUN)
     closes: list = []
     for user in users:
@@ -285,8 +311,12 @@ def test_user_records_stay_out_of_the_status_index_and_in_their_shards(engine):
     assert [r["run_id"] for r in runs.recent_runs(engine.clients.dynamodb, engine.settings)] == [RUN]
     history = runs.user_history(engine.clients.dynamodb, engine.settings, "v3")
     assert [(h["run_id"], h["status"]) for h in history] == [(RUN, runs.COMPLETED)]
-    partitions = {tally.Layout(RUN, shards=contract.RUN_TALLY_SHARDS).user_key(u)["run_id"]["S"] for u in users}
-    assert len(partitions) > 1 and all(p.startswith(f"{RUN}#") for p in partitions)
+    layout = runs.run_layout(engine.clients.dynamodb, engine.settings, RUN)
+    stored = {u: engine.clients.dynamodb.get_item(TableName=engine.settings.runs_table, Key=layout.user_key(u))["Item"]
+              for u in users}
+    partitions = {item["run_id"]["S"] for item in stored.values()}
+    assert layout.shards == 8 and len(partitions) > 1 and all(p.startswith(f"{RUN}#") for p in partitions)
+    assert all("status" not in item and item["job_status"]["S"] == runs.COMPLETED for item in stored.values())
 
 
 def test_a_job_that_died_between_recording_and_closing_is_closed_by_its_redelivery(engine):
@@ -319,3 +349,10 @@ def test_a_job_that_died_between_recording_and_closing_is_closed_by_its_redelive
     outcome = handle_message(engine.clients, engine.settings, Job.for_run(run_id, "ed", None).body(), receive_count=2)
     assert outcome.status == "DUPLICATE" and outcome.finalized_run["status"] == runs.SUCCEEDED
     assert runs.get_run(engine.clients.dynamodb, engine.settings, run_id)["users_done"] == 1
+
+
+def test_a_run_has_a_shard_per_sixteen_users_up_to_the_contracts_number():
+    assert [tally.shards_for(n) for n in (0, 1, 16, 17, 1000, 100_000)] == [1, 1, 1, 2, 63, contract.RUN_TALLY_SHARDS]
+    # Stable across processes (not Python's salted hash), and spread.
+    assert tally.shard_of("client-0001", 64) == int(hashlib.sha256(b"client-0001").hexdigest()[:8], 16) % 64
+    assert len({tally.shard_of(f"client-{i:04d}", 64) for i in range(1000)}) == 64
