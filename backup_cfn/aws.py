@@ -68,6 +68,19 @@ def backup_runner(env: Environment) -> Callable:
     return run_on_aws
 
 
+def restore_runner(env: Environment) -> Callable:
+    """How a restore run by the stack is driven to its end: on AWS, the deployed restore function
+    takes the jobs and this process follows; on the emulator, the same handler runs in-process,
+    fed from the restore queue as the event source mapping would feed it."""
+    if env.is_local:
+        from backup_cfn.local.runner import run_restore_in_process
+
+        return run_restore_in_process
+    from backup_cfn.ops.restore_service import follow_on_aws
+
+    return follow_on_aws
+
+
 def drill_runner(env: Environment) -> Callable:
     """How a restore drill is run now: on AWS, the deployed drill function is invoked (its role and
     network are part of what the drill proves); on the emulator, the same handler runs in-process."""

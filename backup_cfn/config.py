@@ -52,6 +52,7 @@ class Environment:
     drill_schedule: str = "cron(0 8 ? * SUN *)"
     drill_users: int = 10
     max_concurrent_backups: int = 10
+    max_concurrent_restores: int = 20
     vpc_endpoints: bool = True
     notification_email: str = ""
     trusted_account_ids: tuple[str, ...] = ()
@@ -99,6 +100,7 @@ _FIELD_TYPES: dict[str, type] = {
     "drill_schedule": str,
     "drill_users": int,
     "max_concurrent_backups": int,
+    "max_concurrent_restores": int,
     "vpc_endpoints": bool,
     "notification_email": str,
     "trusted_account_ids": list,
@@ -243,10 +245,11 @@ def _check_numbers(values: dict[str, Any], fail) -> None:
     deleted_days = values.get("deleted_version_days", 7)
     if not 1 <= deleted_days <= 365:
         raise fail("deleted_version_days", f"must be between 1 and 365 days, got {deleted_days}")
-    concurrency = values.get("max_concurrent_backups", 10)
     # Lambda's SQS MaximumConcurrency accepts 2..1000.
-    if not 2 <= concurrency <= 1000:
-        raise fail("max_concurrent_backups", f"must be between 2 and 1000, got {concurrency}")
+    for key, default in (("max_concurrent_backups", 10), ("max_concurrent_restores", 20)):
+        concurrency = values.get(key, default)
+        if not 2 <= concurrency <= 1000:
+            raise fail(key, f"must be between 2 and 1000, got {concurrency}")
     for key, limit in KEEP_LIMITS.items():
         count = values.get(key, 0)
         if not 0 <= count <= limit:

@@ -77,6 +77,10 @@ METRIC_BYTES_DEDUPLICATED = "BytesDeduplicated"
 # The restore drill publishes one of these per drill (value 1); the drill alarm watches the first.
 METRIC_DRILLS_FAILED = "DrillsFailed"
 METRIC_DRILLS_PASSED = "DrillsPassed"
+# The restore function: users restored and not, and restores closed.
+METRIC_USERS_RESTORED = "UsersRestored"
+METRIC_RESTORE_USERS_FAILED = "RestoreUsersFailed"
+METRIC_RESTORES_COMPLETED = "RestoresCompleted"
 
 # DynamoDB key and attribute names (the template's tables and the engine both use these).
 RUNS_PARTITION_KEY = "run_id"
@@ -107,6 +111,10 @@ ENV_KEEP_YEARLY = "KEEP_YEARLY"
 ENV_DRILL_USERS = "DRILL_USERS"
 ENV_RETRY_BASE_SECONDS = "RETRY_BASE_SECONDS"
 ENV_RETRY_MAX_SECONDS = "RETRY_MAX_SECONDS"
+# The restore function: its queue, the dead-letter queue it also consumes, its sources (JSON name -> bucket).
+ENV_RESTORE_QUEUE_URL = "RESTORE_QUEUE_URL"
+ENV_RESTORE_DEAD_LETTER_QUEUE_ARN = "RESTORE_DEAD_LETTER_QUEUE_ARN"
+ENV_RESTORE_SOURCES = "RESTORE_SOURCES"
 
 # Stack outputs the CLI reads (primary stack, then replica stack).
 OUTPUT_BACKUP_BUCKET = "BackupBucketName"
@@ -122,6 +130,9 @@ OUTPUT_WORKER = "WorkerFunctionName"
 OUTPUT_PRUNER = "PrunerFunctionName"
 OUTPUT_DRILL = "DrillFunctionName"
 OUTPUT_DEAD_LETTER_FUNCTION = "DeadLetterFunctionName"
+OUTPUT_RESTORE_QUEUE_URL = "RestoreQueueUrl"
+OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL = "RestoreDeadLetterQueueUrl"
+OUTPUT_RESTORE_FUNCTION = "RestoreFunctionName"
 OUTPUT_REPLICA_BUCKET = "ReplicaBucketName"
 OUTPUT_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 OUTPUT_REPLICA_KEY_ARN = "ReplicaKeyArn"
@@ -138,3 +149,8 @@ HANDLER_WORKER = "handlers.worker.handler"
 HANDLER_PRUNER = "handlers.pruner.handler"
 HANDLER_DRILL = "handlers.drill.handler"
 HANDLER_DEAD_LETTER = "handlers.dead_letter.handler"
+HANDLER_RESTORER = "handlers.restorer.handler"
+# The restore function (many users restored by the stack: engine/restore_jobs.py): its timeout, and
+# one job per invocation, as the worker.
+RESTORE_TIMEOUT_SECONDS = 900
+RESTORE_BATCH_SIZE = 1

@@ -130,74 +130,45 @@ class JobNotRecorded(RetryableJobError):
         self.state = state
 
 
-FINISH_ATTEMPTS = 5
 # Two jobs of one shard may overlap on its tally, and DynamoDB cancels one with TransactionConflict;
-# a hot partition cancels with ThrottlingError. Nothing was applied: sent again here, after a short
-# jittered backoff, not through an SQS redelivery a minute or more later.
-CONFLICT_RETRIES = 8
-CONFLICT_BASE_SECONDS = 0.05
-
-
-def conflict_delay(settings: Settings, conflicts: int) -> float:
-    """Before the n-th retry of a conflicting transaction: 50 ms doubling, times 0.5-1 (at most 6.4 s)."""
-    return CONFLICT_BASE_SECONDS * 2 ** (conflicts - 1) * (0.5 + settings.random() / 2)
+# a hot partition cancels with ThrottlingError. Nothing was applied: sent again in place
+# (tally.commit), after a short jittered backoff, not through an SQS redelivery a minute later.
+CONFLICT_RETRIES = tally.CONFLICT_RETRIES
 
 
 def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Lease | None, status: str, stats: dict,
                reason: str = "", *, part: int = 0) -> dict | None:
-    """Record the job's final status and add its figures to its shard's tally, atomically, once;
-    the job that takes its shard's pending count to zero then closes the run if no shard has a
-    job pending (tally.close_if_done). Returns the run record as closed (SUCCEEDED or PARTIAL), or
-    re-closed as SUCCEEDED by a redriven job, when this call did it; else None.
+    """Record the job's final status and add its figures to its shard's tally, atomically, once
+    (tally.commit); the job that empties the run's last open shard then closes the run
+    (tally.close_if_done). Returns the run record as closed (SUCCEEDED or PARTIAL), or re-closed
+    as SUCCEEDED by a redriven job, when this call did it; else None.
 
     With a lease the record must still be ours. Without one (a job that needed no content claim
     takes none) it must be free: not finished, not held by a live attempt, at this chain part.
     Raises JobNotRecorded otherwise."""
     layout = run_layout(dynamodb, settings, run_id)
     counted_failed = lease.counted_failed if lease else False
-    last_of_shard = last_of_run = False
-    retries = 0
-    for _ in range(FINISH_ATTEMPTS + CONFLICT_RETRIES):
-        items = [_user_update(settings, layout, user, lease, status, stats, reason, part, counted_failed)]
-        change = _run_change(status, stats, counted_failed)
-        if change:
-            items.append(tally.tally_update(settings.runs_table, layout, user, change,
-                                            naming.iso(settings.now()), optimistic=not last_of_shard))
-        if last_of_shard and layout.shards and change.get("users_pending"):
-            items.append(tally.shard_emptied(settings.runs_table, layout, optimistic=not last_of_run))
+    for _ in range(2):
+        update = _user_update(settings, layout, user, lease, status, stats, reason, part, counted_failed)
         try:
-            dynamodb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = exc.response.get("CancellationReasons") or []
-            user_reason, tally_reason, header_reason = (reasons + [{}, {}, {}])[:3]
-            if tally.retry_in_place(exc) and retries < CONFLICT_RETRIES:
-                retries += 1
-                settings.sleep(conflict_delay(settings, retries))
+            closes = tally.commit(dynamodb, settings.runs_table, layout, user, update,
+                                  _run_change(status, stats, counted_failed), naming.iso(settings.now()),
+                                  sleep=settings.sleep, random=settings.random)
+        except tally.UserRefused as refused:
+            current = tally.job_record(refused.item)
+            if lease is None and not counted_failed and current.get("counted_failed") \
+                    and not why_not_free(current, part, settings.now()):
+                counted_failed = True   # a redriven job, counted among the failed: count it from there
                 continue
-            if user_reason.get("Code") == "ConditionalCheckFailed":
-                current = tally.job_record(from_item(user_reason["Item"])) if user_reason.get("Item") else {}
-                if lease is None and not counted_failed and current.get("counted_failed") \
-                        and not why_not_free(current, part, settings.now()):
-                    counted_failed = True   # a redriven job, counted among the failed: count it from there
-                    continue
-                state = "lost" if lease else (why_not_free(current, part, settings.now()) or "lost")
-                raise JobNotRecorded(f"user {user} of run {run_id}: job record changed by another attempt ({state})",
-                                     state)
-            if tally_reason.get("Code") == "ConditionalCheckFailed":
-                if not tally_reason.get("Item"):
-                    raise InvalidJob(f"job names unknown run {run_id}")
-                last_of_shard = True    # this job empties its shard: say so on the header too
-                continue
-            if header_reason.get("Code") == "ConditionalCheckFailed":
-                last_of_run = True      # ... and it is the last open shard: commit, then close
-                continue
-            raise RetryableJobError(f"user {user} of run {run_id}: recording was cancelled "
-                                    f"({', '.join(tally.cancellation_codes(exc))}); retrying")
-        closes = last_of_run or (last_of_shard and not (layout.shards and change.get("users_pending")))
-        return close_run(dynamodb, settings, run_id) if change and closes else None
-    raise RetryableJobError(f"user {user} of run {run_id}: the run kept changing while recording; retrying")
+            state = "lost" if lease else (why_not_free(current, part, settings.now()) or "lost")
+            raise JobNotRecorded(f"user {user} of run {run_id}: job record changed by another attempt ({state})",
+                                 state) from None
+        except tally.UnknownRecord:
+            raise InvalidJob(f"job names unknown run {run_id}") from None
+        except tally.StillCancelled as exc:
+            raise RetryableJobError(f"user {user} of run {run_id}: recording was cancelled ({exc}); retrying") from None
+        return close_run(dynamodb, settings, run_id) if closes else None
+    raise RetryableJobError(f"user {user} of run {run_id}: the job record kept changing; retrying")
 
 
 def close_run(dynamodb, settings: Settings, run_id: str) -> dict | None:

@@ -218,6 +218,73 @@ def progress_update(table: str, layout_: Layout, user: str, now: str) -> dict:
     }}
 
 
+class UserRefused(Exception):
+    """The job's own item refused its update (its condition): the item as it is, for the caller."""
+
+    def __init__(self, item: dict):
+        super().__init__("the job's record refused the update")
+        self.item = item
+
+
+class UnknownRecord(Exception):
+    """The tally the job adds to does not exist: the record was never created."""
+
+
+class StillCancelled(Exception):
+    """Cancelled on every try (conflicts or throttling that did not clear, or an unexpected reason)."""
+
+
+CONFLICT_RETRIES = 8
+CONFLICT_BASE_SECONDS = 0.05
+COMMIT_TRIES = CONFLICT_RETRIES + 4
+
+
+def conflict_delay(random_fraction: float, conflicts: int) -> float:
+    """Before the n-th retry of a cancelled transaction: 50 ms doubling, times 0.5-1 (at most 6.4 s)."""
+    return CONFLICT_BASE_SECONDS * 2 ** (conflicts - 1) * (0.5 + random_fraction / 2)
+
+
+def commit(dynamodb, table: str, layout_: Layout, user: str, user_update: dict, change: dict[str, int], now: str, *,
+           sleep, random) -> bool:
+    """One transaction: the job's own item (`user_update`, an Update with its condition) and, when
+    `change` is not empty, its shard's tally. Conflicts and throttled items are sent again in place.
+    The job that empties its shard also takes the shard off the header. True when this commit must
+    be followed by the close check (it emptied the last open shard, or a redriven job emptied its
+    shard's failed count); UserRefused, UnknownRecord or StillCancelled otherwise."""
+    last_of_shard = last_of_run = False
+    retries = 0
+    for _ in range(COMMIT_TRIES):
+        items = [user_update]
+        if change:
+            items.append(tally_update(table, layout_, user, change, now, optimistic=not last_of_shard))
+        empties_shard = bool(last_of_shard and layout_.shards and change.get("users_pending"))
+        if empties_shard:
+            items.append(shard_emptied(table, layout_, optimistic=not last_of_run))
+        try:
+            dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            user_reason, tally_reason, header_reason = ((exc.response.get("CancellationReasons") or []) + [{}] * 3)[:3]
+            if retry_in_place(exc) and retries < CONFLICT_RETRIES:
+                retries += 1
+                sleep(conflict_delay(random(), retries))
+                continue
+            if user_reason.get("Code") == "ConditionalCheckFailed":
+                raise UserRefused(from_item(user_reason["Item"]) if user_reason.get("Item") else {}) from None
+            if tally_reason.get("Code") == "ConditionalCheckFailed":
+                if not tally_reason.get("Item"):
+                    raise UnknownRecord(layout_.record_id) from None
+                last_of_shard = True    # this job empties its shard: say so on the header too
+                continue
+            if header_reason.get("Code") == "ConditionalCheckFailed":
+                last_of_run = True      # ... and it is the last open shard: commit, then close
+                continue
+            raise StillCancelled(", ".join(cancellation_codes(exc))) from None
+        return bool(change) and (last_of_run or (last_of_shard and not empties_shard))
+    raise StillCancelled("the record kept changing")
+
+
 def cancellation_codes(exc: ClientError) -> list[str]:
     return [(reason or {}).get("Code") or "None" for reason in exc.response.get("CancellationReasons") or []]
 
