@@ -40,7 +40,7 @@ def table(results: dict) -> str:
     if t:
         rows.append(("5 templates", f"{t['templates']} templates, best of {t['rounds']}",
                      f"{t['best_ms']} ms (median {t['median_ms']})", "-"))
-    from backup_cfn.bench import find, restore, year
+    from backup_cfn.bench import find, restore, restore_jobs, year
     rows += year.table_rows(results.get("year")) + find.table_rows(results.get("find_one_user"), results.get("find_all"))
     sp = results.get("split")
     if sp:
@@ -50,6 +50,7 @@ def table(results: dict) -> str:
                      f"200,000 objects at 900 s: {f['invocations_for_200k_at_900s']} + "
                      f"{i['invocations_for_200k_at_900s']} invocations", "bounded"))
     rows += restore.table_rows(results.get("restore"))
+    rows += restore_jobs.table_rows(results.get("restore_by_stack"))
     widths = [max(len(row[i]) for row in rows + [("scenario", "measured", "result", "target")]) for i in range(4)]
     lines = [" | ".join(h.ljust(w) for h, w in zip(("scenario", "measured", "result", "target"), widths))]
     lines.append("-+-".join("-" * w for w in widths))

@@ -37,9 +37,10 @@ USER_COUNTERS = ("users_pending", "users_done", "users_failed", "users_skipped")
 RETRY_IN_PLACE = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
 CLOSE_TRIES = 5
 BATCH_GET_MAX = 100
-# A shard per this many users, up to contract.RUN_TALLY_SHARDS: a job in 16 empties its shard (one
-# more transaction), and a large run has every shard it needs against its workers' write rate.
-USERS_PER_SHARD = 16
+# A shard per this many users, up to contract.RUN_TALLY_SHARDS: one job in 64 empties its shard (one
+# more transaction), and a run of 4,096 users or more has every shard (docs/scale.md: 17 carry the
+# writes of 1,000 workers).
+USERS_PER_SHARD = 64
 
 
 def shards_for(users: int, most: int = contract.RUN_TALLY_SHARDS) -> int:
