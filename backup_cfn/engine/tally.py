@@ -37,10 +37,10 @@ USER_COUNTERS = ("users_pending", "users_done", "users_failed", "users_skipped")
 RETRY_IN_PLACE = ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
 CLOSE_TRIES = 5
 BATCH_GET_MAX = 100
-# A shard per this many users, up to contract.RUN_TALLY_SHARDS: one job in 64 empties its shard (one
-# more transaction), and a run of 4,096 users or more has every shard (docs/scale.md: 17 carry the
+# A shard per this many users, up to contract.RUN_TALLY_SHARDS: one job in 32 empties its shard (one
+# more transaction), and a run of 2,048 users or more has every shard (docs/scale.md: 17 carry the
 # writes of 1,000 workers).
-USERS_PER_SHARD = 64
+USERS_PER_SHARD = 32
 
 
 def shards_for(users: int, most: int = contract.RUN_TALLY_SHARDS) -> int:

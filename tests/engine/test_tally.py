@@ -351,8 +351,8 @@ def test_a_job_that_died_between_recording_and_closing_is_closed_by_its_redelive
     assert runs.get_run(engine.clients.dynamodb, engine.settings, run_id)["users_done"] == 1
 
 
-def test_a_run_has_a_shard_per_64_users_up_to_the_contracts_number():
-    assert [tally.shards_for(n) for n in (0, 1, 64, 65, 1000, 100_000)] == [1, 1, 1, 2, 16, contract.RUN_TALLY_SHARDS]
+def test_a_run_has_a_shard_per_32_users_up_to_the_contracts_number():
+    assert [tally.shards_for(n) for n in (0, 1, 32, 33, 1000, 100_000)] == [1, 1, 1, 2, 32, contract.RUN_TALLY_SHARDS]
     # Stable across processes (not Python's salted hash), and spread.
     assert tally.shard_of("client-0001", 64) == int(hashlib.sha256(b"client-0001").hexdigest()[:8], 16) % 64
     assert len({tally.shard_of(f"client-{i:04d}", 64) for i in range(1000)}) == 64
