@@ -72,6 +72,49 @@ def load_env(ctx: click.Context, name: str):
     return load_environment(name, ctx.obj["environments_file"])
 
 
+def backup_runner(env):
+    """What drives a backup run of `env`: the deployed functions on AWS; on the emulator, which stores
+    functions but cannot run them, the same handlers in-process, fed as the event source mapping would."""
+    from backup_cfn.aws import deployed_functions_run
+
+    if deployed_functions_run(env):
+        from backup_cfn.ops.run import run_on_aws
+
+        return run_on_aws
+    from backup_cfn.local.runner import run_in_process
+
+    return run_in_process
+
+
+def restore_runner(env):
+    """What drives a restore the stack runs (one job per user): the deployed restore function on
+    AWS, this process following; on the emulator, the same handler in-process, fed from the restore
+    queue as the event source mapping would feed it."""
+    from backup_cfn.aws import deployed_functions_run
+
+    if deployed_functions_run(env):
+        from backup_cfn.ops.restore_service import follow_on_aws
+
+        return follow_on_aws
+    from backup_cfn.local.runner import run_restore_in_process
+
+    return run_restore_in_process
+
+
+def drill_runner(env):
+    """What runs a restore drill of `env` now: the deployed drill function on AWS (its role and network
+    are part of what the drill proves); on the emulator, the same handler in-process."""
+    from backup_cfn.aws import deployed_functions_run
+
+    if deployed_functions_run(env):
+        from backup_cfn.ops.drill import drill_on_aws
+
+        return drill_on_aws
+    from backup_cfn.local.drill import drill_in_process
+
+    return drill_in_process
+
+
 def load_envs(ctx: click.Context, name: str | None):
     from backup_cfn.config import load_environment, load_environments
 
@@ -237,7 +280,8 @@ def run(ctx: click.Context, env_name: str, users: str | None, timeout: int | Non
     """Start a backup now and follow it to the end (local: the handlers run in-process)."""
     from backup_cfn.ops.run import do_run
 
-    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users, timeout=timeout, as_json=as_json)
+    env = load_env(ctx, env_name)
+    do_run(env, console=console_of(ctx), runner=backup_runner(env), users=users, timeout=timeout, as_json=as_json)
 
 
 @cli.command()
@@ -332,7 +376,8 @@ def restore(ctx: click.Context, env_name: str, users: tuple[str, ...], all_users
     its restore queue), with one progress display and one summary; one user, or a folder, here."""
     from backup_cfn.ops.restore import do_restore
 
-    do_restore(load_env(ctx, env_name), console=console_of(ctx), users=users, all_users=all_users, to=to,
+    env = load_env(ctx, env_name)
+    do_restore(env, console=console_of(ctx), runner=restore_runner(env), users=users, all_users=all_users, to=to,
                run_id=run_id, at=at, path_prefix=path_prefix, from_replica=from_replica, as_json=as_json,
                on_this_machine=on_this_machine, resume=resume)
 
@@ -361,7 +406,8 @@ def drill(ctx: click.Context, env_name: str, users: int | None, as_json: bool) -
     streamed through SHA-256 and checked; recorded in the runs table; exit 1 when it fails."""
     from backup_cfn.ops.drill import do_drill
 
-    do_drill(load_env(ctx, env_name), console=console_of(ctx), users=users, as_json=as_json)
+    env = load_env(ctx, env_name)
+    do_drill(env, console=console_of(ctx), runner=drill_runner(env), users=users, as_json=as_json)
 
 
 @cli.command()

@@ -85,7 +85,9 @@ def distributed_restore(rig, env) -> dict:
     }
 
 
-def table_rows(result: dict | None) -> list[tuple[str, str, str, str]]:
+def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 10's row of the bench table."""
+    result = results.get("restore_by_stack")
     if not result:
         return []
     return [("10 restore by stack", f"{result['users_restored']} of {result['users']} users, {result['files']} files "

@@ -18,14 +18,11 @@ from dataclasses import dataclass
 from backup_cfn import contract
 from backup_cfn.bench import scale_restore
 from backup_cfn.bench.scale_limits import (  # noqa: F401 - the model's limits, read through this module too
-    ASSUMED,
-    BOUNDS,
     CONTENT_PREFIXES,
     LIMITS,
     SHARD_PARTITION_WCU_PER_JOB,
     TALLY_WCU_PER_JOB,
     TRIES_PER_JOB,
-    Limit,
     conflict_chance,
     first_hard_ceiling,
     first_to_break,

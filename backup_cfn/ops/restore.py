@@ -236,11 +236,11 @@ def print_summary(console: Console, summary: dict) -> None:
 def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | list[str] = (), all_users: bool = False,
                to: str | None = None, run_id: str | None = None, at: str | None = None, path_prefix: str | None = None,
                from_replica: bool = False, as_json: bool = False, on_this_machine: bool = False,
-               resume: str | None = None):
+               resume: str | None = None, runner: restore_service.RestoreRunner | None = None):
     if resume:
         if users or all_users or run_id or at or path_prefix or from_replica or on_this_machine:
             raise UserError("--resume takes the restore's own users, snapshot and target: give it alone")
-        return restore_by_stack(env, resume=resume, console=console, as_json=as_json)
+        return restore_by_stack(env, resume=resume, console=console, as_json=as_json, runner=runner)
     if not to:
         raise UserError("give --to (a folder, or s3://BUCKET/PREFIX)")
     if run_id and at:
@@ -256,7 +256,8 @@ def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | l
         for user in named:
             check_user(user)
         return restore_by_stack(env, users=None if all_users else named, to=to, run_id=run_id, at=moment,
-                                path_prefix=path_prefix, from_replica=from_replica, console=console, as_json=as_json)
+                                path_prefix=path_prefix, from_replica=from_replica, console=console, as_json=as_json,
+                                runner=runner)
     if from_replica:
         s3, bucket = replica_target(env)
     else:
@@ -270,11 +271,15 @@ def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | l
                         source="replica" if from_replica else "backup")
 
 
-def restore_by_stack(env: Environment, *, console: Console, as_json: bool, resume: str | None = None,
-                     users: list[str] | None = None, to: str = "", run_id: str | None = None,
-                     at: datetime | None = None, path_prefix: str | None = None, from_replica: bool = False) -> dict:
+def restore_by_stack(env: Environment, *, console: Console, as_json: bool, runner: restore_service.RestoreRunner | None,
+                     resume: str | None = None, users: list[str] | None = None, to: str = "",
+                     run_id: str | None = None, at: datetime | None = None, path_prefix: str | None = None,
+                     from_replica: bool = False) -> dict:
     """Many users into S3, by the stack's restore function (ops/restore_service.py): started (or
-    resumed), followed, and summed up as `restore` sums up a restore on this machine."""
+    resumed), followed (`runner` drives it: cli.py chooses), and summed up as `restore` sums up a
+    restore on this machine."""
+    if runner is None:
+        raise UserError("this command cannot follow a restore run by the stack here")
     target = connect(env)
     side = side_console(console, as_json)
     if resume:
@@ -288,7 +293,7 @@ def restore_by_stack(env: Environment, *, console: Console, as_json: bool, resum
                                            run_id=run_id, at=at, path_prefix=path_prefix)
     print_line(side, f"restore {restore_id}: one job per user on the restore queue, run by the stack "
                      f"(interrupted, follow it again with --resume {restore_id})")
-    record = restore_service.follow(target, restore_id, console=side,
+    record = restore_service.follow(target, restore_id, runner=runner, console=side,
                                     timeout_seconds=restore_service.default_timeout(target.settings))
     spec = json.loads(record["spec"])
     reports, skipped = restore_service.reports(target, restore_id)

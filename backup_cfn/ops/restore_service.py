@@ -14,7 +14,6 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from backup_cfn import aws
 from backup_cfn.engine import attempts, naming, restore_jobs
 from backup_cfn.engine.initiator import enqueue_jobs
 from backup_cfn.engine.restore import RestoreReport
@@ -94,9 +93,15 @@ def _enqueue(target: DeployedEnvironment, restore_id: str, spec: dict, users: li
     restore_jobs.mark_enqueued(target.clients.dynamodb, target.settings, restore_id)
 
 
-def follow(target: DeployedEnvironment, restore_id: str, *, console: Console, timeout_seconds: float) -> dict:
-    """The progress display until the restore is closed (the seam drives it: the deployed function
-    on AWS, the handler in-process on the emulator); RunStuck when nothing moved for the timeout."""
+# Drives a restore the stack runs to its end: (target, restore_id, refresh, timeout_seconds=...) ->
+# None; raises RunStuck when nothing moves for timeout_seconds. follow_on_aws here, or the
+# emulator's in-process runner (backup_cfn.local.runner.run_restore_in_process): cli.py chooses.
+RestoreRunner = Callable[..., None]
+
+
+def follow(target: DeployedEnvironment, restore_id: str, *, runner: RestoreRunner, console: Console,
+           timeout_seconds: float) -> dict:
+    """The progress display until the restore is closed; RunStuck when nothing moved for the timeout."""
     dynamodb, settings = target.clients.dynamodb, target.settings
     columns = (TextColumn("restore {task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} users"),
                TextColumn("{task.fields[files]} files, {task.fields[size]}"), TextColumn("[red]{task.fields[failed]} failed"),
@@ -113,7 +118,7 @@ def follow(target: DeployedEnvironment, restore_id: str, *, console: Console, ti
                                 failed=number(record.get("users_failed")))
             return record
 
-        aws.restore_runner(target.env)(target, restore_id, refresh, timeout_seconds=timeout_seconds)
+        runner(target, restore_id, refresh, timeout_seconds=timeout_seconds)
         return refresh() or {}
 
 

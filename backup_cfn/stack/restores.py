@@ -12,12 +12,10 @@ from troposphere import GetAtt, Ref, Sub, Template, sqs
 from backup_cfn import contract
 from backup_cfn.config import Environment
 from backup_cfn.contract import DEAD_LETTER_RETENTION_SECONDS, JOB_MAX_RECEIVES
-from backup_cfn.stack import functions
+from backup_cfn.stack import functions, messaging
 from backup_cfn.stack.functions import FunctionResources, FunctionSpec, FunctionWiring
-from backup_cfn.stack.messaging import DEAD_LETTER_QUEUE
 from backup_cfn.stack.policies import restores as restore_policies
 from backup_cfn.stack.policies.restores import RestoreSource
-from backup_cfn.stack.resource_options import tags, transient
 
 RESTORER = FunctionSpec("restorer", contract.HANDLER_RESTORER,
                         "restores one user per job from a snapshot into the source bucket (many users by the stack)",
@@ -36,18 +34,13 @@ class RestoreService:
 def add_restore_queues(t: Template, env: Environment, key) -> tuple[sqs.Queue, sqs.Queue]:
     # Both queues feed the restore function: visibility six times its timeout (AWS's guidance).
     visibility = 6 * contract.RESTORE_TIMEOUT_SECONDS
-    dead_letters = t.add_resource(transient(sqs.Queue(
-        "RestoreDeadLetterQueue", KmsMasterKeyId=GetAtt(key, "Arn"), KmsDataKeyReusePeriodSeconds=3600,
-        MessageRetentionPeriod=DEAD_LETTER_RETENTION_SECONDS, VisibilityTimeout=visibility,
-        RedriveAllowPolicy=DEAD_LETTER_QUEUE, Tags=tags(env),
-    )))
-    queue = t.add_resource(transient(sqs.Queue(
-        "RestoreQueue", KmsMasterKeyId=GetAtt(key, "Arn"), KmsDataKeyReusePeriodSeconds=3600,
-        VisibilityTimeout=visibility,
+    dead_letters = messaging.add_encrypted_queue(
+        t, env, key, "RestoreDeadLetterQueue", MessageRetentionPeriod=DEAD_LETTER_RETENTION_SECONDS,
+        VisibilityTimeout=visibility, RedriveAllowPolicy=messaging.DEAD_LETTER_QUEUE)
+    queue = messaging.add_encrypted_queue(
+        t, env, key, "RestoreQueue", VisibilityTimeout=visibility,
         MessageRetentionPeriod=contract.JOB_MESSAGE_RETENTION_SECONDS,
-        RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letters, "Arn"), maxReceiveCount=JOB_MAX_RECEIVES),
-        Tags=tags(env),
-    )))
+        RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letters, "Arn"), maxReceiveCount=JOB_MAX_RECEIVES))
     return queue, dead_letters
 
 
