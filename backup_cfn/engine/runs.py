@@ -300,10 +300,17 @@ def is_pending(job: dict) -> bool:
     return job.get("status") not in (*FINAL_JOB_STATUSES, FAILED)
 
 
+# Run IDs start with a digit; a restore's user results share the ByUser index under "R...": a sort
+# key below ":" (the character after "9") is a backup run's.
+AFTER_RUN_IDS = ":"
+
+
 def user_history(dynamodb, settings: Settings, user: str, limit: int = 10) -> list[dict]:
+    """The user's newest backup jobs (not the restores that named the user)."""
     response = dynamodb.query(
         TableName=settings.runs_table, IndexName=contract.RUNS_BY_USER_INDEX,
-        KeyConditionExpression="#u = :user", ExpressionAttributeNames={"#u": "user"},
-        ExpressionAttributeValues={":user": {"S": user}}, ScanIndexForward=False, Limit=limit,
+        KeyConditionExpression="#u = :user AND #run < :after", ScanIndexForward=False, Limit=limit,
+        ExpressionAttributeNames={"#u": "user", "#run": contract.RUNS_PARTITION_KEY},
+        ExpressionAttributeValues={":user": {"S": user}, ":after": {"S": AFTER_RUN_IDS}},
     )
     return [tally.job_record(from_item(i)) for i in response.get("Items", [])]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import cli
 from backup_cfn import aws, contract
-from backup_cfn.engine import naming, restore_jobs
+from backup_cfn.engine import naming, restore_jobs, runs
 from backup_cfn.engine.errors import InvalidJob
 from backup_cfn.engine.worker import Delivery
 from backup_cfn.local.runner import drain_restore_queue
@@ -81,6 +81,9 @@ def test_every_user_restored_by_the_stack_byte_exact_with_a_result_each_and_one_
     # Each restored object's S3-computed SHA-256 is the snapshot's.
     head = engine.s3.head_object(Bucket=source, Key="dr/ann/terms.pdf", ChecksumMode="ENABLED")
     assert head["ContentLength"] == len(SHARED)
+    # A user's history lists the backup runs, not the restores that named the user.
+    history = runs.user_history(engine.clients.dynamodb, engine.settings, "ann")
+    assert [h["run_id"] for h in history] == [naming.run_id_for(engine.clock())]
 
 
 def test_from_the_replica_at_a_point_in_time_with_users_skipped_and_a_failed_file_named(engine, environments):
