@@ -2,7 +2,6 @@
 function takes the restore dead-letter queue's messages and records those users FAILED."""
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from backup_cfn import contract
@@ -44,10 +43,8 @@ def process_record(record: SQSRecord, outcomes: list, context) -> None:
 
 @logger.inject_lambda_context
 def handler(event, context):
-    outcomes: list = []
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    response = process_partial_response(event=event, record_handler=lambda record: process_record(record, outcomes, context),
-                                        processor=processor, context=context)
+    response, outcomes = runtime.process_sqs_batch(
+        event, context, lambda record, outcomes: process_record(record, outcomes, context))
     clients, settings = runtime.get()
     for outcome in outcomes:
         if outcome.closed is not None:

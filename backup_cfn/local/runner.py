@@ -387,19 +387,24 @@ def run_in_process(target, moment: datetime, users: list[str] | None, counter, r
             take_over_event_source(lambda_client, target.outputs[output])
     target.clients.count_requests(counter)
     invoke_initiator(target.clients, target.settings, moment, users)
-    last = [0.0]
-
-    def on_batch():
-        if time.monotonic() - last[0] > 0.5:
-            last[0] = time.monotonic()
-            refresh()
-
+    on_batch = _at_most_twice_a_second(refresh)
     try:
         drain_queue(target.clients, target.settings, run_id=naming.run_id_for(moment),
                     threads=target.env.max_concurrent_backups, on_batch=on_batch, region=target.env.region,
                     give_up_after=timeout_seconds or DEFAULT_GIVE_UP_SECONDS)
     except RunnerGaveUp as exc:
         raise RunStuck(f"run {naming.run_id_for(moment)}: {exc}") from None
+
+
+def _at_most_twice_a_second(refresh: Callable[[], object]) -> Callable[[], None]:
+    """The follow-up's refresh after a batch, at most every half second (each reads the record)."""
+    last = [0.0]
+
+    def on_batch() -> None:
+        if time.monotonic() - last[0] > 0.5:
+            last[0] = time.monotonic()
+            refresh()
+    return on_batch
 
 
 def run_restore_in_process(target, restore_id: str, refresh: Callable[[], object], *,
@@ -414,13 +419,7 @@ def run_restore_in_process(target, restore_id: str, refresh: Callable[[], object
     if dead_letters:
         arn = target.clients.sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])
         settings = settings.with_(restore_dead_letter_queue_arn=arn["Attributes"]["QueueArn"])
-    last = [0.0]
-
-    def on_batch():
-        if time.monotonic() - last[0] > 0.5:
-            last[0] = time.monotonic()
-            refresh()
-
+    on_batch = _at_most_twice_a_second(refresh)
     try:
         drain_restore_queue(target.clients, settings, dead_letters, threads=target.env.max_concurrent_restores,
                             on_batch=on_batch, region=target.env.region,

@@ -11,9 +11,7 @@ import itertools
 import json
 
 import pytest
-from click.testing import CliRunner
 
-import cli
 from backup_cfn import aws, contract
 from backup_cfn.engine import naming, restore_jobs, runs
 from backup_cfn.engine.errors import InvalidJob
@@ -24,6 +22,7 @@ from backup_cfn.ops.target import DeployedEnvironment
 
 from engine_support import backup, make_engine, put, sha, source_state
 from test_json_output import check_document
+from test_restore_many import restore_cli
 
 SHARED = b"%PDF standard terms, every user holds them" * 50
 FILES = {
@@ -43,11 +42,6 @@ def engine(local_env, monkeypatch):
     deployed = DeployedEnvironment(local_env, engine.clients, engine.settings, engine.outputs)
     monkeypatch.setattr(ops_restore, "connect", lambda env: deployed)
     return engine
-
-
-def restore_cli(environments, *args):
-    return CliRunner().invoke(cli.cli, ["--environments", str(environments), "restore", "--env", "local", *args],
-                              obj={}, env={"COLUMNS": "250"})
 
 
 def restored(engine, prefix: str, user: str) -> dict[str, bytes]:
