@@ -40,8 +40,10 @@ CLOSING = tally.Closing(RESTORING, RESTORED, PARTIAL)
 COMPLETED, FAILED, SKIPPED = attempts.COMPLETED, attempts.FAILED, attempts.SKIPPED
 HANDED_ON, DUPLICATE = "HANDED_ON", "DUPLICATE"
 STAT_FIELDS = ("files", "bytes", "problems_total")
-# The header, its tallies and one list of users per shard are written in one transaction (100 items).
+# The header, its tallies and one list of users per shard are written in one transaction: 100 items
+# and 4 MB at most (DynamoDB's transaction limits), which hold about 250,000 user names.
 MAX_SHARDS = 48
+MAX_USERS = 250_000
 MAX_PROBLEMS = 20
 THREADS = 16          # copies at once per job
 IN_FLIGHT = 2 * THREADS   # copies submitted ahead of the oldest unfinished one

@@ -57,6 +57,9 @@ def start(target: DeployedEnvironment, *, users: list[str] | None, source: str, 
     chosen = list(dict.fromkeys(users)) if users is not None else users_with_snapshots(source_s3, sources[source])
     if not chosen:
         raise UserError(f"no backups in s3://{sources[source]}")
+    if len(chosen) > restore_jobs.MAX_USERS:
+        raise UserError(f"{len(chosen):,} users: one restore by the stack records at most {restore_jobs.MAX_USERS:,}; "
+                        "restore them in groups (--user ...)")
     if users is None and run_id:
         # Every user: each one's newest snapshot at or before that run (as on this machine).
         run_id, at = None, naming.run_time(run_id)
