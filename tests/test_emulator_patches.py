@@ -124,7 +124,10 @@ def test_drift_detection_answers_in_aws_shapes_and_says_it_cannot_detect(local_e
     assert cfn.describe_stack_resource_drifts(StackName="probe")["StackResourceDrifts"] == []
 
 
-def test_execution_removes_the_stacks_change_sets_and_listing_is_per_stack(local_env):
+def test_execution_keeps_the_executed_change_set_deletes_the_others_and_listing_is_per_stack(local_env):
+    """ExecuteChangeSet (AWS CloudFormation API Reference): "When you execute a change set,
+    CloudFormation deletes all other change sets associated with the stack"; the executed one is
+    still described, ExecutionStatus EXECUTE_COMPLETE."""
     cfn = aws.client(local_env, "cloudformation")
     cfn.create_stack(StackName="other", TemplateBody=_template(with_output=False),
                      Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "o"}])
@@ -132,7 +135,14 @@ def test_execution_removes_the_stacks_change_sets_and_listing_is_per_stack(local
                           TemplateBody=_template(description="x", with_output=False),
                           ChangeSetType="UPDATE", Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "o"}])
     _run_change_set(cfn, _template(), "CREATE")
-    assert cfn.list_change_sets(StackName="probe")["Summaries"] == []
+    for name in ("left-1", "left-2"):
+        cfn.create_change_set(StackName="probe", ChangeSetName=name, TemplateBody=_template(description=name),
+                              ChangeSetType="UPDATE", Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}])
+    cfn.execute_change_set(StackName="probe", ChangeSetName="left-2")
+    summaries = cfn.list_change_sets(StackName="probe")["Summaries"]
+    assert [(c["ChangeSetName"], c["ExecutionStatus"]) for c in summaries] == [("left-2", "EXECUTE_COMPLETE")]
+    executed = cfn.describe_change_set(StackName="probe", ChangeSetName="left-2")
+    assert (executed["Status"], executed["ExecutionStatus"]) == ("CREATE_COMPLETE", "EXECUTE_COMPLETE")
     assert [c["ChangeSetName"] for c in cfn.list_change_sets(StackName="other")["Summaries"]] == ["pending"]
 
 
@@ -169,7 +179,46 @@ def test_a_resource_moto_cannot_create_fails_the_stack_as_aws_does(local_env):
                                                         "Rollback requested by user.")
     # What was created before the failure is deleted by the rollback.
     assert ("Topic", "DELETE_COMPLETE") in [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
-    assert cfn.list_change_sets(StackName="probe")["Summaries"] == []
+    summaries = cfn.list_change_sets(StackName="probe")["Summaries"]
+    assert [(c["ChangeSetName"], c["ExecutionStatus"]) for c in summaries] == [("cs-create", "EXECUTE_FAILED")]
+
+
+def _error(call) -> tuple[int, str, str]:
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as exc:
+        return (exc.response["ResponseMetadata"]["HTTPStatusCode"], exc.response["Error"]["Code"],
+                exc.response["Error"]["Message"])
+    raise AssertionError("the call succeeded")
+
+
+def test_create_stack_with_a_missing_export_or_a_bad_getatt_answers_400_validation_error(local_env):
+    """CreateStack checks Fn::ImportValue and Fn::GetAtt before it answers, and refuses with a
+    ValidationError (400), as stock moto does; the patches' ResourceFailed is for change sets only."""
+    cfn = aws.client(local_env, "cloudformation")
+    missing_export = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": {"Fn::ImportValue": "no-such-export"}}}}}
+    status, code, message = _error(lambda: cfn.create_stack(StackName="probe", TemplateBody=json.dumps(missing_export)))
+    assert (status, code) == (400, "ValidationError") and "no-such-export" in message
+    bad_attribute = {"Resources": {
+        "Topic": {"Type": "AWS::SNS::Topic"},
+        "Other": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::GetAtt": ["Topic", "NoSuchAttribute"]}}}}}
+    status, code, _ = _error(lambda: cfn.create_stack(StackName="probe-2", TemplateBody=json.dumps(bad_attribute)))
+    assert (status, code) == (400, "ValidationError")
+
+
+def test_update_stack_with_a_missing_export_answers_400_validation_error(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    cfn.create_stack(StackName="probe", TemplateBody=_template(with_output=False),
+                     Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}])
+    body = json.loads(_template(with_output=False))
+    body["Resources"]["Other"] = {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": {"Fn::ImportValue": "no-such-export"}}}
+    status, code, message = _error(lambda: cfn.update_stack(
+        StackName="probe", TemplateBody=json.dumps(body), Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}]))
+    assert (status, code) == (400, "ValidationError") and "no-such-export" in message
 
 
 def test_a_resource_moto_cannot_update_rolls_the_update_back(local_env):

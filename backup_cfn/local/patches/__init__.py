@@ -22,7 +22,7 @@ def apply_patches() -> None:
     cloudformation.patch_empty_change_set()
     cloudformation.patch_parameter_changes(cfn_models)
     cloudformation.patch_in_place_updates()
-    cloudformation.patch_resource_failures()
+    cloudformation.patch_resource_failures(cfn_models)
     cloudformation.patch_resource_events(cfn_models)
     cloudformation.patch_termination_protection(cfn_models)
     cloudformation.patch_drift_detection()

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 def patch_change_set_execution(cfn_models) -> None:
     """After ExecuteChangeSet the stack has its template's Outputs and Exports, parameters and
-    tags, as after CreateStack/UpdateStack (moto 5.2.5 leaves them at the empty REVIEW stack's), and
-    the stack's change sets are gone, as AWS removes them on execution; ListChangeSets lists only
-    the named stack's change sets (moto lists every stack's). A CREATE change set for a stack in
-    REVIEW_IN_PROGRESS is attached to it (moto creates a second stack of the same name)."""
+    tags, as after CreateStack/UpdateStack (moto 5.2.5 leaves them at the empty REVIEW stack's).
+    The executed change set stays, with ExecutionStatus EXECUTE_COMPLETE, and the stack's *other*
+    change sets are deleted: "When you execute a change set, CloudFormation deletes all other change
+    sets associated with the stack because they aren't valid for the updated stack" (ExecuteChangeSet,
+    AWS CloudFormation API Reference). ListChangeSets lists only the named stack's change sets (moto
+    lists every stack's). A CREATE change set for a stack in REVIEW_IN_PROGRESS is attached to it
+    (moto creates a second stack of the same name)."""
     backend_class = cfn_models.CloudFormationBackend
     original = backend_class.execute_change_set
 
@@ -33,8 +36,7 @@ def patch_change_set_execution(cfn_models) -> None:
         self._validate_export_uniqueness(stack)
         for export in stack.exports:
             self.exports[export.name] = export
-        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
-            del self.change_sets[change_set_id]
+        _delete_other_change_sets(self, stack, change_set)
 
     backend_class.execute_change_set = execute_change_set
     original_create = backend_class.create_change_set
@@ -66,6 +68,11 @@ def patch_change_set_execution(cfn_models) -> None:
     CloudFormationResponse.list_change_sets = list_change_sets
 
 
+def _delete_other_change_sets(backend, stack, executed) -> None:
+    for change_set_id in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not executed]:
+        del backend.change_sets[change_set_id]
+
+
 class ResourceFailed(Exception):
     """A resource moto could not create or update, named as CloudFormation names it in its events."""
 
@@ -76,7 +83,8 @@ class ResourceFailed(Exception):
 
 def _roll_back(cfn_models, backend, stack, change_set, failure: Exception) -> None:
     """The stack events and status AWS shows when a resource fails: the resource's *_FAILED event,
-    then ROLLBACK_* (a CREATE) or UPDATE_ROLLBACK_* (an UPDATE). The change sets are consumed."""
+    then ROLLBACK_* (a CREATE) or UPDATE_ROLLBACK_* (an UPDATE). The executed change set stays,
+    EXECUTE_FAILED; the stack's other change sets are deleted, as on any execution."""
     creating = change_set.change_set_type == "CREATE"
     verb = "create" if creating else "update"
     if isinstance(failure, ResourceFailed):
@@ -101,16 +109,22 @@ def _roll_back(cfn_models, backend, stack, change_set, failure: Exception) -> No
         stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=summary)
         stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
         stack.status = "UPDATE_ROLLBACK_COMPLETE"
-    for change_set_id in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id]:
-        del backend.change_sets[change_set_id]
+    change_set.execution_status = "EXECUTE_FAILED"
+    _delete_other_change_sets(backend, stack, change_set)
 
 
-def patch_resource_failures() -> None:
+def patch_resource_failures(cfn_models) -> None:
     """A resource that moto cannot create or update fails *that resource* (ResourceFailed, with its
     logical ID), so ExecuteChangeSet reports it through the stack (see _roll_back) as AWS does,
-    instead of answering HTTP 500 and leaving the stack in REVIEW_IN_PROGRESS. DeletionPolicy
+    instead of answering HTTP 500 and leaving the stack in REVIEW_IN_PROGRESS. CreateStack and
+    UpdateStack, which moto runs synchronously, answer with the resource's own error as stock moto
+    does (a missing export or a bad Fn::GetAtt: 400 ValidationError, as AWS). DeletionPolicy
     RetainExceptOnCreate is honoured (moto deletes such resources with the stack)."""
     from moto.cloudformation import parsing
+
+    backend_class = cfn_models.CloudFormationBackend
+    for name in ("create_stack", "update_stack"):
+        setattr(backend_class, name, _answering_with_the_cause(getattr(backend_class, name)))
 
     original = parsing.parse_and_create_resource
 
@@ -140,6 +154,17 @@ def patch_resource_failures() -> None:
             self._resource_json_map = saved
 
     parsing.ResourceMap.delete = delete
+
+
+def _answering_with_the_cause(original):
+    """ResourceFailed is for ExecuteChangeSet's rollback alone: elsewhere the resource's own error
+    (a moto ValidationError answers 400) reaches the client, as without the patch."""
+    def call(self, *args, **kwargs):
+        try:
+            return original(self, *args, **kwargs)
+        except ResourceFailed as failure:
+            raise (failure.__cause__ or failure) from None
+    return call
 
 
 def patch_resource_events(cfn_models) -> None:
