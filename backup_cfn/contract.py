@@ -128,6 +128,9 @@ PARAM_CODE_BUCKET = "HandlerCodeBucket"
 PARAM_CODE_KEY = "HandlerCodeKey"
 PARAM_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 PARAM_REPLICA_KEY_ARN = "ReplicaKeyArn"
+# Production only: "false" while the stack is first created (a failed creation must be able to delete
+# its tables), "true" from then on (backup_cfn/deploy: StackSpec.first_create).
+PARAM_TABLE_DELETION_PROTECTION = "TableDeletionProtection"
 
 # Lambda handler entry points inside the package zip.
 HANDLER_INITIATOR = "handlers.initiator.handler"

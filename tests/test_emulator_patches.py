@@ -321,3 +321,60 @@ def test_lambda_account_settings_count_what_functions_reserve(local_env):
                             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
     lambda_.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=3)
     assert lambda_.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 997
+
+
+PROTECTED_TABLE = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "RetainExceptOnCreate", "Properties": {
+    "TableName": "probe-runs", "BillingMode": "PAY_PER_REQUEST",
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "DeletionProtectionEnabled": {"Fn::If": ["Protected", True, False]}}}
+
+
+def _protected_table_template(with_broken_queue: bool = False) -> str:
+    body = {"Parameters": {"Protect": {"Type": "String", "AllowedValues": ["true", "false"]}},
+            "Conditions": {"Protected": {"Fn::Equals": [{"Ref": "Protect"}, "true"]}},
+            "Resources": {"Runs": PROTECTED_TABLE}}
+    if with_broken_queue:
+        body["Resources"]["BrokenQueue"] = {**BROKEN_QUEUE, "DependsOn": "Runs"}
+    return json.dumps(body)
+
+
+def _create(cfn, template: str, protect: str, change_set_type: str = "CREATE", name: str = "cs-create") -> dict:
+    cfn.create_change_set(StackName="probe", ChangeSetName=name, TemplateBody=template, ChangeSetType=change_set_type,
+                          Parameters=[{"ParameterKey": "Protect", "ParameterValue": protect}])
+    change_set = cfn.describe_change_set(StackName="probe", ChangeSetName=name)
+    cfn.execute_change_set(StackName="probe", ChangeSetName=name)
+    return change_set
+
+
+def test_a_rollback_that_cannot_delete_a_protected_table_ends_rollback_failed(local_env):
+    """AWS: DeleteTable of a table with DeletionProtectionEnabled is refused, so the rollback of a
+    failed first creation cannot delete it: DELETE_FAILED, then the stack ROLLBACK_FAILED."""
+    cfn = aws.client(local_env, "cloudformation")
+    _create(cfn, _protected_table_template(with_broken_queue=True), "true")
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "ROLLBACK_FAILED"
+    events = cfn.describe_stack_events(StackName="probe")["StackEvents"][::-1]
+    [failed] = [e for e in events if e["ResourceStatus"] == "DELETE_FAILED"]
+    assert failed["LogicalResourceId"] == "Runs" and "DeletionProtectionEnabled" in failed["ResourceStatusReason"]
+    assert events[-1]["ResourceStatus"] == "ROLLBACK_FAILED"
+    assert events[-1]["ResourceStatusReason"] == "The following resource(s) failed to delete: [Runs]. "
+
+
+def test_the_same_failure_with_protection_off_rolls_back_completely(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _create(cfn, _protected_table_template(with_broken_queue=True), "false")
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "probe-runs" not in aws.client(local_env, "dynamodb").list_tables()["TableNames"]
+
+
+def test_a_parameter_read_through_a_condition_modifies_the_table_in_place(local_env):
+    """A parameter change reaching a resource through a condition (Fn::If) modifies it, and the
+    table's deletion protection changes in place, as AWS updates it (no interruption)."""
+    cfn, dynamodb = aws.client(local_env, "cloudformation"), aws.client(local_env, "dynamodb")
+    _create(cfn, _protected_table_template(), "false")
+    assert dynamodb.describe_table(TableName="probe-runs")["Table"]["DeletionProtectionEnabled"] is False
+    change_set = _create(cfn, _protected_table_template(), "true", "UPDATE", "cs-update")
+    assert [(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])
+            for c in change_set["Changes"]] == [("Modify", "Runs")]
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    assert dynamodb.describe_table(TableName="probe-runs")["Table"]["DeletionProtectionEnabled"] is True

@@ -257,7 +257,16 @@ def test_tables_on_demand_cmk_pitr_ttl_and_deletion_protection_in_prod(env_name)
         assert p["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS",
                                          "KMSMasterKeyId": {"Fn::GetAtt": ["BackupKey", "Arn"]}}
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-        assert p["DeletionProtectionEnabled"] is (env_name == "prod")
+        if env_name == "prod":
+            # On once the stack exists; off only for the first creation (deploy passes "false" then).
+            assert p["DeletionProtectionEnabled"] == {"Fn::If": ["TablesAreProtectedFromDeletion", True, False]}
+        else:
+            assert p["DeletionProtectionEnabled"] is False
+    if env_name == "prod":
+        parameter = template["Parameters"][contract.PARAM_TABLE_DELETION_PROTECTION]
+        assert (parameter["Default"], parameter["AllowedValues"]) == ("true", ["true", "false"])
+        assert template["Conditions"]["TablesAreProtectedFromDeletion"] == {
+            "Fn::Equals": [{"Ref": contract.PARAM_TABLE_DELETION_PROTECTION}, "true"]}
     assert props(template, "RunsTable")["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     indexes = {i["IndexName"] for i in props(template, "RunsTable")["GlobalSecondaryIndexes"]}
     assert indexes == {contract.RUNS_BY_USER_INDEX, contract.RUNS_BY_STATUS_INDEX}

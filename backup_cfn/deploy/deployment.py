@@ -70,6 +70,14 @@ def _parameters(spec_rendered: str, values: dict[str, str], name: str) -> dict[s
     return {k: values[k] for k in declared}
 
 
+def _first_create(rendered: str) -> dict[str, str]:
+    """Deletion protection off while the stack is first created: with it on, a creation that fails
+    cannot delete its tables, the rollback ends ROLLBACK_FAILED, and `--recreate-failed` cannot go on."""
+    declared = json.loads(rendered).get("Parameters", {})
+    return {contract.PARAM_TABLE_DELETION_PROTECTION: "false"} if contract.PARAM_TABLE_DELETION_PROTECTION in declared \
+        else {}
+
+
 @dataclass
 class Deployment:
     """deploy (or diff) of one environment: validate, package, replica stack, primary stack."""
@@ -128,12 +136,14 @@ class Deployment:
             contract.PARAM_CODE_KEY: package.key,
             contract.PARAM_REPLICA_BUCKET_ARN: replica_outputs[contract.OUTPUT_REPLICA_BUCKET_ARN],
             contract.PARAM_REPLICA_KEY_ARN: replica_outputs[contract.OUTPUT_REPLICA_KEY_ARN],
+            contract.PARAM_TABLE_DELETION_PROTECTION: "true",
         }
         primary = StackSpec("primary", self.env.stack_name, self.env.region, primary_rendered,
                             _parameters(primary_rendered, values, self.env.stack_name),
                             {**tags, TAG_TEMPLATE: hashlib.sha256(primary_rendered.encode()).hexdigest(),
                              TAG_PACKAGE: package.sha256},
-                            self.env.termination_protection)
+                            self.env.termination_protection,
+                            first_create=_first_create(primary_rendered))
         if options.no_execute and results["replica"].outcome == "planned":
             self.console.print("the primary change set is computed with the replica's current outputs")
         primary_deployer = self._deployer(self.clients.cloudformation, self.clients.s3)

@@ -29,6 +29,7 @@ def apply_patches() -> None:
     cloudformation.patch_change_set_validation_events()
     awslambda.patch_account_settings()
     kms.patch_kms_key_properties()
+    dynamodb.patch_table_updates()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()
     apply_speed_patches()

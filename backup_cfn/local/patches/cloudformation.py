@@ -101,16 +101,37 @@ def _roll_back(cfn_models, backend, stack, change_set, failure: Exception) -> No
         # What the failed creation made is deleted, except DeletionPolicy Retain (RetainExceptOnCreate goes too).
         try:
             stack.resource_map.delete(rolling_back_create=True)
-        except Exception:  # noqa: BLE001 - a resource moto cannot delete stays, as ROLLBACK_FAILED would leave it
-            pass
-        stack._add_stack_event("ROLLBACK_COMPLETE")
-        stack.status = "ROLLBACK_COMPLETE"
+        except Exception as exc:  # noqa: BLE001 - what the rollback cannot delete fails it, as on AWS
+            _rollback_failed(cfn_models, stack, exc)
+        else:
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+            stack.status = "ROLLBACK_COMPLETE"
     else:
         stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=summary)
         stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
         stack.status = "UPDATE_ROLLBACK_COMPLETE"
     change_set.execution_status = "EXECUTE_FAILED"
     _delete_other_change_sets(backend, stack, change_set)
+
+
+def _rollback_failed(cfn_models, stack, failure: Exception) -> None:
+    """A resource the rollback could not delete (a DynamoDB table with deletion protection): its
+    DELETE_FAILED event, and the stack ROLLBACK_FAILED ("The following resource(s) failed to delete:
+    [X]."), where AWS leaves it: it can only be deleted, retaining what cannot go."""
+    resource_map = stack.resource_map
+    left = sorted(logical_id for logical_id, value in resource_map._resource_json_map.items()
+                  if value.get("DeletionPolicy") != "Retain" and not isinstance(
+                      resource_map._parsed_resources.get(logical_id, ""), (str, type(None))))
+    reason = getattr(failure, "message", None) or str(failure) or type(failure).__name__
+    for logical_id in left:
+        stack.events.append(cfn_models.Event(
+            stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
+            physical_resource_id=getattr(resource_map._parsed_resources[logical_id], "physical_resource_id", "") or "",
+            resource_type=resource_map._resource_json_map[logical_id].get("Type", ""),
+            resource_status="DELETE_FAILED", resource_status_reason=reason, resource_properties=None))
+    stack._add_stack_event("ROLLBACK_FAILED",
+                           resource_status_reason=f"The following resource(s) failed to delete: [{', '.join(left)}]. ")
+    stack.status = "ROLLBACK_FAILED"
 
 
 def patch_resource_failures(cfn_models) -> None:
@@ -244,6 +265,53 @@ def patch_parameter_changes(cfn_models) -> None:
         return changes
 
     cfn_models.ChangeSet.diff = diff
+    original_diff = parsing.ResourceMap.build_resource_diff
+
+    def build_resource_diff(self, other_template, parameters=None):
+        """A resource whose Fn::If (or Condition) depends on a changed parameter is modified too."""
+        by_action = original_diff(self, other_template, parameters)
+        if not parameters:
+            return by_action
+        changed = {p for p in parameters if self.input_parameters.get(p) != parameters[p]}
+        conditions = other_template.get("Conditions", {})
+        for name, resource in other_template["Resources"].items():
+            if name in self._resource_json_map and name not in by_action["Modify"] and \
+                    changed & _condition_parameters(_conditions_used(resource), conditions):
+                by_action["Modify"].append(name)
+        return by_action
+
+    parsing.ResourceMap.build_resource_diff = build_resource_diff
+
+
+def _conditions_used(fragment) -> set[str]:
+    """Condition names a resource (or a condition) uses: Fn::If's first argument, Condition keys."""
+    found = set()
+    if isinstance(fragment, dict):
+        for key, value in fragment.items():
+            if key == "Fn::If" and isinstance(value, list) and value:
+                found.add(value[0])
+            elif key == "Condition" and isinstance(value, str):
+                found.add(value)
+            found |= _conditions_used(value)
+    elif isinstance(fragment, list):
+        for item in fragment:
+            found |= _conditions_used(item)
+    return found
+
+
+def _condition_parameters(names: set[str], conditions: dict) -> set[str]:
+    """The parameters the named conditions read, through the conditions they use in turn."""
+    from moto.cloudformation import parsing
+
+    seen, params, todo = set(), set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in conditions:
+            continue
+        seen.add(name)
+        params |= set(parsing.get_references_from_template(conditions[name]))
+        todo += _conditions_used(conditions[name])
+    return params
 
 
 def _sub_strings(template) -> list[str]:
