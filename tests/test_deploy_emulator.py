@@ -398,6 +398,13 @@ def test_a_failed_first_prod_creation_rolls_back_whole_and_is_recreated_with_its
     for table in (outputs[contract.OUTPUT_RUNS_TABLE], outputs[contract.OUTPUT_CONTENT_TABLE]):
         assert dynamodb.describe_table(TableName=table)["Table"]["DeletionProtectionEnabled"] is True
     assert make(env=prod, templates=templates).run(Options(yes=True))["primary"].outcome == "no changes"
+    # The subnets are in the zones deploy chose by ID (the emulator offers every service everywhere:
+    # the first two zone IDs of us-east-1), and deploy said which.
+    assert (parameters["IsolatedSubnet1ZoneId"], parameters["IsolatedSubnet2ZoneId"]) == ("use1-az1", "use1-az2")
+    assert "subnet zones: use1-az1 (us-east-1b), use1-az2 (us-east-1c)" in text(out)
+    ec2 = aws.client(prod, "ec2")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "tag:BackupCfnEnvironment", "Values": ["prod"]}])["Subnets"]
+    assert sorted(s["AvailabilityZoneId"] for s in subnets) == ["use1-az1", "use1-az2"]
 
 
 def test_failed_update_is_rolled_back_and_explained(make, local_env, rendered):

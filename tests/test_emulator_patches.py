@@ -378,3 +378,17 @@ def test_a_parameter_read_through_a_condition_modifies_the_table_in_place(local_
             for c in change_set["Changes"]] == [("Modify", "Runs")]
     assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
     assert dynamodb.describe_table(TableName="probe-runs")["Table"]["DeletionProtectionEnabled"] is True
+
+
+def test_a_subnet_with_a_zone_id_is_created_in_that_zone(local_env):
+    """AWS::EC2::Subnet AvailabilityZoneId places the subnet in that zone, whatever its name here."""
+    cfn = aws.client(local_env, "cloudformation")
+    body = {"Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
+        "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {
+            "VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.9.0.0/20", "AvailabilityZoneId": "use1-az4"}}}}
+    cfn.create_stack(StackName="probe", TemplateBody=json.dumps(body))
+    subnet_id = cfn.describe_stack_resource(StackName="probe", LogicalResourceId="Subnet")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    [subnet] = aws.client(local_env, "ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    assert (subnet["AvailabilityZoneId"], subnet["AvailabilityZone"]) == ("use1-az4", "us-east-1d")

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
-from backup_cfn.deploy import artifacts, handler_package
+from backup_cfn.deploy import artifacts, handler_package, stack_events, zones
 from backup_cfn.deploy.clients import DeployClients, Readers
 from backup_cfn.deploy.stack_deployer import (
     TAG_COMMIT,
@@ -137,6 +137,7 @@ class Deployment:
             contract.PARAM_REPLICA_BUCKET_ARN: replica_outputs[contract.OUTPUT_REPLICA_BUCKET_ARN],
             contract.PARAM_REPLICA_KEY_ARN: replica_outputs[contract.OUTPUT_REPLICA_KEY_ARN],
             contract.PARAM_TABLE_DELETION_PROTECTION: "true",
+            **self._subnet_zones(primary_rendered),
         }
         primary = StackSpec("primary", self.env.stack_name, self.env.region, primary_rendered,
                             _parameters(primary_rendered, values, self.env.stack_name),
@@ -150,6 +151,18 @@ class Deployment:
         results["primary"] = primary_deployer.deploy(primary, options, diff_only=diff_only)
         self._note_unused_allowances(options, results)
         return results
+
+    def _subnet_zones(self, rendered: str) -> dict[str, str]:
+        """With a VPC: zones hosting every endpoint service and Lambda, the deployed ones kept (zones.py)."""
+        if not zones.declared(rendered):
+            return {}
+        stack = stack_events.describe_stack(self.clients.cloudformation, self.env.stack_name)
+        deployed = {p["ParameterKey"]: p["ParameterValue"] for p in (stack or {}).get("Parameters", [])}
+        current = tuple(deployed[name] for name in contract.PARAM_SUBNET_ZONE_IDS if name in deployed)
+        choice = zones.choose_zones(self._reader("ec2", self.env.region), self.env.region,
+                                    zones.endpoint_services(rendered, self.env.region), current)
+        self.console.print(choice.line())
+        return choice.parameters()
 
     def _note_unused_allowances(self, options: Options, results: dict[str, StackResult]) -> None:
         """An --allow-replace or --accept that matched nothing is most likely misspelt."""

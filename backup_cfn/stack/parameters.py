@@ -30,6 +30,21 @@ class PrimaryParameters:
         return Ref(self.replica_key_arn)
 
 
+# An availability zone ID: use1-az1, euw1-az3, apne1-az4, usgw1-az2.
+_ZONE_ID = r"^[a-z]{2,5}[0-9]+-az[0-9]+$"
+
+
+def add_subnet_zones(t: Template) -> list[Parameter]:
+    """The zone of each isolated subnet, by zone ID. Zones by position (Fn::Select over Fn::GetAZs)
+    land, in some accounts, in a zone without Lambda or without an endpoint service the stack needs
+    (use1-az3 in us-east-1), and the creation fails there; deploy chooses zones that host them all."""
+    return [t.add_parameter(Parameter(
+        name, Type="String", AllowedPattern=_ZONE_ID,
+        Description=f"availability zone ID of isolated subnet {index + 1}, chosen by deploy among the zones hosting "
+                    "every interface endpoint service of the stack and Lambda"))
+        for index, name in enumerate(contract.PARAM_SUBNET_ZONE_IDS)]
+
+
 TABLES_PROTECTED = "TablesAreProtectedFromDeletion"
 
 

@@ -14,7 +14,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms
+    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, ec2, kms
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -28,6 +28,7 @@ def apply_patches() -> None:
     cloudformation.patch_drift_detection()
     cloudformation.patch_change_set_validation_events()
     awslambda.patch_account_settings()
+    ec2.patch_subnet_zone_ids()
     kms.patch_kms_key_properties()
     dynamodb.patch_table_updates()
     dynamodb.patch_transactions()
