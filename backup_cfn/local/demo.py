@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from backup_cfn.config import load_environment
 from backup_cfn.errors import UserError
 from backup_cfn.local import server
+from backup_cfn.local.runner import run_in_process
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.format import human_bytes
 from backup_cfn.ops.restore import restore
@@ -88,14 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         day1 = generate(console, target, args.users, 1, args.seed)
         today = datetime.now(timezone.utc).replace(hour=2, minute=0, second=0, microsecond=0)
         step(console, "4. backup run 1 (everything is new)")
-        first = run_backup(target, console=console, moment=today - timedelta(days=1))
+        first = run_backup(target, runner=run_in_process, console=console, moment=today - timedelta(days=1))
         console.print(run_table(first.record, first))
         check_run(first.record, env)
 
         step(console, "5. day 2: a day of churn (revised, new and deleted files)")
         day2 = generate(console, target, args.users, 2, args.seed)
         step(console, "6. backup run 2 (incremental)")
-        second = run_backup(target, console=console, moment=today)
+        second = run_backup(target, runner=run_in_process, console=console, moment=today)
         console.print(run_table(second.record, second))
         check_run(second.record, env)
         record = second.record
@@ -124,7 +125,7 @@ def deploy(env, console: Console) -> DeployedEnvironment:
     """The deploy command's own code path, with its change-set output kept short."""
     from backup_cfn.deploy.clients import DeployClients
     from backup_cfn.deploy.deployment import Deployment
-    from backup_cfn.deploy.stack_deployer import Options
+    from backup_cfn.deploy.stack_spec import Options
 
     began = time.monotonic()
     Deployment(env, DeployClients.for_environment(env), Console(quiet=True)).run(Options(yes=True))
