@@ -368,8 +368,9 @@ def test_every_service_the_functions_may_call_has_an_endpoint(env_name):
     assert gateway == {"s3", "dynamodb"}
     for function in resources(template, "AWS::Lambda::Function").values():
         assert len(function["Properties"]["VpcConfig"]["SubnetIds"]) == 2
-    zones = [s["Properties"]["AvailabilityZone"]["Fn::Select"][0] for s in resources(template, "AWS::EC2::Subnet").values()]
-    assert sorted(zones) == [0, 1]
+    # Two zones, each by ID from its own parameter (deploy chooses them: backup_cfn/deploy/zones.py).
+    zones = [s["Properties"]["AvailabilityZoneId"]["Ref"] for s in resources(template, "AWS::EC2::Subnet").values()]
+    assert sorted(zones) == ["IsolatedSubnet1ZoneId", "IsolatedSubnet2ZoneId"]
     assert not resources(template, "AWS::EC2::InternetGateway") and not resources(template, "AWS::EC2::NatGateway")
 
 
