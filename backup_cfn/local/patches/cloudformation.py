@@ -331,7 +331,10 @@ def _sub_strings(template) -> list[str]:
 def patch_empty_change_set() -> None:
     """CreateChangeSet with nothing to change succeeds and gives a FAILED change set whose
     StatusReason says it "didn't contain changes", as AWS does (moto 5.2.5 rejects the call with
-    UpdateStack's "No updates are to be performed." ValidationError)."""
+    UpdateStack's "No updates are to be performed." ValidationError). AWS's side: DescribeChangeSet's
+    StatusReason (CloudFormation API Reference), the AWS CLI's `cloudformation deploy
+    --no-fail-on-empty-changeset`, and what tools see on AWS (ansible-collections/amazon.aws#507).
+    moto's own test of the refusal fails with it, on purpose (moto_suite.INTENDED)."""
     from moto.cloudformation.responses import CloudFormationResponse
 
     original_create = CloudFormationResponse.create_change_set
