@@ -54,12 +54,15 @@ def _stack(env, region=None, name=None):
 
 
 def _change_sets(env):
-    """Change sets of both stacks (none for a stack that does not exist)."""
+    """Change sets of both stacks waiting for execution (none for a stack that does not exist). An
+    executed one stays listed, ExecutionStatus EXECUTE_COMPLETE, as AWS keeps it (ExecuteChangeSet in
+    the CloudFormation API Reference; docs/emulator.md): it is history, not something left behind."""
     clients = Clients.for_environment(env)
     found = []
     for cfn, name in ((clients.cloudformation, env.stack_name), (clients.replica_cloudformation, env.replica_stack_name)):
         try:
-            found += cfn.list_change_sets(StackName=name)["Summaries"]
+            found += [c for c in cfn.list_change_sets(StackName=name)["Summaries"]
+                      if c["ExecutionStatus"] not in ("EXECUTE_COMPLETE", "EXECUTE_FAILED")]
         except botocore.exceptions.ClientError as exc:
             assert "does not exist" in str(exc)
     return found
