@@ -14,7 +14,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, ec2, kms
+    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, ec2, kms, replication, s3
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -30,6 +30,9 @@ def apply_patches() -> None:
     awslambda.patch_account_settings()
     ec2.patch_subnet_zone_ids()
     kms.patch_kms_key_properties()
+    s3.patch_bucket_properties()
+    replication.patch_replication_configuration()
+    replication.patch_replication()
     dynamodb.patch_table_updates()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()
