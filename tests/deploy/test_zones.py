@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from backup_cfn import contract
 from backup_cfn.config import load_environment
@@ -36,15 +34,6 @@ def _service(service: str, names: list[str]) -> dict:
             "PrivateDnsName": f"{service}.{REGION}.amazonaws.com", "VpcEndpointPolicySupported": True,
             "AcceptanceRequired": False, "ManagesVpcEndpoints": False, "Tags": [],
             "PrivateDnsNameVerificationState": "verified", "SupportedIpAddressTypes": ["ipv4"]}
-
-
-@pytest.fixture
-def ec2():
-    client = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        client.stubber = stubber
-        yield client
-        stubber.assert_no_pending_responses()
 
 
 def _answers(ec2, offered: dict[str, list[str]]) -> None:
