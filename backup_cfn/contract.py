@@ -81,12 +81,19 @@ METRIC_BYTES_DEDUPLICATED = "BytesDeduplicated"
 # The restore drill publishes one of these per drill (value 1); the drill alarm watches the first.
 METRIC_DRILLS_FAILED = "DrillsFailed"
 METRIC_DRILLS_PASSED = "DrillsPassed"
+# The restore function: users restored and not, and restores closed.
+METRIC_USERS_RESTORED = "UsersRestored"
+METRIC_RESTORE_USERS_FAILED = "RestoreUsersFailed"
+METRIC_RESTORES_COMPLETED = "RestoresCompleted"
 
 # DynamoDB key and attribute names (the template's tables and the engine both use these).
 RUNS_PARTITION_KEY = "run_id"
 RUNS_SORT_KEY = "item"             # "RUN" for the run record, "USER#<user>" for a user job, "DRILL" for a drill
 RUNS_BY_USER_INDEX = "ByUser"      # user -> run_id: a user's history
-RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed
+RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed (headers only)
+# A run's counters are spread over this many tally items, each in its own partition with its users'
+# job records (engine/tally.py): per-key write rates a thousand workers cannot exhaust (docs/scale.md).
+RUN_TALLY_SHARDS = 64
 RUNS_TTL_ATTRIBUTE = "expires_at"
 CONTENT_PARTITION_KEY = "content_hash"
 
@@ -108,6 +115,10 @@ ENV_KEEP_YEARLY = "KEEP_YEARLY"
 ENV_DRILL_USERS = "DRILL_USERS"
 ENV_RETRY_BASE_SECONDS = "RETRY_BASE_SECONDS"
 ENV_RETRY_MAX_SECONDS = "RETRY_MAX_SECONDS"
+# The restore function: its queue, the dead-letter queue it also consumes, its sources (JSON name -> bucket).
+ENV_RESTORE_QUEUE_URL = "RESTORE_QUEUE_URL"
+ENV_RESTORE_DEAD_LETTER_QUEUE_ARN = "RESTORE_DEAD_LETTER_QUEUE_ARN"
+ENV_RESTORE_SOURCES = "RESTORE_SOURCES"
 
 # Stack outputs the CLI reads (primary stack, then replica stack).
 OUTPUT_BACKUP_BUCKET = "BackupBucketName"
@@ -123,6 +134,9 @@ OUTPUT_WORKER = "WorkerFunctionName"
 OUTPUT_PRUNER = "PrunerFunctionName"
 OUTPUT_DRILL = "DrillFunctionName"
 OUTPUT_DEAD_LETTER_FUNCTION = "DeadLetterFunctionName"
+OUTPUT_RESTORE_QUEUE_URL = "RestoreQueueUrl"
+OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL = "RestoreDeadLetterQueueUrl"
+OUTPUT_RESTORE_FUNCTION = "RestoreFunctionName"
 OUTPUT_REPLICA_BUCKET = "ReplicaBucketName"
 OUTPUT_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 OUTPUT_REPLICA_KEY_ARN = "ReplicaKeyArn"
@@ -132,6 +146,12 @@ PARAM_CODE_BUCKET = "HandlerCodeBucket"
 PARAM_CODE_KEY = "HandlerCodeKey"
 PARAM_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 PARAM_REPLICA_KEY_ARN = "ReplicaKeyArn"
+# Production only: "false" while the stack is first created (a failed creation must be able to delete
+# its tables), "true" from then on (backup_cfn/deploy: StackSpec.first_create).
+PARAM_TABLE_DELETION_PROTECTION = "TableDeletionProtection"
+# With VPC endpoints: the zone ID of each isolated subnet, chosen by deploy among the zones that host
+# every interface endpoint service the stack uses and Lambda (backup_cfn/deploy/zones.py).
+PARAM_SUBNET_ZONE_IDS = ("IsolatedSubnet1ZoneId", "IsolatedSubnet2ZoneId")
 
 # The vault (docs/vault.md): stack outputs, the lock and drill functions' environment, metrics.
 OUTPUT_VAULT_BUCKET = "VaultBucketName"
@@ -168,3 +188,8 @@ HANDLER_DRILL = "handlers.drill.handler"
 HANDLER_DEAD_LETTER = "handlers.dead_letter.handler"
 HANDLER_VAULT_LOCK = "handlers.vault_lock.handler"
 HANDLER_VAULT_DRILL = "handlers.vault_drill.handler"
+HANDLER_RESTORER = "handlers.restorer.handler"
+# The restore function (many users restored by the stack: engine/restore_jobs.py): its timeout, and
+# one job per invocation, as the worker.
+RESTORE_TIMEOUT_SECONDS = 900
+RESTORE_BATCH_SIZE = 1

@@ -15,7 +15,9 @@ it is judged against:
 8. one user too large for one invocation, over scaled-down invocations: how many a 200,000-object
    user needs at the worker's 900-second timeout (backup_cfn/bench/split.py);
 9. restore: one user and every user of scenario 4's rig, to S3 and to a directory, in objects/s and
-   MB/s, against raw CopyObject and GetObject at the same concurrency (backup_cfn/bench/restore.py).
+   MB/s, against raw CopyObject and GetObject at the same concurrency (backup_cfn/bench/restore.py);
+10. every user of scenario 4's rig restored by the stack (restore jobs, the restore function's
+   handler), byte-exact, against raw CopyObject at the same copies at once (bench/restore_jobs.py).
 Whenever scenario 2 ran (with 4 and 8 if they did), the scale model (backup_cfn/bench/scale.py,
 docs/scale.md) carries the measured requests to 1x, 10x and 100x and prints a second table.
 Writes results.json, storage.png and retention.png into the output folder and a table to stdout.
@@ -31,7 +33,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from backup_cfn.bench import find, restore, scale, year
+from backup_cfn.bench import find, restore, restore_jobs, scale, year
 from backup_cfn.config import load_environment
 from backup_cfn.bench.engine_runs import end_to_end_and_requests
 from backup_cfn.bench.micro import hashing, template_build
@@ -42,7 +44,7 @@ from backup_cfn.bench.storage import chart, storage_over_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT = ROOT / "docs" / "bench"
-SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 SCENARIO_RANGE = f"{SCENARIOS[0]}-{SCENARIOS[-1]}"
 
 
@@ -74,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in only:
         progress("5 template build")
         results["templates"] = template_build(sizes)
-    if only & {1, 2, 4, 6, 7, 8, 9}:
+    if only & {1, 2, 4, 6, 7, 8, 9, 10}:
         from backup_cfn.local.runner import quiet_handlers
         quiet_handlers()
     # Each emulator scenario gets its own emulator: moto keeps everything in memory.
-    if only & {2, 4, 7, 9}:
+    if only & {2, 4, 7, 9, 10}:
         progress(f"4 first full run over {sizes.e2e_users} users, then 2 one incremental run")
         with emulator_env() as env, tempfile.TemporaryDirectory(prefix="bench-find-cache-") as cache:
             def after(rig):     # scenarios 7 and 9 on the users of 4 and 2, after their two runs
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                     results["find_all"] = find.every_user(rig, env, cache)
                 if 9 in only:
                     results["restore"] = restore.restore_speed(rig)
+                if 10 in only:
+                    results["restore_by_stack"] = restore_jobs.distributed_restore(rig, env)
             results["end_to_end"], results["requests"] = end_to_end_and_requests(env, sizes, env.max_concurrent_backups,
                                                                                  after)
         write(out, results)

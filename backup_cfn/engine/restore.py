@@ -33,6 +33,7 @@ class RestoreReport(ReadTally):
     # Content read from another version than the first tried, because the first did not match its
     # SHA-256 (engine/integrity.py): restored correctly, and reported as tampering.
     tampered: list[str] = field(default_factory=list)
+    problems_total: int | None = None   # when more problems happened than `problems` lists
 
     @property
     def ok(self) -> bool:
@@ -126,6 +127,36 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
     return _restore_all(report, entries, restore_one, threads)
 
 
+def copy_entry(s3, bucket: str, path: str, entry, target_bucket: str, key: str, *,
+               transient: tuple[str, ...] = (), source: dict | None = None) -> str | None:
+    """One file back to S3 by a server-side copy of its content (`source`: a CopySource, default
+    the content's current version), the copy's S3-computed SHA-256 compared with the snapshot's;
+    None, or the problem (naming the path). An error whose code is in `transient` is raised instead
+    (the caller retries the whole job)."""
+    source = source or {"Bucket": bucket, "Key": naming.content_key(entry.sha256)}
+    try:
+        if entry.size > COPY_LIMIT:
+            from boto3.s3.transfer import TransferConfig
+            s3.copy(source, target_bucket, key, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
+        else:
+            result = s3.copy_object(Bucket=target_bucket, Key=key, CopySource=source,
+                                    ChecksumAlgorithm="SHA256", TaggingDirective="REPLACE")
+            stored = whole_object_sha256(result.get("CopyObjectResult", {}))
+            if stored is not None and stored != entry.sha256:
+                return f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in transient:
+            raise
+        return f"{path}: copy failed: {error.get('Code')}: {error.get('Message')}"
+    return None
+
+
+def target_key(prefix: str, path: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/{path}" if prefix else path
+
+
 def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, target_prefix: str, *,
                   path_prefix: str | None = None, threads: int = FILE_THREADS,
                   progress: Callable[[int], None] | None = None, reader: ContentVersions | None = None) -> RestoreReport:
@@ -133,8 +164,6 @@ def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, targe
     again from the next version `reader` offers (the target key's last write wins)."""
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
-    prefix = target_prefix.strip("/")
-    prefix = f"{prefix}/" if prefix else ""
     reader = reader or ContentVersions(s3, bucket)
 
     def restore_one(item):
@@ -142,22 +171,9 @@ def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, targe
         tried, problem = 0, f"{path}: content {entry.sha256[:16]} is missing"
         for candidate in reader.candidates(entry.sha256):
             tried += 1
-            source = copy_source(candidate)
-            try:
-                if entry.size > COPY_LIMIT:
-                    from boto3.s3.transfer import TransferConfig
-                    s3.copy(source, target_bucket, prefix + path, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
-                    stored = None
-                else:
-                    result = s3.copy_object(Bucket=target_bucket, Key=prefix + path, CopySource=source,
-                                            ChecksumAlgorithm="SHA256", TaggingDirective="REPLACE")
-                    stored = whole_object_sha256(result.get("CopyObjectResult", {}))
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                problem = f"{path}: copy failed: {error.get('Code')}: {error.get('Message')}"
-                continue
-            if stored is not None and stored != entry.sha256:
-                problem = f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"
+            problem = copy_entry(s3, bucket, path, entry, target_bucket, target_key(target_prefix, path),
+                                 source=copy_source(candidate))
+            if problem is not None:
                 continue
             if tried > 1:
                 report.tampered.append(f"{path}: " + _substituted(entry.sha256, tried, candidate))

@@ -13,6 +13,7 @@ cannot pass the conformance test unexamined.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -97,12 +98,15 @@ def _region(bucket: Stored | str, call: Call) -> str:
 
 
 def _read(model: DeploymentModel, call: Call, bucket: Stored | str, key: str, version: str | None, why: str,
-          decrypt: bool = True) -> list[Need]:
+          decrypt: bool = True, requested_in: str | None = None) -> list[Need]:
+    """A read of an object; `requested_in`: the Region the request goes to, when that is not the
+    bucket's (a copy is sent to its destination's Region)."""
     action = "s3:GetObjectVersion" if version else "s3:GetObject"
     needs = [Need(action, _object(bucket, key), {}, why)]
     if decrypt and isinstance(bucket, Stored):
-        needs += kms_through(model, "s3", bucket.region, bucket.key_arn, ("kms:Decrypt",), _s3_key_context(bucket),
-                             why + ": S3 decrypts the object")
+        for region in dict.fromkeys((bucket.region, requested_in or bucket.region)):
+            needs += kms_through(model, "s3", region, bucket.key_arn, ("kms:Decrypt",), _s3_key_context(bucket),
+                                 why + f": S3 decrypts the object (asked from {region})")
     return needs
 
 
@@ -128,6 +132,14 @@ def _write_context(model: DeploymentModel, call: Call, params: dict) -> dict:
         name = source.name if isinstance(source, Stored) else source
         context["s3:x-amz-copy-source"] = f"{name}/{key}" + (f"?versionId={version}" if version else "")
     return context
+
+
+def _copy_source_read(model: DeploymentModel, call: Call, destination: Stored | str, why: str) -> list[Need]:
+    """The source of a copy. The copy is a request to the destination's Region; when the source is in
+    another Region, AWS does not document which Region's S3 asks the source's key to decrypt, so both
+    requests are evaluated and both must be allowed."""
+    source, source_key, version = _copy_source(model, call)
+    return _read(model, call, source, source_key, version, why, requested_in=_region(destination, call))
 
 
 def _write(model: DeploymentModel, call: Call, bucket: Stored | str, key: str, params: dict, why: str,
@@ -181,7 +193,7 @@ def s3_copy(model, call):
     """Read the source (and, with TaggingDirective COPY, the default, its tags), write the destination."""
     bucket = _s3_bucket(model, call, call.params["Bucket"])
     source, source_key, version = _copy_source(model, call)
-    needs = _read(model, call, source, source_key, version, "CopyObject source")
+    needs = _copy_source_read(model, call, bucket, "CopyObject source")
     needs += _write(model, call, bucket, call.params["Key"], call.params, "CopyObject destination")
     if call.params.get("TaggingDirective", "COPY") == "COPY":
         tagging = "s3:GetObjectVersionTagging" if version else "s3:GetObjectTagging"
@@ -201,8 +213,7 @@ def s3_create_multipart(model, call):
 def s3_upload_part_copy(model, call):
     """A part carries no encryption headers: the destination's PutObject is authorised without them."""
     bucket = _s3_bucket(model, call, call.params["Bucket"])
-    source, source_key, version = _copy_source(model, call)
-    needs = _read(model, call, source, source_key, version, "UploadPartCopy source")
+    needs = _copy_source_read(model, call, bucket, "UploadPartCopy source")
     needs.append(Need("s3:PutObject", _object(bucket, call.params["Key"]), _write_context(model, call, {
         "CopySource": call.params["CopySource"]}), "UploadPartCopy"))
     if isinstance(bucket, Stored):
@@ -254,20 +265,54 @@ def _table_key_use(model, call, table: Stored) -> list[Need]:
                        f"{call.operation}: DynamoDB reads the table key")
 
 
+def _partition_key(model: DeploymentModel, table: Stored) -> str | None:
+    """The table's partition key attribute, from its template."""
+    resource = model.templates[table.stack]["Resources"].get(table.logical_id, {})
+    return next((k["AttributeName"] for k in resource.get("Properties", {}).get("KeySchema", [])
+                 if k.get("KeyType") == "HASH"), None)
+
+
+def _leading_keys(model: DeploymentModel, table: Stored, items: list[dict]) -> dict:
+    """dynamodb:LeadingKeys: the partition key values the request names (DynamoDB Developer Guide,
+    "Using IAM policy conditions for fine-grained access control")."""
+    name = _partition_key(model, table)
+    values = tuple(sorted({next(iter(item[name].values())) for item in items if item and name in item}))
+    return {"dynamodb:LeadingKeys": values} if values else {}
+
+
+def _query_leading_key(model: DeploymentModel, table: Stored, params: dict) -> dict:
+    """A Query on the table (not an index) names one partition key value in its key condition."""
+    if params.get("IndexName"):
+        return {}
+    name = _partition_key(model, table)
+    names = params.get("ExpressionAttributeNames", {})
+    for left, right in re.findall(r"([#\w]+)\s*=\s*(:\w+)", params.get("KeyConditionExpression", "")):
+        if names.get(left, left) == name and right in params.get("ExpressionAttributeValues", {}):
+            return {"dynamodb:LeadingKeys": (next(iter(params["ExpressionAttributeValues"][right].values())),)}
+    return {}
+
+
 def dynamodb_item(action: str):
     def translate(model, call):
         table = _resource(model, call, call.params["TableName"])
         resource = f"{table.arn}/index/{call.params['IndexName']}" if call.params.get("IndexName") else table.arn
-        return [Need(action, resource, {}, call.operation)] + _table_key_use(model, call, table)
+        if call.operation == "Query":
+            context = _query_leading_key(model, table, call.params)
+        else:
+            context = _leading_keys(model, table, [call.params.get("Key") or call.params.get("Item") or {}])
+        return [Need(action, resource, context, call.operation)] + _table_key_use(model, call, table)
     return translate
 
 
 def dynamodb_batch(action: str, field_name: str):
     def translate(model, call):
         needs = []
-        for name in call.params[field_name]:
+        for name, request in call.params[field_name].items():
             table = _resource(model, call, name)
-            needs += [Need(action, table.arn, {}, call.operation)] + _table_key_use(model, call, table)
+            keys = request.get("Keys") if isinstance(request, dict) else \
+                [(w.get("PutRequest", {}).get("Item") or w.get("DeleteRequest", {}).get("Key")) for w in request]
+            needs += [Need(action, table.arn, _leading_keys(model, table, keys or []), call.operation)]
+            needs += _table_key_use(model, call, table)
         return needs
     return translate
 
@@ -282,7 +327,9 @@ def dynamodb_transact(model, call):
     for item in call.params["TransactItems"]:
         (kind, body), = item.items()
         table = _resource(model, call, body["TableName"])
-        needs += [Need(_TRANSACT_ACTIONS[kind], table.arn, {}, f"{call.operation}: a {kind} item")]
+        needs += [Need(_TRANSACT_ACTIONS[kind], table.arn,
+                       _leading_keys(model, table, [body.get("Key") or body.get("Item") or {}]),
+                       f"{call.operation}: a {kind} item")]
         needs += _table_key_use(model, call, table)
     return needs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import Parameter, Ref, Template
+from troposphere import Equals, Parameter, Ref, Template
 
 from backup_cfn import contract
 
@@ -18,6 +18,8 @@ class PrimaryParameters:
     code_key: Parameter
     replica_bucket_arn: Parameter
     replica_key_arn: Parameter
+    # The condition under which the tables refuse deletion (production only; None elsewhere).
+    tables_protected: str | None = None
 
     @property
     def replica_bucket(self) -> Ref:
@@ -38,7 +40,38 @@ def add_code_parameters(t: Template) -> tuple[Parameter, Parameter]:
                 Description="key of the handler package, named by its SHA-256")))
 
 
-def add_primary_parameters(t: Template, *, vault: bool = False) -> PrimaryParameters:
+# An availability zone ID: use1-az1, euw1-az3, apne1-az4, usgw1-az2.
+_ZONE_ID = r"^[a-z]{2,5}[0-9]+-az[0-9]+$"
+
+
+def add_subnet_zones(t: Template) -> list[Parameter]:
+    """The zone of each isolated subnet, by zone ID. Zones by position (Fn::Select over Fn::GetAZs)
+    land, in some accounts, in a zone without Lambda or without an endpoint service the stack needs
+    (use1-az3 in us-east-1), and the creation fails there; deploy chooses zones that host them all."""
+    return [t.add_parameter(Parameter(
+        name, Type="String", AllowedPattern=_ZONE_ID,
+        Description=f"availability zone ID of isolated subnet {index + 1}, chosen by deploy among the zones hosting "
+                    "every interface endpoint service of the stack and Lambda"))
+        for index, name in enumerate(contract.PARAM_SUBNET_ZONE_IDS)]
+
+
+TABLES_PROTECTED = "TablesAreProtectedFromDeletion"
+
+
+def add_table_protection(t: Template) -> str:
+    """DynamoDB deletion protection as a parameter, so that it is on only once the stack exists: with
+    it on, a first creation that fails cannot delete its tables, CloudFormation's rollback ends
+    ROLLBACK_FAILED and the stack can be neither updated nor simply created again. `deploy` passes
+    "false" to the first creation and "true" from then on; the default is "true", so a deploy that
+    does not know about it (the console, another tool) protects."""
+    t.add_parameter(Parameter(
+        contract.PARAM_TABLE_DELETION_PROTECTION, Type="String", AllowedValues=["true", "false"], Default="true",
+        Description="DynamoDB deletion protection of the tables: false only while the stack is first created"))
+    t.add_condition(TABLES_PROTECTED, Equals(Ref(contract.PARAM_TABLE_DELETION_PROTECTION), "true"))
+    return TABLES_PROTECTED
+
+
+def add_primary_parameters(t: Template, *, vault: bool = False, production: bool = False) -> PrimaryParameters:
     """With a vault, the disaster-recovery bucket and key are the vault's (the environments file
     names the bucket; the vault key's ARN comes from the vault stack or the security team)."""
     where = "the vault's (VaultBucketArn, VaultKeyArn)" if vault else "the replica stack's outputs"
@@ -51,4 +84,5 @@ def add_primary_parameters(t: Template, *, vault: bool = False) -> PrimaryParame
         replica_key_arn=t.add_parameter(Parameter(
             contract.PARAM_REPLICA_KEY_ARN, Type="String", AllowedPattern=_KMS_ARN,
             Description=f"disaster-recovery KMS key ARN, from {where}")),
+        tables_protected=add_table_protection(t) if production else None,
     )

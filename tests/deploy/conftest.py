@@ -1,4 +1,4 @@
-"""Fixtures of the deploy tests."""
+"""Fixtures of the deploy tests: clients answered by botocore's Stubber with AWS's response shapes."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +10,9 @@ from botocore.stub import Stubber
 from cloudformation_stubs import REGION
 
 
-@pytest.fixture
-def cfn():
-    client = boto3.client("cloudformation", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+def stubbed(service: str):
+    """A client of `service` whose `.stubber` answers; every queued answer must be used."""
+    client = boto3.client(service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(client) as stubber:
         client.stubber = stubber
         yield client
@@ -25,3 +25,10 @@ def local_env(vault_env):
     replica stack, then the primary wired to its outputs); the vault's deploy, as the security team
     runs it, is tested with `vault_env` (test_vault_deploy.py)."""
     return dataclasses.replace(vault_env, vault=None)
+def cfn():
+    yield from stubbed("cloudformation")
+
+
+@pytest.fixture
+def ec2():
+    yield from stubbed("ec2")

@@ -26,7 +26,7 @@ from backup_cfn import contract
 from backup_cfn.config import Environment
 from backup_cfn.stack import names
 from backup_cfn.stack.policies.elements import (ENCRYPT_DECRYPT, account_root, all_of, document, objects_in, service,
-                                                this_account, via)
+                                                s3_reading_a_copy_source_in, this_account, via)
 
 
 def lambda_trust_policy() -> PolicyDocument:
@@ -75,7 +75,7 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
         Statement(Sid="RestoreIntoSourceBucket", Effect=Allow,
                   Action=[s3_actions.PutObject, s3_actions.AbortMultipartUpload],
                   Resource=[objects_in(scope.source_bucket_arn)]),
-        Statement(Sid="ReadRunHistory", Effect=Allow, Action=[ddb.GetItem, ddb.Query],
+        Statement(Sid="ReadRunHistory", Effect=Allow, Action=[ddb.GetItem, ddb.BatchGetItem, ddb.Query],
                   Resource=[GetAtt(scope.runs_table, "Arn"),
                             Sub("${TableArn}/index/*", TableArn=GetAtt(scope.runs_table, "Arn"))]),
         Statement(Sid="CheckContentIndex", Effect=Allow, Action=[ddb.BatchGetItem, ddb.Scan],
@@ -89,10 +89,19 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
                   Condition=all_of(via("s3"), StringEquals("kms:EncryptionContext:aws:s3:arn", scope.source_bucket_arn))),
     ]
     if replica:
-        statements.append(Statement(Sid="DecryptReplica", Effect=Allow, Action=[kms_actions.Decrypt],
-                                    Resource=[scope.replica_key_arn],
-                                    Condition=all_of(via("s3", region=env.replica_region))))
+        statements.append(decrypt_replica_statement(env, scope))
     return statements
+
+
+def decrypt_replica_statement(env: Environment, scope: RestoreScope) -> Statement:
+    """Reading the replica (restore --from-replica) decrypts with the replica key through S3. A copy
+    out of it into the source bucket (--to s3://...) is a request to the destination's Region, and
+    AWS does not document which Region's S3 then asks KMS (in the replica's Region) to decrypt the
+    source object: both are admitted. Either way the request is for the replica bucket's bucket key
+    (the aws:s3:arn context is the bucket's ARN with S3 Bucket Keys, S3 User Guide)."""
+    return Statement(Sid="DecryptReplica", Effect=Allow, Action=[kms_actions.Decrypt], Resource=[scope.replica_key_arn],
+                     Condition=all_of(s3_reading_a_copy_source_in(env.replica_region),
+                                      StringEquals("kms:EncryptionContext:aws:s3:arn", scope.replica_bucket_arn)))
 
 
 def _stack_arn(stack_name: str, region: str = "${AWS::Region}") -> Sub:
@@ -191,8 +200,9 @@ def initiator_statements(source_bucket_arn, runs_table, job_queue, failure_queue
     closes itself (no users, or every worker finished before it did)."""
     return [
         Statement(Sid="ListSourceUsers", Effect=Allow, Action=[s3_actions.ListBucket], Resource=[source_bucket_arn]),
+        # BatchGetItem: the run's tallies, read to close it (engine/tally.py).
         Statement(Sid="RecordRuns", Effect=Allow,
-                  Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem, ddb.Query],
+                  Action=[ddb.GetItem, ddb.BatchGetItem, ddb.PutItem, ddb.UpdateItem, ddb.Query],
                   Resource=[GetAtt(runs_table, "Arn")]),
         Statement(Sid="EnqueueUserJobs", Effect=Allow,
                   Action=[sqs_actions.SendMessage, sqs_actions.GetQueueAttributes],
@@ -222,7 +232,7 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
                             _objects(backup_bucket, contract.MANIFEST_PREFIX)]),
         Statement(Sid="IndexContent", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
                   Resource=[GetAtt(content_table, "Arn")]),
-        Statement(Sid="RecordJobs", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
+        Statement(Sid="RecordJobs", Effect=Allow, Action=[ddb.GetItem, ddb.BatchGetItem, ddb.PutItem, ddb.UpdateItem],
                   Resource=[GetAtt(runs_table, "Arn")]),
         # ChangeMessageVisibility: a job's retry is timed by the worker (engine/attempts.py);
         # SendMessage: a job too large for one invocation hands the rest on in a continuation.
@@ -245,7 +255,7 @@ def dead_letter_statements(runs_table, dead_letter_queue, topic, key_arn) -> lis
                   Action=[sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage,
                           sqs_actions.ChangeMessageVisibility, sqs_actions.GetQueueAttributes],
                   Resource=[GetAtt(dead_letter_queue, "Arn")]),
-        Statement(Sid="RecordFailedJobs", Effect=Allow, Action=[ddb.GetItem, ddb.UpdateItem],
+        Statement(Sid="RecordFailedJobs", Effect=Allow, Action=[ddb.GetItem, ddb.BatchGetItem, ddb.UpdateItem],
                   Resource=[GetAtt(runs_table, "Arn")]),
         Statement(Sid="PublishRunSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
         key_use_statement(key_arn, "dynamodb", "sqs", "sns", "lambda"),
