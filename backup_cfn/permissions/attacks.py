@@ -22,7 +22,7 @@ from backup_cfn.permissions.objectlock import BucketLock, applies, bucket_lock
 ADMIN, ROOT, TRUSTED = "ProductionAdministrator", "ProductionRoot", "TrustedAccountAdministrator"
 UNTRUSTED_ACCOUNT = "999988887777"
 FUNCTION_ROLES = ("InitiatorFunctionRole", "WorkerFunctionRole", "PrunerFunctionRole", "DrillFunctionRole",
-                  "DeadLetterFunctionRole")
+                  "DeadLetterFunctionRole", "RestorerFunctionRole")
 VAULT_ROLES = ("VaultLockFunctionRole", "VaultDrillFunctionRole", "VaultRestoreRole")
 CONTENT = "content/ab/cd/" + "ab" * 32
 MANIFEST = "manifests/client-0001/20261207T020000Z.json.gz"
