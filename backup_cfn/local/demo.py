@@ -1,9 +1,10 @@
 """`make demo`: the whole system offline, start to finish, on a private server.
 
-Start the emulator, deploy the `local` environment, generate a day of client reports for 1,000
-users, back them up, change a day of data, back up again (incremental), restore one user to a
-directory and compare it byte for byte with the source, wait for S3 replication to the replica
-region and restore the same user from the replica alone, verify, stop the server.
+Start the emulator, deploy the `local` environment (its vault in a second account, then the
+primary), generate a day of client reports for 1,000 users, back them up, change a day of data,
+back up again (incremental), restore one user to a directory and compare it byte for byte with the
+source, wait for S3 replication into the vault account, lock what the vault keeps, restore the same
+user from the vault alone with the vault's credentials, verify both copies, stop the server.
 """
 from __future__ import annotations
 
