@@ -48,10 +48,11 @@ class Job:
     part: int = 0                   # a continuation: which chunk of the job this message starts
     after: str | None = None        # a continuation: the last source key the chain covered
     carries_previous: bool = False  # the initiator names the previous run (older messages do not)
+    last_of_shard: bool = False     # enqueued last of its run's shard: probably the job that empties it
 
     @classmethod
-    def for_run(cls, run_id: str, user: str, previous_run_id: str | None) -> "Job":
-        return cls(run_id, user, previous_run_id, carries_previous=True)
+    def for_run(cls, run_id: str, user: str, previous_run_id: str | None, *, last_of_shard: bool = False) -> "Job":
+        return cls(run_id, user, previous_run_id, carries_previous=True, last_of_shard=last_of_shard)
 
     def body(self) -> str:
         data: dict = {"version": MESSAGE_VERSION, "run_id": self.run_id, "user": self.user}
@@ -59,6 +60,8 @@ class Job:
             data["previous_run_id"] = self.previous_run_id
         if self.part:
             data.update(part=self.part, after=self.after)
+        if self.last_of_shard:
+            data["last_of_shard"] = True
         return json.dumps(data, separators=(",", ":"))
 
     def continuation(self, previous_run_id: str | None, after: str) -> "Job":
@@ -94,7 +97,10 @@ def parse_job(body: str) -> Job:
         raise InvalidJob(f"job has no valid part: {_short(part)}")
     if part and not (isinstance(after, str) and after.startswith(f"{user}/") and len(after) <= MAX_KEY_LENGTH):
         raise InvalidJob(f"continuation has no valid 'after' key: {_short(after)}")
-    return Job(run_id, user, previous, part, after if part else None, carries_previous="previous_run_id" in data)
+    if not isinstance(data.get("last_of_shard", False), bool):
+        raise InvalidJob(f"job has no valid last_of_shard: {_short(data.get('last_of_shard'))}")
+    return Job(run_id, user, previous, part, after if part else None, carries_previous="previous_run_id" in data,
+               last_of_shard=data.get("last_of_shard", False))
 
 
 @dataclass
@@ -207,7 +213,8 @@ class _Attempt:
     def record_failure(self, reason: str) -> JobOutcome | None:
         try:
             closed = runs.finish_job(self.clients.dynamodb, self.settings, self.job.run_id, self.job.user, self.lease,
-                                     runs.FAILED, {}, reason, part=self.job.part)
+                                     runs.FAILED, {}, reason, part=self.job.part,
+                                     probably_last=self.job.last_of_shard)
         except runs.JobNotRecorded:
             return None   # another attempt holds or finished the job: it records the outcome
         self._announce(closed)
@@ -302,7 +309,8 @@ class _Attempt:
     def _record(self, status: str, reason: str, stats: dict) -> JobOutcome:
         try:
             closed = runs.finish_job(self.clients.dynamodb, self.settings, self.job.run_id, self.job.user, self.lease,
-                                     status, stats, reason, part=self.job.part)
+                                     status, stats, reason, part=self.job.part,
+                                     probably_last=self.job.last_of_shard)
         except runs.JobNotRecorded as exc:
             if exc.state == "done":
                 return self._duplicate()
