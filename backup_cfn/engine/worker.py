@@ -2,7 +2,8 @@
 and split over as many invocations as the user's folder needs.
 
 Steps (each a hook point for the crash tests): listed -> hashed -> leased (before the first content
-claim; at once on a redelivery or a continuation) -> (claimed_content -> copied -> marked_stored per
+claim, or with it on an incremental run's first delivery; at once on a redelivery or a continuation)
+-> (claimed_content -> copied -> marked_stored per
 new content) -> stored -> manifest_written -> recorded -> finalized. A retry after a crash at any
 step reaches the same final state: the content index never lets two attempts copy the same
 content, the manifest is written once, the counters move once.
@@ -197,6 +198,21 @@ class _Attempt:
             self.lease = lease
         self.hook("leased")
 
+    def take_lease_with(self, item: dict) -> bool:
+        """The lease and `item` (a fresh content claim) in one request, when the lease is not held
+        yet; False, nothing written, when it is or either write refuses (the caller then takes the
+        lease alone and claims as usual)."""
+        with self._lease_lock:
+            if self.lease is not None:
+                return False
+            lease = attempts.acquire_fresh_lease_with(self.clients.dynamodb, self.settings, self.job.run_id,
+                                                      self.job.user, self.id, item)
+            if lease is None:
+                return False
+            self.lease = lease
+        self.hook("leased")
+        return True
+
     def _resend_lost_continuation(self, moved: "attempts.ChainMovedOn") -> None:
         """This message's attempt recorded its hand-on and may have died before sending the
         continuation: send it (again). A second copy is harmless: the chain's guard lets one on."""
@@ -252,8 +268,11 @@ class _Attempt:
     def _back_up(self) -> JobOutcome:
         job = self.job
         previous = self._previous_manifest()
+        # An incremental run's first delivery: its first new content is claimed with the lease, in one request.
+        fresh = previous is not None and job.part == 0 and self.receive_count == 1
         reader = ChunkReader(self.clients, self.settings, user=job.user, owner=naming.job_id(job.run_id, job.user),
-                             previous=previous, deadline=self.deadline, lease=self.take_lease, hook=self.hook)
+                             previous=previous, deadline=self.deadline, lease=self.take_lease, hook=self.hook,
+                             lease_with=self.take_lease_with if fresh else None)
         chunk = reader.read(self.after)
         if not chunk.complete:
             return self._hand_on(chunk)
