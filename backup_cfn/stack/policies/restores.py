@@ -10,7 +10,7 @@ from awacs.aws import Allow, ForAllValuesStringLike, Statement
 from troposphere import GetAtt, Ref
 
 from backup_cfn import contract
-from backup_cfn.stack.policies.elements import all_of, objects_in, via
+from backup_cfn.stack.policies.elements import all_of, objects_in, s3_reading_a_copy_source_in, via
 from backup_cfn.stack.policies.roles import bucket_key_context, key_use_statement
 
 # Restore IDs are "R" and a time (engine/restore_jobs.py); run IDs start with a digit.
@@ -19,7 +19,8 @@ RESTORE_KEYS = "R*"
 
 @dataclass(frozen=True)
 class RestoreSource:
-    """A bucket the restore function reads snapshots and content from (issue 19's vault: one more)."""
+    """A bucket the restore function reads snapshots and content from (issue 19's vault: one more), and
+    its Region ("${AWS::Region}": this stack's)."""
     name: str
     bucket_arn: object
     key_arn: object
@@ -42,7 +43,8 @@ def restorer_statements(sources: list[RestoreSource], target_bucket_arn, target_
                   Resource=[objects_in(s.bucket_arn, prefix) for s in sources
                             for prefix in (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX)]),
         *[Statement(Sid=f"Decrypt{s.name.capitalize()}", Effect=Allow, Action=[kms_actions.Decrypt],
-                    Resource=[s.key_arn], Condition=all_of(via("s3", region=s.region), bucket_key_context(s.bucket_arn)))
+                    Resource=[s.key_arn],
+                    Condition=all_of(s3_reading_a_copy_source_in(s.region), bucket_key_context(s.bucket_arn)))
           for s in sources],
         # AbortMultipartUpload: a failed copy of a file over 5 GiB cleans up its parts.
         Statement(Sid="RestoreIntoSourceBucket", Effect=Allow,
