@@ -230,7 +230,6 @@ def _keep_expression_checks(validators, is_kept, found: dict, passed: set) -> No
 
     Node.find_clauses = find_clauses
     validators.UpdateExpressionValidator.__init__ = __init__
-    validators.UpdateExpressionValidator.__init__ = __init__
     validators.UpdateExpressionValidator.validate = validate
 
 
