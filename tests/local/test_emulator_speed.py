@@ -80,8 +80,9 @@ def test_dynamodb_answers_are_the_same_bytes_with_the_fast_serializer(costs):
 def test_dynamodb_requests_are_atomic_as_on_aws(costs):
     # 800 concurrent ADDs to one counter; 8 threads claiming the same 30 keys (only if absent).
     assert costs["patched"]["dynamodb_races"] == {"count": 800, "claims": 30}
-    stock = costs["stock"]["dynamodb_races"]
-    assert stock["count"] < 800 or stock["claims"] > 30  # stock moto loses updates (737-786 in three tries)
+    # Stock moto loses updates here most of the time (737-786 of 800 in three tries), but not on
+    # every run (a run with little thread switching loses none): that is why the patch exists, not
+    # an outcome to assert.
 
 
 def test_sqs_deletes_at_once_neither_bring_back_nor_lose_a_message(costs):
