@@ -88,8 +88,8 @@ def test_dynamodb_requests_are_atomic_as_on_aws(costs):
 def test_sqs_deletes_at_once_neither_bring_back_nor_lose_a_message(costs):
     # 400 in-flight messages deleted by 8 threads while 100 more are sent.
     assert costs["patched"]["sqs_delete_races"] == {"old_left": 0, "new_left": 100}
-    stock = costs["stock"]["sqs_delete_races"]
-    assert stock["old_left"] > 0 or stock["new_left"] < 100   # stock moto brings deleted messages back
+    # Stock moto brings deleted messages back when the threads interleave (why the patch exists);
+    # whether they do in one run is the scheduler's choice, so it is not asserted.
 
 
 def test_a_request_is_routed_without_listing_motos_package(costs):
