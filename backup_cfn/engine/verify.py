@@ -10,9 +10,12 @@ from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.contentstore import STORED, from_item
 from backup_cfn.engine.errors import ManifestError
+from backup_cfn.engine.integrity import ContentVersions, versions_under
 from backup_cfn.engine.manifest import list_manifests, read_manifest
-from backup_cfn.engine.readback import read_back
+from backup_cfn.engine.readback import read_back_genuine
 from backup_cfn.engine.settings import Settings
+from backup_cfn.engine.vault import vault_catalog
+from backup_cfn.engine.vault_locks import lock_of, wanted_locks
 
 BATCH_GET = 100
 MAX_LISTED_PROBLEMS = 50
@@ -25,6 +28,7 @@ class VerifyReport:
     content_objects: int = 0
     sampled: int = 0
     problems: list[str] = field(default_factory=list)
+    locks_checked: int = 0          # the vault: kept snapshots whose manifest lock was read
 
     @property
     def ok(self) -> bool:
@@ -38,7 +42,8 @@ def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: in
     s3 = s3 or clients.s3
     bucket = bucket or settings.backup_bucket
     report = VerifyReport()
-    expected = _referenced_content(s3, bucket, settings, report)
+    expected = _referenced_content(s3, bucket, [k for _, _, k in list_manifests(s3, bucket)], settings.job_threads,
+                                   report)
     stored = _stored_content(s3, bucket)
     report.content_objects = len(stored)
     for sha, (size, where) in sorted(expected.items()):
@@ -52,26 +57,68 @@ def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: in
             if indexed.get(sha) != STORED:
                 report.problems.append(f"{expected[sha][1]}: content {sha} is not indexed as STORED "
                                        f"(index: {indexed.get(sha, 'absent')})")
-    _rehash_sample(s3, bucket, settings, sorted(sha for sha in expected if sha in stored), expected,
-                   sample_percent, seed, report)
+    _rehash_sample(ContentVersions(s3, bucket), settings.job_threads, sorted(sha for sha in expected if sha in stored),
+                   expected, sample_percent, seed, report)
     return report
 
 
-def _referenced_content(s3, bucket: str, settings: Settings, report: VerifyReport) -> dict[str, tuple[int, str]]:
-    """hash -> (size, the first manifest path naming it), from every manifest; unreadable manifests
-    and one hash named with two sizes are problems."""
-    expected: dict[str, tuple[int, str]] = {}
-    manifests = list_manifests(s3, bucket)
-    report.manifests = len(manifests)
+def verify_vault(clients, settings, *, sample_percent: float = 5.0, seed: int | None = None,
+                 now=None) -> VerifyReport:
+    """The vault, read as a restore from it would be: every trusted snapshot (first versions)
+    readable, every content it names present in some version of the right size, a sample re-hashed
+    by version; written-over and late manifests reported; and each snapshot the rules keep locked at
+    least as long as they keep it (its manifest version's retention)."""
+    s3, bucket = clients.s3, settings.bucket
+    report = VerifyReport()
+    catalog = vault_catalog(s3, bucket, max_arrival_hours=settings.max_arrival_hours)
+    report.problems.extend(catalog.problems())
+    expected = _referenced_content(s3, bucket, catalog.refs, settings.threads, report)
+    sizes: dict[str, set[int]] = {}
+    for key, versions in versions_under(s3, bucket, contract.CONTENT_PREFIX).items():
+        sha = naming.hash_of_content_key(key)
+        if sha:
+            sizes[sha] = {v.size for v in versions}
+    report.content_objects = len(sizes)
+    for sha, (size, where) in sorted(expected.items()):
+        if sha not in sizes:
+            report.problems.append(f"{where}: content {sha} is missing")
+        elif size not in sizes[sha]:
+            report.problems.append(f"{where}: content {sha} has no version of {size} bytes")
+    _rehash_sample(ContentVersions(s3, bucket, versioned=True), settings.threads,
+                   sorted(sha for sha in expected if sha in sizes), expected, sample_percent, seed, report)
+    wanted = wanted_locks(catalog.snapshots, now or settings.now(), settings, rounded=False)
 
-    def load(key):
+    def read_lock(ref):
+        return (ref, *lock_of(s3.head_object(Bucket=bucket, Key=ref.key, VersionId=ref.version_id)))
+
+    with ThreadPoolExecutor(max_workers=settings.threads) as pool:
+        for ref, mode, until in pool.map(read_lock, sorted(wanted, key=lambda r: r.key)):
+            report.locks_checked += 1
+            needed = wanted[ref]
+            if until is None or mode != settings.lock_mode:
+                report.problems.append(f"{ref.key}: not under a {settings.lock_mode} lock")
+            elif until < needed:
+                report.problems.append(f"{ref.key}: locked until {naming.iso(until)}, the rules keep it until "
+                                       f"{naming.iso(needed)}; the lock function has not extended it")
+    return report
+
+
+def _referenced_content(s3, bucket: str, refs: list, threads: int, report: VerifyReport) -> dict[str, tuple[int, str]]:
+    """hash -> (size, the first manifest path naming it), from every manifest (keys, or
+    SnapshotRefs read at their version); unreadable manifests and one hash named with two sizes
+    are problems."""
+    expected: dict[str, tuple[int, str]] = {}
+    report.manifests = len(refs)
+
+    def load(ref):
+        key, version = (ref, None) if isinstance(ref, str) else (ref.key, ref.version_id)
         try:
-            return key, read_manifest(s3, bucket, key), None
+            return key, read_manifest(s3, bucket, key, version), None
         except ManifestError as exc:
             return key, None, str(exc)
 
-    with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
-        for key, manifest, problem in pool.map(load, [k for _, _, k in manifests]):
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for key, manifest, problem in pool.map(load, refs):
             if problem:
                 report.problems.append(problem)
                 continue
@@ -94,20 +141,22 @@ def _stored_content(s3, bucket: str) -> dict[str, int]:
     return stored
 
 
-def _rehash_sample(s3, bucket: str, settings: Settings, present: list[str], expected: dict, sample_percent: float,
+def _rehash_sample(reader: ContentVersions, threads: int, present: list[str], expected: dict, sample_percent: float,
                    seed: int | None, report: VerifyReport) -> None:
+    """Re-hash a sample as a restore reads it; a content whose first version does not match but a
+    later one does is restorable, and reported as tampering."""
     count = min(len(present), max(1 if present and sample_percent > 0 else 0,
                                   round(len(present) * sample_percent / 100)))
     sample = random.Random(seed).sample(present, count)
 
     def rehash(sha):
-        return sha, read_back(s3, bucket, sha)[1]
+        return sha, read_back_genuine(reader, sha)
 
-    with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
-        for sha, problem in pool.map(rehash, sample):
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for sha, back in pool.map(rehash, sample):
             report.sampled += 1
-            if problem:
-                report.problems.append(f"{expected[sha][1]}: {problem}")
+            if back.problem or back.tampered:
+                report.problems.append(f"{expected[sha][1]}: {back.problem or back.tampered}")
 
 
 def _index_states(dynamodb, table: str, hashes: list[str]) -> dict[str, str]:

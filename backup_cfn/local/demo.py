@@ -1,9 +1,10 @@
 """`make demo`: the whole system offline, start to finish, on a private server.
 
-Start the emulator, deploy the `local` environment, generate a day of client reports for 1,000
-users, back them up, change a day of data, back up again (incremental), restore one user to a
-directory and compare it byte for byte with the source, wait for S3 replication to the replica
-region and restore the same user from the replica alone, verify, stop the server.
+Start the emulator, deploy the `local` environment (its vault in a second account, then the
+primary), generate a day of client reports for 1,000 users, back them up, change a day of data,
+back up again (incremental), restore one user to a directory and compare it byte for byte with the
+source, wait for S3 replication into the vault account, lock what the vault keeps, restore the same
+user from the vault alone with the vault's credentials, verify both copies, stop the server.
 """
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ from backup_cfn.local import server
 from backup_cfn.local.runner import run_in_process
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.format import human_bytes
-from backup_cfn.ops.restore import replica_target, restore
+from backup_cfn.engine.vault import vault_catalog
+from backup_cfn.local.vault import run_vault_function_in_process
+from backup_cfn.ops.restore import restore
+from backup_cfn.ops.vault import connect_vault
 from backup_cfn.ops.run import check_run, run_backup, run_table
 from backup_cfn.ops.target import DeployedEnvironment, connect
 from backup_cfn.ops.verify import run_verify
@@ -46,6 +50,26 @@ def generate(console: Console, target: DeployedEnvironment, users: int, day: int
                   f"{human_bytes(report.bytes)}; uploaded {report.uploaded} file(s) "
                   f"({human_bytes(report.uploaded_bytes)}), deleted {report.deleted}")
     return report
+
+
+def source_files(target: DeployedEnvironment, user: str) -> dict[str, bytes]:
+    """A user's files as the source bucket holds them now."""
+    s3, bucket, found = target.clients.s3, target.settings.source_bucket, {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{user}/"):
+        for obj in page.get("Contents", []):
+            found[obj["Key"][len(user) + 1:]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+    return found
+
+
+def compare_with(expected: dict[str, bytes], directory: Path) -> tuple[int, int]:
+    """(files, bytes) identical between the restored directory and the files expected; raises on any difference."""
+    restored = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
+    if restored != set(expected):
+        raise UserError(f"restored files differ from the source: {sorted(restored ^ set(expected))[:5]}")
+    for path, data in expected.items():
+        if (directory / path).read_bytes() != data:
+            raise UserError(f"restored {path} differs from the source")
+    return len(expected), sum(len(d) for d in expected.values())
 
 
 def compare_with_source(target: DeployedEnvironment, user: str, directory: Path) -> tuple[int, int]:
@@ -83,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     server.start(port)
     try:
         env = dataclasses.replace(load_environment("local"), endpoint_url=server.url(port))
-        step(console, "2. deploy the local environment (replica stack, then primary)")
+        step(console, f"2. deploy the local environment: the vault (account {env.vault.account_id}, its own "
+                      "credentials), then the primary")
         target = deploy(env, console)
 
         step(console, f"3. day 1: client reports for {args.users} users")
@@ -112,24 +137,38 @@ def main(argv: list[str] | None = None) -> int:
             files, size = compare_with_source(target, user, Path(directory))
             console.print(f"[green]{files} files, {human_bytes(size)}: byte for byte identical to the source[/green]")
 
-        step(console, f"8. disaster recovery: restore {user} from the replica in {env.replica_region} alone")
+        expected = source_files(target, user)
+        step(console, f"8. replication into the vault (account {env.vault.account_id}); the vault locks what it keeps")
         replicated = server.wait_for_replication(env.endpoint_url, timeout=600)
         if replicated["failed"]:
             raise UserError(f"replication failed {replicated['failed']} time(s): {replicated['failures'][-1]}")
         console.print(f"S3 replication: {replicated['completed']} writes replicated, "
                       f"{replicated['lag_seconds_mean']:.2f} s after the write on average, "
                       f"{replicated['lag_seconds_max']:.1f} s at most")
-        replica_s3, replica_bucket = replica_target(env)
-        with tempfile.TemporaryDirectory(prefix="backup-cfn-demo-dr-") as directory:
-            restore(replica_s3, replica_bucket, user=user, to=directory, console=console)
-            files, size = compare_with_source(target, user, Path(directory))
-            console.print(f"[green]{files} files, {human_bytes(size)} from the replica: byte for byte identical "
-                          f"to the source[/green]")
+        vault = connect_vault(env)
+        began = time.monotonic()
+        locks = run_vault_function_in_process(vault, "lock", {})
+        console.print(f"lock pass: {locks['points_kept']} snapshots kept, {locks['points_locked']} locked "
+                      f"({locks['objects_extended']} compliance locks extended, {locks['objects_checked']} objects "
+                      f"checked), {locks['late']} late, {locks['tampered']} written over, in "
+                      f"{time.monotonic() - began:.1f} s")
 
-        step(console, "9. verify every manifest, all content, 5% re-hashed")
-        run_verify(target, sample_percent=5, console=console)
+        step(console, f"9. production account lost: restore {user} from the vault")
+        with tempfile.TemporaryDirectory(prefix="backup-cfn-demo-vault-") as directory:
+            catalog = vault_catalog(vault.clients.s3, vault.settings.bucket,
+                                    max_arrival_hours=vault.settings.max_arrival_hours)
+            restore(vault.clients.s3, vault.settings.bucket, user=user, to=directory, console=console, vault=catalog)
+            files, size = compare_with(expected, Path(directory))
+            console.print(f"[green]{files} files, {human_bytes(size)} from the vault alone, with its own credentials: "
+                          f"byte for byte identical to the source[/green]")
+
+        step(console, "10. verify the backups (5% re-hashed) and the vault (versions, locks)")
+        for copy in (target, vault):
+            began = time.monotonic()
+            run_verify(copy, sample_percent=5, console=console)
+            console.print(f"[dim]{time.monotonic() - began:.1f} s[/dim]")
     finally:
-        step(console, "10. stop the emulator")
+        step(console, "11. stop the emulator")
         server.stop(port)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s (day 1 source "
                   f"{human_bytes(day1.bytes)}, {day1.files} files)")
@@ -143,10 +182,13 @@ def deploy(env, console: Console) -> DeployedEnvironment:
     from backup_cfn.deploy.stack_spec import Options
 
     began = time.monotonic()
-    Deployment(env, DeployClients.for_environment(env), Console(quiet=True)).run(Options(yes=True))
+    quiet = Console(quiet=True)
+    Deployment(env, DeployClients.for_vault(env), quiet, validate=False).run(Options(yes=True), vault=True)
+    Deployment(env, DeployClients.for_environment(env), quiet).run(Options(yes=True))
     target = connect(env)
-    console.print(f"deployed {env.replica_stack_name} and {env.stack_name} in {time.monotonic() - began:.1f} s; "
-                  f"backup bucket {target.settings.backup_bucket}")
+    console.print(f"deployed {env.vault.stack_name} (account {env.vault.account_id}) and {env.stack_name} in "
+                  f"{time.monotonic() - began:.1f} s; backup bucket {target.settings.backup_bucket}, vault bucket "
+                  f"{env.vault.bucket_name}")
     return target
 
 
