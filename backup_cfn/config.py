@@ -52,6 +52,8 @@ class Environment:
     drill_schedule: str = "cron(0 8 ? * SUN *)"
     drill_users: int = 10
     max_concurrent_backups: int = 10
+    capture_concurrency: int = 10
+    burst_changes: int = 1000
     vpc_endpoints: bool = True
     notification_email: str = ""
     trusted_account_ids: tuple[str, ...] = ()
@@ -99,6 +101,8 @@ _FIELD_TYPES: dict[str, type] = {
     "drill_schedule": str,
     "drill_users": int,
     "max_concurrent_backups": int,
+    "capture_concurrency": int,
+    "burst_changes": int,
     "vpc_endpoints": bool,
     "notification_email": str,
     "trusted_account_ids": list,
@@ -247,6 +251,13 @@ def _check_numbers(values: dict[str, Any], fail) -> None:
     # Lambda's SQS MaximumConcurrency accepts 2..1000.
     if not 2 <= concurrency <= 1000:
         raise fail("max_concurrent_backups", f"must be between 2 and 1000, got {concurrency}")
+    capture = values.get("capture_concurrency", 10)
+    if not 2 <= capture <= 1000:
+        raise fail("capture_concurrency", f"must be between 2 and 1000, got {capture}")
+    burst = values.get("burst_changes", 1000)
+    if not 10 <= burst <= 10_000_000:
+        raise fail("burst_changes", f"must be between 10 and 10000000 changes per {contract.BURST_WINDOW_SECONDS // 60} "
+                                    f"minutes, got {burst}")
     for key, limit in KEEP_LIMITS.items():
         count = values.get(key, 0)
         if not 0 <= count <= limit:

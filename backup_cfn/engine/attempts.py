@@ -90,10 +90,11 @@ GONE_MESSAGE_CODES = ("ReceiptHandleIsInvalid", "InvalidParameterValue", "AWS.Si
                       "MessageNotInflight")
 
 
-def change_visibility(sqs, settings: Settings, receipt_handle: str, seconds: int) -> None:
-    """Time the message's next delivery; a message no longer ours to time is left alone."""
+def change_visibility(sqs, settings: Settings, receipt_handle: str, seconds: int, queue_url: str | None = None) -> None:
+    """Time the message's next delivery (on the job queue, or `queue_url`); a message no longer ours
+    to time is left alone."""
     try:
-        sqs.change_message_visibility(QueueUrl=settings.job_queue_url, ReceiptHandle=receipt_handle,
+        sqs.change_message_visibility(QueueUrl=queue_url or settings.job_queue_url, ReceiptHandle=receipt_handle,
                                       VisibilityTimeout=int(seconds))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in GONE_MESSAGE_CODES:

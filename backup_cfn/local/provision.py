@@ -1,7 +1,7 @@
 """The engine's resources created directly with boto3 in the emulator, without CloudFormation: a
 test and bench fixture that does not depend on `deploy`. It builds what the template builds for
-the engine (key names, indexes and attributes from the contract, the job queue's visibility and
-redrive), which tests/test_provision_parity.py checks against the template, and returns outputs
+the engine (key names, indexes and attributes from the contract, the job and capture queues'
+visibility and redrive, the source's change events to the capture queue), which tests/test_provision_parity.py checks against the template, and returns outputs
 shaped like the stacks' (contract.OUTPUT_*)."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 
 from backup_cfn import contract
 from backup_cfn.contract import DEAD_LETTER_VISIBILITY_SECONDS, JOB_MAX_RECEIVES, JOB_VISIBILITY_SECONDS
+from backup_cfn.stack.capture import source_change_pattern
 
 
 def provision(session_client, *, prefix: str, region: str, replica_region: str) -> dict[str, str]:
@@ -20,6 +21,7 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
     dynamodb = session_client("dynamodb", region)
     sqs = session_client("sqs", region)
     sns = session_client("sns", region)
+    events = session_client("events", region)
 
     key_arn = kms.create_key(Description=f"{prefix} backups")["KeyMetadata"]["Arn"]
     replica_key_arn = replica_kms.create_key(Description=f"{prefix} replica")["KeyMetadata"]["Arn"]
@@ -64,11 +66,26 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
         "VisibilityTimeout": str(JOB_VISIBILITY_SECONDS),
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": JOB_MAX_RECEIVES}),
     })["QueueUrl"]
+    capture_dead_letters = sqs.create_queue(QueueName=f"{prefix}-capture-dlq")["QueueUrl"]
+    capture_dead_letter_arn = sqs.get_queue_attributes(QueueUrl=capture_dead_letters,
+                                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    capture = sqs.create_queue(QueueName=f"{prefix}-capture", Attributes={
+        "VisibilityTimeout": str(contract.CAPTURE_VISIBILITY_SECONDS),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": capture_dead_letter_arn,
+                                     "maxReceiveCount": contract.CAPTURE_MAX_RECEIVES}),
+    })["QueueUrl"]
+    capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # The source's changes, as the stack wires them: EventBridge notifications on, one rule, the queue.
+    s3.put_bucket_notification_configuration(Bucket=buckets["source"],
+                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
+    events.put_rule(Name=f"{prefix}-source-changes", EventPattern=json.dumps(source_change_pattern(buckets["source"])))
+    events.put_targets(Rule=f"{prefix}-source-changes", Targets=[{"Id": "CaptureQueue", "Arn": capture_arn}])
     topic = sns.create_topic(Name=f"{prefix}-notifications")["TopicArn"]
     return {
         contract.OUTPUT_SOURCE_BUCKET: buckets["source"], contract.OUTPUT_BACKUP_BUCKET: buckets["backup"],
         contract.OUTPUT_REPLICA_BUCKET: buckets["replica"], contract.OUTPUT_RUNS_TABLE: runs_table,
         contract.OUTPUT_CONTENT_TABLE: content_table, contract.OUTPUT_JOB_QUEUE_URL: jobs,
         contract.OUTPUT_DEAD_LETTER_QUEUE_URL: dead_letters, contract.OUTPUT_TOPIC_ARN: topic,
+        contract.OUTPUT_CAPTURE_QUEUE_URL: capture, contract.OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL: capture_dead_letters,
         contract.OUTPUT_KEY_ARN: key_arn, contract.OUTPUT_REPLICA_KEY_ARN: replica_key_arn,
     }
