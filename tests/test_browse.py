@@ -145,12 +145,15 @@ def test_a_monthly_snapshot_outlives_the_retention_with_its_content_until_its_mo
         backup(engine)
     engine.clock.set(datetime(2027, 2, 11, 6, tzinfo=timezone.utc))
     report = prune(engine.clients, settings, dry_run=True)
-    # Kept: the 9th and 10th (within 3 days), the 10th (newest, February's newest) and January 31st.
+    # Kept: the 9th and 10th (within 3 days), the 10th (newest, February's newest), January 31st, and
+    # the 8th and 7th: the checkpoint before the window (the 8th ran less than a day before its start).
     assert report.rules["monthly"][1:] == (2, 1) and report.rules["within"][1:] == (2, 1)
-    assert len(report.manifests_expired) == 12 - 3
+    assert report.rules["base"][1:] == (2, 2)
+    assert len(report.manifests_expired) == 12 - 5
     prune(engine.clients, settings)
     kept = [run for _, run, _ in list_manifests(engine.s3, settings.backup_bucket, "ann")]
-    assert kept == ["20270131T020000Z", "20270209T020000Z", "20270210T020000Z"]
+    assert kept == ["20270131T020000Z", "20270207T020000Z", "20270208T020000Z", "20270209T020000Z",
+                    "20270210T020000Z"]
     january = load_for_restore(engine.s3, settings.backup_bucket, "ann", run_id="20270131T020000Z")
     body = engine.s3.get_object(Bucket=settings.backup_bucket,
                                 Key=naming.content_key(january.entries["report.pdf"].sha256))["Body"].read()

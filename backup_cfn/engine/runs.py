@@ -36,7 +36,7 @@ RUN_STATUSES = (ENQUEUING, IN_PROGRESS, SUCCEEDED, PARTIAL)
 FINAL_RUN_STATUSES = (SUCCEEDED, PARTIAL)
 # Figures a job adds to its run.
 STAT_FIELDS = ("files_total", "files_changed", "bytes_scanned", "bytes_read", "bytes_new", "bytes_deduplicated",
-               "objects_skipped")
+               "objects_skipped", "changes_missed")
 
 
 def get_run(dynamodb, settings: Settings, run_id: str) -> dict | None:
