@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from backup_cfn import contract
 from backup_cfn.permissions.model import PRIMARY_STACK, REPLICA_STACK, DeploymentModel, Stored
 from backup_cfn.permissions.recorder import Call
 
@@ -215,11 +216,25 @@ def _table_key_use(model, call, table: Stored) -> list[Need]:
                        f"{call.operation}: DynamoDB reads the table key")
 
 
+_PARTITION_KEYS = (contract.RUNS_PARTITION_KEY, contract.CONTENT_PARTITION_KEY)
+
+
+def _leading_keys(body: dict) -> dict:
+    """dynamodb:LeadingKeys, the item's partition key value, which AWS sets on every single-item
+    request (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access control")."""
+    item = body.get("Key") or body.get("Item") or {}
+    for name in _PARTITION_KEYS:
+        value = item.get(name)
+        if isinstance(value, dict) and len(value) == 1:
+            return {"dynamodb:LeadingKeys": [next(iter(value.values()))]}
+    return {}
+
+
 def dynamodb_item(action: str):
     def translate(model, call):
         table = _resource(model, call, call.params["TableName"])
         resource = f"{table.arn}/index/{call.params['IndexName']}" if call.params.get("IndexName") else table.arn
-        return [Need(action, resource, {}, call.operation)] + _table_key_use(model, call, table)
+        return [Need(action, resource, _leading_keys(call.params), call.operation)] + _table_key_use(model, call, table)
     return translate
 
 
@@ -243,7 +258,7 @@ def dynamodb_transact(model, call):
     for item in call.params["TransactItems"]:
         (kind, body), = item.items()
         table = _resource(model, call, body["TableName"])
-        needs += [Need(_TRANSACT_ACTIONS[kind], table.arn, {}, f"{call.operation}: a {kind} item")]
+        needs += [Need(_TRANSACT_ACTIONS[kind], table.arn, _leading_keys(body), f"{call.operation}: a {kind} item")]
         needs += _table_key_use(model, call, table)
     return needs
 
