@@ -235,15 +235,18 @@ def named_snapshots(s3, bucket: str, users: list[str], *, run_id: str | None = N
 def restore_users(s3, bucket: str, snapshots: list[SnapshotRef], target, *, path_prefix: str | None = None,
                   users_at_once: int = USERS_AT_ONCE, threads: int = FILE_THREADS,
                   progress: Callable[[int], None] | None = None,
-                  user_done: Callable[[RestoreReport], None] | None = None) -> list[RestoreReport]:
+                  user_done: Callable[[RestoreReport], None] | None = None,
+                  load: Callable[[SnapshotRef], Manifest] | None = None) -> list[RestoreReport]:
     """Restore each snapshot to `target.for_user(user)`, `users_at_once` users in parallel, each on
     its own pool of `threads`. A user that fails (an unreadable manifest or content, a target it
-    cannot write) is reported with its problems; the others go on. Reports in the snapshots' order."""
+    cannot write) is reported with its problems; the others go on. Reports in the snapshots' order.
+    `load` gives each user's files (default: the snapshot's manifest; a point-in-time view instead)."""
+    load = load or (lambda ref: read_manifest(s3, bucket, ref.key))
     def restore_one_user(ref: SnapshotRef) -> RestoreReport:
         started = time.perf_counter()
         destination = target.for_user(ref.user)
         try:
-            manifest = read_manifest(s3, bucket, ref.key)
+            manifest = load(ref)
             report = destination.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads,
                                          progress=progress)
         except ClientError as exc:
