@@ -37,6 +37,7 @@ from backup_cfn.permissions.conformance import check_calls, check_services
 from backup_cfn.permissions.model import PRIMARY_STACK, REPLICA_STACK, SOURCE_CLIENT, build_model, committed_templates
 from backup_cfn.permissions.recorder import Call, Recorder
 from backup_cfn.permissions.requests import TRANSLATIONS
+from backup_cfn.local.capture_source import drain as drain_capture_queue
 from backup_cfn.local.runner import drain_queue, invoke_initiator
 
 from engine_support import (
@@ -52,6 +53,7 @@ from engine_support import (
 )
 
 DRILL = "DrillFunctionRole"
+CAPTURE = "CaptureFunctionRole"
 
 ENVS = ("dev", "prod", "local")
 MiB = 1024 * 1024
@@ -70,6 +72,9 @@ def recorded(emulator_endpoint, tmp_path_factory):
     demo_data.generate(uploader.s3, source, users=3, day=1)
     uploader.s3.put_object(Bucket=source, Key="client-0001/tagged/report.pdf", Body=b"tagged report",
                            Tagging="owner=alice&project=audit")
+    # Continuous protection: the uploads' events through the capture queue's mapping and function.
+    drain_capture_queue(engine.as_role(CAPTURE, calls), engine.settings)
+    # Captured only after the night's run, so the worker's path for content over 5 GiB runs too.
     large = bytes(range(256)) * (6 * MiB // 256)
     uploader.s3.put_object(Bucket=source, Key="client-0002/large/archive.bin", Body=large)
 
@@ -84,6 +89,7 @@ def recorded(emulator_endpoint, tmp_path_factory):
     tags = engine.s3.get_object_tagging(Bucket=backup_bucket, Key=naming.content_key(sha(b"tagged report")))["TagSet"]
     engine.clock.advance(days=1)
     demo_data.generate(uploader.s3, source, users=3, day=2)
+    drain_capture_queue(engine.as_role(CAPTURE, calls), engine.settings)
     run_backup()
     second_run = naming.run_id_for(engine.clock())
 
@@ -121,6 +127,9 @@ def recorded(emulator_endpoint, tmp_path_factory):
     target = DeployedEnvironment(env, operator, engine.settings, engine.outputs)
     restored = tmp_path_factory.mktemp("restored")
     restore(operator.s3, backup_bucket, user="client-0001", to=str(restored))
+    # A point in time: the snapshot finished by then plus the journal.
+    restore(operator.s3, backup_bucket, user="client-0002", to=str(tmp_path_factory.mktemp("at")),
+            at=engine.clock())
     restore(operator.s3, backup_bucket, user="client-0002", to=f"s3://{source}/restored/")
     restore_many(operator.s3, backup_bucket, users=["client-0001", "client-0002"],
                  to=str(tmp_path_factory.mktemp("restored-many")))
@@ -202,6 +211,12 @@ def test_the_scenario_exercises_every_principal_and_path(recorded):
             "cloudformation.DescribeStacks", "lambda.Invoke"} <= _operations(calls, OPERATOR)
     assert {"s3.PutObject", "s3.DeleteObjects"} <= _operations(calls, SOURCE_CLIENT)
     assert {"s3.ListObjectsV2", "s3.GetObject", "dynamodb.PutItem"} <= _operations(calls, DRILL)
+    assert {"s3.GetObject", "s3.CopyObject", "s3.PutObject", "dynamodb.PutItem",
+            "dynamodb.UpdateItem", "sqs.ReceiveMessage", "sqs.DeleteMessageBatch",
+            "sqs.GetQueueAttributes"} <= _operations(calls, CAPTURE)
+    journal_reads = [c for c in calls if c.principal in (WORKER, OPERATOR, PRUNER) and c.operation == "ListObjectsV2"
+                     and str(c.params.get("Prefix", "")).startswith("journal/")]
+    assert {c.principal for c in journal_reads} == {WORKER, OPERATOR, PRUNER}
     assert {"sqs.ChangeMessageVisibility", "sqs.SendMessage"} <= _operations(calls, WORKER)
     assert {"sqs.ReceiveMessage", "sqs.DeleteMessage", "dynamodb.TransactWriteItems",
             "sns.Publish"} <= _operations(calls, DEAD_LETTER)

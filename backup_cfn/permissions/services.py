@@ -5,7 +5,9 @@ AWS makes them, not our code, and the emulator enforces none of them.
 - CloudTrail: checks the trail bucket's ACL, writes log files with the key, delivers to its log group;
 - CloudWatch Logs: encrypts every log group with the key;
 - CloudWatch alarms: publish to the encrypted topic;
-- EventBridge: invokes the functions on schedule, and puts undeliverable events in the failure queue;
+- EventBridge: invokes the functions on schedule, sends the source bucket's change events to the
+  encrypted capture queue (the queue's policy and the key's), and puts undeliverable events in the
+  failure queue;
 - Lambda: assumes the function roles, polls the job queue for the worker (event source mapping),
   sends failed asynchronous invocations to the failure queue (on-failure destination);
 - S3 replication: assumes the replication role, reads versions (and Object Lock retention and legal
@@ -109,7 +111,14 @@ def schedules(model: DeploymentModel) -> list[ServiceAction]:
         arn = model.resolvers[PRIMARY].get_att(rule, "Arn")
         source = _source(model, arn)
         for target in _props(model, rule).get("Targets", []):
-            actions.append(ServiceAction(service, Need("lambda:InvokeFunction", target["Arn"], source, f"{rule} runs")))
+            if target["Arn"].startswith("arn:aws:sqs:"):
+                queue = model.find(target["Arn"])
+                actions.append(ServiceAction(service, Need("sqs:SendMessage", queue.arn, source, f"{rule} delivers")))
+                actions += [ServiceAction(service, Need(a, queue.key_arn, source, f"{rule}: into the encrypted queue"))
+                            for a in ("kms:GenerateDataKey", "kms:Decrypt") if queue.key_arn]
+            else:
+                actions.append(ServiceAction(service, Need("lambda:InvokeFunction", target["Arn"], source,
+                                                           f"{rule} runs")))
             dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
             if dead_letters:
                 queue = model.find(dead_letters)
