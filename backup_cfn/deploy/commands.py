@@ -97,6 +97,7 @@ def do_diff(env: Environment, *, console: Console, allow_replace: tuple[str, ...
 
 
 def do_status(env: Environment, *, console: Console, drift: bool = False, as_json: bool = False) -> list:
+    from backup_cfn.deploy.protection import current_protection
     from backup_cfn.deploy.status import stack_status
     from backup_cfn.output import print_json
     from backup_cfn.stack.render import render_environment
@@ -112,8 +113,14 @@ def do_status(env: Environment, *, console: Console, drift: bool = False, as_jso
         stack_status(clients.cloudformation, label="primary", name=env.stack_name, rendered=primary_rendered,
                      console=shown, poll=poll, package_sha256=package_sha, drift=drift),
     ]
+    protection = None
+    if stacks[1].outputs:
+        protection = current_protection(aws.client(env, "sqs"), aws.client(env, "cloudwatch"), stacks[1].outputs)
+        if protection is not None:
+            shown.print(protection.line(), highlight=False)
     if as_json:
-        print_json("status", {"env": env.name, "stacks": [s.to_json() for s in stacks]})
+        print_json("status", {"env": env.name, "stacks": [s.to_json() for s in stacks],
+                              "continuous_protection": protection.to_json() if protection else None})
     return stacks
 
 

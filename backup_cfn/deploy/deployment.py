@@ -18,7 +18,7 @@ from rich.console import Console
 
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
-from backup_cfn.deploy import artifacts, handler_package
+from backup_cfn.deploy import artifacts, handler_package, source_events
 from backup_cfn.deploy.clients import DeployClients, Readers
 from backup_cfn.deploy.stack_deployer import (
     TAG_COMMIT,
@@ -138,6 +138,10 @@ class Deployment:
             self.console.print("the primary change set is computed with the replica's current outputs")
         primary_deployer = self._deployer(self.clients.cloudformation, self.clients.s3)
         results["primary"] = primary_deployer.deploy(primary, options, diff_only=diff_only)
+        if self.env.source_bucket and results["primary"].outcome in ("executed", "no changes"):
+            # A bucket the stack does not own: its events go to EventBridge for the capture rule.
+            self.console.print(source_events.enable_eventbridge(self.clients.s3, self.env.source_bucket).line(),
+                               highlight=False)
         self._note_unused_allowances(options, results)
         return results
 

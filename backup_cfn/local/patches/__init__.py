@@ -14,7 +14,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, kms, s3events
+    from backup_cfn.local.patches import awslambda, cloudformation, cloudwatch, dynamodb, kms, s3events
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -30,6 +30,7 @@ def apply_patches() -> None:
     awslambda.patch_account_settings()
     kms.patch_kms_key_properties()
     s3events.patch_eventbridge_events()
+    cloudwatch.patch_sqs_age_metric()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()
     apply_speed_patches()
