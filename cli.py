@@ -72,6 +72,34 @@ def load_env(ctx: click.Context, name: str):
     return load_environment(name, ctx.obj["environments_file"])
 
 
+def backup_runner(env):
+    """What drives a backup run of `env`: the deployed functions on AWS; on the emulator, which stores
+    functions but cannot run them, the same handlers in-process, fed as the event source mapping would."""
+    from backup_cfn.aws import deployed_functions_run
+
+    if deployed_functions_run(env):
+        from backup_cfn.ops.run import run_on_aws
+
+        return run_on_aws
+    from backup_cfn.local.runner import run_in_process
+
+    return run_in_process
+
+
+def drill_runner(env):
+    """What runs a restore drill of `env` now: the deployed drill function on AWS (its role and network
+    are part of what the drill proves); on the emulator, the same handler in-process."""
+    from backup_cfn.aws import deployed_functions_run
+
+    if deployed_functions_run(env):
+        from backup_cfn.ops.drill import drill_on_aws
+
+        return drill_on_aws
+    from backup_cfn.local.drill import drill_in_process
+
+    return drill_in_process
+
+
 def load_envs(ctx: click.Context, name: str | None):
     from backup_cfn.config import load_environment, load_environments
 
@@ -237,7 +265,8 @@ def run(ctx: click.Context, env_name: str, users: str | None, timeout: int | Non
     """Start a backup now and follow it to the end (local: the handlers run in-process)."""
     from backup_cfn.ops.run import do_run
 
-    do_run(load_env(ctx, env_name), console=console_of(ctx), users=users, timeout=timeout, as_json=as_json)
+    env = load_env(ctx, env_name)
+    do_run(env, console=console_of(ctx), runner=backup_runner(env), users=users, timeout=timeout, as_json=as_json)
 
 
 @cli.command()
@@ -354,7 +383,8 @@ def drill(ctx: click.Context, env_name: str, users: int | None, as_json: bool) -
     streamed through SHA-256 and checked; recorded in the runs table; exit 1 when it fails."""
     from backup_cfn.ops.drill import do_drill
 
-    do_drill(load_env(ctx, env_name), console=console_of(ctx), users=users, as_json=as_json)
+    env = load_env(ctx, env_name)
+    do_drill(env, console=console_of(ctx), runner=drill_runner(env), users=users, as_json=as_json)
 
 
 @cli.command()

@@ -1,14 +1,12 @@
 """The one seam between real AWS and the local emulator.
 
 Everything outside `backup_cfn/local/` that needs a boto3 client, the engine's clients, a polling
-interval or a way to run a backup asks here. Nothing else imports moto or asks whether an
-environment is the emulator: on `--env local` this module hands out what `backup_cfn.local`
-provides (clients with the emulator's endpoint, the handlers run in-process), and the same calls
-reach AWS everywhere else.
+interval or a fact about where an environment runs asks here. Nothing else imports moto or asks
+whether an environment is the emulator: on `--env local` this module hands out clients with the
+emulator's endpoint, and the same calls reach AWS everywhere else. It imports nothing above it: what
+runs a backup or a drill is chosen where the commands are wired (cli.py), from the facts given here.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import boto3
 from botocore.config import Config
@@ -55,26 +53,8 @@ def poll_seconds(env: Environment) -> float:
     return LOCAL_POLL_SECONDS if env.is_local else AWS_POLL_SECONDS
 
 
-def backup_runner(env: Environment) -> Callable:
-    """How a backup is started and driven to its end: on AWS, the initiator is invoked and the
-    deployed functions do the rest; on the emulator, which cannot run Lambda, the same handlers run
-    in-process, fed from the job queue as the event source mapping would feed them."""
-    if env.is_local:
-        from backup_cfn.local.runner import run_in_process
-
-        return run_in_process
-    from backup_cfn.ops.run import run_on_aws
-
-    return run_on_aws
-
-
-def drill_runner(env: Environment) -> Callable:
-    """How a restore drill is run now: on AWS, the deployed drill function is invoked (its role and
-    network are part of what the drill proves); on the emulator, the same handler runs in-process."""
-    if env.is_local:
-        from backup_cfn.local.drill import drill_in_process
-
-        return drill_in_process
-    from backup_cfn.ops.drill import drill_on_aws
-
-    return drill_on_aws
+def deployed_functions_run(env: Environment) -> bool:
+    """Whether invoking the stack's Lambda functions runs them: yes on AWS; the emulator stores
+    functions but cannot run them, so there the commands run the same handlers in-process (the
+    choice is made where the commands are wired: cli.py)."""
+    return not env.is_local

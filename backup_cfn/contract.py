@@ -75,7 +75,7 @@ JOURNAL_REPLAY_MARGIN_SECONDS = 300
 BURST_WINDOW_SECONDS = 300
 
 # The Lambda target: the newest Python runtime cfn-lint does not flag as deprecated (see
-# tests/test_template_lint.py), on Graviton (about 20% cheaper per GB-second than x86_64). The
+# tests/deploy/test_template_lint.py), on Graviton (about 20% cheaper per GB-second than x86_64). The
 # template sets them and the handler package is built for them.
 LAMBDA_RUNTIME = "python3.14"
 LAMBDA_ARCHITECTURE = "arm64"

@@ -25,7 +25,7 @@ from backup_cfn.local import server  # noqa: E402
 from backup_cfn.config import load_environment  # noqa: E402
 from backup_cfn.deploy.clients import DeployClients  # noqa: E402
 from backup_cfn.deploy.deployment import Deployment  # noqa: E402
-from backup_cfn.deploy.stack_deployer import Options  # noqa: E402
+from backup_cfn.deploy.stack_spec import Options  # noqa: E402
 
 
 def main() -> None:

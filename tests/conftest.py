@@ -46,6 +46,15 @@ def local_env(emulator_endpoint, monkeypatch):
 
 
 @pytest.fixture
+def engine(local_env):
+    """The engine's resources on the emulator with a fake clock (engine_support.make_engine); test
+    folders that need a backed-up engine override it."""
+    from engine_support import make_engine
+
+    return make_engine(local_env)
+
+
+@pytest.fixture
 def environments(tmp_path, local_env):
     """The project's environments file with `local` pointed at the session's emulator, for CLI tests."""
     from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE

@@ -17,20 +17,25 @@ def sources(*folders: Path) -> list[Path]:
     return sorted(p for folder in folders for p in folder.rglob("*.py"))
 
 
-def imported(path: Path) -> set[str]:
-    """Every module a file imports, resolved to absolute names."""
+def imports(path: Path) -> list[tuple[str, list[str]]]:
+    """Each import statement of a file, anywhere in it: (the module, resolved to an absolute name;
+    the names taken from it, empty for a plain `import`)."""
     tree = ast.parse(path.read_text())
     package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
-    names = set()
+    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
+            found += [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
-            module = ".".join(part for part in (base, node.module or "") if part)
-            names.add(module)
-            names |= {f"{module}.{alias.name}" for alias in node.names}
-    return names
+            found.append((".".join(part for part in (base, node.module or "") if part),
+                          [alias.name for alias in node.names]))
+    return found
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, resolved to absolute names (with `module.name` for each name taken)."""
+    return {name for module, taken in imports(path) for name in [module] + [f"{module}.{t}" for t in taken]}
 
 
 def top(name: str) -> str:
@@ -114,3 +119,74 @@ def test_the_cli_is_thin():
 @pytest.mark.parametrize("path", sources(PACKAGE, ROOT / "handlers"), ids=relative)
 def test_no_module_over_500_lines(path):
     assert len(path.read_text().splitlines()) <= 500
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports: at module level, inside functions, or for type
+    checking alike, since each is an arrow a reader follows."""
+    files = {module_name(p): p for p in sources(PACKAGE, ROOT / "handlers", ROOT / "scripts") + [ROOT / "cli.py"]}
+
+    def targets(module: str, taken: list[str]) -> set[str]:
+        submodules = {f"{module}.{t}" for t in taken} & files.keys()    # `from package import module`
+        return submodules if submodules and len(submodules) == len(taken) else {module} | submodules
+
+    return {name: {m for module, taken in imports(path) for m in targets(module, taken) if m in files and m != name}
+            for name, path in files.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    """Imports only point down, lazy ones too: a module low in the house that imports upward inside
+    a function ties the floors into a circle."""
+    assert cycles(import_graph()) == []
+
+
+def test_the_tests_mirror_the_layers():
+    """A reader who changes backup_cfn/engine/ finds its tests in tests/engine/: every folder of tests
+    is a layer of the package (support/ holds the helpers they share), and only the tests that span
+    the layers stay at the top."""
+    tests = ROOT / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))} - {"support"}
+    layers = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders <= layers, f"test folders that are no layer: {sorted(folders - layers)}"
+    assert len(list(tests.glob("test_*.py"))) <= 5

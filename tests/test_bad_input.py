@@ -19,7 +19,7 @@ from backup_cfn.engine.restore import load_for_restore, restore_to_directory, re
 from backup_cfn.engine.worker import Job, handle_message, parse_job
 from backup_cfn.ops.target import DeployedEnvironment
 
-from engine_support import all_content_versions, backup, context, make_engine, put, sha, sqs_record_event
+from engine_support import all_content_versions, backup, context, put, read_tree, sha, sqs_record_event
 
 DATA = b"%PDF-1.7 odd names " * 50
 LONG = "/".join(["d" * 199] * 5)                       # 999 characters in five directory levels
@@ -35,15 +35,6 @@ ODD_KEYS = {
 }
 SAFE = {"rapports/été/naïve résumé 📄.pdf", "my reports/Q3 final (v2).pdf", LONG[:990] + ".pdf",
         "empty.txt", "also-empty.bin"}
-
-
-@pytest.fixture
-def engine(local_env):
-    return make_engine(local_env)
-
-
-def read_tree(root) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_odd_keys_and_empty_objects_are_backed_up_whole_and_restored_only_inside_the_target(engine, tmp_path):

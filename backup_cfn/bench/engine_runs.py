@@ -118,3 +118,30 @@ def incremental_requests(rig: Rig, sizes: Sizes, threads: int, keys: list[str]) 
     return requests
 
 
+def request_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 2's rows of the bench table."""
+    r = results.get("requests")
+    if not r:
+        return []
+    return [("2 requests", f"S3 {r['s3_total']} (min {r['minimum_s3']}), DynamoDB {r['dynamodb_total']} "
+                           f"(min {r['minimum_dynamodb']})",
+             f"S3 {r['s3_over_minimum']}x, DDB {r['dynamodb_over_minimum']}x, all {r['total_over_minimum']}x",
+             "<= 1.1x")]
+
+
+def end_to_end_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 4's rows of the bench table."""
+    e = results.get("end_to_end")
+    if not e:
+        return []
+    rows = [("4 end to end", f"{e['objects']} objects: {e['first_run_objects_per_second']}/s vs raw copy "
+                             f"{e['raw_copy_objects_per_second']}/s at {e['concurrency']}",
+             f"{e['ratio']} of raw", "(ratio)")]
+    pr = e.get("profile")
+    if pr:
+        per = pr["requests_per_object"]
+        rows.append(("", f"per new object: {per['all']} requests (S3 {per.get('s3')}, DDB {per.get('dynamodb')}, "
+                         f"SQS {per.get('sqs')})",
+                     f"pollers busy {pr['busy_share']:.0%}, idle {pr['idle_share']:.0%}; "
+                     f"{pr['ms_per_request_in_invocations']} ms/request", ""))
+    return rows

@@ -56,7 +56,9 @@ def every_user(rig, env, cache_dir) -> dict:
     return {"sequential": sequential, "pool": pooled, "cached": cached}
 
 
-def table_rows(one: dict | None, every: dict | None) -> list[tuple[str, str, str, str]]:
+def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 7's rows of the bench table."""
+    one, every = results.get("find_one_user"), results.get("find_all")
     rows = []
     if one:
         rows.append(("7 find", f"1 user, {one['days']} days: {one['pool']['s3_requests']} requests",

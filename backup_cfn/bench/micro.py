@@ -50,3 +50,19 @@ def template_build(sizes: Sizes) -> dict:
             "best_ms": round(times[0] * 1000, 1), "median_ms": round(times[len(times) // 2] * 1000, 1)}
 
 
+def hashing_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 3's rows of the bench table."""
+    h = results.get("hashing")
+    if not h:
+        return []
+    return [("3 hashing", f"engine {h['engine_mib_per_second']} MiB/s, hashlib {h['hashlib_mib_per_second']} MiB/s",
+             f"{h['ratio']}", ">= 0.9")]
+
+
+def template_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 5's rows of the bench table."""
+    t = results.get("templates")
+    if not t:
+        return []
+    return [("5 templates", f"{t['templates']} templates, best of {t['rounds']}",
+             f"{t['best_ms']} ms (median {t['median_ms']})", "-")]

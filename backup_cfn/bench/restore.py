@@ -86,10 +86,11 @@ def restore_speed(rig, *, one_user: str | None = None) -> dict:
             "every_user": measure("every-user", snapshots, USERS_AT_ONCE)}
 
 
-def table_rows(result: dict | None) -> list[tuple[str, str, str, str]]:
+def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 9's rows of the bench table."""
     rows = []
     for key in ("one_user", "every_user"):
-        part = (result or {}).get(key)
+        part = (results.get("restore") or {}).get(key)
         if not part:
             continue
         s3_, folder = part["to_s3"], part["to_directory"]

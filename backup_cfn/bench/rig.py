@@ -139,3 +139,15 @@ def emulator_env():
         yield dataclasses.replace(load_environment("local"), endpoint_url=server.url(port))
     finally:
         server.stop(port)
+
+
+def save_chart(fig, ax, path) -> None:
+    """A chart's legend and grid, then the PNG written and the figure closed (matplotlib keeps every
+    open figure otherwise)."""
+    import matplotlib.pyplot as plt
+
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

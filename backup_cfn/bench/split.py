@@ -72,3 +72,15 @@ def _run(rig, moment, deadline, drain_queue, invoke_initiator, runs, naming) -> 
     return {"invocations": report.invocations, "killed": report.killed, "parts": int(job.get("next_part", 0)) + 1,
             "seconds": round(seconds, 1), "files_changed": int(record["files_changed"]),
             "s3_requests": rig.counter.total("s3"), "dynamodb_requests": rig.counter.total("dynamodb")}
+
+
+def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 8's rows of the bench table."""
+    sp = results.get("split")
+    if not sp:
+        return []
+    f, i = sp["first_run"], sp["incremental"]
+    return [("8 large user", f"{sp['objects']} objects, {sp['deadline_seconds']} s invocations: first run "
+                             f"{f['invocations']}, incremental {i['invocations']}",
+             f"200,000 objects at 900 s: {f['invocations_for_200k_at_900s']} + "
+             f"{i['invocations_for_200k_at_900s']} invocations", "bounded")]

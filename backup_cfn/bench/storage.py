@@ -7,7 +7,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from backup_cfn.bench.rig import SEED, START, Sizes, make_rig, progress, run_backup, source_keys, stored_content_bytes
+from backup_cfn.bench.rig import (SEED, START, Sizes, make_rig, progress, run_backup, save_chart, source_keys,
+                                  stored_content_bytes)
 
 
 def storage_over_time(env, sizes: Sizes, threads: int) -> dict:
@@ -77,10 +78,16 @@ def chart(storage: dict, path: Path) -> None:
     ax.set_ylabel("MiB (log scale)")
     ax.set_title(f"Storage over {storage['days']} days: {storage['users']} users ({storage['files_last_day']} files), "
                  f"{storage['daily_churn']:.1%} of files new or changed a day, {storage['retention_days']}-day retention", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_chart(fig, ax, path)
 
 
+def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 1's rows of the bench table."""
+    s = results.get("storage")
+    if not s:
+        return []
+    f = s["final"]
+    return [("1 storage", f"stored {f['stored'] / 1024**2:.1f} MiB vs unique {f['unique'] / 1024**2:.1f} MiB",
+             f"{s['stored_over_unique']:.3f}x unique (max {s['max_stored_over_unique']:.3f})", "<= 1.02x"),
+            ("", f"naive full {f['naive_full'] / 1024**2:.0f} MiB, incremental {f['incremental_no_dedup'] / 1024**2:.1f} MiB",
+             f"naive {s['naive_over_stored']}x, incr. {s['incremental_over_stored']}x stored", "")]

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from backup_cfn.bench.rig import SEED, START, make_rig, progress, run_backup, source_keys, stored_content_bytes
+from backup_cfn.bench.rig import (SEED, START, make_rig, progress, run_backup, save_chart, source_keys,
+                                  stored_content_bytes)
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,12 @@ def chart(result: dict, path) -> None:
     ax.set_xlabel("day")
     ax.set_ylabel("MiB")
     ax.set_title(f"Storage over {result['days']} days: {result['users']} users, {rule}", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_chart(fig, ax, path)
 
 
-def table_rows(y: dict | None) -> list[tuple[str, str, str, str]]:
+def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 6's rows of the bench table."""
+    y = results.get("year")
     if not y:
         return []
     f = y["final"]

@@ -14,7 +14,7 @@ from backup_cfn.config import Environment
 from backup_cfn.deploy import artifacts, handler_package, review
 from backup_cfn.deploy.clients import DeployClients
 from backup_cfn.deploy.deployment import Deployment, check_account
-from backup_cfn.deploy.stack_deployer import Options, StackResult
+from backup_cfn.deploy.stack_spec import Options, StackResult
 from backup_cfn.deploy.stack_events import Poll
 from backup_cfn.deploy.review import document
 from backup_cfn.errors import Refused, UserError, describe_aws_error

@@ -8,7 +8,7 @@ node). Each rule runs on the whole template (its "template" branch, which is str
 branch: it sees intrinsics unresolved), every template as one data document of one cfn-guard call.
 
 A control that cannot apply to one resource is exempted here, for that resource, with the reason;
-SECURITY.md lists the same exemptions (tests/test_control_tower.py keeps the two in step).
+SECURITY.md lists the same exemptions (tests/deploy/test_control_tower.py keeps the two in step).
 """
 from __future__ import annotations
 

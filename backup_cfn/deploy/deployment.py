@@ -20,15 +20,8 @@ from backup_cfn import aws, contract
 from backup_cfn.config import Environment
 from backup_cfn.deploy import artifacts, handler_package, source_events
 from backup_cfn.deploy.clients import DeployClients, Readers
-from backup_cfn.deploy.stack_deployer import (
-    TAG_COMMIT,
-    TAG_PACKAGE,
-    TAG_TEMPLATE,
-    Options,
-    StackDeployer,
-    StackResult,
-    StackSpec,
-)
+from backup_cfn.deploy.stack_deployer import TAG_COMMIT, TAG_PACKAGE, TAG_TEMPLATE, StackDeployer
+from backup_cfn.deploy.stack_spec import Options, StackResult, StackSpec
 from backup_cfn.deploy.stack_events import Poll
 from backup_cfn.errors import UserError
 from backup_cfn.stack.render import TEMPLATE_URL_LIMIT, render_environment

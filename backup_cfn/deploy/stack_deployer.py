@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable
 
-import click
 from rich.console import Console
 
 from backup_cfn.deploy import artifacts, changeset, progress, review, stack_events
@@ -17,62 +14,14 @@ from backup_cfn.deploy.changeset import ChangeSet, TemplateSource
 from backup_cfn.deploy.outputs import outputs
 from backup_cfn.deploy.review.model import StackReview
 from backup_cfn.deploy.stack_events import Poll
+from backup_cfn.deploy.stack_spec import Options, StackResult, StackSpec
 from backup_cfn.errors import UserError
 from backup_cfn.stack.bootstrap import TEMPLATE_PREFIX
-from backup_cfn.stack.render import INLINE_TEMPLATE_LIMIT, wire_body
+from backup_cfn.stack.render import INLINE_TEMPLATE_LIMIT
 
 TAG_COMMIT = "backup-cfn:git-commit"
 TAG_TEMPLATE = "backup-cfn:template-sha256"
 TAG_PACKAGE = "backup-cfn:package-sha256"
-
-
-@dataclass(frozen=True)
-class Options:
-    yes: bool = False
-    no_execute: bool = False
-    allow_replace: frozenset[str] = frozenset()
-    accept: frozenset[str] = frozenset()     # blocking forecast findings accepted by ID
-    recreate_failed: bool = False
-    interactive: bool = False
-    confirm: Callable[[str], bool] = field(default=lambda prompt: click.confirm(prompt, default=False))
-
-
-@dataclass(frozen=True)
-class StackSpec:
-    """One stack as this checkout wants it."""
-
-    label: str
-    name: str
-    region: str
-    rendered: str                  # the template exactly as `make template` writes it
-    parameters: dict[str, str]
-    tags: dict[str, str]
-    production: bool = False
-
-    @cached_property
-    def document(self) -> dict:
-        return json.loads(self.rendered)
-
-    @cached_property
-    def body(self) -> str:
-        return wire_body(self.rendered)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.rendered.encode()).hexdigest()
-
-    @property
-    def stateful_ids(self) -> list[str]:
-        return sorted(logical_id for logical_id, resource in self.document.get("Resources", {}).items()
-                      if resource.get("Type") in changeset.STATEFUL_TYPES)
-
-
-@dataclass(frozen=True)
-class StackResult:
-    outcome: str                   # "no changes" | "executed" | "planned" | "blocked"
-    outputs: dict[str, str]
-    change_set: ChangeSet | None = None
-    review: StackReview | None = None
 
 
 def stack_policy(stateful_ids: list[str], allowed: frozenset[str] = frozenset()) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from backup_cfn.deploy import progress, stack_events
-from backup_cfn.deploy.stack_deployer import Options
+from backup_cfn.deploy.stack_spec import Options
 from backup_cfn.deploy.stack_events import Poll
 from backup_cfn.errors import UserError
 

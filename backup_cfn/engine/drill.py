@@ -15,15 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from botocore.exceptions import ClientError
-
 from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.catalog import ReadStats, newest_per_user, read_snapshots
 from backup_cfn.engine.contentstore import from_item, to_item
 from backup_cfn.engine.errors import InvalidJob
-from backup_cfn.engine.hashing import sha256_of_stream
 from backup_cfn.engine.manifest import list_snapshots
+from backup_cfn.engine.readback import ReadTally, read_back
 from backup_cfn.engine.settings import Settings
 
 DRILL_ITEM = "DRILL"
@@ -36,17 +34,13 @@ MAX_SAMPLE = 1000
 
 
 @dataclass
-class DrillReport:
+class DrillReport(ReadTally):
     drill_id: str
     trigger: str
     started_at: str
     users_asked: int
     snapshots: list[str] = field(default_factory=list)    # "user@run" drilled
-    files: int = 0
     contents: int = 0
-    bytes: int = 0
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     completed_at: str = ""
 
     @property
@@ -87,18 +81,8 @@ def run_drill(clients, settings: Settings, *, drill_id: str, users: int | None =
 
     def check(item: tuple[str, tuple[int, str]]) -> tuple[int, str | None]:
         sha, (size, where) = item
-        try:
-            body = s3.get_object(Bucket=bucket, Key=naming.content_key(sha))["Body"]
-            with body:
-                actual, read = sha256_of_stream(body)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            return 0, f"{where}: content {sha[:16]} unreadable: {error.get('Code')}: {error.get('Message', '')}"
-        if read != size:
-            return read, f"{where}: content {sha[:16]} has {read} bytes, the snapshot says {size}"
-        if actual != sha:
-            return read, f"{where}: content {sha[:16]} hashes to {actual[:16]}: corrupt"
-        return read, None
+        read, problem = read_back(s3, bucket, sha, size)
+        return read, problem and f"{where}: {problem}"
 
     with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
         for read, problem in pool.map(check, sorted(expected.items())):

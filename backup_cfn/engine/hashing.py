@@ -32,13 +32,17 @@ class HashingStopped(Exception):
     """The invocation's time ran out in the middle of an object: nothing of it is kept."""
 
 
-def sha256_of_stream(body, chunk_bytes: int = CHUNK_BYTES, should_stop: Callable[[], bool] | None = None) -> tuple[str, int]:
+def sha256_of_stream(body, chunk_bytes: int = CHUNK_BYTES, should_stop: Callable[[], bool] | None = None,
+                     sink: Callable[[bytes], object] | None = None) -> tuple[str, int]:
+    """(SHA-256 hex, bytes read) of a stream read in constant memory; each chunk also goes to `sink`."""
     digest = hashlib.sha256()
     total = 0
     for chunk in iter(lambda: body.read(chunk_bytes), b""):
         if should_stop is not None and should_stop():
             raise HashingStopped(f"stopped after {total} bytes")
         digest.update(chunk)
+        if sink is not None:
+            sink(chunk)
         total += len(chunk)
     return digest.hexdigest(), total
 

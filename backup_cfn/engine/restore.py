@@ -3,11 +3,10 @@ or to S3 (server-side copies). Needs only a bucket holding manifests/ and conten
 the replica: the disaster-recovery path."""
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -16,8 +15,9 @@ from botocore.exceptions import ClientError
 
 from backup_cfn.engine import naming
 from backup_cfn.engine.errors import ManifestError, RestoreError
-from backup_cfn.engine.hashing import CHUNK_BYTES, whole_object_sha256
+from backup_cfn.engine.hashing import whole_object_sha256
 from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_manifests, list_snapshots, read_manifest
+from backup_cfn.engine.readback import ReadTally, read_back
 
 COPY_LIMIT = 5 * 1024**3
 FILE_THREADS = 8      # one user's files at once
@@ -25,13 +25,9 @@ USERS_AT_ONCE = 8     # users at once, each with its own file pool: 64 requests,
 
 
 @dataclass
-class RestoreReport:
+class RestoreReport(ReadTally):
     user: str
     run_id: str
-    files: int = 0
-    bytes: int = 0
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     to: str = ""
 
     @property
@@ -88,27 +84,19 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
             return f"{path}: unsafe path (absolute or with '..'); not restored"
         destination = target.joinpath(*relative.parts)
         partial = destination.with_name(destination.name + ".restoring")
-        digest = hashlib.sha256()
-        try:
-            body = s3.get_object(Bucket=bucket, Key=naming.content_key(entry.sha256))["Body"]
-        except ClientError as exc:
-            return f"{path}: content {entry.sha256[:16]} unreadable: {exc.response.get('Error', {}).get('Code')}"
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with body, open(partial, "wb") as out:
-                for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
+            with open(partial, "wb") as out:
+                _, problem = read_back(s3, bucket, entry.sha256, entry.size, sink=out.write)
         except OSError as exc:
             # A name this file system cannot hold (a segment over 255 bytes, say): that file only.
+            problem = f"cannot write here: {exc.strerror or exc}"
+        if problem:
             try:
                 partial.unlink(missing_ok=True)
             except OSError:
                 pass
-            return f"{path}: cannot write here: {exc.strerror or exc}; not restored"
-        if digest.hexdigest() != entry.sha256:
-            partial.unlink()
-            return f"{path}: SHA-256 mismatch (expected {entry.sha256[:16]}, got {digest.hexdigest()[:16]}); not restored"
+            return f"{path}: {problem}; not restored"
         os.replace(partial, destination)
         if progress:
             progress(entry.size)

@@ -10,8 +10,8 @@ from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.contentstore import STORED, from_item
 from backup_cfn.engine.errors import ManifestError
-from backup_cfn.engine.hashing import sha256_of_stream
 from backup_cfn.engine.manifest import list_manifests, read_manifest
+from backup_cfn.engine.readback import read_back
 from backup_cfn.engine.settings import Settings
 
 BATCH_GET = 100
@@ -101,16 +101,13 @@ def _rehash_sample(s3, bucket: str, settings: Settings, present: list[str], expe
     sample = random.Random(seed).sample(present, count)
 
     def rehash(sha):
-        body = s3.get_object(Bucket=bucket, Key=naming.content_key(sha))["Body"]
-        with body:
-            actual, _ = sha256_of_stream(body)
-        return sha, actual
+        return sha, read_back(s3, bucket, sha)[1]
 
     with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
-        for sha, actual in pool.map(rehash, sample):
+        for sha, problem in pool.map(rehash, sample):
             report.sampled += 1
-            if actual != sha:
-                report.problems.append(f"{expected[sha][1]}: content {sha} re-hashes to {actual}")
+            if problem:
+                report.problems.append(f"{expected[sha][1]}: {problem}")
 
 
 def _index_states(dynamodb, table: str, hashes: list[str]) -> dict[str, str]:

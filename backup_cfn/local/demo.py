@@ -25,6 +25,7 @@ from backup_cfn.errors import UserError
 from backup_cfn.engine import journal, naming
 from backup_cfn.local import server
 from backup_cfn.local.capture_source import CaptureSource
+from backup_cfn.local.runner import run_in_process
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.format import human_bytes
 from backup_cfn.ops.restore import restore
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         night = datetime.now(timezone.utc).replace(hour=2, minute=0, second=0, microsecond=0)
         night -= timedelta(days=1) if night > datetime.now(timezone.utc) else timedelta(0)
         step(console, "4. backup run 1 (everything is new)")
-        first = run_backup(target, console=console, moment=night)
+        first = run_backup(target, runner=run_in_process, console=console, moment=night)
         console.print(run_table(first.record, first))
         check_run(first.record, env)
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         step(console, "6. day 2: a day of churn (revised, new and deleted files)")
         day2 = generate(console, target, args.users, 2, args.seed)
         step(console, "7. backup run 2, the next night's (incremental)")
-        second = run_backup(target, console=console, moment=night + timedelta(days=1))
+        second = run_backup(target, runner=run_in_process, console=console, moment=night + timedelta(days=1))
         console.print(run_table(second.record, second))
         check_run(second.record, env)
         record = second.record
@@ -173,7 +174,7 @@ def deploy(env, console: Console) -> DeployedEnvironment:
     """The deploy command's own code path, with its change-set output kept short."""
     from backup_cfn.deploy.clients import DeployClients
     from backup_cfn.deploy.deployment import Deployment
-    from backup_cfn.deploy.stack_deployer import Options
+    from backup_cfn.deploy.stack_spec import Options
 
     began = time.monotonic()
     Deployment(env, DeployClients.for_environment(env), Console(quiet=True)).run(Options(yes=True))

@@ -1,7 +1,8 @@
 """The engine's resources created directly with boto3 in the emulator, without CloudFormation: a
 test and bench fixture that does not depend on `deploy`. It builds what the template builds for
 the engine (key names, indexes and attributes from the contract, the job and capture queues'
-visibility and redrive, the source's change events to the capture queue), which tests/test_provision_parity.py checks against the template, and returns outputs
+visibility and redrive, the source's change events to the capture queue), which
+tests/local/test_provision_parity.py checks against the template, and returns outputs
 shaped like the stacks' (contract.OUTPUT_*)."""
 from __future__ import annotations
 

@@ -346,7 +346,7 @@ def take_over_event_source(lambda_client, function_name: str) -> int:
 
 def run_in_process(target, moment: datetime, users: list[str] | None, counter, refresh: Callable[[], object],
                    *, timeout_seconds: float | None = None) -> None:
-    """A backup run on the emulator (backup_cfn.aws.backup_runner): the initiator's handler, then
+    """A backup run on the emulator (the runner cli.py wires for the local environment): the initiator's handler, then
     the worker's handler on `max_concurrent_backups` pollers until the queues are empty. The run's
     follow-up (`timeout_seconds`) bounds how long the runner waits for the queues."""
     quiet_handlers()

@@ -1,10 +1,12 @@
 """`backup-cfn drill`: a restore drill now, as the weekly schedule runs it: on AWS the deployed
 drill function is invoked (its own role and network path are part of what is proven); on the
-emulator the same handler runs in-process (backup_cfn.aws.drill_runner). Exit 1 when it fails."""
+emulator the same handler runs in-process (backup_cfn.local.drill.drill_in_process); the command's
+wiring (cli.py) hands in which. Exit 1 when it fails."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Callable
 
 from rich.console import Console
 
@@ -15,6 +17,9 @@ from backup_cfn.errors import UserError
 from backup_cfn.ops.runs import drill_json, print_runs
 from backup_cfn.ops.target import DeployedEnvironment, connect
 from backup_cfn.output import print_json, side_console
+
+# Runs one drill for the event and returns the drill function's result: (target, event) -> dict.
+DrillRunner = Callable[[DeployedEnvironment, dict], dict]
 
 
 def drill_event(moment: datetime, users: int | None) -> dict:
@@ -39,13 +44,14 @@ def drill_on_aws(target: DeployedEnvironment, event: dict) -> dict:
     return json.loads(payload)
 
 
-def do_drill(env: Environment, *, console: Console, users: int | None = None, as_json: bool = False) -> dict:
+def do_drill(env: Environment, *, console: Console, runner: DrillRunner, users: int | None = None,
+             as_json: bool = False) -> dict:
     if users is not None and not 1 <= users <= DRILL_USERS_LIMIT:
         raise UserError(f"--users must be between 1 and {DRILL_USERS_LIMIT}, got {users}")
     target = connect(env)
     count = users or target.settings.drill_users
     with side_console(console, as_json).status(f"restore drill: re-hashing the newest snapshots of {count} user(s)"):
-        result = aws.drill_runner(env)(target, drill_event(datetime.now(timezone.utc).replace(microsecond=0), users))
+        result = runner(target, drill_event(datetime.now(timezone.utc).replace(microsecond=0), users))
     drill = drill_json(result)
     if as_json:
         print_json("drill", {"drill": drill})

@@ -1,8 +1,8 @@
 """`backup-cfn run`: start a backup now and follow it to its end, with users done, failed and
 pending shown as they change, and a deadline: when nothing has moved for `--timeout` seconds the
-command stops, lists the users still pending and exits 1. How the run is driven (the deployed
-functions on AWS, the handlers in-process on the emulator) is the seam's choice
-(backup_cfn.aws.backup_runner)."""
+command stops, lists the users still pending and exits 1. How the run is driven is a BackupRunner
+handed in by whoever wires the command: run_on_aws here (the deployed functions), or the emulator's
+in-process runner (backup_cfn.local.runner.run_in_process)."""
 from __future__ import annotations
 
 import json
@@ -29,6 +29,10 @@ from backup_cfn.ops.target import DeployedEnvironment, connect
 
 AWS_POLL_SECONDS = 5
 
+# Starts the run of `moment` and drives it to its end: (target, moment, users, counter, refresh,
+# timeout_seconds=...) -> None; raises RunStuck when nothing moves for timeout_seconds.
+BackupRunner = Callable[..., None]
+
 
 @dataclass
 class RunResult:
@@ -50,8 +54,8 @@ def default_timeout(settings: Settings) -> int:
     return max(attempts.worst_case_outcome_seconds(settings), initiator)
 
 
-def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, console: Console | None = None,
-               moment: datetime | None = None, timeout: int | None = None) -> RunResult:
+def run_backup(target: DeployedEnvironment, *, runner: BackupRunner, users: list[str] | None = None,
+               console: Console | None = None, moment: datetime | None = None, timeout: int | None = None) -> RunResult:
     """Start a run now and follow it to the end."""
     console = console or Console()
     moment = (moment or datetime.now(timezone.utc)).replace(microsecond=0)
@@ -76,7 +80,7 @@ def run_backup(target: DeployedEnvironment, *, users: list[str] | None = None, c
             return record
 
         try:
-            aws.backup_runner(target.env)(target, moment, users, counter, refresh, timeout_seconds=timeout)
+            runner(target, moment, users, counter, refresh, timeout_seconds=timeout)
         except RunStuck:
             progress.stop()
             console.print(runs_view.pending_table(run_id, runs_view.pending_users(target, run_id, users)))
@@ -155,12 +159,12 @@ def chosen_users(users: str | None) -> list[str] | None:
     return chosen
 
 
-def do_run(env: Environment, *, console: Console, users: str | None = None, timeout: int | None = None,
-           as_json: bool = False) -> RunResult:
+def do_run(env: Environment, *, console: Console, runner: BackupRunner, users: str | None = None,
+           timeout: int | None = None, as_json: bool = False) -> RunResult:
     chosen = chosen_users(users)
     if timeout is not None and timeout <= 0:
         raise UserError(f"--timeout must be a positive number of seconds, got {timeout}")
-    result = run_backup(connect(env), users=chosen, console=side_console(console, as_json), timeout=timeout)
+    result = run_backup(connect(env), runner=runner, users=chosen, console=side_console(console, as_json), timeout=timeout)
     if as_json:
         print_json("run", {"run": run_json(result.record), "measured": result.measured(), "pending_users": []})
     else:

@@ -2,7 +2,7 @@
 environment (`backup-cfn deployer-policy --env E`).
 
 Three parts, each derived rather than written by hand:
-- what the deploy code itself calls (DEPLOY_OPERATIONS; tests/test_deployer_policy.py records every
+- what the deploy code itself calls (DEPLOY_OPERATIONS; tests/permissions/test_deployer_policy.py records every
   call deploy, diff, status and delete make on the emulator and fails on one missing here);
 - what CloudFormation calls with the deployer's credentials to create, read, update and delete the
   stacks' resources: the handler permissions AWS publishes in each resource type's schema (cfn-lint

@@ -24,9 +24,9 @@ from backup_cfn.contract import (
     CAPTURE_VISIBILITY_SECONDS,
     DEAD_LETTER_RETENTION_SECONDS,
 )
-from backup_cfn.stack.messaging import DEAD_LETTER_QUEUE
+from backup_cfn.stack.messaging import DEAD_LETTER_QUEUE, add_encrypted_queue
 from backup_cfn.stack.policies import messaging as messaging_policies
-from backup_cfn.stack.resource_options import tags, transient
+from backup_cfn.stack.resource_options import tags
 
 SOURCE_EVENT_TYPES = ["Object Created", "Object Deleted"]
 DELIVERY_RETRY_ATTEMPTS = 185
@@ -36,24 +36,18 @@ DELIVERY_MAX_EVENT_AGE_SECONDS = 24 * 3600
 def add_capture_queues(t: Template, env: Environment, key) -> tuple[sqs.Queue, sqs.Queue]:
     """The capture queue and its dead-letter queue: a change whose capture failed every delivery
     waits there (alarmed) for the nightly run, which captures it anyway."""
-    dead_letters = t.add_resource(transient(sqs.Queue(
-        "CaptureDeadLetterQueue",
-        KmsMasterKeyId=GetAtt(key, "Arn"),
-        KmsDataKeyReusePeriodSeconds=3600,
+    dead_letters = add_encrypted_queue(
+        t, env, key, "CaptureDeadLetterQueue",
         MessageRetentionPeriod=DEAD_LETTER_RETENTION_SECONDS,
         RedriveAllowPolicy=DEAD_LETTER_QUEUE,
-        Tags=tags(env),
-    )))
-    queue = t.add_resource(transient(sqs.Queue(
-        "CaptureQueue",
-        KmsMasterKeyId=GetAtt(key, "Arn"),
-        KmsDataKeyReusePeriodSeconds=3600,
+    )
+    queue = add_encrypted_queue(
+        t, env, key, "CaptureQueue",
         VisibilityTimeout=CAPTURE_VISIBILITY_SECONDS,
         MessageRetentionPeriod=CAPTURE_MESSAGE_RETENTION_SECONDS,
         RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letters, "Arn"),
                                         maxReceiveCount=CAPTURE_MAX_RECEIVES),
-        Tags=tags(env),
-    )))
+    )
     return queue, dead_letters
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable
 from backup_cfn.deploy import changeset, stack_events
 from backup_cfn.deploy.changeset import Change, ChangeSet
 from backup_cfn.deploy.review import forecast
+from backup_cfn.deploy.review.forecast_input import ForecastInput
 from backup_cfn.deploy.review.lookups import validation_failures
 from backup_cfn.deploy.review.model import ResourceReview, StackReview
 from backup_cfn.deploy.review.permissions import permission_changes
@@ -20,7 +21,7 @@ from backup_cfn.deploy.review.values import resource_values
 from backup_cfn.errors import Refused, UserError
 
 if TYPE_CHECKING:
-    from backup_cfn.deploy.stack_deployer import Options, StackSpec
+    from backup_cfn.deploy.stack_spec import Options, StackSpec
 
 __all__ = ["change_set_table", "confirm", "discard", "guard_violations", "prepare", "refusal", "show",
            "summary_counts", "validation_failures"]
@@ -55,7 +56,7 @@ def prepare(cloudformation, spec: StackSpec, change_set: ChangeSet, stack: dict 
     resources = tuple(ResourceReview(c, resource_values(c, (old or {}).get(c.logical_id), new.get(c.logical_id), changed),
                                      permission_changes(c, (old or {}).get(c.logical_id), new.get(c.logical_id)))
                       for c in change_set.changes)
-    inputs = forecast.ForecastInput(
+    inputs = ForecastInput(
         stack_name=spec.name, change_set=change_set, old=old, new=new,
         account=pseudo["AWS::AccountId"], partition=pseudo["AWS::Partition"],
         outputs={o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])},

@@ -9,7 +9,7 @@ from backup_cfn.deploy.review.model import ABSENT, UNKNOWN, ResourceReview, Stac
 from backup_cfn.deploy.review.text import jsonable
 
 if TYPE_CHECKING:
-    from backup_cfn.deploy.stack_deployer import StackResult
+    from backup_cfn.deploy.stack_spec import StackResult
 
 SCHEMA_VERSION = 1
 EXIT_NO_CHANGES = 0   # also: deploy executed (or had nothing to do)

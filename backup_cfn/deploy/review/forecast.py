@@ -8,54 +8,18 @@ and whether it blocks are listed in docs/review.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from fnmatch import fnmatchcase
-from typing import Callable
 
-from backup_cfn.deploy.changeset import ChangeSet
+from backup_cfn.deploy.review import lookups
+from backup_cfn.deploy.review.forecast_input import NAME_PROPERTIES, ForecastInput, new_names, property_at
 from backup_cfn.deploy.review.model import BLOCKING, WARNING, Finding
 from backup_cfn.deploy.review.permissions import grants
 from backup_cfn.deploy.review.text import compact
 
-
-@dataclass
-class ForecastInput:
-    """What the checks see: the change set, the resolved resources before (None: no stack yet)
-    and after, the deployed stack's outputs, and read-only clients for the stack's region."""
-
-    stack_name: str
-    change_set: ChangeSet
-    old: dict[str, dict] | None
-    new: dict[str, dict]
-    account: str
-    partition: str = "aws"
-    outputs: dict[str, str] = field(default_factory=dict)
-    cloudformation: object = None
-    readers: Callable[[str], object] | None = None
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-
-    def old_properties(self, logical_id: str) -> dict:
-        return ((self.old or {}).get(logical_id) or {}).get("Properties", {})
-
-    def new_properties(self, logical_id: str) -> dict:
-        return (self.new.get(logical_id) or {}).get("Properties", {})
-
-    def changes_of(self, resource_type: str, actions=("Add", "Modify", "Remove")):
-        return [c for c in self.change_set.changes if c.resource_type == resource_type and c.action in actions]
-
-
-def _get(properties: dict, *path):
-    node = properties
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
-
-
 # --- Object Lock: compliance is irreversible -----------------------------------------------------------
 
 def _retention(properties: dict) -> tuple[str, int]:
-    rule = _get(properties, "ObjectLockConfiguration", "Rule", "DefaultRetention") or {}
+    rule = property_at(properties, "ObjectLockConfiguration", "Rule", "DefaultRetention") or {}
     days = int(rule.get("Days") or 0) + 365 * int(rule.get("Years") or 0)
     return str(rule.get("Mode", "")).upper(), days
 
@@ -89,7 +53,7 @@ LIFECYCLE_AGES = (("NoncurrentVersionExpiration", "NoncurrentDays", "noncurrent 
 
 
 def _rules(properties: dict) -> dict[str, dict]:
-    rules = _get(properties, "LifecycleConfiguration", "Rules") or []
+    rules = property_at(properties, "LifecycleConfiguration", "Rules") or []
     return {str(rule.get("Id", n)): rule for n, rule in enumerate(rules) if isinstance(rule, dict)}
 
 
@@ -101,8 +65,8 @@ def lifecycle_shortened(inp: ForecastInput) -> list[Finding]:
             if rule_id not in old or str(rule.get("Status")) != "Enabled":
                 continue
             for container, key, what in LIFECYCLE_AGES:
-                before = _get(old[rule_id], *(c for c in (container, key) if c))
-                after = _get(rule, *(c for c in (container, key) if c))
+                before = property_at(old[rule_id], *(c for c in (container, key) if c))
+                after = property_at(rule, *(c for c in (container, key) if c))
                 if str(after).isdigit() and (before is None or (str(before).isdigit() and int(after) < int(before))):
                     findings.append(Finding("lifecycle-shortened", change.logical_id, WARNING, (
                         f"lifecycle rule {rule_id}: S3 permanently deletes {what} after {after} days"
@@ -140,9 +104,9 @@ def key_lockout(inp: ForecastInput) -> list[Finding]:
 # --- replication to a new destination --------------------------------------------------------------------------
 
 def _destinations(properties: dict) -> dict[str, tuple[str, str]]:
-    rules = _get(properties, "ReplicationConfiguration", "Rules") or []
-    return {str(rule.get("Id", n)): (compact(_get(rule, "Destination", "Bucket")),
-                                     compact(_get(rule, "Destination", "EncryptionConfiguration", "ReplicaKmsKeyID")))
+    rules = property_at(properties, "ReplicationConfiguration", "Rules") or []
+    return {str(rule.get("Id", n)): (compact(property_at(rule, "Destination", "Bucket")),
+                                     compact(property_at(rule, "Destination", "EncryptionConfiguration", "ReplicaKmsKeyID")))
             for n, rule in enumerate(rules) if isinstance(rule, dict)}
 
 
@@ -168,29 +132,9 @@ def replication_changed(inp: ForecastInput) -> list[Finding]:
 
 # --- names a new resource gives itself -----------------------------------------------------------------------
 
-NAME_PROPERTIES = {
-    "AWS::S3::Bucket": "BucketName", "AWS::IAM::Role": "RoleName", "AWS::Lambda::Function": "FunctionName",
-    "AWS::Logs::LogGroup": "LogGroupName", "AWS::KMS::Alias": "AliasName", "AWS::CloudTrail::Trail": "TrailName",
-    "AWS::CloudWatch::Dashboard": "DashboardName",
-}
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 BUCKET_NAME_RULES = "3 to 63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
-
-
-def new_names(inp: ForecastInput) -> list[tuple[object, str, str]]:
-    """(change, type, name) for each physical name the change set creates: a new resource's, or a
-    renamed one's. Names that are references (not literal) are left out."""
-    found = []
-    for change in inp.change_set.changes:
-        prop = NAME_PROPERTIES.get(change.resource_type)
-        if not prop or change.action not in ("Add", "Modify"):
-            continue
-        name = inp.new_properties(change.logical_id).get(prop)
-        old_name = inp.old_properties(change.logical_id).get(prop)
-        if isinstance(name, str) and (change.action == "Add" or name != old_name):
-            found.append((change, change.resource_type, name))
-    return found
 
 
 def bucket_name_invalid(name: str) -> str | None:
@@ -234,8 +178,6 @@ OFFLINE_CHECKS = (object_lock, lifecycle_shortened, key_lockout, replication_cha
 
 def run(inp: ForecastInput, accepted: frozenset[str] = frozenset()) -> tuple[Finding, ...]:
     """Every check, offline ones first; blocking findings named in `accepted` are marked so."""
-    from backup_cfn.deploy.review import lookups  # here: lookups builds on this module's helpers
-
     findings: list[Finding] = []
     for check in OFFLINE_CHECKS + (lookups.READING_CHECKS if inp.readers is not None else ()):
         findings += check(inp)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_cfn import contract
-from backup_cfn.deploy.review.forecast import ForecastInput, _get, new_names
+from backup_cfn.deploy.review.forecast_input import ForecastInput, new_names, property_at
 from backup_cfn.deploy.review.model import BLOCKING, NOTE, WARNING, Finding
 from backup_cfn.deploy.review.pruning import describe_change, forecast_prune, keeps_less
 from backup_cfn.deploy.source_events import other_configurations, read_configuration
@@ -127,7 +127,7 @@ def buckets_not_empty(inp: ForecastInput) -> list[Finding]:
 
 def _retention_policy(properties: dict) -> RetentionPolicy | None:
     """The collector's rules as the pruner function's environment sets them; None when unreadable."""
-    values = [_get(properties, "Environment", "Variables", name) for name in (
+    values = [property_at(properties, "Environment", "Variables", name) for name in (
         contract.ENV_RETENTION_DAYS, contract.ENV_KEEP_WEEKLY, contract.ENV_KEEP_MONTHLY, contract.ENV_KEEP_YEARLY)]
     if not str(values[0]).isdigit():
         return None

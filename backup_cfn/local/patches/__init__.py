@@ -38,7 +38,7 @@ def apply_patches() -> None:
 
 
 def apply_speed_patches() -> None:
-    """The patches that change what a request costs, not what it answers (tests/emulator_costs.py
+    """The patches that change what a request costs, not what it answers (tests/local/emulator_costs.py
     measures moto with and without them)."""
     from backup_cfn.local.patches import core, dynamodb, s3, serving, sqs
 

@@ -1,7 +1,7 @@
 """CloudFormation in the emulator behaves as AWS does where a deploy depends on it: change sets
 (execution, empty ones, parameter changes), per-resource events and failures, in-place updates,
 termination protection and an honest drift API. Each function is one patch, listed with the AWS
-behaviour it restores in docs/emulator.md and driven through the API in tests/test_emulator_patches.py."""
+behaviour it restores in docs/emulator.md and driven through the API in tests/local/test_emulator_patches.py."""
 from __future__ import annotations
 
 

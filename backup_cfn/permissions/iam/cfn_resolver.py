@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .cfn_values import NO_VALUE, CfnError, UnresolvedError, _cmp_value, _scalar, default_attributes
+from .cfn_values import NO_VALUE, CfnError, UnresolvedError, comparable, default_attributes, scalar
 
 
 #: ``(logical_id, resource_type) -> physical name`` for resources whose name the template leaves to CloudFormation.
@@ -235,7 +235,7 @@ class Resolver:
             items = self.resolve(arg[1], here)
             if not isinstance(items, list):
                 raise CfnError(f"{here}: Fn::Join list resolved to {items!r}")
-            return str(delim).join(_scalar(v, here) for v in items)
+            return str(delim).join(scalar(v, here) for v in items)
         if fn == "Fn::Select":
             if not (isinstance(arg, list) and len(arg) == 2):
                 raise CfnError(f"{here}: Fn::Select takes [index, list]")
@@ -249,7 +249,7 @@ class Resolver:
                 raise CfnError(f"{here}: Fn::Split takes [delimiter, string]")
             delim = self.resolve(arg[0], here)
             text = self.resolve(arg[1], here)
-            return _scalar(text, here).split(delim)
+            return scalar(text, here).split(delim)
         if fn == "Fn::If":
             if not (isinstance(arg, list) and len(arg) == 3):
                 raise CfnError(f"{here}: Fn::If takes [condition, then, else]")
@@ -263,7 +263,7 @@ class Resolver:
                 return [f"{region}{c}" for c in "abc"]
             return self.pseudo.azs
         if fn == "Fn::Base64":
-            return base64.b64encode(_scalar(self.resolve(arg, here), here).encode()).decode()
+            return base64.b64encode(scalar(self.resolve(arg, here), here).encode()).decode()
         if fn == "Fn::FindInMap":
             if not (isinstance(arg, list) and len(arg) in (3, 4)):
                 raise CfnError(f"{here}: Fn::FindInMap takes [map, key, key]")
@@ -301,14 +301,14 @@ class Resolver:
                 return "${" + inner[1:] + "}"  # ${!Literal} -> ${Literal}
             name = inner.strip()
             if name in variables:
-                return _scalar(self.resolve(variables[name], f"{here}.{name}"), here)
+                return scalar(self.resolve(variables[name], f"{here}.{name}"), here)
             if "." in name and not name.startswith("AWS::"):
                 logical, attr = name.split(".", 1)
-                return _scalar(self.get_att(logical, attr, here), here)
+                return scalar(self.get_att(logical, attr, here), here)
             value = self.ref(name, here)
             if value is NO_VALUE:
                 raise UnresolvedError(f"{here}: AWS::NoValue inside Fn::Sub")
-            return _scalar(value, here)
+            return scalar(value, here)
 
         return _SUB_VAR.sub(replace, text)
 
@@ -326,7 +326,7 @@ class Resolver:
             if not (isinstance(arg, list) and len(arg) == 2):
                 raise CfnError(f"{path}: Fn::Equals takes two values")
             a, b = (self.resolve(v, path) for v in arg)
-            return bool(_cmp_value(a) == _cmp_value(b))
+            return bool(comparable(a) == comparable(b))
         if fn == "Fn::Not":
             inner = arg[0] if isinstance(arg, list) and len(arg) == 1 else arg
             return not self._eval_condition(inner, path)

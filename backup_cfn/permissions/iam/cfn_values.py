@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
-if TYPE_CHECKING:
-    from .cfn_resolver import Resolver
+
+class Resolver(Protocol):
+    """What default_attributes needs of the template resolver (cfn_resolver.Resolver): resolving a
+    property, the pseudo parameters, and the physical name CloudFormation would generate."""
+
+    pseudo: Any
+    namer: Callable[[str, str], str]
+
+    def resolve(self, value: Any, path: str) -> Any: ...
 
 
 class CfnError(ValueError):
@@ -36,7 +43,8 @@ class _NoValue:
 NO_VALUE = _NoValue()
 
 
-def _scalar(value: Any, path: str) -> str:
+def scalar(value: Any, path: str) -> str:
+    """A value CloudFormation turns into a string (Sub, Join, names): booleans as it writes them."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
@@ -44,17 +52,16 @@ def _scalar(value: Any, path: str) -> str:
     raise CfnError(f"{path}: expected a string, got {value!r}")
 
 
-def _cmp_value(v: Any) -> Any:
-    return _scalar(v, "") if isinstance(v, (bool, int, float)) else v
-
-
+def comparable(v: Any) -> Any:
+    """A value as Fn::Equals compares it: scalars by their string form."""
+    return scalar(v, "") if isinstance(v, (bool, int, float)) else v
 
 
 def _name(props: Mapping[str, Any], key: str, logical_id: str, rtype: str, resolver: Resolver) -> str:
     if key in props:
         value = resolver.resolve(props[key], f"Resources.{logical_id}.Properties.{key}")
         if value is not NO_VALUE:
-            return _scalar(value, f"Resources.{logical_id}.Properties.{key}")
+            return scalar(value, f"Resources.{logical_id}.Properties.{key}")
     return resolver.namer(logical_id, rtype)
 
 

@@ -19,15 +19,7 @@ from troposphere import GetAtt, Join, Sub
 
 from backup_cfn.config import Environment
 from backup_cfn.stack import names
-from backup_cfn.stack.policies.elements import (
-    ROOT_ARN,
-    account_root,
-    all_of,
-    document,
-    objects_in,
-    service,
-    this_account,
-)
+from backup_cfn.stack.policies.elements import ROOT_ARN, account_root, all_of, document, objects_in, service, this_account
 
 
 def deny_insecure_transport(bucket) -> Statement:

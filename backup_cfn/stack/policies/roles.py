@@ -25,16 +25,8 @@ from troposphere import GetAtt, Ref, Sub
 from backup_cfn import contract
 from backup_cfn.config import Environment
 from backup_cfn.stack import names
-from backup_cfn.stack.policies.elements import (
-    ENCRYPT_DECRYPT,
-    account_root,
-    all_of,
-    document,
-    objects_in,
-    service,
-    this_account,
-    via,
-)
+from backup_cfn.stack.policies.elements import (ENCRYPT_DECRYPT, account_root, all_of, document, objects_in, service,
+                                                this_account, via)
 
 
 def lambda_trust_policy() -> PolicyDocument:

@@ -45,7 +45,7 @@ def test_every_patch_applied_to_moto_is_listed_in_the_emulator_doc():
     import ast
     from pathlib import Path
 
-    patches = Path(__file__).resolve().parent.parent / "backup_cfn" / "local" / "patches"
+    patches = Path(__file__).resolve().parents[2] / "backup_cfn" / "local" / "patches"
     applied = {node.attr for node in ast.walk(ast.parse((patches / "__init__.py").read_text()))
                if isinstance(node, ast.Attribute) and node.attr.startswith("patch_")}
     defined = {node.name for path in patches.glob("*.py") for node in ast.parse(path.read_text()).body

@@ -13,7 +13,7 @@ from backup_cfn import contract
 from backup_cfn.bench import scale
 from backup_cfn.engine import runs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A measurement with a known linear structure: per user and per written object, by operation.
 PER_USER = {"s3": {"ListObjectsV2": 1.0, "PutObject": 1.0, "GetObject": 1.0},

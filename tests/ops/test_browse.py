@@ -19,15 +19,10 @@ from backup_cfn.errors import UserError
 from backup_cfn.ops.find import find
 from backup_cfn.ops.target import DeployedEnvironment
 
-from engine_support import backup, delete, make_engine, put, sha
+from engine_support import backup, delete, put, sha
 
 Q3, Q3_V2 = b"%PDF-1.7 q3 " * 200, b"%PDF-1.7 q3 revised " * 210
 TERMS = b"%PDF-1.7 terms " * 300
-
-
-@pytest.fixture
-def engine(local_env):
-    return make_engine(local_env)
 
 
 def target_of(engine) -> DeployedEnvironment:

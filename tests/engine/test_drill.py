@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from botocore.response import StreamingBody
 
+import cli
 from backup_cfn import aws, contract
 from backup_cfn.config import load_environment
 from backup_cfn.engine import drill, naming
@@ -152,7 +153,7 @@ def test_on_aws_the_cli_invokes_the_deployed_drill_function_once_and_waits(engin
     fake, asked = DrillLambda(fail), []
     monkeypatch.setattr(aws, "long_call_client",
                         lambda env, service, seconds: asked.append((service, seconds)) or fake)
-    assert aws.drill_runner(env) is drill_on_aws
+    assert cli.drill_runner(env) is drill_on_aws
     event = drill_event(datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc), 2)
     if fail:
         with pytest.raises(UserError, match="the drill function failed: .*Task timed out"):

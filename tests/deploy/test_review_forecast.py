@@ -14,15 +14,15 @@ from botocore.stub import Stubber
 from backup_cfn.config import load_environment
 from backup_cfn.deploy.changeset import Change, ChangeSet
 from backup_cfn.deploy.review import forecast
-from backup_cfn.deploy.review.forecast import ForecastInput
+from backup_cfn.deploy.review.forecast_input import ForecastInput
 from backup_cfn.deploy.review.model import BLOCKING, NOTE, WARNING
 from backup_cfn.deploy.review.resolve import Resolver, pseudo_parameters
-from backup_cfn.deploy.stack_deployer import Options, StackSpec
+from backup_cfn.deploy.stack_spec import Options, StackSpec
 from backup_cfn.errors import Refused
 from backup_cfn.stack.render import render_environment
 
 from deploy_helpers import console, text
-from test_deploy_stubbed import CS_ID, NAME, REGION, STACK_ID, cfn, change_set_response, deployer, plan  # noqa: F401
+from cloudformation_stubs import CS_ID, NAME, REGION, STACK_ID, change_set_response, deployer, plan
 
 PSEUDO = pseudo_parameters(STACK_ID, NAME)
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)

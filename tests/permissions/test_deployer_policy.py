@@ -13,7 +13,7 @@ from backup_cfn import aws
 from backup_cfn.config import load_environment
 from backup_cfn.deploy.clients import DeployClients
 from backup_cfn.deploy.deployment import Deployment
-from backup_cfn.deploy.stack_deployer import Options
+from backup_cfn.deploy.stack_spec import Options
 from backup_cfn.deploy.status import stack_status
 from backup_cfn.deploy.teardown import Target, delete_environment
 from backup_cfn.permissions.deployer import (

@@ -192,7 +192,7 @@ def test_run_on_aws_invokes_asynchronously_and_lists_the_stuck_users_at_its_dead
     monkeypatch.setattr(run_module, "AWS_POLL_SECONDS", 0.05)
     console = Console(record=True, width=200)
     with pytest.raises(RunStuck, match=f"run {run_id} made no progress for 1 s; 2 user\\(s\\) still pending"):
-        run_module.run_backup(target, users=["stuck-1", "stuck-2"], console=console, moment=moment, timeout=1)
+        run_module.run_backup(target, runner=run_module.run_on_aws, users=["stuck-1", "stuck-2"], console=console, moment=moment, timeout=1)
     stubber.assert_no_pending_responses()
     shown = console.export_text()
     assert "users still pending" in shown and "stuck-1" in shown and "stuck-2" in shown and "not started" in shown

@@ -1,7 +1,7 @@
 """The emulator's speed patches (docs/emulator.md: core, serving, sqs, dynamodb's expression cache;
 the S3 listing in test_emulator_listing.py): AWS's answers through boto3 against the session's
 emulator, the same answers as stock moto 5.2.5 where moto has quirks of its own, and, counted in
-a process of its own with and without each patch (tests/emulator_costs.py), the per-request work
+a process of its own with and without each patch (tests/local/emulator_costs.py), the per-request work
 each one removes, so that a patch that silently stopped applying fails here."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ COSTS = Path(__file__).resolve().parent / "emulator_costs.py"
 
 @pytest.fixture(scope="module")
 def costs() -> dict:
-    """{"stock": counts, "patched": counts} from tests/emulator_costs.py, one process each, side by side."""
+    """{"stock": counts, "patched": counts} from tests/local/emulator_costs.py, one process each, side by side."""
     processes = {variant: subprocess.Popen([sys.executable, str(COSTS), variant], stdout=subprocess.PIPE,
                                            stderr=subprocess.PIPE, text=True) for variant in ("stock", "patched")}
     counted = {}

@@ -1,8 +1,8 @@
 """Counts the per-request work moto does, with its speed patches (`patched`) or without (`stock`),
 in a process of its own so that the patches reach no other test's moto. Prints one JSON object;
-tests/test_emulator_speed.py reads it.
+tests/local/test_emulator_speed.py reads it.
 
-    python tests/emulator_costs.py stock|patched
+    python tests/local/emulator_costs.py stock|patched
 
 moto runs in this process (`mock_aws`), the same backends and response classes the emulator serves;
 the dispatcher that routes the server's requests is called directly.

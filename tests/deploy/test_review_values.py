@@ -14,10 +14,10 @@ from backup_cfn.deploy.changeset import Change
 from backup_cfn.deploy.review.model import ABSENT, SOURCE_AWS, SOURCE_COMPUTED, UNKNOWN
 from backup_cfn.deploy.review.resolve import Resolver, pseudo_parameters
 from backup_cfn.deploy.review.values import diff, resource_values
-from backup_cfn.deploy.stack_deployer import Options, StackSpec
+from backup_cfn.deploy.stack_spec import Options, StackSpec
 
 from deploy_helpers import console, text
-from test_deploy_stubbed import CS_ID, DESCRIBE, NAME, REGION, STACK_ID, cfn, change_set_response, deployer, stack  # noqa: F401
+from cloudformation_stubs import CS_ID, DESCRIBE, NAME, REGION, STACK_ID, change_set_response, deployer, stack
 
 PSEUDO = pseudo_parameters(STACK_ID, NAME)
 

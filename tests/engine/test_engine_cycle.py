@@ -15,20 +15,11 @@ from backup_cfn.engine.restore import load_for_restore, restore_to_directory, re
 from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.verify import verify
 
-from engine_support import all_content_versions, backup, delete, make_engine, put, sha, source_state
+from engine_support import all_content_versions, backup, delete, put, read_tree, sha, source_state
 
 SHARED = b"%PDF-1.7 shared terms and conditions " * 500
 A1, A2 = b"%PDF-1.7 alice q3 " * 300, b"PK\x03\x04 alice sheet " * 200
 B1 = b"%PDF-1.7 bob annual " * 400
-
-
-def read_tree(root) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-@pytest.fixture
-def engine(local_env):
-    return make_engine(local_env)
 
 
 def subscribe_queue(engine) -> str:
@@ -154,7 +145,19 @@ def test_verify_reports_missing_and_corrupt_content(engine):
     report = verify(engine.clients, engine.settings, sample_percent=100, seed=0)
     assert not report.ok
     assert any(f"content {sha(A1)} is missing" in p for p in report.problems)
-    assert any(f"content {sha(B1)} re-hashes to {sha(b'X' * len(B1))}" in p for p in report.problems)
+    assert any(f"content {sha(B1)[:16]} hashes to {sha(b'X' * len(B1))[:16]}: corrupt" in p for p in report.problems)
+
+
+def test_a_directory_restore_refuses_a_file_whose_content_is_damaged_and_restores_the_rest(engine, tmp_path):
+    put(engine, "erin", "a.pdf", A1)
+    put(engine, "erin", "b.pdf", B1)
+    assert backup(engine)["status"] == runs.SUCCEEDED
+    bucket = engine.settings.backup_bucket
+    engine.s3.put_object(Bucket=bucket, Key=naming.content_key(sha(B1)), Body=b"X" * len(B1))
+    report = restore_to_directory(engine.s3, bucket, load_for_restore(engine.s3, bucket, "erin"), tmp_path / "out")
+    assert report.problems == [f"b.pdf: content {sha(B1)[:16]} hashes to {sha(b'X' * len(B1))[:16]}: corrupt; "
+                               "not restored"]
+    assert read_tree(tmp_path / "out") == {"a.pdf": A1}   # no partial file left behind either
 
 
 def test_a_retried_schedule_event_does_not_enqueue_twice(engine):

@@ -16,7 +16,7 @@ from backup_cfn.deploy import artifacts, handler_package, stack_deployer
 from backup_cfn.deploy.clients import DeployClients as Clients
 from backup_cfn.deploy.deployment import Deployment
 from backup_cfn.deploy.outputs import stack_outputs
-from backup_cfn.deploy.stack_deployer import Options
+from backup_cfn.deploy.stack_spec import Options
 from backup_cfn.errors import Refused, UserError
 from backup_cfn.stack import render
 from backup_cfn.stack.bootstrap import build_bootstrap_template

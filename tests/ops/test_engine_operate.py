@@ -15,7 +15,7 @@ from backup_cfn import aws, contract
 from backup_cfn.config import load_environment
 from backup_cfn.engine import runs
 from backup_cfn.errors import UserError
-from backup_cfn.local.runner import drain_queue
+from backup_cfn.local.runner import drain_queue, run_in_process
 from backup_cfn.ops import run as run_module
 from backup_cfn.ops.run import run_backup
 from backup_cfn.ops.target import DeployedEnvironment
@@ -56,7 +56,7 @@ def test_run_on_aws_invokes_the_initiator_and_follows_the_runs_table(aws_target,
     put(engine, "mia", "a.pdf", DATA)
     fake = InProcessLambda(engine)
     monkeypatch.setattr(aws, "client", lambda env, service, region=None: fake)
-    result = run_backup(target, console=Console(quiet=True))
+    result = run_backup(target, runner=run_module.run_on_aws, console=Console(quiet=True))
     assert fake.calls == [("backup-cfn-dev-initiator", "Event")]
     assert result.record["status"] == runs.SUCCEEDED and result.record["users_done"] == 1
     assert result.s3_requests is None  # not counted on AWS: the requests are made by the functions
@@ -69,7 +69,7 @@ def test_an_initiator_that_never_records_the_run_is_one_line_at_the_deadline(aws
     monkeypatch.setattr(aws, "client", lambda env, service, region=None: InProcessLambda(engine, fail=True))
     monkeypatch.setattr(run_module, "AWS_POLL_SECONDS", 0.05)
     with pytest.raises(UserError, match="was not started within 1 s: see the initiator's log and the FailedInvocationQueue"):
-        run_backup(target, console=Console(quiet=True), timeout=1)
+        run_backup(target, runner=run_module.run_on_aws, console=Console(quiet=True), timeout=1)
 
 
 def test_pruner_handler_dry_run_deletes_nothing(local_env):
@@ -87,3 +87,14 @@ def test_pruner_handler_dry_run_deletes_nothing(local_env):
     done = pruner_handler.handler({}, context("pruner"))
     assert (done["dry_run"], done["manifests_expired"], done["content_deleted"]) == (False, 1, 1)
     assert len(engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="manifests/")["Contents"]) == 1
+
+
+def test_the_cli_wires_the_deployed_functions_on_aws_and_the_in_process_handlers_on_the_emulator():
+    """The choice of runner is made where the commands are wired (cli.py), from the seam's fact."""
+    import cli
+    from backup_cfn.local.drill import drill_in_process
+    from backup_cfn.ops.drill import drill_on_aws
+
+    dev, local = load_environment("dev"), load_environment("local")
+    assert (cli.backup_runner(dev), cli.drill_runner(dev)) == (run_module.run_on_aws, drill_on_aws)
+    assert (cli.backup_runner(local), cli.drill_runner(local)) == (run_in_process, drill_in_process)

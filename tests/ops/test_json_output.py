@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import cli
 from backup_cfn.ops.target import connect
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "json.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "json.md"
 
 
 def documented() -> dict[str, set[str]]:

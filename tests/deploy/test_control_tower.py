@@ -12,7 +12,7 @@ import pytest
 
 from backup_cfn.deploy import controltower
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = {p.name: json.loads(p.read_text()) for p in sorted((ROOT / "templates").glob("*.json"))}
 
 

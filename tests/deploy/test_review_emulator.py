@@ -18,6 +18,7 @@ from rich.console import Console
 import cli
 from backup_cfn.engine.pruner import prune
 from backup_cfn.ops import demo_data
+from backup_cfn.local.runner import run_in_process
 from backup_cfn.ops.run import run_backup
 from backup_cfn.ops.target import connect
 
@@ -48,7 +49,7 @@ def backed_up(environments, local_env):
     quiet = Console(file=open(os.devnull, "w"))
     for day, days_ago in enumerate(DAYS_AGO, start=1):
         demo_data.generate(target.clients.s3, target.settings.source_bucket, users=USERS, day=day)
-        run_backup(target, console=quiet, moment=today - timedelta(days=days_ago))
+        run_backup(target, runner=run_in_process, console=quiet, moment=today - timedelta(days=days_ago))
     return target
 
 

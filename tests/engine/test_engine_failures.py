@@ -18,14 +18,9 @@ from backup_cfn.engine.worker import Job, handle_message
 from backup_cfn.local.runner import drain_queue
 from handlers import runtime, worker as worker_handler
 
-from engine_support import backup, context, load_event, make_engine, put, sqs_record_event
+from engine_support import backup, context, load_event, put, sqs_record_event
 
 DATA = b"%PDF-1.7 report " * 100
-
-
-@pytest.fixture
-def engine(local_env):
-    return make_engine(local_env)
 
 
 def test_malformed_messages_are_reported_failed_each_time(engine):

@@ -154,3 +154,8 @@ def sqs_record_event(body: str, receive_count: int = 1, message_id: str = "m-1")
     record.update(messageId=message_id, body=body)
     record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
     return event
+
+
+def read_tree(root) -> dict[str, bytes]:
+    """A restored folder as {relative path: bytes}."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
