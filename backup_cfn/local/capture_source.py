@@ -43,6 +43,7 @@ class CaptureStats:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0          # time the invocations took
+    empty_receives: int = 0       # long polls that found nothing (Lambda's pollers make them too)
 
 
 class CaptureSource:
@@ -131,11 +132,15 @@ class CaptureSource:
                 batch += messages
                 first_at = first_at or time.monotonic()
             elif first_at is None:
+                with self._lock:
+                    self.stats.empty_receives += 1
                 time.sleep(IDLE_SECONDS)
                 return []
-            elif self.batching_window <= 0:
-                break
             else:
+                with self._lock:
+                    self.stats.empty_receives += 1
+                if self.batching_window <= 0:
+                    break
                 time.sleep(IDLE_SECONDS)
         return batch
 

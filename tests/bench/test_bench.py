@@ -102,9 +102,9 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
 
 def test_unknown_scenario_is_one_clear_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--only", "10", "--out", str(tmp_path)])
+        bench.main(["--only", "11", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "--only takes scenario numbers 1-9 separated by commas, got '10'" in capsys.readouterr().err
+    assert "--only takes scenario numbers 1-10 separated by commas, got '11'" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
 
 
