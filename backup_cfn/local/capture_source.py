@@ -29,7 +29,7 @@ from pathlib import Path
 
 from backup_cfn import contract
 from backup_cfn.engine.settings import Clients, Settings
-from backup_cfn.local.runner import invoke, quiet_handlers, sqs_event
+from backup_cfn.local.runner import invoke, messages_in, quiet_handlers, sqs_event
 
 RECEIVE_WAIT_SECONDS = 1      # a short long-poll: Lambda's pollers long-poll for 20 s
 IDLE_SECONDS = 0.05
@@ -95,7 +95,7 @@ class CaptureSource:
         while time.monotonic() < deadline:
             with self._lock:
                 running = self._running
-            if not running and not _messages_in(self.clients.sqs, self.settings.capture_queue_url):
+            if not running and not messages_in(self.clients.sqs, self.settings.capture_queue_url):
                 with self._lock:
                     if not self._running:
                         return True
@@ -174,12 +174,6 @@ def drain(clients: Clients, settings: Settings, *, give_up_after: float = 120.0,
         if not source.wait_until_idle(give_up_after):
             raise TimeoutError(f"the capture queue was not empty after {give_up_after:.0f} s")
     return source.stats
-
-
-def _messages_in(sqs, url: str) -> int:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return sum(int(attributes.get(name, 0)) for name in names)
 
 
 # --- the background process `backup-cfn local start` runs ----------------------------------------
