@@ -23,9 +23,11 @@ def handler(event, context):
     handles = {r.message_id: r for r in records}
     for message_id in outcome.failed_ids():
         record = handles[message_id]
-        if record.receipt_handle and settings.capture_queue_url and record.receive_count < contract.CAPTURE_MAX_RECEIVES:
-            attempts.change_visibility(clients.sqs, settings, record.receipt_handle, contract.CAPTURE_RETRY_SECONDS,
-                                       queue_url=settings.capture_queue_url)
+        if record.receipt_handle and settings.capture_queue_url:
+            # Back in a moment; after its last delivery at once, so the next receive dead-letters it.
+            last = record.receive_count >= contract.CAPTURE_MAX_RECEIVES
+            attempts.change_visibility(clients.sqs, settings, record.receipt_handle,
+                                       0 if last else contract.CAPTURE_RETRY_SECONDS, queue_url=settings.capture_queue_url)
     for message_id, reason in outcome.ignored:
         logger.warning("event ignored: not a change of a user's file", extra={"message_id": message_id, "reason": reason})
     for message_id, error in outcome.failed.items():

@@ -252,3 +252,46 @@ def test_the_journal_segment_names_exactly_the_content_it_references(engine):
     assert journal.write_segment(engine.s3, engine.settings.backup_bucket, segment, engine.settings.sse()) == ref.key
     versions = engine.s3.list_object_versions(Bucket=engine.settings.backup_bucket, Prefix=ref.key)["Versions"]
     assert len(versions) == 1
+
+
+def test_the_handler_reports_a_failed_change_and_times_its_next_delivery(engine):
+    """ReportBatchItemFailures: the failed message is listed; it comes back after the retry delay
+    (30 s), and after its last delivery at once, for SQS to dead-letter it on the next receive."""
+    import json
+
+    from botocore.stub import Stubber
+
+    from backup_cfn import aws
+    from backup_cfn.engine.settings import Clients
+    from backup_cfn.local.runner import LambdaContext, sqs_event
+    from handlers import capture as capture_handler, runtime
+
+    sqs, url = engine.clients.sqs, engine.settings.capture_queue_url
+    event = put_event(engine, "pia", "report.pdf", b"fine", now())
+    sqs.purge_queue(QueueUrl=url)
+    for _ in range(2):     # the same change, offered twice: on its first delivery, and on its last
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3 = aws.client(engine.env, "s3")
+    stubber = Stubber(s3)
+    for _ in range(2):
+        stubber.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503,
+                                 service_message="Please reduce your request rate.")
+    stubber.activate()
+    runtime.configure(Clients(s3=s3, dynamodb=engine.clients.dynamodb, sqs=sqs, sns=engine.clients.sns),
+                      engine.settings)
+
+    def deliver(receive_count: int) -> tuple[dict, str]:
+        [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+        batch = sqs_event([message], arn, "us-east-1")
+        batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+        return capture_handler.handler(batch, LambdaContext(function_name="capture")), message["MessageId"]
+
+    response, message_id = deliver(1)
+    assert response == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    response, message_id = deliver(5)
+    assert response == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    # The first back in 30 s; the last-delivered one visible at once (the next receive dead-letters it).
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("1", "1")

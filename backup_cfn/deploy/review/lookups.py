@@ -237,7 +237,7 @@ def source_events(inp: ForecastInput) -> list[Finding]:
     rule = inp.new.get("SourceChangeRule")
     if rule is None or "SourceBucket" in inp.new:
         return []
-    names = _get(rule.get("Properties", {}), "EventPattern", "detail", "bucket", "name") or []
+    names = property_at(rule.get("Properties", {}), "EventPattern", "detail", "bucket", "name") or []
     if not names or not isinstance(names[0], str):
         return []
     bucket = names[0]
