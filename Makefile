@@ -9,7 +9,7 @@ CONTROLTOWER_VENV := .venv-controltower
 CONTROLTOWER_STAMP := $(CONTROLTOWER_VENV)/.installed
 EMULATOR_PORT ?= 5055
 
-.PHONY: help venv template lint test load-test emulator emulator-stop demo bench lock clean
+.PHONY: help venv template docs lint test load-test emulator emulator-stop demo bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -24,6 +24,9 @@ venv: $(STAMP)  ## create .venv with the pinned dependencies
 
 template: $(STAMP)  ## write templates/*.json for every environment
 	$(BIN)/backup-cfn template
+
+docs: $(STAMP)  ## write docs/commands.md from the click commands (tests/test_docs.py fails when it is stale)
+	$(BIN)/python scripts/command_reference.py
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)

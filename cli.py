@@ -273,7 +273,8 @@ def run(ctx: click.Context, env_name: str, users: str | None, timeout: int | Non
 @env_option()
 @click.option("--user", default=None, help="one user's history")
 @click.option("--run", "run_id", default=None, metavar="RUN_ID", help="one run's figures")
-@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="how many runs and drills to list (with --user: runs of that user)")
 @json_option()
 @click.pass_context
 def runs(ctx: click.Context, env_name: str, user: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
@@ -400,9 +401,9 @@ def prune(ctx: click.Context, env_name: str, dry_run: bool) -> None:
 
 @cli.command("demo-data")
 @env_option()
-@click.option("--users", type=int, default=1000, show_default=True)
+@click.option("--users", type=int, default=1000, show_default=True, help="how many users' folders")
 @click.option("--day", type=int, default=1, show_default=True, help="1 = first day; each later day adds churn")
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="the same seed writes the same files")
 @click.pass_context
 def demo_data(ctx: click.Context, env_name: str, users: int, day: int, seed: int) -> None:
     """Fill the source bucket with synthetic client reports for day N (deterministic from the seed)."""
@@ -422,7 +423,7 @@ PORT = click.IntRange(1, 65535)
 
 
 @local.command("start")
-@click.option("--port", type=PORT, default=5055, show_default=True)
+@click.option("--port", type=PORT, default=5055, show_default=True, help="the emulator's loopback port")
 @click.option("--no-capture", is_flag=True, help="do not start the stand-in for the capture queue's event source mapping")
 @click.pass_context
 def local_start(ctx: click.Context, port: int, no_capture: bool) -> None:
@@ -435,7 +436,7 @@ def local_start(ctx: click.Context, port: int, no_capture: bool) -> None:
 
 
 @local.command("stop")
-@click.option("--port", type=PORT, default=5055, show_default=True)
+@click.option("--port", type=PORT, default=5055, show_default=True, help="the emulator's loopback port")
 @click.pass_context
 def local_stop(ctx: click.Context, port: int) -> None:
     """Stop the emulator started by `backup-cfn local start`."""

@@ -37,7 +37,7 @@ _USER_NAME = re.compile(r"^[^/]{1,512}$")
 
 @dataclass(frozen=True)
 class Environment:
-    """One deployment target. Field docs live in the environments file and the README."""
+    """One deployment target. Field docs live in the environments file and docs/configuration.md."""
 
     name: str
     stack_name: str

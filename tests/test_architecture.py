@@ -1,5 +1,6 @@
-"""The layers the tree shows, kept: each rule here is one arrow of the architecture (README,
-"Layout"), checked on the source, so a shortcut across layers fails the suite."""
+"""The layers the tree shows, kept: each rule here is one arrow of the architecture
+(docs/architecture.md, "The code's layers"), checked on the source, so a shortcut across layers
+fails the suite."""
 from __future__ import annotations
 
 import ast

@@ -3,8 +3,9 @@
 Start the emulator, deploy the `local` environment, generate a day of client reports for 1,000
 users, back them up; then continuous protection: a report revised and protected in seconds, without
 a run; change a day of data, back up again (incremental), restore one user as it was at the minute
-between the two runs and another as of the last run, each compared byte for byte with the source as
-it was, verify, stop the server.
+between the two runs and as of the last run, each compared byte for byte with the source as it was,
+wait for S3 replication to the replica region and restore the same user from the replica alone,
+verify, stop the server.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from backup_cfn.local.capture_source import CaptureSource
 from backup_cfn.local.runner import run_in_process
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.format import human_bytes
-from backup_cfn.ops.restore import restore
+from backup_cfn.ops.restore import replica_target, restore
 from backup_cfn.ops.run import check_run, run_backup, run_table
 from backup_cfn.ops.target import DeployedEnvironment, connect
 from backup_cfn.ops.verify import run_verify
@@ -160,10 +161,24 @@ def main(argv: list[str] | None = None) -> int:
             files, size = compare_with_source(target, user, Path(directory) / "now")
             console.print(f"[green]{files} files, {human_bytes(size)}: byte for byte identical to the source[/green]")
 
-        step(console, "9. verify every manifest, all content, 5% re-hashed")
+        step(console, f"9. disaster recovery: restore {user} from the replica in {env.replica_region} alone")
+        replicated = server.wait_for_replication(env.endpoint_url, timeout=600)
+        if replicated["failed"]:
+            raise UserError(f"replication failed {replicated['failed']} time(s): {replicated['failures'][-1]}")
+        console.print(f"S3 replication: {replicated['completed']} writes replicated, "
+                      f"{replicated['lag_seconds_mean']:.2f} s after the write on average, "
+                      f"{replicated['lag_seconds_max']:.1f} s at most")
+        replica_s3, replica_bucket = replica_target(env)
+        with tempfile.TemporaryDirectory(prefix="backup-cfn-demo-dr-") as directory:
+            restore(replica_s3, replica_bucket, user=user, to=directory, console=console)
+            files, size = compare_with_source(target, user, Path(directory))
+            console.print(f"[green]{files} files, {human_bytes(size)} from the replica: byte for byte identical "
+                          f"to the source[/green]")
+
+        step(console, "10. verify every manifest, all content, 5% re-hashed")
         run_verify(target, sample_percent=5, console=console)
     finally:
-        step(console, "10. stop the emulator")
+        step(console, "11. stop the emulator")
         server.stop(port)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s (day 1 source "
                   f"{human_bytes(day1.bytes)}, {day1.files} files)")

@@ -1,9 +1,9 @@
 """The engine's resources created directly with boto3 in the emulator, without CloudFormation: a
 test and bench fixture that does not depend on `deploy`. It builds what the template builds for
 the engine (key names, indexes and attributes from the contract, the job and capture queues'
-visibility and redrive, the source's change events to the capture queue), which
-tests/local/test_provision_parity.py checks against the template, and returns outputs
-shaped like the stacks' (contract.OUTPUT_*)."""
+visibility and redrive, the source's change events to the capture queue, the backup bucket's
+replication to the replica bucket), which tests/local/test_provision_parity.py checks against the
+template, and returns outputs shaped like the stacks' (contract.OUTPUT_*)."""
 from __future__ import annotations
 
 import json
@@ -38,6 +38,16 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
         client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
             "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
             "BucketKeyEnabled": True}]})
+    # The backup bucket replicates to the replica bucket as the template's rule says (the emulator
+    # replicates: docs/emulator.md); the role is named, not created: the emulator assumes none.
+    account = session_client("sts", region).get_caller_identity()["Account"]
+    s3.put_bucket_replication(Bucket=buckets["backup"], ReplicationConfiguration={
+        "Role": f"arn:aws:iam::{account}:role/{prefix}-replication",
+        "Rules": [{"ID": "ReplicateEverythingToReplicaRegion", "Priority": 1, "Status": "Enabled",
+                   "Filter": {"Prefix": ""}, "DeleteMarkerReplication": {"Status": "Enabled"},
+                   "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+                   "Destination": {"Bucket": f"arn:aws:s3:::{buckets['replica']}",
+                                   "EncryptionConfiguration": {"ReplicaKmsKeyID": replica_key_arn}}}]})
 
     runs_table, content_table = f"{prefix}-runs", f"{prefix}-content"
     dynamodb.create_table(

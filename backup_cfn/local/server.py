@@ -7,6 +7,7 @@ real templates. `start()` waits until the server answers; `stop()` ends it; both
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -149,6 +150,29 @@ def _exited(pid: int) -> bool:
 def reset(endpoint: str) -> None:
     """Clear all emulator state (between tests)."""
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+REPLICATION_PATH = "/moto-api/backup-cfn/replication"  # served by backup_cfn.local.patches.replication
+
+
+def wait_for_replication(endpoint: str, timeout: float = 60.0) -> dict:
+    """Wait until the emulator has replicated every object version and delete marker written so far
+    (S3 replication is asynchronous, there as on AWS); returns its figures: `completed` and `failed`
+    replications, `lag_seconds_max` and `lag_seconds_mean` from a write to its replicas, and the
+    last `failures`. Raises UserError if replication has not caught up within `timeout` seconds."""
+    with urllib.request.urlopen(f"{endpoint}{REPLICATION_PATH}?wait={timeout}", timeout=timeout + 10) as response:
+        figures = json.loads(response.read())
+    if figures["pending"]:
+        state = "is paused" if figures["paused"] else f"has not caught up within {timeout:g} s"
+        raise UserError(f"the emulator's replication {state}: {figures['pending']} pending")
+    return figures
+
+
+def pause_replication(endpoint: str, paused: bool = True) -> None:
+    """Hold the emulator's replication (what is written stays PENDING), or let it go on."""
+    request = urllib.request.Request(f"{endpoint}{REPLICATION_PATH}?paused={str(paused).lower()}", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
 

@@ -2,9 +2,10 @@
 whole retention, newest first; for each version of a file, the first and last run it was seen in
 and whether the user's newest snapshot still holds it.
 
-How it reads (docs/engine.md, "Finding files"): the listing of manifests/ (one request per 1,000
-snapshots) narrows the search by user and period; the snapshots left are read in parallel on a
-bounded pool; with --cache, manifests read before are taken from a local cache by ETag.
+How it reads (docs/engine.md, "Finding, listing and comparing snapshots"): the listing of
+manifests/ (one request per 1,000 snapshots) narrows the search by user and period; the snapshots
+left are read in parallel on a bounded pool; with --cache, manifests read before are taken from a
+local cache by ETag.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from backup_cfn.engine.pruner import prune
 from backup_cfn.engine.restore import load_for_restore, restore_to_directory, restore_to_s3
 from backup_cfn.engine.settings import Clients
 from backup_cfn.engine.verify import verify
+from backup_cfn.local import server
 
 from engine_support import all_content_versions, backup, delete, put, read_tree, sha, source_state
 
@@ -119,13 +120,10 @@ def test_restore_from_replica_needs_nothing_from_the_primary_region(engine, tmp_
     put(engine, "carol", "reports/a.pdf", A1)
     put(engine, "carol", "terms.pdf", SHARED)
     assert backup(engine)["status"] == runs.SUCCEEDED
-    # The drill: copy every object as S3 replication would (the emulator stores the rule only).
+    # The emulator replicates the backup bucket to the replica region, asynchronously, as S3 does.
+    assert server.wait_for_replication(engine.env.endpoint_url)["failed"] == 0
     replica = engine.outputs[contract.OUTPUT_REPLICA_BUCKET]
     replica_s3 = aws.client(engine.env, "s3", engine.env.replica_region)
-    for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=engine.settings.backup_bucket):
-        for obj in page.get("Contents", []):
-            body = engine.s3.get_object(Bucket=engine.settings.backup_bucket, Key=obj["Key"])["Body"].read()
-            replica_s3.put_object(Bucket=replica, Key=obj["Key"], Body=body)
     # The primary region is gone: no primary clients at all, no tables.
     dr = Clients(s3=replica_s3, dynamodb=None)
     manifest = load_for_restore(replica_s3, replica, "carol")

@@ -45,3 +45,17 @@ def test_provisioned_tables_and_queue_match_the_template(local_env):
     dead_letters = sqs.get_queue_attributes(QueueUrl=outputs[contract.OUTPUT_DEAD_LETTER_QUEUE_URL],
                                             AttributeNames=["VisibilityTimeout"])["Attributes"]
     assert int(dead_letters["VisibilityTimeout"]) == TEMPLATE["JobDeadLetterQueue"]["Properties"]["VisibilityTimeout"]
+
+
+def test_the_provisioned_backup_bucket_replicates_as_the_templates(local_env):
+    outputs = provision(lambda service, region: aws.client(local_env, service, region), prefix="parity",
+                        region=local_env.region, replica_region=local_env.replica_region)
+    s3 = aws.client(local_env, "s3")
+    [rule] = s3.get_bucket_replication(Bucket=outputs[contract.OUTPUT_BACKUP_BUCKET])["ReplicationConfiguration"]["Rules"]
+    [template_rule] = TEMPLATE["BackupBucket"]["Properties"]["ReplicationConfiguration"]["Rules"]
+    for element in ("Priority", "Status", "Filter", "DeleteMarkerReplication", "SourceSelectionCriteria"):
+        assert rule[element] == template_rule[element], element
+    assert rule["ID"] == template_rule["Id"]
+    assert rule["Destination"] == {"Bucket": f"arn:aws:s3:::{outputs[contract.OUTPUT_REPLICA_BUCKET]}",
+                                   "EncryptionConfiguration": {"ReplicaKmsKeyID": outputs[contract.OUTPUT_REPLICA_KEY_ARN]}}
+    assert set(template_rule["Destination"]) - {"Metrics", "ReplicationTime"} == {"Bucket", "EncryptionConfiguration"}

@@ -7,6 +7,7 @@ import re
 from click.testing import CliRunner
 
 import cli
+from backup_cfn.local import server
 from backup_cfn.ops.target import connect as deployed
 
 
@@ -65,9 +66,17 @@ def test_operating_backups_on_the_deployed_local_environment(environments, local
         run(environments, "restore", "--env", "local", "--user", "client-0001", "--at", "2001-01-01", "--to", "d"))
     assert "is not a date" in one_line_error(
         run(environments, "restore", "--env", "local", "--user", "client-0001", "--at", "soon", "--to", "d"))
-    # The replica holds nothing yet (the emulator does not replicate): a clear line, not a traceback.
-    assert "no backups of user 'client-0001'" in one_line_error(
-        run(environments, "restore", "--env", "local", "--user", "client-0001", "--from-replica", "--to", "d"))
+    # The deployed stack replicates the backup bucket to the replica region (asynchronously, as S3
+    # does): once the emulator has caught up, the replica alone restores the same bytes.
+    assert server.wait_for_replication(local_env.endpoint_url)["failed"] == 0
+    from_replica = tmp_path / "from-replica"
+    restored = run(environments, "restore", "--env", "local", "--user", "client-0001", "--from-replica",
+                   "--to", str(from_replica))
+    assert restored.exit_code == 0, restored.output
+    assert {p.relative_to(from_replica): p.read_bytes() for p in from_replica.rglob("*") if p.is_file()} == {
+        p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert "no backups of user 'nobody'" in one_line_error(
+        run(environments, "restore", "--env", "local", "--user", "nobody", "--from-replica", "--to", "d"))
     assert "not a user name" in one_line_error(run(environments, "run", "--env", "local", "--users", "a/b"))
     assert "--sample must be between 0 and 100" in one_line_error(
         run(environments, "verify", "--env", "local", "--sample", "150"))

@@ -16,6 +16,7 @@ from backup_cfn import aws, contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.manifest import SnapshotRef
 from backup_cfn.engine.restore import RestoreReport, every_users_snapshot, restore_users
+from backup_cfn.local import server
 from backup_cfn.ops import restore as ops_restore
 from backup_cfn.ops.target import DeployedEnvironment
 
@@ -129,14 +130,11 @@ def test_every_user_from_the_replica_alone_to_s3_and_at_a_point_in_time(engine, 
     put(engine, "eve", "new.pdf", b"eve joined on day 2")
     assert backup(engine)["status"] == "SUCCEEDED"
 
-    # The replica, as replication fills it; the primary bucket is then out of reach.
+    # The replica, as the emulator's S3 replication fills it; the primary bucket is then out of reach.
     env = engine.env
+    assert server.wait_for_replication(env.endpoint_url)["failed"] == 0
     replica = engine.outputs[contract.OUTPUT_REPLICA_BUCKET]
     replica_s3 = aws.client(env, "s3", env.replica_region)
-    for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=engine.settings.backup_bucket):
-        for item in page.get("Contents", []):
-            replica_s3.copy_object(Bucket=replica, Key=item["Key"],
-                                   CopySource={"Bucket": engine.settings.backup_bucket, "Key": item["Key"]})
     monkeypatch.setattr(ops_restore, "replica_target", lambda env: (replica_s3, replica))
     monkeypatch.setattr(ops_restore, "connect", lambda env: pytest.fail("the replica path reads the primary"))
 

@@ -37,6 +37,7 @@ from backup_cfn.permissions.conformance import check_calls, check_services
 from backup_cfn.permissions.model import PRIMARY_STACK, REPLICA_STACK, SOURCE_CLIENT, build_model, committed_templates
 from backup_cfn.permissions.recorder import Call, Recorder
 from backup_cfn.permissions.requests import TRANSLATIONS
+from backup_cfn.local import server
 from backup_cfn.local.capture_source import drain as drain_capture_queue
 from backup_cfn.local.runner import drain_queue, invoke_initiator
 
@@ -143,12 +144,9 @@ def recorded(emulator_endpoint, tmp_path_factory):
     runs_table(target, user="client-0001")
     run_prune(target, dry_run=True)
 
-    # The replica, as replication would fill it; then the disaster-recovery restore from it alone.
+    # The replica, as the emulator's S3 replication fills it; then the disaster-recovery restore from it alone.
     replica = engine.outputs[contract.OUTPUT_REPLICA_BUCKET]
-    setup_replica = engine.as_role("setup", Recorder(), region=env.replica_region).s3
-    for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=backup_bucket):
-        for item in page.get("Contents", []):
-            setup_replica.copy_object(Bucket=replica, Key=item["Key"], CopySource={"Bucket": backup_bucket, "Key": item["Key"]})
+    assert server.wait_for_replication(env.endpoint_url)["failed"] == 0
     replica_operator = engine.as_role(OPERATOR, calls, region=env.replica_region)
     restore(replica_operator.s3, replica, user="client-0003", to=str(tmp_path_factory.mktemp("from-replica")))
     # Disaster recovery: every user at once, from the replica alone, to a folder and to a bucket.

@@ -14,7 +14,7 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, cloudwatch, dynamodb, kms, s3events
+    from backup_cfn.local.patches import awslambda, cloudformation, cloudwatch, dynamodb, kms, replication, s3, s3events
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -29,6 +29,9 @@ def apply_patches() -> None:
     cloudformation.patch_change_set_validation_events()
     awslambda.patch_account_settings()
     kms.patch_kms_key_properties()
+    s3.patch_bucket_properties()
+    replication.patch_replication_configuration()
+    replication.patch_replication()
     s3events.patch_eventbridge_events()
     cloudwatch.patch_sqs_age_metric()
     dynamodb.patch_transactions()

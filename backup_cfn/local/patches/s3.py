@@ -1,5 +1,6 @@
-"""S3 in the emulator: ListObjectsV2 costs per page, as on AWS, not per key in the bucket (listed in
-docs/emulator.md).
+"""S3 in the emulator (listed in docs/emulator.md): a bucket deployed by CloudFormation gets the
+versioning, Object Lock, Object Ownership and replication its template gives it; ListObjectsV2
+costs per page, as on AWS, not per key in the bucket.
 
 moto 5.2.5 answers every ListObjectsV2 by copying the bucket's whole key dict, visiting every key,
 sorting every match and then dropping all but one page. The engine lists one user's prefix per
@@ -14,6 +15,65 @@ import threading
 # One lock for every bucket's name index: a mutation of the key store and of its index, and a walk
 # of the index, happen one at a time (moto's request threads share the stores).
 _index_lock = threading.RLock()
+
+
+def patch_bucket_properties() -> None:
+    """moto 5.2.5 creates an AWS::S3::Bucket with its BucketEncryption and Tags only: its
+    VersioningConfiguration, ObjectLockEnabled, ObjectLockConfiguration, OwnershipControls and
+    ReplicationConfiguration are ignored, so a deployed stack's buckets were unversioned and
+    replicated nothing; and an update of a bucket without a BucketName property fails
+    (KeyError: 'BucketName'). Here each property takes effect on creation and on update, as through
+    the S3 API (PutBucketVersioning, PutObjectLockConfiguration, PutBucketOwnershipControls,
+    PutBucketReplication, which the replication patches check and act on); a ReplicationConfiguration
+    removed by an update is deleted. Idempotent."""
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    if getattr(FakeBucket, "_backup_cfn_bucket_properties", False):
+        return
+    create, update = FakeBucket.create_from_cloudformation_json.__func__, FakeBucket.update_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        _apply_bucket_properties(s3_backends[account_id][get_partition(region_name)], bucket,
+                                 cloudformation_json.get("Properties", {}))
+        return bucket
+
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        properties = {"BucketName": original_resource.name, **cloudformation_json.get("Properties", {})}
+        bucket = update(cls, original_resource, new_resource_name, {**cloudformation_json, "Properties": properties},
+                        account_id, region_name)
+        _apply_bucket_properties(s3_backends[account_id][get_partition(region_name)], bucket, properties)
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+    FakeBucket.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+    FakeBucket._backup_cfn_bucket_properties = True
+
+
+def _apply_bucket_properties(backend, bucket, properties: dict) -> None:
+    from backup_cfn.local.patches.replication_rules import from_cloudformation
+
+    versioning = properties.get("VersioningConfiguration", {}).get("Status")
+    if versioning:
+        backend.put_bucket_versioning(bucket.name, versioning)
+    lock = properties.get("ObjectLockConfiguration") or {}
+    if properties.get("ObjectLockEnabled") in (True, "true", "True") or lock.get("ObjectLockEnabled") == "Enabled":
+        # PutObjectLockConfiguration itself refuses a bucket with objects in moto 5.2.5, where AWS
+        # allows it on any versioned bucket: set directly.
+        bucket.object_lock_enabled, bucket.versioning_status = True, "Enabled"
+        retention = lock.get("Rule", {}).get("DefaultRetention", {})
+        bucket.default_lock_mode = retention.get("Mode") or ""
+        bucket.default_lock_days = int(retention.get("Days", 0))
+        bucket.default_lock_years = int(retention.get("Years", 0))
+    ownership = (properties.get("OwnershipControls") or {}).get("Rules") or []
+    if ownership:
+        backend.put_bucket_ownership_controls(bucket.name, ownership[0]["ObjectOwnership"])
+    if properties.get("ReplicationConfiguration"):
+        backend.put_bucket_replication(bucket.name, from_cloudformation(properties["ReplicationConfiguration"]))
+    elif getattr(bucket, "replication", None):
+        backend.delete_bucket_replication(bucket.name)
 
 
 def patch_list_index() -> None:

@@ -29,7 +29,8 @@ policy evaluation logic"; AWS KMS Developer Guide, "Key policies"):
    explicitly denied, except that KMS key policies must still allow it.
 
 Not modelled: SCPs/RCPs, permissions boundaries, session policies, VPC
-endpoint policies, ACLs, grants.  See the package README for the full list.
+endpoint policies, ACLs, grants.  docs/permissions.md, "What the evaluation
+cannot see", has the full list.
 """
 
 from __future__ import annotations
