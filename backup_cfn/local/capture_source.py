@@ -29,7 +29,7 @@ from pathlib import Path
 
 from backup_cfn import contract
 from backup_cfn.engine.settings import Clients, Settings
-from backup_cfn.local.runner import invoke, messages_in, quiet_handlers, sqs_event
+from backup_cfn.local.runner import invoke, messages_in, quiet_handlers, sqs_event, take_over_event_source
 
 RECEIVE_WAIT_SECONDS = 1      # a short long-poll: Lambda's pollers long-poll for 20 s
 IDLE_SECONDS = 0.05
@@ -167,6 +167,25 @@ class CaptureSource:
                                                   Entries=entries[start:start + 10])
 
 
+def take_over(target) -> None:
+    """Disable moto's own event source mapping of a deployed environment's capture function
+    (ops.target.DeployedEnvironment): moto's would take each message as it is sent and try to run
+    the function in Docker, losing it (runner.take_over_event_source)."""
+    from backup_cfn import aws
+
+    function = target.outputs.get(contract.OUTPUT_CAPTURE_FUNCTION)
+    if function:
+        take_over_event_source(aws.client(target.env, "lambda"), function)
+
+
+def for_deployed(target, **options) -> CaptureSource:
+    """The stand-in for a deployed environment's capture function, moto's own mapping disabled."""
+    take_over(target)
+    options.setdefault("concurrency", target.env.capture_concurrency)
+    options.setdefault("region", target.env.region)
+    return CaptureSource(target.clients, target.settings, **options)
+
+
 def drain(clients: Clients, settings: Settings, *, give_up_after: float = 120.0, **options) -> CaptureStats:
     """Capture everything on the queue now, as the mapping would, then stop (tests and the bench)."""
     options.setdefault("batching_window", 0)
@@ -204,9 +223,7 @@ def follow(env_name: str, endpoint: str, environments: Path | None, poll_seconds
                 source.stop()
                 source = None
             if url:
-                target = connect(env, outputs)
-                source = CaptureSource(target.clients, target.settings, concurrency=env.capture_concurrency,
-                                       region=env.region).start()
+                source = for_deployed(connect(env, outputs)).start()
                 print(f"capturing from {url}", flush=True)
             queue = url
         stopping.wait(poll_seconds)

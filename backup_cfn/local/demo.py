@@ -25,7 +25,7 @@ from backup_cfn.config import load_environment
 from backup_cfn.errors import UserError
 from backup_cfn.engine import journal, naming
 from backup_cfn.local import server
-from backup_cfn.local.capture_source import CaptureSource
+from backup_cfn.local.capture_source import for_deployed, take_over
 from backup_cfn.local.runner import run_in_process
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.format import human_bytes
@@ -90,7 +90,7 @@ def protect_a_change(console: Console, target: DeployedEnvironment, user: str) -
         AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
     target.clients.sqs.purge_queue(QueueUrl=target.settings.capture_queue_url)
     console.print(f"the {waiting} events of day 1's uploads are dropped from the capture queue: run 1 holds them")
-    with CaptureSource(target.clients, target.settings, concurrency=2, region=target.env.region):
+    with for_deployed(target, concurrency=2):
         written = time.monotonic()
         s3.put_object(Bucket=source, Key=f"{user}/{path}", Body=b"a report revised between two runs\n" * 100)
         protected = None
@@ -194,6 +194,7 @@ def deploy(env, console: Console) -> DeployedEnvironment:
     began = time.monotonic()
     Deployment(env, DeployClients.for_environment(env), Console(quiet=True)).run(Options(yes=True))
     target = connect(env)
+    take_over(target)   # the capture queue is this demo's stand-in's, not moto's (local/capture_source.py)
     console.print(f"deployed {env.replica_stack_name} and {env.stack_name} in {time.monotonic() - began:.1f} s; "
                   f"backup bucket {target.settings.backup_bucket}")
     return target

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import cli
 from backup_cfn import aws
 from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
-from backup_cfn.local.capture_source import drain
+from backup_cfn.local.capture_source import drain, take_over
 from backup_cfn.ops.target import connect
 from backup_cfn.permissions.deployer import as_managed_policies, call_resource, deployer_policy
 from backup_cfn.permissions.iam import PolicyStore, Principal, Request, parse_policy
@@ -39,6 +39,7 @@ def test_status_shows_the_rpo_and_a_change_is_protected_without_a_run(environmen
     idle = status_document(environments)
     assert (idle["rpo_seconds"], idle["waiting"], idle["within_target"]) == (0, 0, True)
     target = connect(local_env)
+    take_over(target)
     target.clients.s3.put_object(Bucket=target.settings.source_bucket, Key="client-0001/late-night.pdf", Body=b"v1")
     waiting = status_document(environments)
     assert waiting["waiting"] == 1 and waiting["source"] == "cloudwatch" and 0 <= waiting["rpo_seconds"] < 60
@@ -88,6 +89,7 @@ def test_an_existing_source_bucket_gets_eventbridge_notifications_and_keeps_its_
     # The bucket's changes now reach the capture queue, and its own queue still gets its events.
     env = dataclasses.replace(local_env, source_bucket=bucket)
     target = connect(env)
+    take_over(target)
     s3.put_object(Bucket=bucket, Key="client-0009/report.pdf", Body=b"report")
     assert drain(target.clients, target.settings).messages == 1
     assert sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages")

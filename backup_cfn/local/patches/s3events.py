@@ -21,6 +21,7 @@ https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html):
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -109,7 +110,8 @@ def patch_eventbridge_events() -> None:
             try:
                 rule.send_to_targets(dict(event), transform_input=False)
             except Exception:  # noqa: BLE001 - as moto's own sender: the change itself succeeded
-                pass
+                logging.getLogger(__name__).warning("S3 event for %s not delivered by rule %s", key.name, rule.name,
+                                                    exc_info=True)
 
     notifications._send_event_bridge_message = send
     _patch_deletes(models, notifications)
