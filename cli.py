@@ -86,6 +86,21 @@ def backup_runner(env):
     return run_in_process
 
 
+def restore_runner(env):
+    """What drives a restore the stack runs (one job per user): the deployed restore function on
+    AWS, this process following; on the emulator, the same handler in-process, fed from the restore
+    queue as the event source mapping would feed it."""
+    from backup_cfn.aws import deployed_functions_run
+
+    if deployed_functions_run(env):
+        from backup_cfn.ops.restore_service import follow_on_aws
+
+        return follow_on_aws
+    from backup_cfn.local.runner import run_restore_in_process
+
+    return run_restore_in_process
+
+
 def drill_runner(env):
     """What runs a restore drill of `env` now: the deployed drill function on AWS (its role and network
     are part of what the drill proves); on the emulator, the same handler in-process."""
@@ -346,18 +361,26 @@ def compare(ctx: click.Context, env_name: str, user: str, run_a: str, run_b: str
               help="the snapshot of this run (with --all-users: each user's newest at or before it)")
 @click.option("--at", default=None, metavar="DATE", help="the newest snapshot at or before this date/time (UTC)")
 @click.option("--path", "path_prefix", default=None, metavar="PREFIX", help="only files under this path")
-@click.option("--to", "to", required=True, metavar="s3://BUCKET/PREFIX|DIR", help="where to restore to")
-@click.option("--from-replica", is_flag=True, help="read from the replica region only (disaster recovery)")
+@click.option("--to", "to", default=None, metavar="s3://BUCKET/PREFIX|DIR", help="where to restore to")
+@click.option("--from-replica", is_flag=True, help="read from the replica bucket (disaster recovery)")
+@click.option("--on-this-machine", is_flag=True,
+              help="many users into S3 from this machine, not by the stack's restore function")
+@click.option("--resume", default=None, metavar="RESTORE_ID",
+              help="follow (and finish enqueuing) a restore the stack is running, after an interruption")
 @json_option()
 @click.pass_context
 def restore(ctx: click.Context, env_name: str, users: tuple[str, ...], all_users: bool, run_id: str | None,
-            at: str | None, path_prefix: str | None, to: str, from_replica: bool, as_json: bool) -> None:
+            at: str | None, path_prefix: str | None, to: str | None, from_replica: bool, on_this_machine: bool,
+            resume: str | None, as_json: bool) -> None:
     """Restore users' files as they were at a run: server-side copies to S3, or a directory with
-    every file's SHA-256 checked. Many users are restored several at once, with one summary."""
+    every file's SHA-256 checked. Many users into S3 are restored by the stack (one job per user on
+    its restore queue), with one progress display and one summary; one user, or a folder, here."""
     from backup_cfn.ops.restore import do_restore
 
-    do_restore(load_env(ctx, env_name), console=console_of(ctx), users=users, all_users=all_users, to=to,
-               run_id=run_id, at=at, path_prefix=path_prefix, from_replica=from_replica, as_json=as_json)
+    env = load_env(ctx, env_name)
+    do_restore(env, console=console_of(ctx), runner=restore_runner(env), users=users, all_users=all_users, to=to,
+               run_id=run_id, at=at, path_prefix=path_prefix, from_replica=from_replica, as_json=as_json,
+               on_this_machine=on_this_machine, resume=resume)
 
 
 @cli.command()

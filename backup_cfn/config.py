@@ -54,6 +54,8 @@ class Environment:
     max_concurrent_backups: int = 10
     capture_concurrency: int = 10
     burst_changes: int = 1000
+    max_concurrent_restores: int = 20
+    content_index_warm_writes: int = 0
     vpc_endpoints: bool = True
     notification_email: str = ""
     trusted_account_ids: tuple[str, ...] = ()
@@ -103,6 +105,8 @@ _FIELD_TYPES: dict[str, type] = {
     "max_concurrent_backups": int,
     "capture_concurrency": int,
     "burst_changes": int,
+    "max_concurrent_restores": int,
+    "content_index_warm_writes": int,
     "vpc_endpoints": bool,
     "notification_email": str,
     "trusted_account_ids": list,
@@ -247,17 +251,20 @@ def _check_numbers(values: dict[str, Any], fail) -> None:
     deleted_days = values.get("deleted_version_days", 7)
     if not 1 <= deleted_days <= 365:
         raise fail("deleted_version_days", f"must be between 1 and 365 days, got {deleted_days}")
-    concurrency = values.get("max_concurrent_backups", 10)
-    # Lambda's SQS MaximumConcurrency accepts 2..1000.
-    if not 2 <= concurrency <= 1000:
-        raise fail("max_concurrent_backups", f"must be between 2 and 1000, got {concurrency}")
-    capture = values.get("capture_concurrency", 10)
-    if not 2 <= capture <= 1000:
-        raise fail("capture_concurrency", f"must be between 2 and 1000, got {capture}")
     burst = values.get("burst_changes", 1000)
     if not 10 <= burst <= 10_000_000:
         raise fail("burst_changes", f"must be between 10 and 10000000 changes per {contract.BURST_WINDOW_SECONDS // 60} "
                                     f"minutes, got {burst}")
+    # Lambda's SQS MaximumConcurrency accepts 2..1000.
+    for key, default in (("max_concurrent_backups", 10), ("max_concurrent_restores", 20), ("capture_concurrency", 10)):
+        concurrency = values.get(key, default)
+        if not 2 <= concurrency <= 1000:
+            raise fail(key, f"must be between 2 and 1000, got {concurrency}")
+    # 0 (a new on-demand table's 4,000 writes/s) or a warm throughput up to the default per-table
+    # quota of 40,000 write request units a second (DynamoDB Developer Guide, "Quotas").
+    warm = values.get("content_index_warm_writes", 0)
+    if warm and not 4000 < warm <= 40000:
+        raise fail("content_index_warm_writes", f"must be 0 (off) or between 4001 and 40000, got {warm}")
     for key, limit in KEEP_LIMITS.items():
         count = values.get(key, 0)
         if not 0 <= count <= limit:

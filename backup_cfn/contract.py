@@ -109,12 +109,19 @@ METRIC_CAPTURE_EVENTS_IGNORED = "CaptureEventsIgnored"
 METRIC_CAPTURE_LATENCY = "CaptureLatencySeconds"
 METRIC_USERS_BURSTING = "UsersBursting"
 METRIC_CHANGES_MISSED = "ChangesMissed"
+# The restore function: users restored and not, and restores closed.
+METRIC_USERS_RESTORED = "UsersRestored"
+METRIC_RESTORE_USERS_FAILED = "RestoreUsersFailed"
+METRIC_RESTORES_COMPLETED = "RestoresCompleted"
 
 # DynamoDB key and attribute names (the template's tables and the engine both use these).
 RUNS_PARTITION_KEY = "run_id"
 RUNS_SORT_KEY = "item"             # "RUN" for the run record, "USER#<user>" for a user job, "DRILL" for a drill
 RUNS_BY_USER_INDEX = "ByUser"      # user -> run_id: a user's history
-RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed
+RUNS_BY_STATUS_INDEX = "ByStatus"  # status -> run_id: what is running or failed (headers only)
+# A run's counters are spread over this many tally items, each in its own partition with its users'
+# job records (engine/tally.py): per-key write rates a thousand workers cannot exhaust (docs/scale.md).
+RUN_TALLY_SHARDS = 64
 RUNS_TTL_ATTRIBUTE = "expires_at"
 CONTENT_PARTITION_KEY = "content_hash"
 
@@ -138,6 +145,10 @@ ENV_RETRY_BASE_SECONDS = "RETRY_BASE_SECONDS"
 ENV_RETRY_MAX_SECONDS = "RETRY_MAX_SECONDS"
 ENV_CAPTURE_QUEUE_URL = "CAPTURE_QUEUE_URL"
 ENV_BURST_CHANGES = "BURST_CHANGES"
+# The restore function: its queue, the dead-letter queue it also consumes, its sources (JSON name -> bucket).
+ENV_RESTORE_QUEUE_URL = "RESTORE_QUEUE_URL"
+ENV_RESTORE_DEAD_LETTER_QUEUE_ARN = "RESTORE_DEAD_LETTER_QUEUE_ARN"
+ENV_RESTORE_SOURCES = "RESTORE_SOURCES"
 
 # Stack outputs the CLI reads (primary stack, then replica stack).
 OUTPUT_BACKUP_BUCKET = "BackupBucketName"
@@ -156,6 +167,9 @@ OUTPUT_DEAD_LETTER_FUNCTION = "DeadLetterFunctionName"
 OUTPUT_CAPTURE_FUNCTION = "CaptureFunctionName"
 OUTPUT_CAPTURE_QUEUE_URL = "CaptureQueueUrl"
 OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL = "CaptureDeadLetterQueueUrl"
+OUTPUT_RESTORE_QUEUE_URL = "RestoreQueueUrl"
+OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL = "RestoreDeadLetterQueueUrl"
+OUTPUT_RESTORE_FUNCTION = "RestoreFunctionName"
 OUTPUT_REPLICA_BUCKET = "ReplicaBucketName"
 OUTPUT_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 OUTPUT_REPLICA_KEY_ARN = "ReplicaKeyArn"
@@ -173,3 +187,8 @@ HANDLER_PRUNER = "handlers.pruner.handler"
 HANDLER_DRILL = "handlers.drill.handler"
 HANDLER_DEAD_LETTER = "handlers.dead_letter.handler"
 HANDLER_CAPTURE = "handlers.capture.handler"
+HANDLER_RESTORER = "handlers.restorer.handler"
+# The restore function (many users restored by the stack: engine/restore_jobs.py): its timeout, and
+# one job per invocation, as the worker.
+RESTORE_TIMEOUT_SECONDS = 900
+RESTORE_BATCH_SIZE = 1

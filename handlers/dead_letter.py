@@ -1,7 +1,6 @@
 """Dead-lettered job messages -> each job recorded FAILED with its reason, its run closed."""
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from backup_cfn import contract
@@ -22,10 +21,7 @@ def process_record(record: SQSRecord, outcomes: list) -> None:
 
 @logger.inject_lambda_context
 def handler(event, context):
-    outcomes: list = []
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    response = process_partial_response(event=event, record_handler=lambda record: process_record(record, outcomes),
-                                        processor=processor, context=context)
+    response, outcomes = runtime.process_sqs_batch(event, context, process_record)
     _, settings = runtime.get()
     runtime.publish_metrics(settings, metric_values(outcomes))
     return response

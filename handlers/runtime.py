@@ -7,6 +7,7 @@ import threading
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from backup_cfn import contract
 from backup_cfn.engine.settings import Clients, Settings, settings_from_environ
@@ -58,3 +59,16 @@ def publish_metrics(settings: Settings, values: dict[str, float]) -> None:
             metrics.add_metric(name=name, unit=unit, value=value)
         metrics.flush_metrics()
         metrics.clear_metrics()
+
+
+def process_sqs_batch(event, context, handle_record) -> tuple[dict, list]:
+    """An SQS batch with partial batch failures: `handle_record(record, outcomes)` for each record
+    (raising fails that record alone); the response Lambda wants and the outcomes gathered. One
+    processor per invocation: it holds per-batch state, and the local runner calls the handlers
+    from several threads at once. A batch whose every record failed is reported like any other (all
+    items listed), so the caller's metrics are still published."""
+    outcomes: list = []
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(event=event, record_handler=lambda record: handle_record(record, outcomes),
+                                        processor=processor, context=context)
+    return response, outcomes

@@ -2,7 +2,6 @@
 time the retry schedule gives them (engine/attempts.py)."""
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from backup_cfn import contract
@@ -37,13 +36,8 @@ def process_record(record: SQSRecord, outcomes: list, context) -> None:
 
 @logger.inject_lambda_context
 def handler(event, context):
-    outcomes: list = []
-    # One processor per invocation: it holds per-batch state, and the local runner calls this
-    # handler from several threads at once. A batch whose every record failed is reported like
-    # any other (all items listed), so the metrics below are still published.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    response = process_partial_response(event=event, record_handler=lambda record: process_record(record, outcomes, context),
-                                        processor=processor, context=context)
+    response, outcomes = runtime.process_sqs_batch(
+        event, context, lambda record, outcomes: process_record(record, outcomes, context))
     _, settings = runtime.get()
     runtime.publish_metrics(settings, metric_values(outcomes))
     return response

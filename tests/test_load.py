@@ -98,13 +98,7 @@ def test_a_run_over_1000_users_and_20000_objects_completes(local_env, tmp_path, 
     assert run["status"] == runs.SUCCEEDED
     assert (run["users_total"], run["users_done"], run["users_failed"], run["users_skipped"]) == (USERS, USERS, 0, 0)
     assert run["files_total"] == len(objects)
-    statuses = Counter()
-    paginator = engine.clients.dynamodb.get_paginator("query")
-    for page in paginator.paginate(TableName=engine.settings.runs_table,
-                                   KeyConditionExpression="run_id = :r AND begins_with(#i, :u)",
-                                   ExpressionAttributeNames={"#i": "item"},
-                                   ExpressionAttributeValues={":r": {"S": run["run_id"]}, ":u": {"S": "USER#"}}):
-        statuses.update(item["status"]["S"] for item in page["Items"])
+    statuses = Counter(job["status"] for job in runs.user_jobs(engine.clients.dynamodb, engine.settings, run["run_id"]))
     assert statuses == {runs.COMPLETED: USERS}
     distinct = {sha(body) for body, _ in objects.values()}
     versions = all_content_versions(engine)

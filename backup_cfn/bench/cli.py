@@ -16,7 +16,9 @@ it is judged against:
    user needs at the worker's 900-second timeout (backup_cfn/bench/split.py);
 9. restore: one user and every user of scenario 4's rig, to S3 and to a directory, in objects/s and
    MB/s, against raw CopyObject and GetObject at the same concurrency (backup_cfn/bench/restore.py);
-10. continuous protection: change-to-protected latency p50/p99 for a steady stream and a burst
+10. every user of scenario 4's rig restored by the stack (restore jobs, the restore function's
+   handler), byte-exact, against raw CopyObject at the same copies at once (bench/restore_jobs.py);
+11. continuous protection: change-to-protected latency p50/p99 for a steady stream and a burst
    (10,000 changes within a minute), requests per captured change (backup_cfn/bench/continuous.py).
 Whenever scenario 2 ran (with 4 and 8 if they did), the scale model (backup_cfn/bench/scale.py,
 docs/scale.md) carries the measured requests to 1x, 10x and 100x and prints a second table.
@@ -33,7 +35,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from backup_cfn.bench import continuous, find, restore, scale, scale_continuous, year
+from backup_cfn.bench import continuous, find, restore, restore_jobs, scale, scale_continuous, year
 from backup_cfn.config import load_environment
 from backup_cfn.bench.engine_runs import end_to_end_and_requests
 from backup_cfn.bench.micro import hashing, template_build
@@ -44,7 +46,7 @@ from backup_cfn.bench.storage import chart, storage_over_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT = ROOT / "docs" / "bench"
-SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 SCENARIO_RANGE = f"{SCENARIOS[0]}-{SCENARIOS[-1]}"
 
 
@@ -76,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in only:
         progress("5 template build")
         results["templates"] = template_build(sizes)
-    if only & {1, 2, 4, 6, 7, 8, 9, 10}:
+    if only & {1, 2, 4, 6, 7, 8, 9, 10, 11}:
         from backup_cfn.local.runner import quiet_handlers
         quiet_handlers()
     # Each emulator scenario gets its own emulator: moto keeps everything in memory.
-    if only & {2, 4, 7, 9}:
+    if only & {2, 4, 7, 9, 10}:
         progress(f"4 first full run over {sizes.e2e_users} users, then 2 one incremental run")
         with emulator_env() as env, tempfile.TemporaryDirectory(prefix="bench-find-cache-") as cache:
             def after(rig):     # scenarios 7 and 9 on the users of 4 and 2, after their two runs
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                     results["find_all"] = find.every_user(rig, env, cache)
                 if 9 in only:
                     results["restore"] = restore.restore_speed(rig)
+                if 10 in only:
+                    results["restore_by_stack"] = restore_jobs.distributed_restore(rig, env)
             results["end_to_end"], results["requests"] = end_to_end_and_requests(env, sizes, env.max_concurrent_backups,
                                                                                  after)
         write(out, results)
@@ -112,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         with emulator_env() as env:
             results["split"] = split_user(env, sizes)
         write(out, results)
-    if 10 in only:
-        progress(f"10 continuous: {sizes.continuous_rate}/s for {sizes.continuous_seconds:.0f} s, "
+    if 11 in only:
+        progress(f"11 continuous: {sizes.continuous_rate}/s for {sizes.continuous_seconds:.0f} s, "
                  f"then a burst of {sizes.burst_changes}")
         with emulator_env() as env:
             results["continuous"] = continuous.continuous_protection(env, sizes.continuous_rate,
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if "requests" in results:
         # The scale model (docs/scale.md) over whatever of scenarios 2, 4 and 8 ran.
         results["scale"] = scale.from_results(results, scale.design_of(load_environment("prod")))
-    # The continuous path's rows (docs/scale.md), from scenario 10's requests per change when it ran.
+    # The continuous path's rows (docs/scale.md), from scenario 11's requests per change when it ran.
     results["scale_continuous"] = scale_continuous.model(results.get("continuous"), load_environment("prod"))
     results["seconds"] = round(time.perf_counter() - began, 1)
     write(out, results)

@@ -1,4 +1,4 @@
-"""Scenario 10, continuous protection on the emulator: how long from a change of the source to its
+"""Scenario 11, continuous protection on the emulator: how long from a change of the source to its
 protection (content stored, journal segment written), for a steady stream of changes and for a
 burst (10,000 changes within a minute; QUICK: fewer), and how many requests a captured change
 costs, against the nightly run's per new object (scenario 4).
@@ -117,13 +117,13 @@ def continuous_protection(env, steady_rate: float, steady_seconds: float, burst_
 
 
 def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
-    """Scenario 10's rows of the bench table."""
+    """Scenario 11's rows of the bench table."""
     c = results.get("continuous")
     if not c:
         return []
     s, b = c["steady"], c["burst"]
     rows = [
-        ("10 continuous", f"steady {s['rate_per_second']}/s x {s['changes']}: change to protected",
+        ("11 continuous", f"steady {s['rate_per_second']}/s x {s['changes']}: change to protected",
          f"p50 {s['p50_seconds']} s, p99 {s['p99_seconds']} s", f"RPO {contract.RPO_TARGET_SECONDS // 60} min"),
         ("", f"burst {b['changes']} written in {b['write_seconds']} s: change to protected",
          f"p50 {b['p50_seconds']} s, p99 {b['p99_seconds']} s; {b['captured_per_second']}/s",

@@ -86,6 +86,7 @@ class Rig:
     settings: object
     clock: Clock
     counter: object
+    outputs: dict = dataclasses.field(default_factory=dict)
 
 
 def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
@@ -100,7 +101,7 @@ def make_rig(env, retention_days: int, job_threads: int = 8) -> Rig:
     settings = settings.with_(clock=clock, job_threads=job_threads)
     clients = aws.engine_clients(env)
     counter = clients.count_requests(RequestCounter())
-    return Rig(clients, settings, clock, counter)
+    return Rig(clients, settings, clock, counter, outputs)
 
 
 def run_backup(rig: Rig, threads: int, drained: list | None = None) -> dict:

@@ -16,7 +16,19 @@ import math
 from dataclasses import dataclass
 
 from backup_cfn import contract
-from backup_cfn.engine import runs
+from backup_cfn.bench import scale_restore
+from backup_cfn.bench.scale_limits import (  # noqa: F401 - the model's limits, read through this module too
+    CONTENT_PREFIXES,
+    LIMITS,
+    SHARD_PARTITION_WCU_PER_JOB,
+    TALLY_WCU_PER_JOB,
+    TRIES_PER_JOB,
+    conflict_chance,
+    first_hard_ceiling,
+    first_to_break,
+    row,
+)
+from backup_cfn.engine import restore_jobs, tally
 
 TB = 10**12
 SERVICES = ("s3", "dynamodb", "sqs")
@@ -35,72 +47,6 @@ SCALES = (Scale("1x", 1_000, 200_000, 1 * TB), Scale("10x", 10_000, 2_000_000, 1
 
 
 @dataclass(frozen=True)
-class Limit:
-    value: float
-    unit: str
-    source: str
-
-
-S3_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html"
-S3_WHITEPAPER = ("https://docs.aws.amazon.com/whitepapers/latest/s3-optimizing-performance-best-practices/"
-                 "timeouts-and-retries-for-latency-sensitive-applications.html")
-# AWS's published limits and latencies the model uses (docs/scale.md lists them with the quotes).
-LIMITS = {
-    "s3_put_per_prefix": Limit(3_500, "PUT/COPY/POST/DELETE per s per partitioned prefix", S3_DOC),
-    "s3_get_per_prefix": Limit(5_500, "GET/HEAD per s per partitioned prefix", S3_DOC),
-    "s3_request_seconds": Limit(0.05, "s per small request (median 'tens of milliseconds')", S3_WHITEPAPER),
-    "s3_bytes_per_request_second": Limit(85e6, "bytes per s per request ('85-90 MB/s')",
-                                         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/"
-                                         "optimizing-performance-guidelines.html"),
-    "lambda_account_concurrency": Limit(1_000, "concurrent executions per Region (default quota)",
-                                        "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"),
-    "lambda_scaling_per_10s": Limit(1_000, "new execution environments per function per 10 s",
-                                    "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"),
-    "sqs_esm_start": Limit(5, "concurrent batches an SQS event source starts with",
-                           "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html"),
-    "sqs_esm_ramp_per_minute": Limit(300, "more concurrent batches per minute (SQS event source)",
-                                     "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html"),
-    "esm_maximum_concurrency": Limit(1_000, "MaximumConcurrency at most (minimum 2)",
-                                     "https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html"),
-    "sqs_batch": Limit(10, "messages per SendMessageBatch; standard queue API calls 'nearly unlimited'",
-                       "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html"),
-    "sqs_request_seconds": Limit(0.02, "s per request (assumed: SQS publishes no latency)", "assumption"),
-    "dynamodb_partition_wcu": Limit(1_000, "write units per s per partition (and per item)",
-                                    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
-                                    "warm-throughput-scenarios.html"),
-    "dynamodb_partition_rcu": Limit(3_000, "read units per s per partition",
-                                    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
-                                    "warm-throughput-scenarios.html"),
-    "dynamodb_new_table_writes": Limit(4_000, "writes per s a new on-demand table sustains",
-                                       "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
-                                       "on-demand-capacity-mode.html"),
-    "dynamodb_transaction_wcu": Limit(2, "write units per transactional write of an item up to 1 KB",
-                                      "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
-                                      "transaction-apis.html"),
-    "dynamodb_transaction_window_seconds": Limit(0.005, "s a transaction holds its items against another "
-                                                 "(assumed: DynamoDB publishes the conflict, not its window)",
-                                                 "assumption"),
-    "dynamodb_request_seconds": Limit(0.01, "s per request ('single-digit millisecond')",
-                                      "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
-                                      "on-demand-capacity-mode.html"),
-}
-
-# What the design does when a bound is reached, named in the output (docs/scale.md says more).
-ANSWERS = {
-    "initiator timeout": "enqueue in parallel batches of 10; past ~1M users fan the initiator out by user prefix",
-    "backup window": "raise max_concurrent_backups (up to 1,000) within the DynamoDB bound below",
-    "first run in a day": "raise max_concurrent_backups for the first run, or seed users over several nights",
-    "Lambda concurrency": "MaximumConcurrency caps the worker; ask for a higher account quota past 1,000",
-    "run record writes": "shard the run counters (docs/scale.md, what would change)",
-    "run record conflicts": "retried in place by the worker (8 times, 50 ms doubling); shard the run counters",
-    "content index writes (new table)": "on-demand doubles its peak as it goes; SDK standard retries back off meanwhile",
-    "backup content/ PUT rate": "content keys are hash-spread, so S3 partitions the prefix; SDK retries SlowDown",
-    "source GET rate": "one prefix per user; SDK retries SlowDown while S3 partitions",
-    "restore copy rate": "more users and files in flight; the replica's content/ prefix is the ceiling",
-}
-
-
-@dataclass(frozen=True)
 class Design:
     """The design's own figures: environments.toml and backup_cfn/contract.py."""
     concurrency: int = 50                # prod's max_concurrent_backups
@@ -109,14 +55,20 @@ class Design:
     backup_window_seconds: int = 4 * 3600  # schedule 02:00 to prune_schedule 06:00
     retention_days: int = 60
     churn: float = 0.01                  # the share of objects a night changes (scenario 2's)
-    restore_users_parallel: int = 8      # users restored at once by a disaster-recovery restore
+    restore_users_parallel: int = 8      # users restored at once by a restore on one machine
     restore_files_per_user: int = 8      # files in flight per user (ops/restore.py threads)
-    run_record_bytes: int = 1024         # the RUN item is under 1 KB: one write unit per write
+    restore_workers: int = 100           # prod's max_concurrent_restores: restore jobs at once
+    restore_threads: int = restore_jobs.THREADS   # copies at once per restore job
+    run_shards: int = contract.RUN_TALLY_SHARDS    # a run's tallies (fewer for a small run: tally.shards_for)
+    content_index_warm_writes: int = 0   # the template's WarmThroughput (0: a new on-demand table's 4,000)
+    target_seconds: int = 3600           # the first full run and the full restore, at 100x (issue 21)
 
 
 def design_of(env) -> Design:
     """The design as an environment configures it (the bench models prod's)."""
-    return Design(concurrency=env.max_concurrent_backups, retention_days=env.retention_days)
+    return Design(concurrency=env.max_concurrent_backups, retention_days=env.retention_days,
+                  restore_workers=env.max_concurrent_restores,
+                  content_index_warm_writes=env.content_index_warm_writes)
 
 
 @dataclass(frozen=True)
@@ -199,18 +151,13 @@ def job_seconds(fit_: Fit, written_per_user: float, object_bytes: float, design:
     return serial + written_per_user * (per_object + transfer) / design.job_threads
 
 
-def ramp_seconds(concurrency: int) -> float:
-    """How long the SQS event source takes to reach `concurrency` from its start."""
-    start, per_minute = LIMITS["sqs_esm_start"].value, LIMITS["sqs_esm_ramp_per_minute"].value
-    return max(0.0, (concurrency - start) / per_minute * 60)
-
-
-def run(fit_: Fit, scale: Scale, written: int, design: Design) -> Run:
+def run(fit_: Fit, scale: Scale, written: int, design: Design, concurrency: int | None = None) -> Run:
     per_user_written = written / scale.users
     seconds_per_job = job_seconds(fit_, per_user_written, scale.bytes / scale.objects, design)
-    concurrency = min(design.concurrency, int(LIMITS["lambda_account_concurrency"].value))
+    concurrency = min(concurrency or design.concurrency, int(LIMITS["lambda_account_concurrency"].value))
     waves = math.ceil(scale.users / concurrency)
-    seconds = initiator_seconds(scale.users, design) + ramp_seconds(concurrency) + waves * seconds_per_job
+    seconds = (initiator_seconds(scale.users, design) + scale_restore.esm_ramp_seconds(concurrency)
+               + waves * seconds_per_job)
     return Run(fit_.requests(scale.users, written), scale.users, seconds_per_job, concurrency, seconds,
                concurrency / seconds_per_job)
 
@@ -218,113 +165,75 @@ def run(fit_: Fit, scale: Scale, written: int, design: Design) -> Run:
 def initiator_seconds(users: int, design: Design) -> float:
     """The user listing (1,000 prefixes a page, one page after another) and the enqueuing
     (SendMessageBatch of 10, on the initiator's send threads)."""
-    pages = math.ceil(users / 1000)
-    batches = math.ceil(users / LIMITS["sqs_batch"].value)
-    return (pages * LIMITS["s3_request_seconds"].value
-            + batches / design.initiator_send_threads * LIMITS["sqs_request_seconds"].value)
+    return scale_restore.enqueue_seconds(users, design.initiator_send_threads)
 
 
-def restore_seconds(scale: Scale, design: Design) -> tuple[float, str, float]:
-    """A full disaster-recovery restore from the replica: server-side copies, users in parallel x
-    files per user in parallel. The wall time, what bounds it, and the copy rate."""
-    in_flight = design.restore_users_parallel * design.restore_files_per_user
-    object_bytes = scale.bytes / scale.objects
-    per_copy = LIMITS["s3_request_seconds"].value + object_bytes / LIMITS["s3_bytes_per_request_second"].value
-    client_rate = in_flight / per_copy
-    # A copy reads the replica's content/ prefix (GET) and writes the user's prefix (PUT).
-    ceiling = LIMITS["s3_get_per_prefix"].value
-    rate, bound = (client_rate, f"copies in flight ({in_flight})") if client_rate < ceiling else \
-        (ceiling, "the replica content/ prefix GET rate until S3 partitions it")
-    manifests = scale.users * 2 * LIMITS["s3_request_seconds"].value / design.restore_users_parallel
-    return scale.objects / rate + manifests, bound, rate
+def first_run_in(fit_: Fit, scale: Scale, design: Design) -> Run | None:
+    """The first full run with the fewest workers that end it within the target; None when even
+    the account's concurrency cannot."""
+    for workers in range(design.concurrency, int(LIMITS["lambda_account_concurrency"].value) + 1):
+        first = run(fit_, scale, scale.objects, design, workers)
+        if first.seconds <= design.target_seconds:
+            return first
+    return None
+
+
+def index_writes_per_second(fit_: Fit, scale: Scale, first: Run) -> float:
+    """The content index's writes during a first full run: every DynamoDB write per object (the
+    claim-or-touch and the mark; the per-user writes go to the runs table)."""
+    per_object = sum(n for op, n in fit_.per_object["dynamodb"].items() if op in ("PutItem", "UpdateItem"))
+    return per_object * scale.objects / first.seconds
 
 
 def dynamodb_items(fit_: Fit, scale: Scale, design: Design, first: Run) -> dict:
-    """Runs table: a RUN item and one per user per run, kept the retention plus the extra days
-    (TTL), and the LATEST pointer. Content index: one item per distinct content kept."""
+    """Runs table: a header, its tallies and one item per user per run, kept the retention plus
+    the extra days (TTL), and the LATEST pointer. Content index: one item per distinct content kept."""
     days = design.retention_days + contract.RUN_RECORD_EXTRA_DAYS
     first_contents = first.requests["s3"].get("CopyObject", 0)
     nightly_new = fit_.requests(scale.users, round(scale.objects * design.churn))["s3"].get("CopyObject", 0)
-    return {"runs_table": (scale.users + 1) * days + 1,
+    shards = tally.shards_for(scale.users, design.run_shards)
+    return {"runs_table": (scale.users + shards + 1) * days + 1,
             "content_index": round(first_contents + nightly_new * design.retention_days)}
 
 
-# Each bound: what it limits ("time" grows with the users, "rate" with the concurrency) and
-# whether AWS adapts past it (S3 partitions a busy prefix, on-demand doubles its peak) or not.
-BOUNDS = {
-    "initiator timeout": ("time", "hard"), "backup window": ("time", "hard"), "first run in a day": ("time", "hard"),
-    "Lambda concurrency": ("time", "quota"), "run record writes": ("rate", "hard"),
-    "run record conflicts": ("conflict", "hard"),
-    "content index writes (new table)": ("rate", "adaptive"), "backup content/ PUT rate": ("rate", "adaptive"),
-    "source GET rate": ("rate", "adaptive"), "restore copy rate": ("restore", "adaptive"),
-}
-
-
-def checks(fit_: Fit, scale: Scale, nightly: Run, first: Run, restore_rate: float, design: Design) -> list[dict]:
-    """Each bound as demand over limit (1.0 or more: broken), and how far it is: the users (a time
-    bound) or the worker concurrency (a rate bound) at which it would be reached."""
-    wcu = LIMITS["dynamodb_transaction_wcu"].value * math.ceil(design.run_record_bytes / 1024)
+def checks(fit_: Fit, scale: Scale, nightly: Run, first: Run, design: Design) -> list[dict]:
+    """Each bound as demand over limit at the design's concurrency (1.0 or more: broken)."""
+    shards = tally.shards_for(scale.users, design.run_shards)
     finish_rate = max(nightly.finish_rate, first.finish_rate)
-    index_writes = sum(n for op, n in fit_.per_object["dynamodb"].items() if op != "GetItem") * scale.objects
+    index_writes = index_writes_per_second(fit_, scale, first)
     first_copies = first.requests["s3"].get("CopyObject", 0) / first.seconds
     first_gets = sum(first.requests["s3"].get(op, 0) for op in ("GetObject", "HeadObject")) / first.seconds
     needed = math.ceil(scale.users * nightly.job_seconds / max(1.0, design.backup_window_seconds
                                                                 - initiator_seconds(scale.users, design)))
+    one_machine = scale_restore.on_one_machine(scale, design)
+    by_stack = scale_restore.by_the_stack(scale, design)
+    warm = max(design.content_index_warm_writes, LIMITS["dynamodb_new_table_writes"].value)
+    at = {"at_users": scale.users, "at_workers": nightly.concurrency}
     rows = [
-        ("initiator timeout", initiator_seconds(scale.users, design), contract.INITIATOR_TIMEOUT_SECONDS, "s"),
-        ("backup window", nightly.seconds, design.backup_window_seconds, "s"),
-        ("first run in a day", first.seconds, 24 * 3600, "s"),
-        ("Lambda concurrency", needed, LIMITS["lambda_account_concurrency"].value, "workers the window needs"),
-        ("run record writes", finish_rate * wcu, LIMITS["dynamodb_partition_wcu"].value, "WCU/s on one item"),
-        ("run record conflicts", scale.users * conflict_chance(nightly.finish_rate) ** TRIES_PER_JOB, 1,
-         "users failed a night (every try of every delivery conflicted)"),
-        ("content index writes (new table)", index_writes / first.seconds, LIMITS["dynamodb_new_table_writes"].value,
-         "writes/s"),
-        ("backup content/ PUT rate", first_copies, LIMITS["s3_put_per_prefix"].value, "COPY/s"),
-        ("source GET rate", first_gets, LIMITS["s3_get_per_prefix"].value, "GET+HEAD/s"),
-        ("restore copy rate", restore_rate, LIMITS["s3_get_per_prefix"].value, "copies/s"),
+        row("initiator timeout", initiator_seconds(scale.users, design), contract.INITIATOR_TIMEOUT_SECONDS, "s", **at),
+        row("backup window", nightly.seconds, design.backup_window_seconds, "s", **at),
+        row("first run in a day", first.seconds, 24 * 3600, "s", **at),
+        row("Lambda concurrency", needed, LIMITS["lambda_account_concurrency"].value, "workers the window needs", **at),
+        row("tally item writes", finish_rate * TALLY_WCU_PER_JOB / shards, LIMITS["dynamodb_partition_wcu"].value,
+            f"WCU/s on one tally ({shards} shards)", **at),
+        row("shard partition writes", finish_rate * SHARD_PARTITION_WCU_PER_JOB / shards,
+            LIMITS["dynamodb_partition_wcu"].value, "WCU/s on one shard's partition key", **at),
+        row("tally conflicts", scale.users * conflict_chance(finish_rate / shards) ** TRIES_PER_JOB, 1,
+            "users failed a night (every try of every delivery conflicted)", **at),
+        row("runs table writes (quota)", finish_rate * SHARD_PARTITION_WCU_PER_JOB,
+            LIMITS["dynamodb_table_writes_quota"].value, "WRU/s", **at),
+        row("content index writes (new table)", index_writes, warm, "writes/s", **at),
+        row("content index writes (quota)", index_writes, LIMITS["dynamodb_table_writes_quota"].value, "WRU/s", **at),
+        row("backup content/ PUT rate", first_copies / CONTENT_PREFIXES, LIMITS["s3_put_per_prefix"].value,
+            f"COPY/s per content/ prefix ({CONTENT_PREFIXES})", **at),
+        row("source GET rate", first_gets / min(scale.users, first.concurrency), LIMITS["s3_get_per_prefix"].value,
+            "GET+HEAD/s per user prefix", **at),
+        row("restore copy rate (one machine)", one_machine["copies_per_second"], LIMITS["s3_get_per_prefix"].value,
+            "copies/s", **at),
+        *(row(name, demand, limit, unit, **at) for name, demand, limit, unit
+          in scale_restore.source_and_target_rows(by_stack, scale)),
     ]
-    out = []
-    for name, demand, limit, unit in rows:
-        kind, nature = BOUNDS[name]
-        ratio = demand / limit
-        row = {"check": name, "demand": float(f"{demand:.4g}"), "limit": limit, "unit": unit,
-               "ratio": float(f"{ratio:.4g}"),
-               "kind": kind, "nature": nature, "answer": ANSWERS[name]}
-        if kind in ("time", "conflict") and ratio:
-            row["reached_at_users"] = int(scale.users / ratio)
-        if kind == "rate" and ratio:
-            row["reached_at_concurrency"] = int(nightly.concurrency / ratio)
-        out.append(row)
-    return out
-
-
-# The closing transaction's tries before a job is dead-lettered: finish_job retries a conflict in
-# place (engine/runs.py CONFLICT_RETRIES) on each of the queue's deliveries.
-TRIES_PER_JOB = (runs.CONFLICT_RETRIES + 1) * contract.JOB_MAX_RECEIVES
-
-
-def conflict_chance(finish_rate: float) -> float:
-    """The chance a job's closing transaction overlaps another on the one run item (Poisson
-    arrivals): DynamoDB cancels one of two overlapping transactions with TransactionConflict; the
-    worker (engine/runs.py finish_job) retries it in place after a short backoff, up to
-    CONFLICT_RETRIES times, and then fails the attempt, retried by SQS."""
-    return 1 - math.exp(-finish_rate * LIMITS["dynamodb_transaction_window_seconds"].value)
-
-
-ASSUMED = ("run record conflicts",)   # rests on an assumed figure (the transaction window)
-
-
-def first_to_break(rows: list[dict], *, published_only: bool = False) -> dict:
-    """At the design's concurrency: the bound closest to (or past) its limit; with published_only,
-    among the bounds resting on published figures alone."""
-    return max((row for row in rows if not (published_only and row["check"] in ASSUMED)), key=lambda row: row["ratio"])
-
-
-def first_hard_ceiling(rows: list[dict]) -> dict:
-    """Raising the worker concurrency: the first bound AWS does not adapt past."""
-    return min((row for row in rows if row["kind"] == "rate" and row["nature"] == "hard"),
-               key=lambda row: row["reached_at_concurrency"])
+    return rows
 
 
 def model(fit_: Fit, design: Design = Design(), scales: tuple[Scale, ...] = SCALES) -> dict:
@@ -332,18 +241,25 @@ def model(fit_: Fit, design: Design = Design(), scales: tuple[Scale, ...] = SCAL
     for scale in scales:
         nightly = run(fit_, scale, round(scale.objects * design.churn), design)
         first = run(fit_, scale, scale.objects, design)
-        restore, bound, rate = restore_seconds(scale, design)
-        rows = checks(fit_, scale, nightly, first, rate, design)
+        rows = checks(fit_, scale, nightly, first, design)
+        in_an_hour = first_run_in(fit_, scale, design)
+        by_stack = scale_restore.by_the_stack(scale, design)
+        ceiling = first_hard_ceiling(rows)
         out.append({
             "scale": scale.name, "users": scale.users, "objects": scale.objects, "bytes": scale.bytes,
             "nightly": _run_dict(nightly), "first_run": _run_dict(first),
+            "first_run_in_an_hour": _run_dict(in_an_hour) | {
+                "index_writes_per_second": round(index_writes_per_second(fit_, scale, in_an_hour))} if in_an_hour
+            else None,
             "invocations": {"nightly": nightly.jobs + 1, "first_run": first.jobs + 1},
             "dynamodb_items": dynamodb_items(fit_, scale, design, first),
-            "restore": {"seconds": round(restore), "copies_per_second": round(rate), "bound": bound,
-                        "in_flight": design.restore_users_parallel * design.restore_files_per_user},
+            "restore": scale_restore.on_one_machine(scale, design),
+            "restore_by_stack": by_stack | {"workers_for_an_hour": scale_restore.workers_for_an_hour(
+                scale, design, design.target_seconds)},
             "checks": rows, "first_to_break": first_to_break(rows)["check"],
             "first_to_break_published": first_to_break(rows, published_only=True)["check"],
-            "first_hard_ceiling": first_hard_ceiling(rows)["check"],
+            "first_hard_ceiling": ceiling["check"],
+            "hard_ceiling_workers": ceiling["reached_at_concurrency"],
         })
     return {"source": fit_.source, "design": design.__dict__, "scales": out,
             "limits": {name: {"value": limit.value, "unit": limit.unit, "source": limit.source}
@@ -399,13 +315,13 @@ def table(modelled: dict) -> str:
 
     def worst(key: str):
         def cell(s: dict) -> str:
-            row = next(r for r in s["checks"] if r["check"] == s[key])
-            return f"{row['check']} {row['ratio']:.2f}x"
+            found = next(r for r in s["checks"] if r["check"] == s[key])
+            return f"{found['check']} {found['ratio']:.2f}x"
         return cell
 
     def ceiling(s: dict) -> str:
-        row = next(r for r in s["checks"] if r["check"] == s["first_hard_ceiling"])
-        return f"{row['check']} at {row['reached_at_concurrency']} workers"
+        found = next(r for r in s["checks"] if r["check"] == s["first_hard_ceiling"])
+        return f"{found['check']} at {found['reached_at_concurrency']:,} workers"
 
     rows = [
         ("users / objects / TB", lambda s: f"{s['users']:,} / {_count(s['objects'])} / {s['bytes'] // TB}"),
@@ -416,7 +332,12 @@ def table(modelled: dict) -> str:
                                      f"index {_count(s['dynamodb_items']['content_index'])}"),
         ("nightly run", lambda s: _duration(s["nightly"]["seconds"])),
         ("first full run", lambda s: _duration(s["first_run"]["seconds"])),
-        ("full restore", lambda s: f"{_duration(s['restore']['seconds'])} ({s['restore']['copies_per_second']}/s)"),
+        ("... within 1 hour", _in_an_hour),
+        ("full restore (stack)", lambda s: f"{_duration(s['restore_by_stack']['seconds'])} at "
+                                           f"{s['restore_by_stack']['workers']}x{design['restore_threads']} "
+                                           f"({s['restore_by_stack']['copies_per_second']:,}/s)"),
+        ("full restore (1 machine)", lambda s: f"{_duration(s['restore']['seconds'])} "
+                                               f"({s['restore']['copies_per_second']}/s)"),
         ("first to break", worst("first_to_break")),
         ("... on published limits", worst("first_to_break_published")),
         ("first hard ceiling", ceiling),
@@ -430,6 +351,14 @@ def table(modelled: dict) -> str:
                  f"{design['restore_users_parallel']} users x {design['restore_files_per_user']} files restored at once; "
                  f"large user: {_large(modelled)})")
     return "\n".join(lines)
+
+
+def _in_an_hour(s: dict) -> str:
+    first = s.get("first_run_in_an_hour")
+    if not first:
+        return "not with 1,000 workers"
+    return (f"{_duration(first['seconds'])} at {first['concurrency']} workers, "
+            f"index {first['index_writes_per_second']:,} writes/s")
 
 
 def _large(modelled: dict) -> str:

@@ -1,7 +1,7 @@
 """The scale model's rows for continuous protection (docs/scale.md): at 1x, 10x and 100x, the day's
 changes and their peak, the capture's invocations and requests, its throughput at the configured
 MaximumConcurrency, the RPO through a burst of 10,000 changes within a minute, and the first limit
-it hits. Requests per captured change are scenario 10's when it ran, else the data model's.
+it hits. Requests per captured change are scenario 11's when it ran, else the data model's.
 Pure arithmetic, no AWS call; the limits and latencies are scale.py's, with EventBridge's own."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ PEAK_FACTOR = 3
 BURST_PER_MINUTE = 10_000
 EVENTBRIDGE_INVOCATIONS = Limit(18_750, "rule target invocations per s (us-east-1, adjustable quota)",
                                 "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html")
-# Per captured change when scenario 10 did not run: the capture's reads and writes by the data model
+# Per captured change when scenario 11 did not run: the capture's reads and writes by the data model
 # (a GET, a claim, a copy and a mark for new content), its share of the mapping's receives and
 # deletes and of the journal segment and burst counter of its batch.
 FALLBACK_PER_CHANGE = {"s3": 2.1, "dynamodb": 2.1, "sqs": 0.3}
@@ -24,8 +24,8 @@ FALLBACK_PER_CHANGE = {"s3": 2.1, "dynamodb": 2.1, "sqs": 0.3}
 
 def per_change(measured: dict | None) -> tuple[dict, str]:
     if measured and measured.get("requests"):
-        return {s: measured["requests"][s]["per_change"] for s in ("s3", "dynamodb", "sqs")}, "measured (scenario 10)"
-    return dict(FALLBACK_PER_CHANGE), "the data model (scenario 10 did not run)"
+        return {s: measured["requests"][s]["per_change"] for s in ("s3", "dynamodb", "sqs")}, "measured (scenario 11)"
+    return dict(FALLBACK_PER_CHANGE), "the data model (scenario 11 did not run)"
 
 
 def change_seconds(requests: dict, object_bytes: float) -> float:

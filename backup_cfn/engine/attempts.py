@@ -24,7 +24,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from backup_cfn import contract
-from backup_cfn.engine import naming
+from backup_cfn.engine import naming, tally
 from backup_cfn.engine.contentstore import from_item, is_conditional_failure
 from backup_cfn.engine.errors import LeaseHeld, RetryableJobError
 from backup_cfn.engine.settings import Settings
@@ -90,7 +90,7 @@ GONE_MESSAGE_CODES = ("ReceiptHandleIsInvalid", "InvalidParameterValue", "AWS.Si
                       "MessageNotInflight")
 
 
-def change_visibility(sqs, settings: Settings, receipt_handle: str, seconds: int, queue_url: str | None = None) -> None:
+def change_visibility(sqs, settings: Settings, receipt_handle: str, seconds: int, *, queue_url: str = "") -> None:
     """Time the message's next delivery (on the job queue, or `queue_url`); a message no longer ours
     to time is left alone."""
     try:
@@ -133,9 +133,14 @@ class Deadline:
 
 # --- the lease --------------------------------------------------------------------------------
 
+def job_layout(dynamodb, settings: Settings, run_id: str) -> tally.Layout:
+    return tally.layout(dynamodb, settings.runs_table, run_id)
+
+
 def get_user_job(dynamodb, settings: Settings, run_id: str, user: str) -> dict | None:
-    item = dynamodb.get_item(TableName=settings.runs_table, Key=naming.user_key(run_id, user), ConsistentRead=True).get("Item")
-    return from_item(item) if item else None
+    key = job_layout(dynamodb, settings, run_id).user_key(user)
+    item = dynamodb.get_item(TableName=settings.runs_table, Key=key, ConsistentRead=True).get("Item")
+    return tally.job_record(from_item(item)) if item else None
 
 
 @dataclass(frozen=True)
@@ -173,8 +178,9 @@ def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_
     this part (a duplicate delivery); LeaseHeld while another live attempt holds it. A lease
     outlives no attempt: it lasts the worker's timeout, after which Lambda has ended that attempt."""
     now = settings.now()
+    layout = job_layout(dynamodb, settings, run_id)
     chain, chain_values = _chain_condition(part)
-    names = {"#s": "status", "#u": "user"}
+    names = {"#s": layout.status_attribute, "#u": "user"}
     values = {
         ":running": {"S": RUNNING}, ":failed": {"S": FAILED}, ":user": {"S": user}, ":attempt": {"S": attempt_id},
         ":now": {"S": naming.iso_precise(now)},
@@ -184,7 +190,7 @@ def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_
     }
     try:
         old = dynamodb.update_item(
-            TableName=settings.runs_table, Key=naming.user_key(run_id, user),
+            TableName=settings.runs_table, Key=layout.user_key(user),
             UpdateExpression=("SET #s = :running, #u = :user, attempt_id = :attempt, lease_until = :until, "
                               "started_at = if_not_exists(started_at, :now), expires_at = :expires ADD attempts :one"),
             ConditionExpression=(f"(attribute_not_exists(#s) OR #s = :failed OR (#s = :running AND lease_until <= :now)) "
@@ -195,7 +201,7 @@ def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
-        current = from_item(exc.response["Item"]) if exc.response.get("Item") else {}
+        current = tally.job_record(from_item(exc.response["Item"])) if exc.response.get("Item") else {}
         refusal = why_not_free(current, part, now)
         if refusal == "done":
             if current.get("status") not in FINAL_JOB_STATUSES:
@@ -204,7 +210,7 @@ def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_
         if refusal == "ahead":
             raise ChainAhead(f"user {user} of run {run_id}: part {part} arrived before its chain reached it") from None
         raise LeaseHeld(f"user {user} of run {run_id} is being backed up by another attempt") from None
-    record = from_item(old) if old else {}
+    record = tally.job_record(from_item(old)) if old else {}
     return Lease(attempt_id=attempt_id, previous_status=record.get("status"),
                  counted_failed=bool(record.get("counted_failed")), first_part=int(record.get("chain_first_part", 0)),
                  chain_started=record.get("chain_started_at"))
@@ -228,12 +234,13 @@ def why_not_free(record: dict, part: int, now: datetime) -> str:
 
 def release_lease(dynamodb, settings: Settings, run_id: str, user: str, lease: Lease, error: str) -> None:
     """After a failed attempt that will be retried: let the next attempt start at once."""
+    layout = job_layout(dynamodb, settings, run_id)
     try:
         dynamodb.update_item(
-            TableName=settings.runs_table, Key=naming.user_key(run_id, user),
+            TableName=settings.runs_table, Key=layout.user_key(user),
             UpdateExpression="SET lease_until = :now, last_error = :error",
             ConditionExpression="#s = :running AND attempt_id = :attempt",
-            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeNames={"#s": layout.status_attribute},
             ExpressionAttributeValues={":now": {"S": naming.iso_precise(settings.now())},
                                        ":error": {"S": error[:1000]}, ":running": {"S": RUNNING},
                                        ":attempt": {"S": lease.attempt_id}},
@@ -247,12 +254,13 @@ def note_error(dynamodb, settings: Settings, run_id: str, user: str, error: str)
     """A failed attempt that held no lease: its error on the job record (for `runs` and the
     dead-letter consumer's reason), unless the job has finished or a live attempt holds it."""
     now = settings.now()
+    layout = job_layout(dynamodb, settings, run_id)
     try:
         dynamodb.update_item(
-            TableName=settings.runs_table, Key=naming.user_key(run_id, user),
+            TableName=settings.runs_table, Key=layout.user_key(user),
             UpdateExpression="SET #u = :user, last_error = :error, expires_at = :expires ADD attempts :one",
             ConditionExpression="attribute_not_exists(#s) OR #s = :failed OR (#s = :running AND lease_until <= :now)",
-            ExpressionAttributeNames={"#s": "status", "#u": "user"},
+            ExpressionAttributeNames={"#s": layout.status_attribute, "#u": "user"},
             ExpressionAttributeValues={":user": {"S": user}, ":error": {"S": error[:1000]},
                                        ":expires": {"N": str(naming.expires_at(run_id, settings.retention_days))},
                                        ":failed": {"S": FAILED}, ":running": {"S": RUNNING},
@@ -271,26 +279,21 @@ def record_hand_on(dynamodb, settings: Settings, run_id: str, user: str, lease: 
     recorded; an attempt dying in between leaves its own message, which comes back, finds the
     chain moved on (ChainMovedOn with `resume_after`) and sends the continuation again."""
     now = naming.iso_precise(settings.now())
+    layout = job_layout(dynamodb, settings, run_id)
     try:
         dynamodb.transact_write_items(TransactItems=[
             {"Update": {
-                "TableName": settings.runs_table, "Key": naming.user_key(run_id, user),
+                "TableName": settings.runs_table, "Key": layout.user_key(user),
                 "UpdateExpression": ("SET next_part = :next, chain_first_part = :first, chain_started_at = :chain, "
                                      "resume_after = :after, lease_until = :now"),
                 "ConditionExpression": "#s = :running AND attempt_id = :attempt",
-                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeNames": {"#s": layout.status_attribute},
                 "ExpressionAttributeValues": {":next": {"N": str(next_part)}, ":first": {"N": str(first_part)},
                                               ":chain": {"S": chain_started}, ":after": {"S": after},
                                               ":now": {"S": now}, ":running": {"S": RUNNING},
                                               ":attempt": {"S": lease.attempt_id}},
             }},
-            {"Update": {
-                "TableName": settings.runs_table, "Key": naming.run_key(run_id),
-                "UpdateExpression": "SET last_progress_at = :now",
-                "ConditionExpression": "attribute_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": contract.RUNS_PARTITION_KEY},
-                "ExpressionAttributeValues": {":now": {"S": now}},
-            }},
+            tally.progress_update(settings.runs_table, layout, user, now),
         ])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":

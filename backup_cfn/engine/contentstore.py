@@ -82,37 +82,32 @@ def conditional_update(dynamodb, **kwargs) -> bool:
         raise
 
 
-def touch(dynamodb, settings: Settings, sha256: str) -> bool:
-    """Record that a manifest about to be written references this content. Only a STORED entry
-    can be touched: once the collector has marked it DELETING, the touch fails and the caller
-    stores the content again instead of referencing an object on its way out."""
-    return conditional_update(
-        dynamodb, TableName=settings.content_table, Key=key_of(sha256),
-        UpdateExpression="SET last_referenced = :now",
-        ConditionExpression="#state = :stored",
-        ExpressionAttributeNames={"#state": "state"},
-        ExpressionAttributeValues={":now": {"S": naming.iso_precise(settings.now())}, ":stored": {"S": STORED}},
-    )
-
-
-def _claim_new(dynamodb, settings: Settings, sha256: str, size: int, owner: str) -> tuple[bool, dict | None]:
-    """(True, None) when this call created the claim; (False, the existing entry) otherwise, in
-    the same request (ReturnValuesOnConditionCheckFailure)."""
+def _claim_or_touch(dynamodb, settings: Settings, sha256: str, size: int, owner: str) -> tuple[str, dict | None]:
+    """One conditional write for both usual cases: when no entry exists it creates the STORING claim
+    ("claimed"); when the entry is STORED it touches `last_referenced` ("touched"), the claim's
+    fields kept as they are (`if_not_exists`). Any other state refuses the write and comes back in
+    the same request ("refused", the entry; ReturnValuesOnConditionCheckFailure)."""
+    now = naming.iso_precise(settings.now())
     try:
-        dynamodb.put_item(
-            TableName=settings.content_table,
-            Item=to_item({contract.CONTENT_PARTITION_KEY: sha256, "state": STORING, "owner": owner, "size": size,
-                          "claimed_at": naming.iso_precise(settings.now())}),
-            ConditionExpression="attribute_not_exists(#pk)",
-            ExpressionAttributeNames={"#pk": contract.CONTENT_PARTITION_KEY},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-        return True, None
+        old = dynamodb.update_item(
+            TableName=settings.content_table, Key=key_of(sha256),
+            UpdateExpression=("SET #state = if_not_exists(#state, :storing), #owner = if_not_exists(#owner, :owner), "
+                              "claimed_at = if_not_exists(claimed_at, :now), #size = if_not_exists(#size, :size), "
+                              "last_referenced = :now"),
+            ConditionExpression="attribute_not_exists(#pk) OR #state = :stored",
+            ExpressionAttributeNames={"#pk": contract.CONTENT_PARTITION_KEY, "#state": "state", "#owner": "owner",
+                                      "#size": "size"},
+            ExpressionAttributeValues={":storing": {"S": STORING}, ":stored": {"S": STORED}, ":owner": {"S": owner},
+                                       ":now": {"S": now}, ":size": {"N": str(size)}},
+            ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ).get("Attributes")
     except ClientError as exc:
         if is_conditional_failure(exc):
             item = exc.response.get("Item")
-            return False, from_item(item) if item else None
+            return "refused", from_item(item) if item else None
         raise
+    # A new item has no old values; a STORED one had a state (and a last reference) before.
+    return ("touched", None) if old and "state" in old else ("claimed", None)
 
 
 def _take_over(dynamodb, settings: Settings, sha256: str, seen: dict, owner: str) -> bool:
@@ -135,8 +130,10 @@ def _mark_stored(dynamodb, settings: Settings, sha256: str, size: int, owner: st
     now = naming.iso_precise(settings.now())
     return conditional_update(
         dynamodb, TableName=settings.content_table, Key=key_of(sha256),
+        # The claim's owner and time stay as a record of who stored it: a later touch keeps them
+        # (if_not_exists), so it does not write them again.
         UpdateExpression=("SET #state = :stored, stored_key = :key, #size = :size, last_referenced = :now, "
-                          "first_seen = if_not_exists(first_seen, :now) REMOVE #owner, claimed_at"),
+                          "first_seen = if_not_exists(first_seen, :now)"),
         ConditionExpression="#state = :storing AND #owner = :owner",
         ExpressionAttributeNames={"#state": "state", "#owner": "owner", "#size": "size"},
         ExpressionAttributeValues={
@@ -173,30 +170,28 @@ def ensure_stored(clients, settings: Settings, sha256: str, source: SourceObject
     """Make the content with this hash stored and referenced-now, copying it from `source` only
     if no other job has stored it. Raises RetryableJobError when another live job holds it.
 
-    `likely_stored`: content reused from the previous snapshot starts with a touch (one write
-    when it is stored, the usual case); newly hashed content starts with a claim (one write when
-    it is new; a failed claim returns the entry, so a deduplicated one costs a touch more)."""
-    if likely_stored and touch(clients.dynamodb, settings, sha256):
-        return StoreResult()
+    One write in both usual cases (engine/contentstore.py `_claim_or_touch`): new content is
+    claimed, stored content touched. `likely_stored` is kept for callers; the write is the same."""
+    del likely_stored
     waited, delay = 0.0, 0.05
     entry: dict | None = None
-    known = False   # whether `entry` was just read (a failed claim returns it)
+    known = False   # whether `entry` was just read (a refused write returns it)
     while True:
         if not known:
-            claimed, entry = _claim_new(clients.dynamodb, settings, sha256, source.size, owner)
-            if claimed:
+            outcome, entry = _claim_or_touch(clients.dynamodb, settings, sha256, source.size, owner)
+            if outcome == "touched":
+                return StoreResult()
+            if outcome == "claimed":
                 # A fresh claim: the collector deletes the object before the entry, so no entry
                 # means no current object, and nothing to look for before copying.
                 return _store(clients, settings, sha256, source, owner, hook, fresh=True)
             if entry is None:
-                continue  # deleted between the claim and its failure: claim again
+                continue  # deleted between the write and its refusal: try again
         known = False
         now = settings.now()
         state = entry.get("state")
         if state == STORED:
-            if touch(clients.dynamodb, settings, sha256):
-                return StoreResult()
-            continue
+            continue      # stored since it refused us: the next write touches it
         if state == STORING and (entry.get("owner") == owner
                                  or _is_stale(entry.get("claimed_at"), settings.stale_after_seconds, now)):
             if _take_over(clients.dynamodb, settings, sha256, entry, owner):

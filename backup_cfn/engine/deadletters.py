@@ -42,7 +42,7 @@ def record_dead_letter(clients, settings: Settings, body: str) -> DeadLetterOutc
         return DeadLetterOutcome(INVALID, job, f"job names unknown run {job.run_id}")
     current = attempts.get_user_job(clients.dynamodb, settings, job.run_id, job.user) or {}
     if current.get("status") == runs.FAILED or attempts.why_not_free(current, job.part, settings.now()) == "done":
-        return DeadLetterOutcome(ALREADY_RECORDED, job, current.get("reason", ""))
+        return _already_recorded(clients, settings, job, current.get("reason", ""))
     reason = (f"dead-lettered after {settings.job_max_receives} deliveries: "
               f"{current.get('last_error') or KILLED}")[:1000]
     try:
@@ -51,7 +51,15 @@ def record_dead_letter(clients, settings: Settings, body: str) -> DeadLetterOutc
     except runs.JobNotRecorded as exc:
         if exc.state == "held":
             raise JobStillHeld(f"user {job.user} of run {job.run_id} is held by a live attempt") from None
-        return DeadLetterOutcome(ALREADY_RECORDED, job, "")
+        return _already_recorded(clients, settings, job, "")
     if closed is not None:
         runs.publish_summary(clients.sns, settings, closed)
     return DeadLetterOutcome(RECORDED, job, reason, closed)
+
+
+def _already_recorded(clients, settings: Settings, job: Job, reason: str) -> DeadLetterOutcome:
+    """The job is recorded; its last attempt may have died before closing the run: check again."""
+    closed = runs.close_run(clients.dynamodb, settings, job.run_id)
+    if closed is not None:
+        runs.publish_summary(clients.sns, settings, closed)
+    return DeadLetterOutcome(ALREADY_RECORDED, job, reason, closed)

@@ -50,22 +50,23 @@ def order_users(users: list[str], priority: tuple[str, ...]) -> tuple[list[str],
     return first + sorted(u for u in present if u not in chosen), len(first)
 
 
-def enqueue_jobs(sqs, settings: Settings, jobs: list[Job], *, first: int = 0) -> int:
+def enqueue_jobs(sqs, settings: Settings, jobs: list, *, first: int = 0, queue_url: str = "") -> int:
     """SendMessageBatch in batches of ten. The first `first` jobs (the priority users) are sent
     batch after batch, each confirmed before the next, before any other; the rest go several
     batches at a time. A 200 response can still carry failed entries; those are sent again with
     backoff until none is left or attempts run out.
 
     A standard queue delivers in roughly the order sent, not exactly: priority users enqueued
-    first are delivered first in practice, but SQS does not promise it."""
+    first are delivered first in practice, but SQS does not promise it. Any message with a `body()`
+    goes (restore jobs to `queue_url`)."""
     head, rest = jobs[:first], jobs[first:]
 
-    def send(batch: list[Job]) -> int:
+    def send(batch: list) -> int:
         pending = {str(i): job for i, job in enumerate(batch)}
         delay = 0.1
         for attempt in range(SEND_ATTEMPTS):
             response = sqs.send_message_batch(
-                QueueUrl=settings.job_queue_url,
+                QueueUrl=queue_url or settings.job_queue_url,
                 Entries=[{"Id": i, "MessageBody": job.body()} for i, job in pending.items()],
             )
             for ok in response.get("Successful", []):
@@ -89,7 +90,7 @@ def enqueue_jobs(sqs, settings: Settings, jobs: list[Job], *, first: int = 0) ->
     return sent
 
 
-def _batches(jobs: list[Job]) -> list[list[Job]]:
+def _batches(jobs: list) -> list[list]:
     return [jobs[i:i + BATCH_SIZE] for i in range(0, len(jobs), BATCH_SIZE)]
 
 
@@ -104,7 +105,7 @@ def start_run(clients, settings: Settings, run_id: str, *, users: list[str] | No
         chosen, first = order_users(list(dict.fromkeys(users)), settings.priority_users)
     else:
         chosen, first = order_users(discover_users(clients.s3, settings.source_bucket), settings.priority_users)
-    created, record = runs.create_run(clients.dynamodb, settings, run_id, len(chosen), trigger)
+    created, record = runs.create_run(clients.dynamodb, settings, run_id, chosen, trigger)
     if not created and record.get("status") != runs.ENQUEUING:
         # A run past enqueuing whose jobs all finished before it was marked (the initiator that
         # marked it died before closing it) is closed by this retry.

@@ -114,11 +114,6 @@ def run_key(run_id: str) -> dict:
     return {contract.RUNS_PARTITION_KEY: {"S": run_id}, contract.RUNS_SORT_KEY: {"S": RUN_ITEM}}
 
 
-def user_key(run_id: str, user: str) -> dict:
-    """The runs table's key of one user's job in a run."""
-    return {contract.RUNS_PARTITION_KEY: {"S": run_id}, contract.RUNS_SORT_KEY: {"S": user_item(user)}}
-
-
 def job_id(run_id: str, user: str) -> str:
     return f"{run_id}/{user}"
 

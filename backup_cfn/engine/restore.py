@@ -29,6 +29,7 @@ class RestoreReport(ReadTally):
     user: str
     run_id: str
     to: str = ""
+    problems_total: int | None = None   # when more problems happened than `problems` lists
 
     @property
     def ok(self) -> bool:
@@ -105,33 +106,47 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
     return _restore_all(report, entries, restore_one, threads)
 
 
+def copy_entry(s3, bucket: str, path: str, entry, target_bucket: str, key: str, *,
+               transient: tuple[str, ...] = ()) -> str | None:
+    """One file back to S3 by a server-side copy of its content, the copy's S3-computed SHA-256
+    compared with the snapshot's; None, or the problem (naming the path). An error whose code is in
+    `transient` is raised instead (the caller retries the whole job)."""
+    source = {"Bucket": bucket, "Key": naming.content_key(entry.sha256)}
+    try:
+        if entry.size > COPY_LIMIT:
+            from boto3.s3.transfer import TransferConfig
+            s3.copy(source, target_bucket, key, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
+        else:
+            result = s3.copy_object(Bucket=target_bucket, Key=key, CopySource=source,
+                                    ChecksumAlgorithm="SHA256", TaggingDirective="REPLACE")
+            stored = whole_object_sha256(result.get("CopyObjectResult", {}))
+            if stored is not None and stored != entry.sha256:
+                return f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in transient:
+            raise
+        return f"{path}: copy failed: {error.get('Code')}: {error.get('Message')}"
+    return None
+
+
+def target_key(prefix: str, path: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/{path}" if prefix else path
+
+
 def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, target_prefix: str, *,
                   path_prefix: str | None = None, threads: int = FILE_THREADS,
                   progress: Callable[[int], None] | None = None) -> RestoreReport:
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
-    prefix = target_prefix.strip("/")
-    prefix = f"{prefix}/" if prefix else ""
 
     def restore_one(item):
         path, entry = item
-        source = {"Bucket": bucket, "Key": naming.content_key(entry.sha256)}
-        try:
-            if entry.size > COPY_LIMIT:
-                from boto3.s3.transfer import TransferConfig
-                s3.copy(source, target_bucket, prefix + path, Config=TransferConfig(multipart_threshold=COPY_LIMIT))
-            else:
-                result = s3.copy_object(Bucket=target_bucket, Key=prefix + path, CopySource=source,
-                                        ChecksumAlgorithm="SHA256", TaggingDirective="REPLACE")
-                stored = whole_object_sha256(result.get("CopyObjectResult", {}))
-                if stored is not None and stored != entry.sha256:
-                    return f"{path}: SHA-256 mismatch after copy (expected {entry.sha256[:16]})"
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            return f"{path}: copy failed: {error.get('Code')}: {error.get('Message')}"
-        if progress:
+        problem = copy_entry(s3, bucket, path, entry, target_bucket, target_key(target_prefix, path))
+        if problem is None and progress:
             progress(entry.size)
-        return None
+        return problem
 
     return _restore_all(report, entries, restore_one, threads)
 

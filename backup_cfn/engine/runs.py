@@ -1,18 +1,19 @@
-"""The runs table: one RUN record per run and one USER#<user> record per user job.
+"""The runs table: one RUN header per run, its tallies, and one USER#<user> record per user job
+(engine/tally.py says where each lives).
 
 Counters move in the same transaction as the user record that justifies them, so a retried or
-duplicated job never counts twice; the job that finishes last closes the run in that transaction. Run and job statuses use disjoint words, so the ByStatus
-index answers "which runs are in progress" without reading user records.
+duplicated job never counts twice; the job that empties its shard closes the run if no other shard
+has a job pending, with a write conditional on the run's status. User records keep their status
+out of the ByStatus index, which answers "which runs are in progress" from the headers alone.
 """
 from __future__ import annotations
 
 import json
-import threading
 
 from botocore.exceptions import ClientError
 
 from backup_cfn import contract
-from backup_cfn.engine import naming
+from backup_cfn.engine import naming, tally
 # The job statuses and the job record are the attempt rules' (engine.attempts); read here with the runs.
 from backup_cfn.engine.attempts import (  # noqa: F401
     COMPLETED,
@@ -26,7 +27,7 @@ from backup_cfn.engine.attempts import (  # noqa: F401
     why_not_free,
     worst_case_outcome_seconds,
 )
-from backup_cfn.engine.contentstore import from_item, is_conditional_failure, to_item
+from backup_cfn.engine.contentstore import from_item, is_conditional_failure
 from backup_cfn.engine.errors import InvalidJob, RetryableJobError
 from backup_cfn.engine.settings import Settings
 
@@ -39,57 +40,57 @@ STAT_FIELDS = ("files_total", "files_changed", "bytes_scanned", "bytes_read", "b
                "objects_skipped", "changes_missed")
 
 
+RUN_CLOSING = tally.Closing(IN_PROGRESS, SUCCEEDED, PARTIAL)
+
+
 def get_run(dynamodb, settings: Settings, run_id: str) -> dict | None:
-    item = dynamodb.get_item(TableName=settings.runs_table, Key=naming.run_key(run_id), ConsistentRead=True).get("Item")
-    return from_item(item) if item else None
-
-
-# Runs this worker process has seen recorded: a Lambda execution environment runs many jobs in a
-# row, and a run record, once written, stays until its TTL (months after any message about it).
-_known_runs: dict[tuple[str, str], dict] = {}
-_known_runs_lock = threading.Lock()
+    """The run record with its counters as they stand (summed over its tallies)."""
+    header = tally.get_header(dynamodb, settings.runs_table, run_id)
+    return tally.current(dynamodb, settings.runs_table, header, naming.RUN_ITEM, STAT_FIELDS) if header else None
 
 
 def require_run(dynamodb, settings: Settings, run_id: str) -> dict:
-    """The run record as it was first read by this process (one read per run per execution
+    """The run's header as it was first read by this process (one read per run per execution
     environment); InvalidJob for a run that was never recorded, before anything is written for it."""
-    key = (settings.runs_table, run_id)
-    with _known_runs_lock:
-        known = _known_runs.get(key)
-    if known is not None:
-        return known
-    record = get_run(dynamodb, settings, run_id)
-    if record is None:
+    header = tally.known_header(dynamodb, settings.runs_table, run_id)
+    if header is None:
         raise InvalidJob(f"job names unknown run {run_id}")
-    with _known_runs_lock:
-        _known_runs[key] = record
-    return record
+    return header
+
+
+def run_layout(dynamodb, settings: Settings, run_id: str) -> tally.Layout:
+    return tally.layout(dynamodb, settings.runs_table, run_id)
 
 
 POINTER_KEY = {contract.RUNS_PARTITION_KEY: {"S": "LATEST"}, contract.RUNS_SORT_KEY: {"S": "POINTER"}}
 
 
-def create_run(dynamodb, settings: Settings, run_id: str, users_total: int, trigger: str) -> tuple[bool, dict]:
-    """Create the run record; (False, existing record) when this run ID was started before.
+def create_run(dynamodb, settings: Settings, run_id: str, users: list[str], trigger: str,
+               shards: int | None = None) -> tuple[bool, dict]:
+    """Create the run's header and its tallies (one transaction); (False, existing record) when this
+    run ID was started before.
 
     The record names the run before it (`previous_run_id`, from a pointer item holding the newest
     run ID), so each worker reads its user's previous snapshot by key instead of listing them."""
     pointer = dynamodb.get_item(TableName=settings.runs_table, Key=POINTER_KEY, ConsistentRead=True).get("Item")
     latest = from_item(pointer).get("latest_run_id") if pointer else None
+    shards = tally.shards_for(len(users)) if shards is None else shards
     record = {
         contract.RUNS_PARTITION_KEY: run_id, contract.RUNS_SORT_KEY: naming.RUN_ITEM, "status": ENQUEUING,
-        "trigger": trigger, "started_at": naming.iso(settings.now()), "users_total": users_total,
-        "users_pending": users_total, "users_done": 0, "users_failed": 0, "users_skipped": 0,
+        "trigger": trigger, "started_at": naming.iso(settings.now()), "users_total": len(users), "shards": shards,
         "previous_run_id": latest if latest and latest < run_id else None,
-        **{name: 0 for name in STAT_FIELDS},
         contract.RUNS_TTL_ATTRIBUTE: naming.expires_at(run_id, settings.retention_days),
     }
+    if not shards:
+        record.update(users_pending=len(users), users_done=0, users_failed=0, users_skipped=0,
+                      **{name: 0 for name in STAT_FIELDS})
+    layout = tally.Layout(run_id, naming.RUN_ITEM, shards)
     try:
-        dynamodb.put_item(TableName=settings.runs_table, Item=to_item(record),
-                          ConditionExpression="attribute_not_exists(#pk)",
-                          ExpressionAttributeNames={"#pk": contract.RUNS_PARTITION_KEY})
+        dynamodb.transact_write_items(TransactItems=tally.creation_items(settings.runs_table, record, layout, users,
+                                                                         STAT_FIELDS))
     except ClientError as exc:
-        if not is_conditional_failure(exc):
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException" \
+                or tally.cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
             raise
         return False, get_run(dynamodb, settings, run_id) or record
     try:
@@ -102,7 +103,8 @@ def create_run(dynamodb, settings: Settings, run_id: str, users_total: int, trig
         # time): the pointer stays on the newer one.
         if not is_conditional_failure(exc):
             raise
-    return True, record
+    return True, {**record, "users_pending": len(users), "users_done": 0, "users_failed": 0, "users_skipped": 0,
+                  **{name: 0 for name in STAT_FIELDS}}
 
 
 def mark_enqueued(dynamodb, settings: Settings, run_id: str) -> None:
@@ -128,72 +130,58 @@ class JobNotRecorded(RetryableJobError):
         self.state = state
 
 
-FINISH_ATTEMPTS = 5
-# Every job's closing transaction updates the run's one record, so with many workers two of them
-# overlap on it and DynamoDB cancels one with TransactionConflict (docs/scale.md). That is retried
-# here, after a short jittered backoff, not through an SQS redelivery a minute or more later.
-CONFLICT_RETRIES = 8
-CONFLICT_BASE_SECONDS = 0.05
-
-
-def conflict_delay(settings: Settings, conflicts: int) -> float:
-    """Before the n-th retry of a conflicting transaction: 50 ms doubling, times 0.5-1 (at most 6.4 s)."""
-    return CONFLICT_BASE_SECONDS * 2 ** (conflicts - 1) * (0.5 + settings.random() / 2)
+# Two jobs of one shard may overlap on its tally, and DynamoDB cancels one with TransactionConflict;
+# a hot partition cancels with ThrottlingError. Nothing was applied: sent again in place
+# (tally.commit), after a short jittered backoff, not through an SQS redelivery a minute later.
+CONFLICT_RETRIES = tally.CONFLICT_RETRIES
 
 
 def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Lease | None, status: str, stats: dict,
                reason: str = "", *, part: int = 0) -> dict | None:
-    """Record the job's final status and add its figures to the run, atomically, once; the job that
-    brings the run's pending count to zero closes the run in the same request. Returns the run
-    record as closed (SUCCEEDED or PARTIAL), or re-closed as SUCCEEDED by a redriven job, when
-    this call did it; else None.
+    """Record the job's final status and add its figures to its shard's tally, atomically, once
+    (tally.commit); the job that empties the run's last open shard then closes the run
+    (tally.close_if_done). Returns the run record as closed (SUCCEEDED or PARTIAL), or re-closed
+    as SUCCEEDED by a redriven job, when this call did it; else None.
 
     With a lease the record must still be ours. Without one (a job that needed no content claim
     takes none) it must be free: not finished, not held by a live attempt, at this chain part.
     Raises JobNotRecorded otherwise."""
+    layout = run_layout(dynamodb, settings, run_id)
     counted_failed = lease.counted_failed if lease else False
-    closing: dict | None = None
-    conflicts = 0
-    for _ in range(FINISH_ATTEMPTS + CONFLICT_RETRIES):
-        items = [_user_update(settings, run_id, user, lease, status, stats, reason, part, counted_failed)]
-        change = _run_change(status, stats, counted_failed)
-        if change:
-            items.append(_run_update(settings, run_id, change, closing))
+    for _ in range(2):
+        update = _user_update(settings, layout, user, lease, status, stats, reason, part, counted_failed)
         try:
-            dynamodb.transact_write_items(TransactItems=items)
-            return _closed_record(settings, closing, change) if closing else None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = exc.response.get("CancellationReasons") or []
-            user_reason, run_reason = (reasons + [{}, {}])[:2]
-        if "TransactionConflict" in (user_reason.get("Code"), run_reason.get("Code")) \
-                and conflicts < CONFLICT_RETRIES:
-            conflicts += 1
-            settings.sleep(conflict_delay(settings, conflicts))
-            continue
-        if user_reason.get("Code") == "ConditionalCheckFailed":
-            current = from_item(user_reason["Item"]) if user_reason.get("Item") else {}
+            closes = tally.commit(dynamodb, settings.runs_table, layout, user, update,
+                                  _run_change(status, stats, counted_failed), naming.iso(settings.now()),
+                                  sleep=settings.sleep, random=settings.random)
+        except tally.UserRefused as refused:
+            current = tally.job_record(refused.item)
             if lease is None and not counted_failed and current.get("counted_failed") \
                     and not why_not_free(current, part, settings.now()):
                 counted_failed = True   # a redriven job, counted among the failed: count it from there
                 continue
             state = "lost" if lease else (why_not_free(current, part, settings.now()) or "lost")
-            raise JobNotRecorded(f"user {user} of run {run_id}: job record changed by another attempt ({state})", state)
-        if run_reason.get("Code") == "ConditionalCheckFailed":
-            if not run_reason.get("Item"):
-                raise InvalidJob(f"job names unknown run {run_id}")
-            # This job closes the run, or the run changed since we looked: try again knowing it.
-            closing = from_item(run_reason["Item"])
-            continue
-        raise RetryableJobError(f"user {user} of run {run_id}: recording was cancelled ({user_reason or run_reason}); "
-                                "retrying")
-    raise RetryableJobError(f"user {user} of run {run_id}: the run kept changing while recording; retrying")
+            raise JobNotRecorded(f"user {user} of run {run_id}: job record changed by another attempt ({state})",
+                                 state) from None
+        except tally.UnknownRecord:
+            raise InvalidJob(f"job names unknown run {run_id}") from None
+        except tally.StillCancelled as exc:
+            raise RetryableJobError(f"user {user} of run {run_id}: recording was cancelled ({exc}); retrying") from None
+        return close_run(dynamodb, settings, run_id) if closes else None
+    raise RetryableJobError(f"user {user} of run {run_id}: the job record kept changing; retrying")
 
 
-def _user_update(settings: Settings, run_id: str, user: str, lease: Lease | None, status: str, stats: dict,
+def close_run(dynamodb, settings: Settings, run_id: str) -> dict | None:
+    """Close the run if no job is pending: the closed record when this call did it (its caller
+    publishes the summary), else None. Safe to call any number of times, by anyone."""
+    return tally.close_if_done(dynamodb, settings.runs_table, run_id, naming.RUN_ITEM, RUN_CLOSING,
+                               naming.iso(settings.now()), STAT_FIELDS)
+
+
+def _user_update(settings: Settings, layout: tally.Layout, user: str, lease: Lease | None, status: str, stats: dict,
                  reason: str, part: int, counted_failed: bool) -> dict:
     now = settings.now()
+    run_id = layout.record_id
     values = {":status": {"S": status}, ":now": {"S": naming.iso(now)}, ":reason": {"S": reason},
               ":user": {"S": user}, ":expires": {"N": str(naming.expires_at(run_id, settings.retention_days))},
               **{f":{k}": {"N": str(int(stats.get(k, 0)))} for k in STAT_FIELDS}}
@@ -205,7 +193,7 @@ def _user_update(settings: Settings, run_id: str, user: str, lease: Lease | None
         values[":true"] = {"BOOL": True}
     else:
         removes.append("counted_failed")
-    names = {"#s": "status", "#u": "user"}
+    names = {"#s": layout.status_attribute, "#u": "user"}
     if lease is not None:
         condition = "#s = :running AND attempt_id = :attempt"
         values.update({":running": {"S": RUNNING}, ":attempt": {"S": lease.attempt_id}})
@@ -217,7 +205,7 @@ def _user_update(settings: Settings, run_id: str, user: str, lease: Lease | None
         values.update({":failed": {"S": FAILED}, ":running": {"S": RUNNING},
                        ":lease_now": {"S": naming.iso_precise(now)}, ":one": {"N": "1"}, **chain_values})
     update = {
-        "TableName": settings.runs_table, "Key": naming.user_key(run_id, user),
+        "TableName": settings.runs_table, "Key": layout.user_key(user),
         "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
                             + (" ADD attempts :one" if lease is None else ""),
         "ConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
@@ -237,91 +225,10 @@ def _run_change(status: str, stats: dict, counted_failed: bool) -> dict[str, int
     return {source: -1, counter: 1, **{k: int(figures.get(k, 0)) for k in STAT_FIELDS}}
 
 
-def _run_update(settings: Settings, run_id: str, change: dict[str, int], closing: dict | None) -> dict:
-    now = naming.iso(settings.now())
-    names = {"#pk": contract.RUNS_PARTITION_KEY, "#s": "status"}
-    values = {f":{name}": {"N": str(value)} for name, value in change.items()}
-    values[":now"] = {"S": now}
-    sets = ["last_progress_at = :now"]
-    if closing is None:
-        # Optimistic: this job is not the one that closes the run (or re-closes it SUCCEEDED).
-        condition = "attribute_exists(#pk) AND NOT (" + _closes(change, values) + ")"
-    else:
-        after = {k: int(closing.get(k, 0)) + change.get(k, 0) for k in ("users_pending", "users_failed")}
-        final = _final_status(closing.get("status"), after)
-        condition = ("attribute_exists(#pk) AND #s = :seen_status AND users_pending = :seen_pending "
-                     "AND users_failed = :seen_failed")
-        values.update({":seen_status": {"S": closing.get("status", "")},
-                       ":seen_pending": {"N": str(int(closing.get("users_pending", 0)))},
-                       ":seen_failed": {"N": str(int(closing.get("users_failed", 0)))}})
-        if final:
-            sets += ["#s = :final", "completed_at = :now"]
-            values[":final"] = {"S": final}
-    return {"Update": {
-        "TableName": settings.runs_table, "Key": naming.run_key(run_id),
-        "UpdateExpression": f"SET {', '.join(sets)} ADD " + ", ".join(f"{name} :{name}" for name in change),
-        "ConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }}
-
-
-def _closes(change: dict[str, int], values: dict) -> str:
-    """The condition under which this change closes the run: its last pending job finishes while
-    it is IN_PROGRESS, or its last failed job, redriven, now succeeds on a closed PARTIAL run."""
-    tests = []
-    if change.get("users_pending"):
-        values.update({":in_progress": {"S": IN_PROGRESS}, ":one_left": {"N": "1"}})
-        tests.append("#s = :in_progress AND users_pending <= :one_left")
-    if change.get("users_failed", 0) < 0:
-        values.update({":partial": {"S": PARTIAL}, ":one_left": {"N": "1"}, ":none_left": {"N": "0"}})
-        tests.append("#s = :partial AND users_failed <= :one_left AND users_pending <= :none_left")
-    # DynamoDB refuses redundant parentheses: one test stands alone.
-    return tests[0] if len(tests) == 1 else " OR ".join(f"({test})" for test in tests)
-
-
-def _final_status(status: str | None, after: dict[str, int]) -> str | None:
-    if status == IN_PROGRESS and after["users_pending"] <= 0:
-        return SUCCEEDED if after["users_failed"] <= 0 else PARTIAL
-    if status == PARTIAL and after["users_pending"] <= 0 and after["users_failed"] <= 0:
-        return SUCCEEDED
-    return None
-
-
-def _closed_record(settings: Settings, seen: dict, change: dict[str, int]) -> dict | None:
-    after = {k: int(seen.get(k, 0)) + change.get(k, 0) for k in ("users_pending", "users_failed")}
-    final = _final_status(seen.get("status"), after)
-    if final is None:
-        return None
-    record = dict(seen)
-    for name, delta in change.items():
-        record[name] = int(record.get(name, 0)) + delta
-    record.update(status=final, completed_at=naming.iso(settings.now()))
-    return record
-
-
 def try_finalize(dynamodb, settings: Settings, run_id: str) -> dict | None:
-    """Close the run if every job has finished; the record when this call closed it, else None.
-    Exactly one caller wins the conditional write, so exactly one summary is published. A
-    consistent read first spares the two conditional writes while jobs are still pending."""
-    current = get_run(dynamodb, settings, run_id)
-    if current is None or current.get("status") != IN_PROGRESS or current.get("users_pending", 1) > 0:
-        return None
-    for status, failed_test in ((SUCCEEDED, "users_failed = :zero"), (PARTIAL, "users_failed > :zero")):
-        try:
-            attributes = dynamodb.update_item(
-                TableName=settings.runs_table, Key=naming.run_key(run_id),
-                UpdateExpression="SET #s = :final, completed_at = :now",
-                ConditionExpression=f"#s = :running AND users_pending <= :zero AND {failed_test}",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":final": {"S": status}, ":running": {"S": IN_PROGRESS},
-                                           ":zero": {"N": "0"}, ":now": {"S": naming.iso(settings.now())}},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-            return from_item(attributes)
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
-    return None
+    """Close the run if every job has finished (the initiator, after marking the run enqueued: jobs
+    that finished while it was enqueuing could not close it); the record when this call did."""
+    return close_run(dynamodb, settings, run_id)
 
 
 def publish_summary(sns, settings: Settings, record: dict) -> None:
@@ -342,7 +249,8 @@ def publish_summary(sns, settings: Settings, record: dict) -> None:
 
 
 def recent_runs(dynamodb, settings: Settings, limit: int = 10) -> list[dict]:
-    """The newest runs, any status, newest first, through the ByStatus index."""
+    """The newest runs, any status, newest first, through the ByStatus index (headers only; an
+    unfinished run's counters summed from its tallies)."""
     found = []
     for status in RUN_STATUSES:
         response = dynamodb.query(
@@ -352,7 +260,9 @@ def recent_runs(dynamodb, settings: Settings, limit: int = 10) -> list[dict]:
         )
         found.extend(from_item(i) for i in response.get("Items", []))
     found = [r for r in found if r.get(contract.RUNS_SORT_KEY) == naming.RUN_ITEM]
-    return sorted(found, key=lambda r: r[contract.RUNS_PARTITION_KEY], reverse=True)[:limit]
+    newest = sorted(found, key=lambda r: r[contract.RUNS_PARTITION_KEY], reverse=True)[:limit]
+    return [r if r.get("status") in FINAL_RUN_STATUSES else
+            tally.current(dynamodb, settings.runs_table, r, naming.RUN_ITEM, STAT_FIELDS) for r in newest]
 
 
 def last_activity(record: dict) -> str:
@@ -373,13 +283,15 @@ def is_stalled(record: dict, settings: Settings, *, stall_after_seconds: int | N
 
 def user_jobs(dynamodb, settings: Settings, run_id: str) -> list[dict]:
     """Every user job record of a run (a job no attempt has reached yet has none), by user."""
+    layout = run_layout(dynamodb, settings, run_id)
     found = []
-    for page in dynamodb.get_paginator("query").paginate(
-            TableName=settings.runs_table, ConsistentRead=True,
-            KeyConditionExpression="#pk = :run AND begins_with(#sk, :users)",
-            ExpressionAttributeNames={"#pk": contract.RUNS_PARTITION_KEY, "#sk": contract.RUNS_SORT_KEY},
-            ExpressionAttributeValues={":run": {"S": run_id}, ":users": {"S": naming.USER_ITEM_PREFIX}}):
-        found += [from_item(item) for item in page.get("Items", [])]
+    for partition in layout.partitions():
+        for page in dynamodb.get_paginator("query").paginate(
+                TableName=settings.runs_table, ConsistentRead=True,
+                KeyConditionExpression="#pk = :partition AND begins_with(#sk, :users)",
+                ExpressionAttributeNames={"#pk": contract.RUNS_PARTITION_KEY, "#sk": contract.RUNS_SORT_KEY},
+                ExpressionAttributeValues={":partition": {"S": partition}, ":users": {"S": naming.USER_ITEM_PREFIX}}):
+            found += [tally.job_record(from_item(item)) for item in page.get("Items", [])]
     return sorted(found, key=lambda job: job.get("user", ""))
 
 
@@ -388,10 +300,17 @@ def is_pending(job: dict) -> bool:
     return job.get("status") not in (*FINAL_JOB_STATUSES, FAILED)
 
 
+# Run IDs start with a digit; a restore's user results share the ByUser index under "R...": a sort
+# key below ":" (the character after "9") is a backup run's.
+AFTER_RUN_IDS = ":"
+
+
 def user_history(dynamodb, settings: Settings, user: str, limit: int = 10) -> list[dict]:
+    """The user's newest backup jobs (not the restores that named the user)."""
     response = dynamodb.query(
         TableName=settings.runs_table, IndexName=contract.RUNS_BY_USER_INDEX,
-        KeyConditionExpression="#u = :user", ExpressionAttributeNames={"#u": "user"},
-        ExpressionAttributeValues={":user": {"S": user}}, ScanIndexForward=False, Limit=limit,
+        KeyConditionExpression="#u = :user AND #run < :after", ScanIndexForward=False, Limit=limit,
+        ExpressionAttributeNames={"#u": "user", "#run": contract.RUNS_PARTITION_KEY},
+        ExpressionAttributeValues={":user": {"S": user}, ":after": {"S": AFTER_RUN_IDS}},
     )
-    return [from_item(i) for i in response.get("Items", [])]
+    return [tally.job_record(from_item(i)) for i in response.get("Items", [])]

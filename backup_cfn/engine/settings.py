@@ -6,6 +6,7 @@ shrink them; the clock is a field so tests can move time without sleeping.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -85,6 +86,11 @@ class Settings:
     multipart_part_size: int = 512 * 1024**2
     # Parallel S3/DynamoDB calls inside one job.
     job_threads: int = 8
+    # Restore jobs (engine/restore_jobs.py): their queue, the dead-letter queue the restore function
+    # also consumes (told apart by its ARN), and the buckets it may restore from, by name.
+    restore_queue_url: str = ""
+    restore_dead_letter_queue_arn: str = ""
+    restore_sources: tuple[tuple[str, str], ...] = ()
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
     # The retry delay's jitter: a number in [0, 1).
@@ -136,7 +142,21 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         drill_users=int(environ.get(contract.ENV_DRILL_USERS) or 10),
         retry_base_seconds=int(environ.get(contract.ENV_RETRY_BASE_SECONDS) or contract.RETRY_BASE_SECONDS),
         retry_max_seconds=int(environ.get(contract.ENV_RETRY_MAX_SECONDS) or contract.RETRY_MAX_SECONDS),
+        restore_queue_url=environ.get(contract.ENV_RESTORE_QUEUE_URL, ""),
+        restore_dead_letter_queue_arn=environ.get(contract.ENV_RESTORE_DEAD_LETTER_QUEUE_ARN, ""),
+        restore_sources=restore_sources_from(environ.get(contract.ENV_RESTORE_SOURCES, "")),
     )
+
+
+def restore_sources_from(value: str) -> tuple[tuple[str, str], ...]:
+    """The restore function's sources: the environment's JSON object of name -> bucket."""
+    if not value:
+        return ()
+    try:
+        sources = json.loads(value)
+    except ValueError:
+        raise MissingSetting(contract.ENV_RESTORE_SOURCES, "well-formed environment variable") from None
+    return tuple(sorted((str(name), str(bucket)) for name, bucket in sources.items() if bucket))
 
 
 def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = "", retention_days: int = 60,
@@ -171,6 +191,10 @@ def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = ""
         drill_users=drill_users,
         retry_base_seconds=retry_base_seconds,
         retry_max_seconds=retry_max_seconds,
+        restore_queue_url=outputs.get(contract.OUTPUT_RESTORE_QUEUE_URL, ""),
+        restore_sources=tuple((name, bucket) for name, bucket in (
+            ("backup", outputs.get(contract.OUTPUT_BACKUP_BUCKET, "")),
+            ("replica", outputs.get(contract.OUTPUT_REPLICA_BUCKET, ""))) if bucket),
     )
 
 

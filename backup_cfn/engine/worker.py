@@ -229,7 +229,7 @@ class _Attempt:
                         return self._record(*_status_of(written), written.stats)
             return self._back_up()
         except _Superseded:
-            return JobOutcome(job, DUPLICATE)
+            return self._duplicate()
 
     def _continue_chain(self) -> None:
         if self.job.part == 0:
@@ -316,12 +316,20 @@ class _Attempt:
                                      status, stats, reason, part=self.job.part)
         except runs.JobNotRecorded as exc:
             if exc.state == "done":
-                return JobOutcome(self.job, DUPLICATE)
+                return self._duplicate()
             raise
         self.hook("recorded")
         self._announce(closed)
         self.hook("finalized")
         return JobOutcome(self.job, status, stats=stats, reason=reason, finalized_run=closed)
+
+    def _duplicate(self) -> JobOutcome:
+        """This job finished before (or its chain moved on): an earlier attempt may have died
+        between recording it and closing the run, so the close check runs again (it closes only
+        a run with nothing pending, and only once)."""
+        closed = runs.close_run(self.clients.dynamodb, self.settings, self.job.run_id)
+        self._announce(closed)
+        return JobOutcome(self.job, DUPLICATE, finalized_run=closed)
 
     def _announce(self, closed: dict | None) -> None:
         if closed is not None:

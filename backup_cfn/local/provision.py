@@ -70,21 +70,12 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
         KeySchema=[{"AttributeName": contract.CONTENT_PARTITION_KEY, "KeyType": "HASH"}],
     )
 
-    dead_letters = sqs.create_queue(QueueName=f"{prefix}-jobs-dlq", Attributes={
-        "VisibilityTimeout": str(DEAD_LETTER_VISIBILITY_SECONDS)})["QueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    jobs = sqs.create_queue(QueueName=f"{prefix}-jobs", Attributes={
-        "VisibilityTimeout": str(JOB_VISIBILITY_SECONDS),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": JOB_MAX_RECEIVES}),
-    })["QueueUrl"]
-    capture_dead_letters = sqs.create_queue(QueueName=f"{prefix}-capture-dlq")["QueueUrl"]
-    capture_dead_letter_arn = sqs.get_queue_attributes(QueueUrl=capture_dead_letters,
-                                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    capture = sqs.create_queue(QueueName=f"{prefix}-capture", Attributes={
-        "VisibilityTimeout": str(contract.CAPTURE_VISIBILITY_SECONDS),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": capture_dead_letter_arn,
-                                     "maxReceiveCount": contract.CAPTURE_MAX_RECEIVES}),
-    })["QueueUrl"]
+    jobs, dead_letters = _queue_pair(sqs, f"{prefix}-jobs", JOB_VISIBILITY_SECONDS)
+    restores, restore_dead_letters = _queue_pair(sqs, f"{prefix}-restores", 6 * contract.RESTORE_TIMEOUT_SECONDS,
+                                                 dead_letter_visibility=6 * contract.RESTORE_TIMEOUT_SECONDS)
+    # The capture queue's dead-letter queue keeps SQS's default visibility, as the template's does.
+    capture, capture_dead_letters = _queue_pair(sqs, f"{prefix}-capture", contract.CAPTURE_VISIBILITY_SECONDS,
+                                                dead_letter_visibility=30)
     capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # The source's changes, as the stack wires them: EventBridge notifications on, one rule, the queue.
     s3.put_bucket_notification_configuration(Bucket=buckets["source"],
@@ -99,4 +90,18 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
         contract.OUTPUT_DEAD_LETTER_QUEUE_URL: dead_letters, contract.OUTPUT_TOPIC_ARN: topic,
         contract.OUTPUT_CAPTURE_QUEUE_URL: capture, contract.OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL: capture_dead_letters,
         contract.OUTPUT_KEY_ARN: key_arn, contract.OUTPUT_REPLICA_KEY_ARN: replica_key_arn,
+        contract.OUTPUT_RESTORE_QUEUE_URL: restores, contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL: restore_dead_letters,
     }
+
+
+def _queue_pair(sqs, name: str, visibility: int, *,
+                dead_letter_visibility: int = DEAD_LETTER_VISIBILITY_SECONDS) -> tuple[str, str]:
+    """A queue and its dead-letter queue, as the template makes them (visibility and redrive)."""
+    dead_letters = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={
+        "VisibilityTimeout": str(dead_letter_visibility)})["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(visibility),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": JOB_MAX_RECEIVES}),
+    })["QueueUrl"]
+    return queue, dead_letters

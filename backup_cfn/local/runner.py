@@ -183,6 +183,21 @@ class DrainReport:
         return self.invocations
 
 
+@dataclass(frozen=True)
+class Mapping:
+    """One SQS event source mapping the runner stands in for: its queue, the function's handler and
+    timeout, its batch size, how many pollers (its concurrency) and the function's clients (on AWS,
+    its role). `main`: invocations counted as the worker's (the report's figures)."""
+    queue_url: str
+    handler: Callable
+    function: str
+    batch_size: int
+    timeout_seconds: float
+    pollers: int
+    clients: Clients
+    main: bool = True
+
+
 def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None = None, threads: int,
                 on_batch: Callable[[], None] | None = None, region: str = "us-east-1",
                 timeout_seconds: float = contract.WORKER_TIMEOUT_SECONDS, dead_letters: bool = True,
@@ -197,20 +212,38 @@ def drain_queue(clients: Clients, settings: Settings, *, run_id: str | None = No
     from handlers import dead_letter, worker
 
     del run_id
-    report = DrainReport()
-    consume_dead_letters = dead_letters and bool(settings.dead_letter_queue_url)
-    queues = [settings.job_queue_url] + ([settings.dead_letter_queue_url] if consume_dead_letters else [])
-    dead_letter_clients = dead_letter_clients or clients
-    state = _State(clients, settings, report, queues, give_up_after,
-                   {settings.dead_letter_queue_url: dead_letter_clients} if consume_dead_letters else {})
-    pollers = [_Poller(state, clients, settings.job_queue_url, worker.handler, "worker", contract.WORKER_BATCH_SIZE,
-                       timeout_seconds, region, on_batch) for _ in range(threads)]
-    if consume_dead_letters:
+    mappings = [Mapping(settings.job_queue_url, worker.handler, "worker", contract.WORKER_BATCH_SIZE,
+                        timeout_seconds, threads, clients)]
+    if dead_letters and settings.dead_letter_queue_url:
         scale = timeout_seconds / contract.WORKER_TIMEOUT_SECONDS
-        pollers.append(_Poller(state, dead_letter_clients, settings.dead_letter_queue_url, dead_letter.handler,
-                               "dead-letter",
-                               contract.DEAD_LETTER_BATCH_SIZE,
-                               max(1.0, contract.DEAD_LETTER_TIMEOUT_SECONDS * scale), region, None))
+        mappings.append(Mapping(settings.dead_letter_queue_url, dead_letter.handler, "dead-letter",
+                                contract.DEAD_LETTER_BATCH_SIZE, max(1.0, contract.DEAD_LETTER_TIMEOUT_SECONDS * scale),
+                                1, dead_letter_clients or clients, main=False))
+    return drain(mappings, settings, on_batch=on_batch, region=region, give_up_after=give_up_after)
+
+
+def drain_restore_queue(clients: Clients, settings: Settings, dead_letter_queue_url: str, *, threads: int,
+                        on_batch: Callable[[], None] | None = None, region: str = "us-east-1",
+                        timeout_seconds: float = contract.RESTORE_TIMEOUT_SECONDS,
+                        give_up_after: float = DEFAULT_GIVE_UP_SECONDS) -> DrainReport:
+    """The restore function's two mappings: its queue on `threads` pollers, its dead-letter queue on one."""
+    from handlers import restorer
+
+    mappings = [Mapping(settings.restore_queue_url, restorer.handler, "restorer", contract.RESTORE_BATCH_SIZE,
+                        timeout_seconds, threads, clients)]
+    if dead_letter_queue_url:
+        mappings.append(Mapping(dead_letter_queue_url, restorer.handler, "restorer-dead-letters",
+                                contract.DEAD_LETTER_BATCH_SIZE, timeout_seconds, 1, clients, main=False))
+    return drain(mappings, settings, on_batch=on_batch, region=region, give_up_after=give_up_after)
+
+
+def drain(mappings: list[Mapping], settings: Settings, *, on_batch: Callable[[], None] | None = None,
+          region: str = "us-east-1", give_up_after: float = DEFAULT_GIVE_UP_SECONDS) -> DrainReport:
+    """Poll every mapping's queue until all are empty and no invocation runs."""
+    report = DrainReport()
+    state = _State(mappings[0].clients, settings, report, [m.queue_url for m in mappings], give_up_after,
+                   {m.queue_url: m.clients for m in mappings})
+    pollers = [_Poller(state, m, region, on_batch if m.main else None) for m in mappings for _ in range(m.pollers)]
     with ThreadPoolExecutor(max_workers=len(pollers)) as pool:
         futures = [pool.submit(p.poll) for p in pollers]
         try:
@@ -274,11 +307,9 @@ class _Poller:
     """One poller of an event source mapping: receive a batch, invoke the function with it within
     its timeout, delete what succeeded; what failed or was killed is left to its visibility."""
 
-    def __init__(self, state: _State, clients: Clients, queue_url: str, handler: Callable, function: str,
-                 batch_size: int, timeout_seconds: float, region: str, on_batch: Callable[[], None] | None):
-        self.state, self.clients, self.queue_url, self.handler, self.function = \
-            state, clients, queue_url, handler, function
-        self.batch_size, self.timeout_seconds, self.region, self.on_batch = batch_size, timeout_seconds, region, on_batch
+    def __init__(self, state: _State, mapping: Mapping, region: str, on_batch: Callable[[], None] | None):
+        self.state, self.mapping, self.region, self.on_batch = state, mapping, region, on_batch
+        self.clients, self.queue_url = mapping.clients, mapping.queue_url
 
     def poll(self) -> None:
         state = self.state
@@ -286,7 +317,7 @@ class _Poller:
             # A short poll: the emulator answers it exactly (AWS samples a subset of its servers,
             # which is why Lambda long-polls); whether work is left is asked of the queue's counts.
             messages = self.clients.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=0,
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.mapping.batch_size, WaitTimeSeconds=0,
                 MessageSystemAttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
@@ -294,7 +325,7 @@ class _Poller:
                     state.stop.set()
                     return
                 time.sleep(IDLE_SECONDS)
-                if self.function == "worker":
+                if self.mapping.main:
                     with state.lock:
                         state.report.idle_seconds += IDLE_SECONDS
                 continue
@@ -309,12 +340,12 @@ class _Poller:
                 self.on_batch()
 
     def _deliver(self, messages: list[dict]) -> None:
-        state = self.state
+        state, mapping = self.state, self.mapping
         event = sqs_event(messages, state.queue_arn(self.queue_url), self.region)
-        outcome = invoke(self.handler, event, self.clients, state.settings, function=self.function,
-                         timeout_seconds=self.timeout_seconds)
+        outcome = invoke(mapping.handler, event, self.clients, state.settings, function=mapping.function,
+                         timeout_seconds=mapping.timeout_seconds)
         with state.lock:
-            if self.function == "worker":
+            if mapping.main:
                 state.report.invocations += 1
                 state.report.worker_seconds += outcome.seconds
                 state.report.killed += 0 if outcome.finished else 1
@@ -357,16 +388,42 @@ def run_in_process(target, moment: datetime, users: list[str] | None, counter, r
             take_over_event_source(lambda_client, target.outputs[output])
     target.clients.count_requests(counter)
     invoke_initiator(target.clients, target.settings, moment, users)
-    last = [0.0]
-
-    def on_batch():
-        if time.monotonic() - last[0] > 0.5:
-            last[0] = time.monotonic()
-            refresh()
-
+    on_batch = _at_most_twice_a_second(refresh)
     try:
         drain_queue(target.clients, target.settings, run_id=naming.run_id_for(moment),
                     threads=target.env.max_concurrent_backups, on_batch=on_batch, region=target.env.region,
                     give_up_after=timeout_seconds or DEFAULT_GIVE_UP_SECONDS)
     except RunnerGaveUp as exc:
         raise RunStuck(f"run {naming.run_id_for(moment)}: {exc}") from None
+
+
+def _at_most_twice_a_second(refresh: Callable[[], object]) -> Callable[[], None]:
+    """The follow-up's refresh after a batch, at most every half second (each reads the record)."""
+    last = [0.0]
+
+    def on_batch() -> None:
+        if time.monotonic() - last[0] > 0.5:
+            last[0] = time.monotonic()
+            refresh()
+    return on_batch
+
+
+def run_restore_in_process(target, restore_id: str, refresh: Callable[[], object], *,
+                           timeout_seconds: float | None = None) -> None:
+    """A restore run by the stack, on the emulator (backup_cfn.aws.restore_runner): the restore
+    function's handler on `max_concurrent_restores` pollers until its queues are empty."""
+    quiet_handlers()
+    if target.outputs.get(contract.OUTPUT_RESTORE_FUNCTION):
+        take_over_event_source(aws.client(target.env, "lambda"), target.outputs[contract.OUTPUT_RESTORE_FUNCTION])
+    dead_letters = target.outputs.get(contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL, "")
+    settings = target.settings
+    if dead_letters:
+        arn = target.clients.sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])
+        settings = settings.with_(restore_dead_letter_queue_arn=arn["Attributes"]["QueueArn"])
+    on_batch = _at_most_twice_a_second(refresh)
+    try:
+        drain_restore_queue(target.clients, settings, dead_letters, threads=target.env.max_concurrent_restores,
+                            on_batch=on_batch, region=target.env.region,
+                            give_up_after=timeout_seconds or DEFAULT_GIVE_UP_SECONDS)
+    except RunnerGaveUp as exc:
+        raise RunStuck(f"restore {restore_id}: {exc}") from None

@@ -4,6 +4,7 @@ replica bucket alone. One user goes to the target itself; many (`--user` repeate
 go to <target>/<user>/, several users at once, under one progress display and one summary."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from backup_cfn.engine.restore import (
 )
 from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS
 from backup_cfn.errors import UserError
+from backup_cfn.ops import restore_service
 from backup_cfn.ops.format import human_bytes
 from backup_cfn.ops.selection import check_run_id, check_user, parse_at
 from backup_cfn.ops.target import connect
@@ -169,6 +171,11 @@ def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: s
                                 progress=tally.file_done, user_done=tally.user_done, load=load)
     summary = restore_summary(reports, missing, seconds=time.perf_counter() - started, bucket=bucket, source=source,
                               to=to, run_id=run_id, at=at, path_prefix=path_prefix)
+    return report_summary(console, summary, as_json)
+
+
+def report_summary(console: Console, summary: dict, as_json: bool) -> dict:
+    """Print the summary (or the backup-cfn/restore document); one line naming the users not restored."""
     if as_json:
         print_json("restore", summary)
     else:
@@ -177,7 +184,7 @@ def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: s
     if failed:
         names = ", ".join(u["user"] for u in failed[:MAX_LISTED_USERS])
         more = f" and {len(failed) - MAX_LISTED_USERS} more" if len(failed) > MAX_LISTED_USERS else ""
-        raise UserError(f"{len(failed)} of {len(reports)} user(s) not restored: {names}{more}")
+        raise UserError(f"{len(failed)} of {len(summary['users'])} user(s) not restored: {names}{more}")
     return summary
 
 
@@ -224,7 +231,8 @@ def restore_summary(reports: list[RestoreReport], missing: dict[str, str], *, se
                     source: str, to: str, run_id: str | None, at: datetime | None, path_prefix: str | None) -> dict:
     files, size = sum(r.files for r in reports), sum(r.bytes for r in reports)
     return {
-        "source": source, "bucket": bucket, "to": to, "run_id": run_id, "at": naming.iso(at) if at else None,
+        "source": source, "ran_on": "this machine", "restore_id": None,
+        "bucket": bucket, "to": to, "run_id": run_id, "at": naming.iso(at) if at else None,
         "path_prefix": path_prefix or "",
         "users_total": len(reports), "users_restored": sum(1 for r in reports if r.ok),
         "users_failed": sum(1 for r in reports if not r.ok), "users_skipped": len(missing),
@@ -232,7 +240,8 @@ def restore_summary(reports: list[RestoreReport], missing: dict[str, str], *, se
         "objects_per_second": round(files / seconds, 1) if seconds else None,
         "mb_per_second": round(size / 1e6 / seconds, 2) if seconds else None,
         "users": [{"user": r.user, "run_id": r.run_id, "to": r.to, "ok": r.ok, "files": r.files, "bytes": r.bytes,
-                   "seconds": round(r.seconds, 3), "problems_total": len(r.problems),
+                   "seconds": round(r.seconds, 3),
+                   "problems_total": r.problems_total if r.problems_total is not None else len(r.problems),
                    "problems": r.problems[:MAX_LISTED_PROBLEMS]} for r in reports],
         "skipped": [{"user": user, "reason": reason} for user, reason in sorted(missing.items())],
     }
@@ -271,8 +280,15 @@ def print_summary(console: Console, summary: dict) -> None:
 
 
 def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | list[str] = (), all_users: bool = False,
-               to: str, run_id: str | None = None, at: str | None = None, path_prefix: str | None = None,
-               from_replica: bool = False, as_json: bool = False):
+               to: str | None = None, run_id: str | None = None, at: str | None = None, path_prefix: str | None = None,
+               from_replica: bool = False, as_json: bool = False, on_this_machine: bool = False,
+               resume: str | None = None, runner: restore_service.RestoreRunner | None = None):
+    if resume:
+        if users or all_users or run_id or at or path_prefix or from_replica or on_this_machine:
+            raise UserError("--resume takes the restore's own users, snapshot and target: give it alone")
+        return restore_by_stack(env, resume=resume, console=console, as_json=as_json, runner=runner)
+    if not to:
+        raise UserError("give --to (a folder, or s3://BUCKET/PREFIX)")
     if run_id and at:
         raise UserError("give --run or --at, not both")
     if all_users and users:
@@ -280,16 +296,60 @@ def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | l
     if not all_users and not users:
         raise UserError("give --user (repeat it for several users) or --all-users")
     moment = parse_at(at) if at else None
+    named = list(dict.fromkeys(users))
+    if (all_users or len(named) > 1) and to.startswith("s3://") and not on_this_machine:
+        check_run_id(run_id)
+        for user in named:
+            check_user(user)
+        return restore_by_stack(env, users=None if all_users else named, to=to, run_id=run_id, at=moment,
+                                path_prefix=path_prefix, from_replica=from_replica, console=console, as_json=as_json,
+                                runner=runner)
     if from_replica:
         s3, bucket = replica_target(env)
     else:
         target = connect(env)
         s3, bucket = target.clients.s3, target.settings.backup_bucket
     window_start = datetime.now(timezone.utc) - timedelta(days=env.retention_days)
-    named = list(dict.fromkeys(users))
     if len(named) == 1 and not as_json:
         return restore(s3, bucket, user=named[0], to=to, run_id=run_id, at=moment, path_prefix=path_prefix,
                        console=console, window_start=window_start)
     return restore_many(s3, bucket, users=None if all_users else named, to=to, run_id=run_id, at=moment,
                         path_prefix=path_prefix, console=console, as_json=as_json, per_user_folders=len(named) != 1,
                         source="replica" if from_replica else "backup", window_start=window_start)
+
+
+def restore_by_stack(env: Environment, *, console: Console, as_json: bool, runner: restore_service.RestoreRunner | None,
+                     resume: str | None = None, users: list[str] | None = None, to: str = "",
+                     run_id: str | None = None, at: datetime | None = None, path_prefix: str | None = None,
+                     from_replica: bool = False) -> dict:
+    """Many users into S3, by the stack's restore function (ops/restore_service.py): started (or
+    resumed), followed (`runner` drives it: cli.py chooses), and summed up as `restore` sums up a
+    restore on this machine."""
+    if runner is None:
+        raise UserError("this command cannot follow a restore run by the stack here")
+    target = connect(env)
+    side = side_console(console, as_json)
+    if resume:
+        restore_service.resume(target, resume)
+        restore_id = resume
+    else:
+        source = "replica" if from_replica else "backup"
+        # The replica is listed in its own region; the restore function reads it by name (the stack's outputs).
+        source_s3 = aws.client(env, "s3", env.replica_region) if from_replica else target.clients.s3
+        restore_id = restore_service.start(target, users=users, source=source, source_s3=source_s3, to=to,
+                                           run_id=run_id, at=at, path_prefix=path_prefix)
+    print_line(side, f"restore {restore_id}: one job per user on the restore queue, run by the stack "
+                     f"(interrupted, follow it again with --resume {restore_id})")
+    record = restore_service.follow(target, restore_id, runner=runner, console=side,
+                                    timeout_seconds=restore_service.default_timeout(target.settings))
+    spec = json.loads(record["spec"])
+    reports, skipped = restore_service.reports(target, restore_id)
+    seconds = (naming.parse_iso(record.get("completed_at") or naming.iso(target.settings.now()))
+               - naming.parse_iso(record["started_at"])).total_seconds()
+    prefix = spec["target_prefix"]
+    summary = restore_summary(reports, skipped, seconds=max(seconds, 1.0),
+                              bucket=dict(target.settings.restore_sources)[spec["source"]], source=spec["source"],
+                              to=f"s3://{spec['target_bucket']}/{prefix + '/' if prefix else ''}", run_id=spec["run_id"],
+                              at=naming.run_time(spec["at"]) if spec.get("at") else None,
+                              path_prefix=spec["path_prefix"] or None)
+    return report_summary(console, {**summary, "restore_id": restore_id, "ran_on": "stack"}, as_json)

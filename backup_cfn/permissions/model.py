@@ -40,6 +40,8 @@ OUTPUT_RESOURCES = {
     contract.OUTPUT_TOPIC_ARN: (PRIMARY, "NotificationTopic"),
     contract.OUTPUT_KEY_ARN: (PRIMARY, "BackupKey"),
     contract.OUTPUT_INITIATOR: (PRIMARY, "InitiatorFunction"),
+    contract.OUTPUT_RESTORE_QUEUE_URL: (PRIMARY, "RestoreQueue"),
+    contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL: (PRIMARY, "RestoreDeadLetterQueue"),
     contract.OUTPUT_REPLICA_BUCKET: (REPLICA, "ReplicaBucket"),
     contract.OUTPUT_REPLICA_KEY_ARN: (REPLICA, "ReplicaKey"),
 }

@@ -13,6 +13,7 @@ cannot pass the conformance test unexamined.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -224,17 +225,30 @@ def _table_key_use(model, call, table: Stored) -> list[Need]:
                        f"{call.operation}: DynamoDB reads the table key")
 
 
-_PARTITION_KEYS = (contract.RUNS_PARTITION_KEY, contract.CONTENT_PARTITION_KEY)
+def _partition_key(model: DeploymentModel, table: Stored) -> str | None:
+    """The table's partition key attribute, from its template."""
+    resource = model.templates[table.stack]["Resources"].get(table.logical_id, {})
+    return next((k["AttributeName"] for k in resource.get("Properties", {}).get("KeySchema", [])
+                 if k.get("KeyType") == "HASH"), None)
 
 
-def _leading_keys(body: dict) -> dict:
-    """dynamodb:LeadingKeys, the item's partition key value, which AWS sets on every single-item
-    request (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access control")."""
-    item = body.get("Key") or body.get("Item") or {}
-    for name in _PARTITION_KEYS:
-        value = item.get(name)
-        if isinstance(value, dict) and len(value) == 1:
-            return {"dynamodb:LeadingKeys": [next(iter(value.values()))]}
+def _leading_keys(model: DeploymentModel, table: Stored, items: list[dict]) -> dict:
+    """dynamodb:LeadingKeys: the partition key values the request names (DynamoDB Developer Guide,
+    "Using IAM policy conditions for fine-grained access control")."""
+    name = _partition_key(model, table)
+    values = tuple(sorted({next(iter(item[name].values())) for item in items if item and name in item}))
+    return {"dynamodb:LeadingKeys": values} if values else {}
+
+
+def _query_leading_key(model: DeploymentModel, table: Stored, params: dict) -> dict:
+    """A Query on the table (not an index) names one partition key value in its key condition."""
+    if params.get("IndexName"):
+        return {}
+    name = _partition_key(model, table)
+    names = params.get("ExpressionAttributeNames", {})
+    for left, right in re.findall(r"([#\w]+)\s*=\s*(:\w+)", params.get("KeyConditionExpression", "")):
+        if names.get(left, left) == name and right in params.get("ExpressionAttributeValues", {}):
+            return {"dynamodb:LeadingKeys": (next(iter(params["ExpressionAttributeValues"][right].values())),)}
     return {}
 
 
@@ -242,16 +256,23 @@ def dynamodb_item(action: str):
     def translate(model, call):
         table = _resource(model, call, call.params["TableName"])
         resource = f"{table.arn}/index/{call.params['IndexName']}" if call.params.get("IndexName") else table.arn
-        return [Need(action, resource, _leading_keys(call.params), call.operation)] + _table_key_use(model, call, table)
+        if call.operation == "Query":
+            context = _query_leading_key(model, table, call.params)
+        else:
+            context = _leading_keys(model, table, [call.params.get("Key") or call.params.get("Item") or {}])
+        return [Need(action, resource, context, call.operation)] + _table_key_use(model, call, table)
     return translate
 
 
 def dynamodb_batch(action: str, field_name: str):
     def translate(model, call):
         needs = []
-        for name in call.params[field_name]:
+        for name, request in call.params[field_name].items():
             table = _resource(model, call, name)
-            needs += [Need(action, table.arn, {}, call.operation)] + _table_key_use(model, call, table)
+            keys = request.get("Keys") if isinstance(request, dict) else \
+                [(w.get("PutRequest", {}).get("Item") or w.get("DeleteRequest", {}).get("Key")) for w in request]
+            needs += [Need(action, table.arn, _leading_keys(model, table, keys or []), call.operation)]
+            needs += _table_key_use(model, call, table)
         return needs
     return translate
 
@@ -266,7 +287,9 @@ def dynamodb_transact(model, call):
     for item in call.params["TransactItems"]:
         (kind, body), = item.items()
         table = _resource(model, call, body["TableName"])
-        needs += [Need(_TRANSACT_ACTIONS[kind], table.arn, _leading_keys(body), f"{call.operation}: a {kind} item")]
+        needs += [Need(_TRANSACT_ACTIONS[kind], table.arn,
+                       _leading_keys(model, table, [body.get("Key") or body.get("Item") or {}]),
+                       f"{call.operation}: a {kind} item")]
         needs += _table_key_use(model, call, table)
     return needs
 

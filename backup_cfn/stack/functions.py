@@ -111,7 +111,8 @@ def add_log_group(t: Template, env: Environment, spec: FunctionSpec, key) -> log
     )))
 
 
-def add_function(t: Template, env: Environment, spec: FunctionSpec, statements: list, res: FunctionWiring) -> FunctionResources:
+def add_function(t: Template, env: Environment, spec: FunctionSpec, statements: list, res: FunctionWiring, *,
+                 environment: dict | None = None) -> FunctionResources:
     log_group = add_log_group(t, env, spec, res.key)
     if res.network is not None:
         statements = [*statements, role_policies.vpc_statement()]
@@ -140,7 +141,7 @@ def add_function(t: Template, env: Environment, spec: FunctionSpec, statements: 
         MemorySize=spec.memory_mb,
         Timeout=spec.timeout_seconds,
         LoggingConfig=FunctionLoggingConfig(LogGroup=Ref(log_group), LogFormat="JSON"),
-        Environment=awslambda.Environment(Variables=_environment(env, res)),
+        Environment=awslambda.Environment(Variables={**_environment(env, res), **(environment or {})}),
         KmsKeyArn=GetAtt(res.key, "Arn"),
         Tags=tags(env),
         **optional,
@@ -155,7 +156,12 @@ def add_function(t: Template, env: Environment, spec: FunctionSpec, statements: 
 
 def _not_applicable_checks(env: Environment, spec: FunctionSpec, res: FunctionWiring) -> dict[str, str]:
     reasons = {}
-    if spec is WORKER:
+    if spec.role == "restorer":
+        reasons["CKV_AWS_116"] = ("invoked synchronously by the SQS event sources of RestoreQueue (failed jobs go to "
+                                  "RestoreDeadLetterQueue through its redrive policy) and of that dead-letter queue")
+        reasons["CKV_AWS_115"] = ("concurrency is bounded by the queue subscription's MaximumConcurrency "
+                                  "(max_concurrent_restores) without reserving it from the account pool")
+    elif spec is WORKER:
         reasons["CKV_AWS_116"] = ("invoked synchronously by the SQS event source: failed jobs go to "
                                   "JobDeadLetterQueue through the queue's redrive policy, not a function DLQ")
         reasons["CKV_AWS_115"] = ("concurrency is bounded by the queue subscription's MaximumConcurrency "

@@ -22,7 +22,7 @@ MISSED_CHANGE_NIGHTS = 2
 
 
 def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failure_queue,
-               functions: dict[str, FunctionResources]) -> list[cloudwatch.Alarm]:
+               functions: dict[str, FunctionResources], restore_dead_letters) -> list[cloudwatch.Alarm]:
     actions = dict(AlarmActions=[Ref(topic)], OKActions=[Ref(topic)])
     alarms = [
         # The dead-letter consumer takes each dead-lettered job off the queue as it records it, so
@@ -30,15 +30,10 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
         # one fires when a message stays there (the consumer itself failing).
         _engine_count("JobsDeadLetteredAlarm", contract.METRIC_JOBS_DEAD_LETTERED, 300, env, actions,
                       "Backup jobs failed every retry and reached the dead-letter queue (recorded FAILED)."),
-        cloudwatch.Alarm(
-            "JobDeadLetterQueueNotDrainedAlarm",
-            AlarmDescription="A dead-lettered job has waited 15 minutes: the dead-letter consumer cannot record it.",
-            Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
-            Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(job_dead_letters, "QueueName"))],
-            Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=DEAD_LETTER_AGE_ALARM_SECONDS,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env),
-            **actions,
-        ),
+        _not_drained("JobDeadLetterQueueNotDrainedAlarm", job_dead_letters, env, actions,
+                     "A dead-lettered job has waited 15 minutes: the dead-letter consumer cannot record it."),
+        _not_drained("RestoreDeadLetterQueueNotDrainedAlarm", restore_dead_letters, env, actions,
+                     "A dead-lettered restore job has waited 15 minutes: the restore function cannot record it."),
         _queue_not_empty("FailedInvocationQueueNotEmptyAlarm", failure_queue, env, actions,
                          "A scheduled backup or collection could not run (failed invocation or event)."),
         cloudwatch.Alarm(
@@ -148,6 +143,17 @@ def _engine_count(title: str, metric: str, period: int, env: Environment, action
         Namespace=contract.METRIC_NAMESPACE, MetricName=metric,
         Dimensions=[cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)],
         Statistic=statistic, Period=period, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
+    )
+
+
+def _not_drained(title: str, queue, env: Environment, actions: dict, description: str) -> cloudwatch.Alarm:
+    """A message older than DEAD_LETTER_AGE_ALARM_SECONDS in a queue its consumer should empty."""
+    return cloudwatch.Alarm(
+        title, AlarmDescription=description,
+        Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
+        Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(queue, "QueueName"))],
+        Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=DEAD_LETTER_AGE_ALARM_SECONDS,
         ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
     )
 

@@ -17,7 +17,7 @@ def add_outputs(t: Template, values: dict) -> None:
 
 def add_primary_outputs(t: Template, *, backup_bucket, source, runs_table, content_table, job_queue,
                         job_dead_letters, failure_queue, topic, key, functions: dict, audit, log_bucket,
-                        dashboard, restore_role, capture_queue, capture_dead_letters) -> None:
+                        dashboard, restore_role, restore_service, capture_queue, capture_dead_letters) -> None:
     add_outputs(t, {
         contract.OUTPUT_BACKUP_BUCKET: Ref(backup_bucket),
         "BackupBucketArn": GetAtt(backup_bucket, "Arn"),
@@ -42,6 +42,9 @@ def add_primary_outputs(t: Template, *, backup_bucket, source, runs_table, conte
         "AccessLogBucketName": Ref(log_bucket),
         "DashboardName": Ref(dashboard),
         "RestoreRoleArn": GetAtt(restore_role, "Arn"),
+        contract.OUTPUT_RESTORE_QUEUE_URL: Ref(restore_service.queue),
+        contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL: Ref(restore_service.dead_letters),
+        contract.OUTPUT_RESTORE_FUNCTION: Ref(restore_service.function.function),
     })
 
 

@@ -55,10 +55,17 @@ def add_runs_table(t: Template, env: Environment, key) -> dynamodb.Table:
 
 def add_content_index_table(t: Template, env: Environment, key) -> dynamodb.Table:
     """No TTL here on purpose: an entry lives exactly as long as its content, and only the garbage
-    collector, which knows what kept snapshots reference, may remove it."""
+    collector, which knows what kept snapshots reference, may remove it.
+
+    A first full run writes about two items per object (docs/scale.md): more than the 4,000 writes
+    a second a new on-demand table sustains once the workers are raised for it, so an environment
+    may pre-warm the table (`content_index_warm_writes`; billed once, and it never goes down)."""
+    warm = {"WarmThroughput": dynamodb.WarmThroughput(WriteUnitsPerSecond=env.content_index_warm_writes)} \
+        if env.content_index_warm_writes else {}
     return t.add_resource(retain(dynamodb.Table(
         "ContentIndexTable",
         AttributeDefinitions=[_string(CONTENT_PARTITION_KEY)],
         KeySchema=[dynamodb.KeySchema(AttributeName=CONTENT_PARTITION_KEY, KeyType="HASH")],
+        **warm,
         **_common(env, key),
     )))

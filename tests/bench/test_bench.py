@@ -78,9 +78,10 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
     assert requests["changed_objects"] == requests["new_contents"] == max(1, round(objects * 0.1))
     assert requests["s3"]["CopyObject"] == requests["new_contents"]
     assert requests["s3"]["PutObject"] == 3      # one manifest per user
-    # One record a user; the last job's first try is cancelled (it finds it closes the run) and a
-    # second closes the run in the same request.
-    assert requests["dynamodb"]["TransactWriteItems"] == 3 + 1
+    # One record a user, and the run's creation (its header and tallies); the last job's first try
+    # is refused by its shard's tally (it empties the shard) and its second by the header (the last
+    # open shard): its third commits, then it closes the run.
+    assert requests["dynamodb"]["TransactWriteItems"] == 3 + 1 + 2
     text = bench.table({"requests": requests, "end_to_end": e2e})
     assert "2 requests" in text and "4 end to end" in text and "per new object" in text
     # The first run's profile: every user one invocation; the pollers' time is invocations or waiting.
@@ -102,9 +103,9 @@ def test_requests_scenario_copies_each_new_content_once(local_env):
 
 def test_unknown_scenario_is_one_clear_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--only", "11", "--out", str(tmp_path)])
+        bench.main(["--only", "12", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "--only takes scenario numbers 1-10 separated by commas, got '11'" in capsys.readouterr().err
+    assert "--only takes scenario numbers 1-11 separated by commas, got '12'" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
 
 
@@ -201,3 +202,43 @@ def test_restore_scenario_refuses_a_restore_that_lost_files(local_env, monkeypat
     monkeypatch.setattr(engine_restore, "restore_to_s3", one_problem)
     with pytest.raises(RuntimeError, match="1 user\\(s\\) failed"):
         bench_restore.restore_speed(rig)
+
+
+def test_restore_by_the_stack_scenario_restores_every_user_byte_exact(local_env):
+    from backup_cfn.bench import restore_jobs as bench_restore_jobs
+    from backup_cfn.local.runner import quiet_handlers
+    from backup_cfn.ops import demo_data
+
+    quiet_handlers()
+    rig = bench.make_rig(local_env, 60)
+    demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=3, day=1, seed=bench.SEED)
+    bench.run_backup(rig, 2)
+    result = bench_restore_jobs.distributed_restore(rig, local_env)
+    files = bench.source_keys(3, 1)
+    assert (result["users"], result["users_restored"], result["files"]) == (3, 3, len(files))
+    assert result["byte_exact"] and result["invocations"] >= 3 and result["over_raw_copy"] > 0
+    assert result["bytes"] == sum(s.size for s in files.values())
+    assert "10 restore by stack" in bench.table({"restore_by_stack": result})
+
+
+def test_restore_by_the_stack_scenario_refuses_a_restore_that_differs(local_env, monkeypatch):
+    from backup_cfn.bench import restore_jobs as bench_restore_jobs
+    from backup_cfn.engine import restore as engine_restore
+    from backup_cfn.local.runner import quiet_handlers
+    from backup_cfn.ops import demo_data
+
+    quiet_handlers()
+    rig = bench.make_rig(local_env, 60)
+    demo_data.generate(rig.clients.s3, rig.settings.source_bucket, users=1, day=1, seed=bench.SEED)
+    bench.run_backup(rig, 2)
+    real = engine_restore.copy_entry
+
+    def corrupt_one(s3, bucket, path, entry, target_bucket, key, **kwargs):
+        problem = real(s3, bucket, path, entry, target_bucket, key, **kwargs)
+        if problem is None and not getattr(corrupt_one, "done", False):
+            corrupt_one.done = True
+            s3.put_object(Bucket=target_bucket, Key=key, Body=b"not what was backed up")
+        return problem
+    monkeypatch.setattr("backup_cfn.engine.restore_jobs.copy_entry", corrupt_one)
+    with pytest.raises(RuntimeError, match="objects differ"):
+        bench_restore_jobs.distributed_restore(rig, local_env)

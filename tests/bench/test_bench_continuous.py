@@ -1,4 +1,4 @@
-"""Scenario 10 (backup_cfn/bench/continuous.py) and the continuous path's scale rows
+"""Scenario 11 (backup_cfn/bench/continuous.py) and the continuous path's scale rows
 (backup_cfn/bench/scale_continuous.py): outcomes only, no time asserted."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_a_small_stream_and_burst_are_each_captured_and_their_requests_counted(l
     assert per["s3"] >= 2 and per["dynamodb"] >= 1 and per["sqs"] > 0
     assert result["requests_per_change_with_eventbridge"] == result["requests_per_change"] + 1
     rows = table({"continuous": result})
-    assert "10 continuous" in rows and "per captured change" in rows
+    assert "11 continuous" in rows and "per captured change" in rows
 
 
 def test_the_continuous_scale_rows_name_the_first_limit_and_what_raising_concurrency_meets():

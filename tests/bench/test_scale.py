@@ -11,7 +11,7 @@ import pytest
 
 from backup_cfn import contract
 from backup_cfn.bench import scale
-from backup_cfn.engine import runs
+from backup_cfn.engine import tally
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,8 @@ def test_the_runs_table_holds_a_record_per_user_per_kept_day():
     design = scale.Design()
     for s in modelled["scales"]:
         days = design.retention_days + contract.RUN_RECORD_EXTRA_DAYS
-        assert s["dynamodb_items"]["runs_table"] == (s["users"] + 1) * days + 1
+        shards = tally.shards_for(s["users"])
+        assert s["dynamodb_items"]["runs_table"] == (s["users"] + shards + 1) * days + 1
         assert s["dynamodb_items"]["content_index"] <= s["objects"] * (1 + design.churn * design.retention_days)
 
 
@@ -103,46 +104,78 @@ def test_concurrency_never_exceeds_the_account_quota_and_restore_never_the_prefi
     assert few["bound"] == f"copies in flight ({few['in_flight']})"
 
 
-def test_a_rate_bound_is_reached_at_the_concurrency_it_names():
-    fitted = scale.fit_from_results(_results())
-    base = scale.model(fitted)["scales"][-1]
-    ceiling = next(r for r in base["checks"] if r["check"] == base["first_hard_ceiling"])
-    at = scale.model(fitted, dataclasses.replace(scale.Design(), concurrency=ceiling["reached_at_concurrency"] + 1))
-    row = next(r for r in at["scales"][-1]["checks"] if r["check"] == ceiling["check"])
-    assert row["ratio"] >= 1.0 > ceiling["ratio"]
-
-
-def test_fast_jobs_at_full_concurrency_break_the_run_record_first():
-    # Jobs that take almost no time, 1,000 at once: every finish is a transactional write of the
-    # one run item, far past the 1,000 write units a second an item takes.
+def _fast_jobs() -> scale.Fit:
+    """Jobs that take almost no time: one transaction each, nothing else."""
     fitted = scale.Fit({s: {} for s in scale.SERVICES}, {s: {} for s in scale.SERVICES}, "constructed")
     fitted.per_user["dynamodb"]["TransactWriteItems"] = 1.0
-    modelled = scale.model(fitted, dataclasses.replace(scale.Design(), concurrency=1000))
+    return fitted
+
+
+def test_a_rate_bound_is_reached_at_the_concurrency_it_names():
+    fitted = _fast_jobs()
+    base = scale.model(fitted, dataclasses.replace(scale.Design(), concurrency=50))["scales"][-1]
+    ceiling = next(r for r in base["checks"] if r["check"] == base["first_hard_ceiling"])
+    assert ceiling["reached_at_concurrency"] < 1000
+    at = scale.model(fitted, dataclasses.replace(scale.Design(), concurrency=ceiling["reached_at_concurrency"] + 1))
+    found = next(r for r in at["scales"][-1]["checks"] if r["check"] == ceiling["check"])
+    assert found["ratio"] >= 1.0 > ceiling["ratio"]
+
+
+def test_fast_jobs_at_full_concurrency_break_a_shards_partition_first_not_one_item():
+    # Every finish is a transactional write of its shard's tally and its user item: spread over the
+    # shards, the partition (lease, user item and tally) fills before the tally item alone does.
+    modelled = scale.model(_fast_jobs(), dataclasses.replace(scale.Design(), concurrency=1000))
     for s in modelled["scales"]:
-        assert s["first_hard_ceiling"] == "run record writes"
-        assert s["first_to_break"] in ("run record writes", "run record conflicts")
-        for name in ("run record writes", "run record conflicts"):
-            row = next(r for r in s["checks"] if r["check"] == name)
-            assert row["ratio"] > 1 and row["nature"] == "hard"
+        assert s["first_hard_ceiling"] == "shard partition writes"
+        partition = next(r for r in s["checks"] if r["check"] == "shard partition writes")
+        tally_row = next(r for r in s["checks"] if r["check"] == "tally item writes")
+        assert partition["ratio"] > 1 and partition["nature"] == "hard"
+        assert tally_row["ratio"] == pytest.approx(partition["ratio"] * 2 / 5, rel=1e-3)
 
 
-def test_run_record_conflicts_grow_with_the_users_and_the_finish_rate():
+def test_no_hard_ceiling_below_a_thousand_workers_with_the_measured_requests():
+    """Issue 21: the design's first hard ceiling (a bound AWS does not adapt past) is above the
+    SQS event source's own maximum of 1,000 concurrent functions, at every scale."""
+    modelled = scale.model(scale.fit_from_results(_results()), dataclasses.replace(scale.Design(), concurrency=1000))
+    for s in modelled["scales"]:
+        assert s["hard_ceiling_workers"] > scale.LIMITS["esm_maximum_concurrency"].value, s["scale"]
+        assert {r["check"] for r in s["checks"]} >= {"tally item writes", "shard partition writes", "tally conflicts"}
+
+
+def test_a_first_full_run_and_a_full_restore_at_100x_each_fit_an_hour():
+    from backup_cfn.config import load_environment
+
+    prod = load_environment("prod")
+    hundred = scale.model(scale.fit_from_results(_results()), scale.design_of(prod))["scales"][-1]
+    first = hundred["first_run_in_an_hour"]
+    assert first["seconds"] <= 3600 and first["concurrency"] <= scale.LIMITS["lambda_account_concurrency"].value
+    # The template pre-warms the content index for that write rate (ContentIndexTable WarmThroughput).
+    assert first["index_writes_per_second"] <= prod.content_index_warm_writes
+    restore = hundred["restore_by_stack"]
+    assert restore["seconds"] <= 3600 and restore["workers"] == prod.max_concurrent_restores
+    assert restore["workers_for_an_hour"] <= restore["workers"]
+    assert restore["source_prefixes_needed"] <= scale.CONTENT_PREFIXES
+    # ...far faster than from one machine, which is bounded by its copies in flight.
+    assert hundred["restore"]["seconds"] > 5 * restore["seconds"]
+
+
+def test_tally_conflicts_grow_with_the_users_and_the_finish_rate():
     fitted = scale.fit_from_results(_results())
     ratios = {}
-    for workers in (2, 10, 50):
+    for workers in (2, 10, 50, 1000):
         modelled = scale.model(fitted, dataclasses.replace(scale.Design(), concurrency=workers))
-        ratios[workers] = [next(r for r in s["checks"] if r["check"] == "run record conflicts")
+        ratios[workers] = [next(r for r in s["checks"] if r["check"] == "tally conflicts")
                            for s in modelled["scales"]]
     for rows in ratios.values():
-        # Same workers, same finish rate: the failed users grow with the users, tenfold a scale.
-        assert rows[1]["demand"] == pytest.approx(10 * rows[0]["demand"], rel=0.01)
-        assert rows[2]["reached_at_users"] == pytest.approx(rows[0]["reached_at_users"], rel=0.01)
-    assert ratios[2][-1]["ratio"] < ratios[10][-1]["ratio"] < ratios[50][-1]["ratio"]
+        # Same workers and shards (10x and 100x have every shard), same finish rate: the failed
+        # users grow with the users, tenfold a scale.
+        assert rows[2]["demand"] == pytest.approx(10 * rows[1]["demand"], rel=0.01)
+    assert ratios[2][-1]["ratio"] < ratios[10][-1]["ratio"] < ratios[50][-1]["ratio"] < ratios[1000][-1]["ratio"]
     assert scale.conflict_chance(0) == 0 and 0 < scale.conflict_chance(100) < scale.conflict_chance(1000) < 1
-    # Retried in place (engine/runs.py), a conflict fails a user only when all 45 tries conflict:
-    # not one user a night even at 100x with prod's 50 workers.
-    assert scale.TRIES_PER_JOB == (runs.CONFLICT_RETRIES + 1) * 5 == 45
-    assert ratios[50][-1]["demand"] < 1
+    # Retried in place (engine/tally.py), a conflict fails a user only when all 45 tries conflict:
+    # not one user a night even at 100x with 1,000 workers.
+    assert scale.TRIES_PER_JOB == (tally.CONFLICT_RETRIES + 1) * 5 == 45
+    assert ratios[1000][-1]["demand"] < 1
 
 
 def test_ten_million_users_outlast_the_initiators_timeout():
@@ -172,7 +205,7 @@ def test_the_table_has_a_column_per_scale_and_survives_json():
     text = scale.table(modelled)
     header = text.splitlines()[0]
     assert all(s.name in header for s in scale.SCALES)
-    assert "first hard ceiling" in text and "run record writes" in text
+    assert "first hard ceiling" in text and "shard partition writes" in text and "full restore (stack)" in text
 
 
 def test_the_modelled_design_is_prods_from_the_environments_file():
@@ -181,5 +214,7 @@ def test_the_modelled_design_is_prods_from_the_environments_file():
     prod = load_environment("prod")
     design = scale.design_of(prod)
     assert design.concurrency == prod.max_concurrent_backups and design.retention_days == prod.retention_days
+    assert (design.restore_workers, design.content_index_warm_writes) == (prod.max_concurrent_restores,
+                                                                          prod.content_index_warm_writes)
     modelled = scale.model(scale.fit_from_results(_results()), design)
     assert all(s["nightly"]["concurrency"] == prod.max_concurrent_backups for s in modelled["scales"])

@@ -28,6 +28,9 @@ from backup_cfn.ops.drill import drill_event
 from backup_cfn.ops.find import find
 from backup_cfn.ops.ls import listing
 from backup_cfn.ops.prune import run_prune
+from backup_cfn.engine import restore_jobs
+from backup_cfn.local.runner import drain_restore_queue
+from backup_cfn.ops import restore_service
 from backup_cfn.ops.restore import restore, restore_many
 from backup_cfn.ops.runs import runs_table
 from backup_cfn.ops.selection import snapshot
@@ -55,6 +58,7 @@ from engine_support import (
 
 DRILL = "DrillFunctionRole"
 CAPTURE = "CaptureFunctionRole"
+RESTORER = "RestorerFunctionRole"
 
 ENVS = ("dev", "prod", "local")
 MiB = 1024 * 1024
@@ -153,6 +157,21 @@ def recorded(emulator_endpoint, tmp_path_factory):
     restore_many(replica_operator.s3, replica, users=None, to=str(tmp_path_factory.mktemp("from-replica-all")),
                  source="replica")
     restore_many(replica_operator.s3, replica, users=None, to=f"s3://{source}/dr/", source="replica")
+    # Disaster recovery by the stack: the operator records the restore and enqueues a job per user;
+    # the restore function (and its dead-letter mapping) restores each from the replica.
+    restore_id = restore_service.start(target, users=None, source="replica", source_s3=replica_operator.s3,
+                                       to=f"s3://{source}/by-stack/", run_id=None, at=None, path_prefix=None)
+    restore_dead_letters = engine.outputs[contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL]
+    dead_letter_arn = setup_sqs.get_queue_attributes(QueueUrl=restore_dead_letters,
+                                                     AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    restorer_settings = engine.settings.with_(restore_dead_letter_queue_arn=dead_letter_arn)
+    drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=2)
+    # A duplicate of a finished job, dead-lettered: the same function finds its result and keeps it.
+    setup_sqs.send_message(QueueUrl=restore_dead_letters, MessageBody=restore_jobs.RestoreJob(
+        restore_id, "client-0001", "replica", source, "by-stack").body())
+    drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=1)
+    by_stack = restore_jobs.get_restore(operator.dynamodb, engine.settings, restore_id)
+    restore_service.reports(target, restore_id)
 
     # Garbage collection past the retention, through the pruner's handler.
     from handlers import pruner, runtime
@@ -168,7 +187,7 @@ def recorded(emulator_endpoint, tmp_path_factory):
         calls.declare(OPERATOR, "lambda", "Invoke", {"FunctionName": f"backup-cfn-local-{function}"}, env.region,
                       {**aliases, f"backup-cfn-local-{function}": logical})
     return {"calls": calls.distinct(), "tags": tags, "collected": collected, "engine": engine, "drill": drilled,
-            "split": split, "split_job": split_job, "dead_run": dead_run}
+            "split": split, "split_job": split_job, "dead_run": dead_run, "by_stack": by_stack}
 
 
 def split_over_invocations(worker_clients, settings) -> int:
@@ -200,7 +219,8 @@ def _operations(calls: list[Call], principal: str) -> set[str]:
 
 def test_the_scenario_exercises_every_principal_and_path(recorded):
     calls = recorded["calls"]
-    assert {"s3.ListObjectsV2", "dynamodb.PutItem", "sqs.SendMessageBatch"} <= _operations(calls, INITIATOR)
+    assert {"s3.ListObjectsV2", "dynamodb.TransactWriteItems", "dynamodb.BatchGetItem",
+            "sqs.SendMessageBatch"} <= _operations(calls, INITIATOR)
     assert {"s3.CopyObject", "s3.CreateMultipartUpload", "s3.UploadPartCopy", "s3.CompleteMultipartUpload",
             "s3.HeadObject", "s3.GetObject", "s3.PutObject", "dynamodb.TransactWriteItems",
             "sqs.ReceiveMessage", "sqs.DeleteMessage"} <= _operations(calls, WORKER)
@@ -222,6 +242,10 @@ def test_the_scenario_exercises_every_principal_and_path(recorded):
     assert int(recorded["split_job"]["next_part"]) >= 2
     assert (recorded["dead_run"]["status"], recorded["dead_run"]["users_failed"]) == (runs.PARTIAL, 1)
     assert recorded["drill"]["result"] == "PASSED"
+    assert {"s3.ListObjectsV2", "s3.GetObject", "s3.CopyObject", "dynamodb.TransactWriteItems", "dynamodb.GetItem",
+            "sqs.ReceiveMessage", "sqs.DeleteMessage", "sqs.ChangeMessageVisibility"} <= _operations(calls, RESTORER)
+    assert {"dynamodb.TransactWriteItems", "sqs.SendMessageBatch"} <= _operations(calls, OPERATOR)
+    assert (recorded["by_stack"]["status"], recorded["by_stack"]["users_done"]) == (restore_jobs.RESTORED, 4)
     assert recorded["collected"]["content_deleted"] > 0 and recorded["collected"]["manifests_expired"] > 0
 
 
@@ -334,3 +358,62 @@ def test_finding_6_copies_that_keep_the_source_tags_are_reported(recorded):
               for c in recorded["calls"] if c.principal == WORKER and c.operation == "CopyObject"]
     denials = check_calls(build_model(load_environment("prod")), copies)
     assert {"s3:GetObjectVersionTagging", "s3:PutObjectTagging"} <= {d.explanation.split()[1] for d in denials}
+
+
+# --- the attacker's side: what the restore function's role must not be able to do ----------------
+
+def _restorer_call(service: str, operation: str, params: dict, region: str = "us-east-1") -> Call:
+    return Call(RESTORER, service, operation, params, region)
+
+
+RESTORER_DENIED = {
+    "delete backup content": _restorer_call("s3", "DeleteObject", {"Bucket": "backup-cfn-prod-backupbucket",
+                                                                   "Key": "content/ab/cd/" + "a" * 64}),
+    "overwrite a snapshot": _restorer_call("s3", "PutObject", {"Bucket": "backup-cfn-prod-backupbucket",
+                                                               "Key": "manifests/client-0001/20261125T020000Z.json.gz"}),
+    "plant content": _restorer_call("s3", "CopyObject", {
+        "Bucket": "backup-cfn-prod-backupbucket", "Key": "content/ab/cd/" + "b" * 64,
+        "CopySource": {"Bucket": "backup-cfn-prod-sourcebucket", "Key": "client-0001/x.pdf"},
+        "TaggingDirective": "REPLACE"}),
+    "delete a replica version": _restorer_call("s3", "DeleteObject", {
+        "Bucket": "backup-cfn-prod-replica-replicabucket", "Key": "content/ab/cd/" + "a" * 64, "VersionId": "v1"},
+        "us-west-2"),
+    "copy backups out to another bucket": _restorer_call("s3", "CopyObject", {
+        "Bucket": "attacker-bucket", "Key": "loot", "TaggingDirective": "REPLACE",
+        "CopySource": {"Bucket": "backup-cfn-prod-backupbucket", "Key": "content/ab/cd/" + "a" * 64}}),
+    "read client reports in the source bucket": _restorer_call("s3", "GetObject", {
+        "Bucket": "backup-cfn-prod-sourcebucket", "Key": "client-0001/report.pdf"}),
+    "rewrite a backup run's record": _restorer_call("dynamodb", "UpdateItem", {
+        "TableName": "backup-cfn-prod-runstable",
+        "Key": {"run_id": {"S": "20261125T020000Z"}, "item": {"S": "RUN"}}}),
+    "mark a backup job done": _restorer_call("dynamodb", "TransactWriteItems", {"TransactItems": [{"Update": {
+        "TableName": "backup-cfn-prod-runstable",
+        "Key": {"run_id": {"S": "20261125T020000Z#07"}, "item": {"S": "USER#client-0001"}}}}]}),
+    "forge the content index": _restorer_call("dynamodb", "PutItem", {
+        "TableName": "backup-cfn-prod-contentindextable", "Item": {"content_hash": {"S": "a" * 64}}}),
+    "start a backup run": _restorer_call("lambda", "Invoke", {"FunctionName": "backup-cfn-prod-initiator"}),
+}
+
+
+@pytest.mark.parametrize("attempt", sorted(RESTORER_DENIED))
+def test_the_restore_functions_role_is_denied(attempt):
+    """Proved by evaluation, as AWS would decide: a compromised restore function can restore, and
+    nothing else (docs/permissions.md)."""
+    model = build_model(load_environment("prod"))
+    call = RESTORER_DENIED[attempt]
+    aliases = {"backup-cfn-prod-initiator": "InitiatorFunction"}
+    denials = check_calls(model, [replace(call, aliases=aliases)])
+    assert denials, f"the restore function may {attempt}"
+    assert all(d.principal == RESTORER and d.why != "not evaluated" for d in denials), \
+        "\n".join(d.line() for d in denials)
+
+
+def test_the_restore_functions_own_writes_are_allowed_only_under_restore_keys():
+    model = build_model(load_environment("prod"))
+    allowed = _restorer_call("dynamodb", "UpdateItem", {
+        "TableName": "backup-cfn-prod-runstable",
+        "Key": {"run_id": {"S": "R20261125T031500Z#03"}, "item": {"S": "USER#client-0001"}}})
+    assert check_calls(model, [allowed]) == []
+    [denial] = [d for d in check_calls(model, [replace(allowed, params={**allowed.params, "Key": {
+        "run_id": {"S": "20261125T020000Z#03"}, "item": {"S": "USER#client-0001"}}})]) if "UpdateItem" in d.what]
+    assert "dynamodb:UpdateItem" in denial.explanation

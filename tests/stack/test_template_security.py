@@ -140,7 +140,7 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     template = primary(env_name)
     functions = resources(template, "AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(roles) == len(set(roles)) == 6
+    assert len(roles) == len(set(roles)) == 7
     deleters = {role for role in roles if any("Delete" in a and a.startswith("s3:") for a in role_actions(template, role))}
     assert deleters == {"PrunerFunctionRole"}
     pruner_delete = [s for p in props(template, "PrunerFunctionRole")["Policies"]
@@ -156,7 +156,14 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     # The dead-letter consumer records failures and closes runs: the runs table and the topic, no data.
     consumer = role_actions(template, "DeadLetterFunctionRole")
     assert {a for a in consumer if a.split(":")[0] in ("s3", "dynamodb", "sns")} == {
-        "dynamodb:GetItem", "dynamodb:UpdateItem", "sns:Publish"}
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "sns:Publish"}
+    # The restore function writes restored files into the source bucket only, and records only
+    # under restore keys (the conformance test proves what it is denied).
+    restorer = props(template, "RestorerFunctionRole")["Policies"][0]["PolicyDocument"]
+    puts = [s for s in statements(restorer) if any(a.startswith("s3:Put") for a in as_list(s["Action"]))]
+    assert [s["Sid"] for s in puts] == ["RestoreIntoSourceBucket"]
+    ddb_statements = [s for s in statements(restorer) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert all(s["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["R*"]}} for s in ddb_statements)
     # The capture function stores content and journal segments: never a snapshot, never the source.
     capture = [s for p in props(template, "CaptureFunctionRole")["Policies"] for s in statements(p["PolicyDocument"])]
     writes = [s for s in capture if "s3:PutObject" in as_list(s["Action"])]
@@ -304,7 +311,15 @@ def test_worker_consumes_the_queue_with_partial_batch_failures_and_bounded_concu
 
     template = primary(env_name)
     mappings = resources(template, "AWS::Lambda::EventSourceMapping")
-    assert set(mappings) == {"WorkerJobSubscription", "DeadLetterSubscription", "CaptureSubscription"}
+    assert set(mappings) == {"WorkerJobSubscription", "DeadLetterSubscription", "RestoreJobSubscription",
+                             "RestoreDeadLetterSubscription", "CaptureSubscription"}
+    p = mappings["RestoreJobSubscription"]["Properties"]
+    assert (p["EventSourceArn"], p["FunctionName"], p["BatchSize"]) == (
+        {"Fn::GetAtt": ["RestoreQueue", "Arn"]}, {"Ref": "RestorerFunction"}, 1)
+    assert p["ScalingConfig"] == {"MaximumConcurrency": load_environment(env_name).max_concurrent_restores}
+    assert mappings["RestoreDeadLetterSubscription"]["Properties"]["FunctionName"] == {"Ref": "RestorerFunction"}
+    for queue in ("RestoreQueue", "RestoreDeadLetterQueue"):
+        assert props(template, queue)["VisibilityTimeout"] >= 6 * props(template, "RestorerFunction")["Timeout"]
     p = mappings["WorkerJobSubscription"]["Properties"]
     assert p["EventSourceArn"] == {"Fn::GetAtt": ["JobQueue", "Arn"]}
     assert p["FunctionName"] == {"Ref": "WorkerFunction"}
@@ -531,8 +546,13 @@ def test_restore_role_reads_backups_writes_only_into_the_source_bucket_and_canno
     template = primary(env_name)
     actions = role_actions(template, "RestoreRole")
     assert {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "dynamodb:BatchGetItem"} <= actions
-    assert not any(a.split(":")[1].startswith(("Delete", "Update", "Create")) for a in actions)
+    assert not any(a.split(":")[1].startswith(("Delete", "Create")) for a in actions)
     document = props(template, "RestoreRole")["Policies"][0]["PolicyDocument"]
+    # Its table writes start restores the stack runs: under restore keys only, never a backup's run.
+    table_writes = [s for s in statements(document)
+                    if any(a in ("dynamodb:PutItem", "dynamodb:UpdateItem") for a in as_list(s["Action"]))]
+    assert [s["Sid"] for s in table_writes] == ["StartRestores"]
+    assert table_writes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["R*"]}}
     writes = [s for s in statements(document) if any(a.startswith("s3:Put") for a in as_list(s["Action"]))]
     assert [s["Sid"] for s in writes] == ["RestoreIntoSourceBucket"]
     assert json.dumps(writes[0]["Resource"]) == json.dumps(

@@ -71,7 +71,7 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
         Statement(Sid="RestoreIntoSourceBucket", Effect=Allow,
                   Action=[s3_actions.PutObject, s3_actions.AbortMultipartUpload],
                   Resource=[objects_in(scope.source_bucket_arn)]),
-        Statement(Sid="ReadRunHistory", Effect=Allow, Action=[ddb.GetItem, ddb.Query],
+        Statement(Sid="ReadRunHistory", Effect=Allow, Action=[ddb.GetItem, ddb.BatchGetItem, ddb.Query],
                   Resource=[GetAtt(scope.runs_table, "Arn"),
                             Sub("${TableArn}/index/*", TableArn=GetAtt(scope.runs_table, "Arn"))]),
         Statement(Sid="CheckContentIndex", Effect=Allow, Action=[ddb.BatchGetItem, ddb.Scan],
@@ -178,8 +178,9 @@ def initiator_statements(source_bucket_arn, runs_table, job_queue, failure_queue
     closes itself (no users, or every worker finished before it did)."""
     return [
         Statement(Sid="ListSourceUsers", Effect=Allow, Action=[s3_actions.ListBucket], Resource=[source_bucket_arn]),
+        # BatchGetItem: the run's tallies, read to close it (engine/tally.py).
         Statement(Sid="RecordRuns", Effect=Allow,
-                  Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem, ddb.Query],
+                  Action=[ddb.GetItem, ddb.BatchGetItem, ddb.PutItem, ddb.UpdateItem, ddb.Query],
                   Resource=[GetAtt(runs_table, "Arn")]),
         Statement(Sid="EnqueueUserJobs", Effect=Allow,
                   Action=[sqs_actions.SendMessage, sqs_actions.GetQueueAttributes],
@@ -211,7 +212,7 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
                             _objects(backup_bucket, contract.JOURNAL_PREFIX)]),
         Statement(Sid="IndexContent", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
                   Resource=[GetAtt(content_table, "Arn")]),
-        Statement(Sid="RecordJobs", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
+        Statement(Sid="RecordJobs", Effect=Allow, Action=[ddb.GetItem, ddb.BatchGetItem, ddb.PutItem, ddb.UpdateItem],
                   Resource=[GetAtt(runs_table, "Arn")]),
         # ChangeMessageVisibility: a job's retry is timed by the worker (engine/attempts.py);
         # SendMessage: a job too large for one invocation hands the rest on in a continuation.
@@ -263,7 +264,7 @@ def dead_letter_statements(runs_table, dead_letter_queue, topic, key_arn) -> lis
                   Action=[sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage,
                           sqs_actions.ChangeMessageVisibility, sqs_actions.GetQueueAttributes],
                   Resource=[GetAtt(dead_letter_queue, "Arn")]),
-        Statement(Sid="RecordFailedJobs", Effect=Allow, Action=[ddb.GetItem, ddb.UpdateItem],
+        Statement(Sid="RecordFailedJobs", Effect=Allow, Action=[ddb.GetItem, ddb.BatchGetItem, ddb.UpdateItem],
                   Resource=[GetAtt(runs_table, "Arn")]),
         Statement(Sid="PublishRunSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
         key_use_statement(key_arn, "dynamodb", "sqs", "sns", "lambda"),
