@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from backup_cfn.engine import journal, naming, pointintime, runs
+from backup_cfn.engine import journal, naming, pointintime, restore_jobs, runs
 from backup_cfn.engine.capture import (
     DELETED_BEFORE_CAPTURE,
     LEFT_TO_NIGHTLY,
@@ -17,6 +17,9 @@ from backup_cfn.engine.capture import (
     parse_event,
 )
 from backup_cfn.engine.journal import PUT
+from backup_cfn.engine.worker import Delivery
+from backup_cfn.ops import restore_service
+from backup_cfn.ops.target import DeployedEnvironment
 
 from capture_support import CAPTURE, capture_queue, delete_event, put_event, record, s3_event
 from engine_support import backup, content_versions, make_engine, put, delete, sha, source_state
@@ -87,6 +90,53 @@ def test_a_minute_between_two_nightly_runs_restores_as_the_source_was_then(engin
         "plan.txt": b"v1", "notes.txt": b"notes"}
     assert restored(engine, view(engine, "cy", minute + timedelta(minutes=2)).manifest) == {
         "plan.txt": b"v3, encrypted by ransomware"}
+
+
+def test_a_restore_by_the_stack_at_a_minute_keeps_that_minute_in_every_chunk(engine):
+    """Issue 21's restore function reads the same view: a job at a time folds the journal into the
+    snapshot, and its hand-on keeps the moment (not the snapshot's run), so every chunk restores the
+    same minute."""
+    for name in ("a.txt", "b.txt", "c.txt"):
+        put(engine, "dee", name, name.encode())
+    t0 = now().replace(microsecond=0) + timedelta(seconds=1)
+    engine.clock.set(t0)
+    assert backup(engine)["status"] == runs.SUCCEEDED
+    capture_queue(engine)
+    minute = t0 + timedelta(minutes=10)
+    events = [put_event(engine, "dee", "a.txt", b"a, edited", minute - timedelta(minutes=5)),
+              delete_event(engine, "dee", "b.txt", minute - timedelta(minutes=2)),
+              put_event(engine, "dee", "d.txt", b"d, new", minute - timedelta(minutes=1)),
+              put_event(engine, "dee", "a.txt", b"encrypted", minute + timedelta(minutes=1)),
+              put_event(engine, "eli", "first.txt", b"eli joined today", minute - timedelta(minutes=3))]
+    assert capture(engine, [record(e) for e in events]).captured == 5
+    target = DeployedEnvironment(engine.env, engine.clients, engine.settings, engine.outputs)
+    # Every user: eli has only a journal (no nightly run since joining) and is restored too.
+    restore_id = restore_service.start(target, users=None, source="backup", source_s3=engine.s3,
+                                       to=f"s3://{engine.settings.source_bucket}/pit", run_id=None, at=minute,
+                                       path_prefix=None)
+    queue, sqs, chunks = engine.settings.restore_queue_url, engine.clients.sqs, 0
+    while chunks < 10:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1).get("Messages", [])
+        if not messages:
+            break
+        # No time left after each file: one file per invocation, the rest handed on.
+        delivery = Delivery(messages[0]["Body"], messages[0]["ReceiptHandle"], 1, remaining_ms=lambda: 0)
+        assert restore_jobs.handle_delivery(engine.clients, engine.settings, delivery).status in (
+            "HANDED_ON", "COMPLETED")
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+        chunks += 1
+    assert chunks == 4
+    job = restore_jobs.RestoreJob(restore_id, "dee", "backup", engine.settings.source_bucket,
+                                  at=naming.run_id_for(minute), point_in_time=True)
+    assert restore_jobs.parse_job(job.continuation("20990101T000000Z", "a.txt").body()).at == job.at
+    bucket = engine.settings.source_bucket
+    listed = engine.s3.list_objects_v2(Bucket=bucket, Prefix="pit/dee/").get("Contents", [])
+    assert {item["Key"]: engine.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listed} == {
+        "pit/dee/a.txt": b"a, edited", "pit/dee/c.txt": b"c.txt", "pit/dee/d.txt": b"d, new"}
+    assert engine.s3.get_object(Bucket=bucket, Key="pit/eli/first.txt")["Body"].read() == b"eli joined today"
+    results = {r["user"]: r for r in restore_jobs.user_results(engine.clients.dynamodb, engine.settings, restore_id)}
+    assert results["dee"]["status"] == "COMPLETED" and int(results["dee"]["files"]) == 3
+    assert results["eli"]["status"] == "COMPLETED"
 
 
 def test_duplicate_and_out_of_order_events_give_one_change_each_in_order(engine):

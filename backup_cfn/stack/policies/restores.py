@@ -40,7 +40,7 @@ def restorer_statements(sources: list[RestoreSource], target_bucket_arn, target_
                   Resource=[s.bucket_arn for s in sources]),
         Statement(Sid="ReadSnapshotsAndContent", Effect=Allow, Action=[s3_actions.GetObject],
                   Resource=[objects_in(s.bucket_arn, prefix) for s in sources
-                            for prefix in (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX)]),
+                            for prefix in (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX, contract.JOURNAL_PREFIX)]),
         *[Statement(Sid=f"Decrypt{s.name.capitalize()}", Effect=Allow, Action=[kms_actions.Decrypt],
                     Resource=[s.key_arn], Condition=all_of(via("s3", region=s.region), bucket_key_context(s.bucket_arn)))
           for s in sources],

@@ -243,7 +243,8 @@ def capture_statements(source_bucket_arn, backup_bucket, runs_table, content_tab
                   Action=[s3_actions.GetObject, s3_actions.PutObject, s3_actions.AbortMultipartUpload],
                   Resource=[_objects(backup_bucket, contract.CONTENT_PREFIX),
                             _objects(backup_bucket, contract.JOURNAL_PREFIX)]),
-        Statement(Sid="IndexContent", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
+        # Store-once is one conditional UpdateItem (claim or touch, engine/contentstore.py).
+        Statement(Sid="IndexContent", Effect=Allow, Action=[ddb.GetItem, ddb.UpdateItem],
                   Resource=[GetAtt(content_table, "Arn")]),
         Statement(Sid="CountChangeBursts", Effect=Allow, Action=[ddb.UpdateItem],
                   Resource=[GetAtt(runs_table, "Arn")],
