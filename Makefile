@@ -9,7 +9,7 @@ CONTROLTOWER_VENV := .venv-controltower
 CONTROLTOWER_STAMP := $(CONTROLTOWER_VENV)/.installed
 EMULATOR_PORT ?= 5055
 
-.PHONY: help venv template docs lint test load-test emulator emulator-stop demo bench lock clean
+.PHONY: help venv template docs lint test load-test emulator emulator-stop demo bench moto-tests lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -60,10 +60,13 @@ bench: $(STAMP)  ## storage, requests, hashing, end to end, template build; QUIC
 demo: $(STAMP)  ## the whole system offline: emulator, deploy, 1,000 users, two backups, restore, verify
 	$(BIN)/python -m backup_cfn.local.demo
 
+moto-tests: $(STAMP)  ## moto's own tests of the patched services, stock then patched; fails on any the patches break
+	$(BIN)/python -m backup_cfn.local.moto_suite
+
 lock: $(STAMP)  ## re-pin requirements.txt from requirements.in
 	$(BIN)/pip install --quiet -r requirements.in
 	{ echo "# Generated from requirements.in by \`make lock\`: every package pinned, so a fresh clone builds the same thing."; \
 	  $(BIN)/pip freeze --exclude-editable; } > requirements.txt
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) $(CONTROLTOWER_VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) $(CONTROLTOWER_VENV) .pytest_cache .hypothesis .moto-tests build *.egg-info

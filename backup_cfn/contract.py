@@ -179,6 +179,12 @@ PARAM_CODE_BUCKET = "HandlerCodeBucket"
 PARAM_CODE_KEY = "HandlerCodeKey"
 PARAM_REPLICA_BUCKET_ARN = "ReplicaBucketArn"
 PARAM_REPLICA_KEY_ARN = "ReplicaKeyArn"
+# Production only: "false" while the stack is first created (a failed creation must be able to delete
+# its tables), "true" from then on (backup_cfn/deploy: StackSpec.first_create).
+PARAM_TABLE_DELETION_PROTECTION = "TableDeletionProtection"
+# With VPC endpoints: the zone ID of each isolated subnet, chosen by deploy among the zones that host
+# every interface endpoint service the stack uses and Lambda (backup_cfn/deploy/zones.py).
+PARAM_SUBNET_ZONE_IDS = ("IsolatedSubnet1ZoneId", "IsolatedSubnet2ZoneId")
 
 # Lambda handler entry points inside the package zip.
 HANDLER_INITIATOR = "handlers.initiator.handler"

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
-from backup_cfn.deploy import artifacts, handler_package, source_events
+from backup_cfn.deploy import artifacts, handler_package, source_events, stack_events, zones
 from backup_cfn.deploy.clients import DeployClients, Readers
 from backup_cfn.deploy.stack_deployer import TAG_COMMIT, TAG_PACKAGE, TAG_TEMPLATE, StackDeployer
 from backup_cfn.deploy.stack_spec import Options, StackResult, StackSpec
@@ -61,6 +61,14 @@ def _parameters(spec_rendered: str, values: dict[str, str], name: str) -> dict[s
     if missing:
         raise UserError(f"the template of {name} declares parameters this tool does not set: {', '.join(missing)}")
     return {k: values[k] for k in declared}
+
+
+def _first_create(rendered: str) -> dict[str, str]:
+    """Deletion protection off while the stack is first created: with it on, a creation that fails
+    cannot delete its tables, the rollback ends ROLLBACK_FAILED, and `--recreate-failed` cannot go on."""
+    declared = json.loads(rendered).get("Parameters", {})
+    return {contract.PARAM_TABLE_DELETION_PROTECTION: "false"} if contract.PARAM_TABLE_DELETION_PROTECTION in declared \
+        else {}
 
 
 @dataclass
@@ -121,12 +129,15 @@ class Deployment:
             contract.PARAM_CODE_KEY: package.key,
             contract.PARAM_REPLICA_BUCKET_ARN: replica_outputs[contract.OUTPUT_REPLICA_BUCKET_ARN],
             contract.PARAM_REPLICA_KEY_ARN: replica_outputs[contract.OUTPUT_REPLICA_KEY_ARN],
+            contract.PARAM_TABLE_DELETION_PROTECTION: "true",
+            **self._subnet_zones(primary_rendered),
         }
         primary = StackSpec("primary", self.env.stack_name, self.env.region, primary_rendered,
                             _parameters(primary_rendered, values, self.env.stack_name),
                             {**tags, TAG_TEMPLATE: hashlib.sha256(primary_rendered.encode()).hexdigest(),
                              TAG_PACKAGE: package.sha256},
-                            self.env.termination_protection)
+                            self.env.termination_protection,
+                            first_create=_first_create(primary_rendered))
         if options.no_execute and results["replica"].outcome == "planned":
             self.console.print("the primary change set is computed with the replica's current outputs")
         primary_deployer = self._deployer(self.clients.cloudformation, self.clients.s3)
@@ -137,6 +148,18 @@ class Deployment:
                                highlight=False)
         self._note_unused_allowances(options, results)
         return results
+
+    def _subnet_zones(self, rendered: str) -> dict[str, str]:
+        """With a VPC: zones hosting every endpoint service and Lambda, the deployed ones kept (zones.py)."""
+        if not zones.declared(rendered):
+            return {}
+        stack = stack_events.describe_stack(self.clients.cloudformation, self.env.stack_name)
+        deployed = {p["ParameterKey"]: p["ParameterValue"] for p in (stack or {}).get("Parameters", [])}
+        current = tuple(deployed[name] for name in contract.PARAM_SUBNET_ZONE_IDS if name in deployed)
+        choice = zones.choose_zones(self._reader("ec2", self.env.region), self.env.region,
+                                    zones.endpoint_services(rendered, self.env.region), current)
+        self.console.print(choice.line())
+        return choice.parameters()
 
     def _note_unused_allowances(self, options: Options, results: dict[str, StackResult]) -> None:
         """An --allow-replace or --accept that matched nothing is most likely misspelt."""

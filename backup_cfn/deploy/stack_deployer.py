@@ -59,6 +59,9 @@ class StackDeployer:
                 self._protect(spec, stack=stack)
             return StackResult("no changes", outputs(stack))
         change_set_type = "CREATE" if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" else "UPDATE"
+        wanted = spec
+        if change_set_type == "CREATE":
+            spec = spec.for_creation()
         # diff leaves alone what it did not make: a change set kept for review, the stack waiting for it.
         remove_stack = change_set_type == "CREATE" and (stack is None or not diff_only)
         if stack is not None and not diff_only:
@@ -100,9 +103,15 @@ class StackDeployer:
         if options.no_execute:
             # soft_wrap: the URL stays one line, so it can be copied whole.
             self.console.print(f"change set kept for review: {change_set.console_url}", soft_wrap=True)
+            if spec is not wanted:
+                self.console.print(f"it creates the stack with {_held_back(wanted, spec)}: the next deploy after its "
+                                   f"execution applies {_held_back(wanted, wanted)}")
             return StackResult("planned", outputs(stack or {}), change_set, reviewed)
         review.confirm(self.cloudformation, spec, change_set, options, remove_stack)
-        return self._execute(spec, change_set, stack, options, reviewed)
+        result = self._execute(spec, change_set, stack, options, reviewed)
+        if spec is not wanted:
+            self._apply_held_back(wanted)
+        return result
 
     def _prepare(self, spec: StackSpec, stack: dict | None, options: Options, diff_only: bool) -> dict | None:
         if stack is None:
@@ -133,7 +142,8 @@ class StackDeployer:
             raise UserError(f"{where} is UPDATE_ROLLBACK_FAILED: continue the rollback first with `aws cloudformation "
                             f"continue-update-rollback --stack-name {spec.name} --region {spec.region}`")
         if status in ("ROLLBACK_FAILED", "DELETE_FAILED"):
-            raise UserError(f"{where} is {status}: delete it (retrying resources that block it), then deploy again")
+            raise UserError(f"{where} is {status}: delete it (retrying resources that block it; a DynamoDB table with "
+                            f"deletion protection must have it turned off first), then deploy again")
         return stack
 
     def _matches(self, spec: StackSpec, stack: dict) -> bool:
@@ -189,6 +199,35 @@ class StackDeployer:
             self.console.print(progress.outputs_table(f"{spec.name} outputs", final["Outputs"]))
         return StackResult("executed", outputs(final), change_set, reviewed)
 
+    def _apply_held_back(self, spec: StackSpec) -> None:
+        """The stack exists: apply the values held back for its first creation, through a change set
+        that may only modify resources in place (it turns the tables' deletion protection on),
+        executed without a question, as termination protection is turned on. Anything else in it is
+        not applied, and the next deploy shows it for review."""
+        held = _held_back(spec, spec)
+        self.console.print(f"{spec.name} exists: applying {held}")
+        change_set_id, _ = changeset.create(
+            self.cloudformation, stack_name=spec.name, change_set_type="UPDATE", template=self._template_source(spec),
+            parameters=spec.parameters, tags=spec.tags, description=f"backup-cfn {spec.label} stack: {held}")
+        change_set = changeset.wait(self.cloudformation, change_set_id, change_set_type="UPDATE", region=self.region,
+                                    poll=self.poll)
+        unexpected = [c for c in change_set.changes if c.action != "Modify" or c.replaces]
+        if change_set.status == "FAILED" or unexpected:
+            changeset.delete(self.cloudformation, change_set.id)
+            if change_set.empty:
+                return
+            why = change_set.reason if change_set.status == "FAILED" else \
+                f"its change set would also {unexpected[0].action.lower()} {unexpected[0].logical_id}"
+            raise UserError(f"{spec.name} was created, but {held} was not applied ({why}): deploy again to review it")
+        last_seen = stack_events.latest_event_id(self.cloudformation, change_set.stack_id)
+        self.cloudformation.execute_change_set(ChangeSetName=change_set.id)
+        final, seen = stack_events.follow(self.cloudformation, change_set.stack_id, last_seen, self.poll,
+                                          lambda e: self.console.print(progress.event_line(e)))
+        if final["StackStatus"] not in stack_events.SUCCEEDED:
+            raise UserError(f"{spec.name} was created, but applying {held} ended {final['StackStatus']}: "
+                            f"{progress.cause_summary(stack_events.root_causes(seen, spec.name))}; deploy again")
+        self.console.print(f"[green]{spec.name}: {held} applied[/green]")
+
     def _protect(self, spec: StackSpec, policy: bool = True, stack: dict | None = None) -> None:
         """Production: termination protection, and a stack policy guarding the stateful resources."""
         if not (stack or {}).get("EnableTerminationProtection"):
@@ -197,3 +236,6 @@ class StackDeployer:
             self.cloudformation.set_stack_policy(StackName=spec.name, StackPolicyBody=stack_policy(spec.stateful_ids))
 
 
+def _held_back(wanted: StackSpec, used: StackSpec) -> str:
+    """The held-back parameters as `used` sets them: "TableDeletionProtection=false"."""
+    return ", ".join(f"{key}={used.parameters[key]}" for key in sorted(wanted.first_create))

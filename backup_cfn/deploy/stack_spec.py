@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
 
@@ -39,6 +39,12 @@ class StackSpec:
     parameters: dict[str, str]
     tags: dict[str, str]
     production: bool = False
+    # Values for the stack's first creation only; once it exists, `parameters` are applied (the
+    # tables' deletion protection: a first creation that fails must be able to delete its tables).
+    first_create: dict[str, str] = field(default_factory=dict)
+
+    def for_creation(self) -> StackSpec:
+        return replace(self, parameters={**self.parameters, **self.first_create}) if self.first_create else self
 
     @cached_property
     def document(self) -> dict:

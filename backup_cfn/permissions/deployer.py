@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from backup_cfn import contract
 from backup_cfn.config import Environment
 from backup_cfn.stack.bootstrap import STACK_NAME as BOOTSTRAP_STACK
 
@@ -60,7 +61,11 @@ DEPLOY_OPERATIONS = {
     # `status`: continuous protection's RPO (the capture queue's counts, its age metric).
     ("sqs", "GetQueueAttributes"): "sqs:GetQueueAttributes",
     ("cloudwatch", "GetMetricData"): "cloudwatch:GetMetricData",
+    # The subnets' zones (backup_cfn/deploy/zones.py), only for templates with a VPC.
+    ("ec2", "DescribeAvailabilityZones"): "ec2:DescribeAvailabilityZones",
+    ("ec2", "DescribeVpcEndpointServices"): "ec2:DescribeVpcEndpointServices",
 }
+ZONE_CHOICE_ACTIONS = frozenset({"ec2:DescribeAvailabilityZones", "ec2:DescribeVpcEndpointServices"})
 # The forecast reads these with the deployer's credentials; scoped like the resources they read.
 REVIEW_ACTIONS = ("cloudtrail:GetTrail", "cloudwatch:GetDashboard", "iam:GetRole", "kms:DescribeKey",
                   "lambda:GetFunction", "s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions")
@@ -156,6 +161,8 @@ def deployer_policy(env: Environment, templates: list[dict]) -> dict:
     ]
     actions = (provisioning_actions(templates, env.region) - {"iam:PassRole"}) | set(REVIEW_ACTIONS) | (
         {a for a in DEPLOY_OPERATIONS.values() if a in UNSCOPED})
+    if any(contract.PARAM_SUBNET_ZONE_IDS[0] in t.get("Parameters", {}) for t in templates):
+        actions |= ZONE_CHOICE_ACTIONS
     unscoped = sorted(a for a in actions if a in UNSCOPED or a.startswith(UNSCOPED_PREFIXES))
     for service in PROVISIONED_SERVICES:
         scoped = sorted(a for a in actions if a.split(":")[0] == service and a not in unscoped)
@@ -197,7 +204,8 @@ def as_managed_policies(policy: dict, limit: int = MANAGED_POLICY_LIMIT) -> list
 def call_resource(call, account: str, stack_of_change_set) -> str:
     """The resource a recorded deploy-side call is authorised on (for the test of this policy)."""
     p, region = call.params, call.region
-    if f"{call.service}:{call.operation}" in UNSCOPED or DEPLOY_OPERATIONS.get((call.service, call.operation)) in UNSCOPED:
+    action = DEPLOY_OPERATIONS.get((call.service, call.operation))
+    if f"{call.service}:{call.operation}" in UNSCOPED or action in UNSCOPED or action in ZONE_CHOICE_ACTIONS:
         return "*"
     if call.service == "s3":
         return f"arn:aws:s3:::{p['Bucket']}" + (f"/{p['Key']}" if "Key" in p else "")

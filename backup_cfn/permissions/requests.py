@@ -99,13 +99,24 @@ def _region(bucket: Stored | str, call: Call) -> str:
 
 
 def _read(model: DeploymentModel, call: Call, bucket: Stored | str, key: str, version: str | None, why: str,
-          decrypt: bool = True) -> list[Need]:
+          decrypt: bool = True, requested_in: str | None = None) -> list[Need]:
+    """A read of an object; `requested_in`: the Region the request goes to, when that is not the
+    bucket's (a copy is sent to its destination's Region)."""
     action = "s3:GetObjectVersion" if version else "s3:GetObject"
     needs = [Need(action, _object(bucket, key), {}, why)]
     if decrypt and isinstance(bucket, Stored):
-        needs += kms_through(model, "s3", bucket.region, bucket.key_arn, ("kms:Decrypt",), _s3_key_context(bucket),
-                             why + ": S3 decrypts the object")
+        for region in dict.fromkeys((bucket.region, requested_in or bucket.region)):
+            needs += kms_through(model, "s3", region, bucket.key_arn, ("kms:Decrypt",), _s3_key_context(bucket),
+                                 why + f": S3 decrypts the object (asked from {region})")
     return needs
+
+
+def _copy_source_read(model: DeploymentModel, call: Call, destination: Stored | str, why: str) -> list[Need]:
+    """The source of a copy. The copy is a request to the destination's Region; when the source is in
+    another Region, AWS does not document which Region's S3 asks the source's key to decrypt, so both
+    requests are evaluated and both must be allowed."""
+    source, source_key, version = _copy_source(model, call)
+    return _read(model, call, source, source_key, version, why, requested_in=_region(destination, call))
 
 
 def _write(model: DeploymentModel, call: Call, bucket: Stored | str, key: str, params: dict, why: str,
@@ -159,7 +170,7 @@ def s3_copy(model, call):
     """Read the source (and, with TaggingDirective COPY, the default, its tags), write the destination."""
     bucket = _s3_bucket(model, call, call.params["Bucket"])
     source, source_key, version = _copy_source(model, call)
-    needs = _read(model, call, source, source_key, version, "CopyObject source")
+    needs = _copy_source_read(model, call, bucket, "CopyObject source")
     needs += _write(model, call, bucket, call.params["Key"], call.params, "CopyObject destination")
     if call.params.get("TaggingDirective", "COPY") == "COPY":
         tagging = "s3:GetObjectVersionTagging" if version else "s3:GetObjectTagging"
@@ -179,8 +190,7 @@ def s3_create_multipart(model, call):
 def s3_upload_part_copy(model, call):
     """A part carries no encryption headers: the destination's PutObject is authorised without them."""
     bucket = _s3_bucket(model, call, call.params["Bucket"])
-    source, source_key, version = _copy_source(model, call)
-    needs = _read(model, call, source, source_key, version, "UploadPartCopy source")
+    needs = _copy_source_read(model, call, bucket, "UploadPartCopy source")
     needs.append(Need("s3:PutObject", _object(bucket, call.params["Key"]), {}, "UploadPartCopy"))
     if isinstance(bucket, Stored):
         needs += kms_through(model, "s3", bucket.region, bucket.key_arn, ("kms:Decrypt",), _s3_key_context(bucket),

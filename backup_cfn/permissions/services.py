@@ -65,6 +65,7 @@ def cloudtrail(model: DeploymentModel) -> list[ServiceAction]:
             context = {**source, "kms:EncryptionContext:aws:cloudtrail:arn": arn}
             actions += [ServiceAction(trail_service, Need("kms:GenerateDataKey", key, context, "trail encrypts a log file")),
                         ServiceAction(trail_service, Need("kms:DescribeKey", key, source, "trail checks its key"))]
+            actions += trail_bucket_key_requests(model, trail, bucket, key, source)
         if props.get("CloudWatchLogsRoleArn"):
             role = next(lid for lid, s in model.resources.items() if s.arn == props["CloudWatchLogsRoleArn"])
             group = props["CloudWatchLogsLogGroupArn"].removesuffix(":*")
@@ -74,6 +75,23 @@ def cloudtrail(model: DeploymentModel) -> list[ServiceAction]:
             actions += [ServiceAction(role, Need(a, stream, {}, "trail delivers to its log group"))
                         for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
     return actions
+
+
+def trail_bucket_key_requests(model: DeploymentModel, trail: str, bucket, key: str, source: dict) -> list[ServiceAction]:
+    """With an S3 Bucket Key on the trail bucket, "kms:Decrypt permissions are required to create or
+    update a trail with SSE-KMS encryption enabled" (CloudTrail User Guide, Configure AWS KMS key
+    policies for CloudTrail), for the CloudTrail service principal (the statement that page gives).
+    Whether the Decrypt comes through S3 (the bucket key's context, the bucket's ARN) or from
+    CloudTrail itself (its own context) the page does not say: both are evaluated."""
+    encryption = _props(model, bucket.logical_id).get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+    if not any(rule.get("BucketKeyEnabled") in (True, "true") for rule in encryption):
+        return []
+    arn = source["aws:SourceArn"]
+    through_s3 = {**source, "kms:ViaService": f"s3.{bucket.region}.amazonaws.com",
+                  "kms:EncryptionContext:aws:s3:arn": bucket.arn}
+    direct = {**source, "kms:EncryptionContext:aws:cloudtrail:arn": arn}
+    return [ServiceAction("cloudtrail.amazonaws.com", Need("kms:Decrypt", key, context, f"{trail} {why}"))
+            for context, why in ((through_s3, "writes through the bucket key"), (direct, "decrypts its data key"))]
 
 
 def log_groups(model: DeploymentModel) -> list[ServiceAction]:
@@ -105,28 +123,41 @@ def alarms(model: DeploymentModel) -> list[ServiceAction]:
 
 
 def schedules(model: DeploymentModel) -> list[ServiceAction]:
+    """EventBridge runs each rule's targets and puts an event it cannot deliver into the target's
+    dead-letter queue. Into an encrypted queue, SQS asks KMS for the data key as events.amazonaws.com,
+    with the context every SQS data key has (kms:ViaService, aws:sqs:arn); whether that request also
+    carries aws:SourceArn and aws:SourceAccount, AWS does not document (EventBridge User Guide,
+    Creating rules: the key policy statement it asks for has no condition), so it is evaluated both
+    with and without them, and each must be allowed."""
     service = "events.amazonaws.com"
     actions = []
     for rule in _of_type(model, "AWS::Events::Rule"):
         arn = model.resolvers[PRIMARY].get_att(rule, "Arn")
         source = _source(model, arn)
         for target in _props(model, rule).get("Targets", []):
-            if target["Arn"].startswith("arn:aws:sqs:"):
-                queue = model.find(target["Arn"])
-                actions.append(ServiceAction(service, Need("sqs:SendMessage", queue.arn, source, f"{rule} delivers")))
-                actions += [ServiceAction(service, Need(a, queue.key_arn, source, f"{rule}: into the encrypted queue"))
-                            for a in ("kms:GenerateDataKey", "kms:Decrypt") if queue.key_arn]
+            queues = [target.get("DeadLetterConfig", {}).get("Arn")]
+            if ":sqs:" in target["Arn"]:
+                queues.append(target["Arn"])
             else:
                 actions.append(ServiceAction(service, Need("lambda:InvokeFunction", target["Arn"], source,
                                                            f"{rule} runs")))
-            dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
-            if dead_letters:
-                queue = model.find(dead_letters)
+            for queue in (model.find(q) for q in queues if q):
                 actions.append(ServiceAction(service, Need("sqs:SendMessage", queue.arn, source,
-                                                           f"{rule}: an undeliverable event")))
-                actions += [ServiceAction(service, Need(a, queue.key_arn, source, f"{rule}: into the encrypted queue"))
-                            for a in ("kms:GenerateDataKey", "kms:Decrypt")]
+                                                           f"{rule}: an event into {queue.logical_id}")))
+                actions += eventbridge_queue_key_requests(model, rule, queue)
     return actions
+
+
+def eventbridge_queue_key_requests(model: DeploymentModel, rule: str, queue) -> list[ServiceAction]:
+    if not queue.key_arn:
+        return []
+    through_sqs = {"kms:ViaService": f"sqs.{queue.region}.amazonaws.com",
+                   "kms:EncryptionContext:aws:sqs:arn": queue.arn}
+    source = _source(model, model.resolvers[PRIMARY].get_att(rule, "Arn"))
+    return [ServiceAction("events.amazonaws.com", Need(action, queue.key_arn, context, f"{rule}: into {why}"))
+            for context, why in ((through_sqs, "the encrypted queue (no source keys)"),
+                                 ({**through_sqs, **source}, "the encrypted queue (with source keys)"))
+            for action in ("kms:GenerateDataKey", "kms:Decrypt")]
 
 
 def functions(model: DeploymentModel) -> list[ServiceAction]:

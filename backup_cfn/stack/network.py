@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import GetAZs, Ref, Select, Sub, Template, ec2
+from troposphere import Ref, Sub, Template, ec2
 
 from backup_cfn.config import Environment
+from backup_cfn.stack.parameters import add_subnet_zones
 from backup_cfn.stack.resource_options import tags
 
 VPC_CIDR = "10.40.0.0/16"
-SUBNET_CIDRS = ("10.40.0.0/20", "10.40.16.0/20")
+# Not the first two /20s, which the subnets placed by position (Fn::GetAZs) had: a stack moving to
+# zone IDs replaces its subnets, and CloudFormation creates each new one before deleting the old.
+SUBNET_CIDRS = ("10.40.32.0/20", "10.40.48.0/20")
 GATEWAY_SERVICES = ("s3", "dynamodb")
 # Services the functions call directly (KMS is only used through S3, DynamoDB, SQS and SNS).
 INTERFACE_SERVICES = ("sqs", "sns")
@@ -37,10 +40,10 @@ def add_network(t: Template, env: Environment) -> Network | None:
     route_table = t.add_resource(ec2.RouteTable("IsolatedRouteTable", VpcId=Ref(vpc),
                                                 Tags=tags(env, Name=f"{env.stack_name}-isolated")))
     subnets = []
-    for index, cidr in enumerate(SUBNET_CIDRS):
+    for index, (cidr, zone) in enumerate(zip(SUBNET_CIDRS, add_subnet_zones(t))):
         subnet = t.add_resource(ec2.Subnet(
             f"IsolatedSubnet{index + 1}", VpcId=Ref(vpc), CidrBlock=cidr,
-            AvailabilityZone=Select(index, GetAZs("")), MapPublicIpOnLaunch=False,
+            AvailabilityZoneId=Ref(zone), MapPublicIpOnLaunch=False,
             Tags=tags(env, Name=f"{env.stack_name}-isolated-{index + 1}"),
         ))
         t.add_resource(ec2.SubnetRouteTableAssociation(f"IsolatedSubnet{index + 1}RouteTable",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import Parameter, Ref, Template
+from troposphere import Equals, Parameter, Ref, Template
 
 from backup_cfn import contract
 
@@ -18,6 +18,8 @@ class PrimaryParameters:
     code_key: Parameter
     replica_bucket_arn: Parameter
     replica_key_arn: Parameter
+    # The condition under which the tables refuse deletion (production only; None elsewhere).
+    tables_protected: str | None = None
 
     @property
     def replica_bucket(self) -> Ref:
@@ -28,7 +30,38 @@ class PrimaryParameters:
         return Ref(self.replica_key_arn)
 
 
-def add_primary_parameters(t: Template) -> PrimaryParameters:
+# An availability zone ID: use1-az1, euw1-az3, apne1-az4, usgw1-az2.
+_ZONE_ID = r"^[a-z]{2,5}[0-9]+-az[0-9]+$"
+
+
+def add_subnet_zones(t: Template) -> list[Parameter]:
+    """The zone of each isolated subnet, by zone ID. Zones by position (Fn::Select over Fn::GetAZs)
+    land, in some accounts, in a zone without Lambda or without an endpoint service the stack needs
+    (use1-az3 in us-east-1), and the creation fails there; deploy chooses zones that host them all."""
+    return [t.add_parameter(Parameter(
+        name, Type="String", AllowedPattern=_ZONE_ID,
+        Description=f"availability zone ID of isolated subnet {index + 1}, chosen by deploy among the zones hosting "
+                    "every interface endpoint service of the stack and Lambda"))
+        for index, name in enumerate(contract.PARAM_SUBNET_ZONE_IDS)]
+
+
+TABLES_PROTECTED = "TablesAreProtectedFromDeletion"
+
+
+def add_table_protection(t: Template) -> str:
+    """DynamoDB deletion protection as a parameter, so that it is on only once the stack exists: with
+    it on, a first creation that fails cannot delete its tables, CloudFormation's rollback ends
+    ROLLBACK_FAILED and the stack can be neither updated nor simply created again. `deploy` passes
+    "false" to the first creation and "true" from then on; the default is "true", so a deploy that
+    does not know about it (the console, another tool) protects."""
+    t.add_parameter(Parameter(
+        contract.PARAM_TABLE_DELETION_PROTECTION, Type="String", AllowedValues=["true", "false"], Default="true",
+        Description="DynamoDB deletion protection of the tables: false only while the stack is first created"))
+    t.add_condition(TABLES_PROTECTED, Equals(Ref(contract.PARAM_TABLE_DELETION_PROTECTION), "true"))
+    return TABLES_PROTECTED
+
+
+def add_primary_parameters(t: Template, *, production: bool = False) -> PrimaryParameters:
     return PrimaryParameters(
         code_bucket=t.add_parameter(Parameter(
             contract.PARAM_CODE_BUCKET, Type="String", AllowedPattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
@@ -42,4 +75,5 @@ def add_primary_parameters(t: Template) -> PrimaryParameters:
         replica_key_arn=t.add_parameter(Parameter(
             contract.PARAM_REPLICA_KEY_ARN, Type="String", AllowedPattern=_KMS_ARN,
             Description="replica KMS key ARN, from the replica stack's outputs")),
+        tables_protected=add_table_protection(t) if production else None,
     )

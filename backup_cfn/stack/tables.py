@@ -1,7 +1,7 @@
 """DynamoDB: the runs table (per run and per user job) and the content index (hash -> stored object)."""
 from __future__ import annotations
 
-from troposphere import GetAtt, Template, dynamodb
+from troposphere import GetAtt, If, Template, dynamodb
 
 from backup_cfn.config import Environment
 from backup_cfn.contract import (
@@ -15,14 +15,15 @@ from backup_cfn.contract import (
 from backup_cfn.stack.resource_options import retain, tags
 
 
-def _common(env: Environment, key) -> dict:
+def _common(env: Environment, key, protected: str | None) -> dict:
+    """`protected`: the condition under which deletion protection is on (production), or None (off)."""
     return dict(
         BillingMode="PAY_PER_REQUEST",
         SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS",
                                                    KMSMasterKeyId=GetAtt(key, "Arn")),
         PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(
             PointInTimeRecoveryEnabled=True),
-        DeletionProtectionEnabled=env.is_production,
+        DeletionProtectionEnabled=If(protected, True, False) if protected else False,
         Tags=tags(env),
     )
 
@@ -40,7 +41,7 @@ def _index(name: str, partition: str, sort: str) -> dynamodb.GlobalSecondaryInde
     )
 
 
-def add_runs_table(t: Template, env: Environment, key) -> dynamodb.Table:
+def add_runs_table(t: Template, env: Environment, key, protected: str | None = None) -> dynamodb.Table:
     return t.add_resource(retain(dynamodb.Table(
         "RunsTable",
         AttributeDefinitions=[_string(RUNS_PARTITION_KEY), _string(RUNS_SORT_KEY), _string("user"), _string("status")],
@@ -49,11 +50,11 @@ def add_runs_table(t: Template, env: Environment, key) -> dynamodb.Table:
         GlobalSecondaryIndexes=[_index(RUNS_BY_USER_INDEX, "user", RUNS_PARTITION_KEY),
                                 _index(RUNS_BY_STATUS_INDEX, "status", RUNS_PARTITION_KEY)],
         TimeToLiveSpecification=dynamodb.TimeToLiveSpecification(AttributeName=RUNS_TTL_ATTRIBUTE, Enabled=True),
-        **_common(env, key),
+        **_common(env, key, protected),
     )))
 
 
-def add_content_index_table(t: Template, env: Environment, key) -> dynamodb.Table:
+def add_content_index_table(t: Template, env: Environment, key, protected: str | None = None) -> dynamodb.Table:
     """No TTL here on purpose: an entry lives exactly as long as its content, and only the garbage
     collector, which knows what kept snapshots reference, may remove it.
 
@@ -67,5 +68,5 @@ def add_content_index_table(t: Template, env: Environment, key) -> dynamodb.Tabl
         AttributeDefinitions=[_string(CONTENT_PARTITION_KEY)],
         KeySchema=[dynamodb.KeySchema(AttributeName=CONTENT_PARTITION_KEY, KeyType="HASH")],
         **warm,
-        **_common(env, key),
+        **_common(env, key, protected),
     )))

@@ -32,7 +32,7 @@ def build_template(env: Environment) -> Template:
     """The primary stack, in the environment's region."""
     t = Template(Description=f"backup-cfn {env.name}: scheduled, incremental, deduplicated backups of client "
                              f"reports with {env.retention_days}-day retention, replicated to {env.replica_region}")
-    params = parameters.add_primary_parameters(t)
+    params = parameters.add_primary_parameters(t, production=env.is_production)
 
     key = keys.add_backup_key(t, env)
     log_bucket = storage.add_access_log_bucket(t, env)
@@ -41,8 +41,8 @@ def build_template(env: Environment) -> Template:
         t, env, key=key, log_bucket=log_bucket, replica_bucket_arn=params.replica_bucket,
         replica_key_arn=params.replica_key)
 
-    runs_table = tables.add_runs_table(t, env, key)
-    content_table = tables.add_content_index_table(t, env, key)
+    runs_table = tables.add_runs_table(t, env, key, params.tables_protected)
+    content_table = tables.add_content_index_table(t, env, key, params.tables_protected)
 
     job_queue, job_dead_letters = messaging.add_job_queues(t, env, key)
     failure_queue = messaging.add_failed_invocation_queue(t, env, key)

@@ -1,4 +1,4 @@
-"""Fixtures of the deploy tests."""
+"""Fixtures of the deploy tests: clients answered by botocore's Stubber with AWS's response shapes."""
 from __future__ import annotations
 
 import boto3
@@ -8,10 +8,20 @@ from botocore.stub import Stubber
 from cloudformation_stubs import REGION
 
 
-@pytest.fixture
-def cfn():
-    client = boto3.client("cloudformation", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+def stubbed(service: str):
+    """A client of `service` whose `.stubber` answers; every queued answer must be used."""
+    client = boto3.client(service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(client) as stubber:
         client.stubber = stubber
         yield client
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def cfn():
+    yield from stubbed("cloudformation")
+
+
+@pytest.fixture
+def ec2():
+    yield from stubbed("ec2")

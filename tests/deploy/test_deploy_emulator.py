@@ -54,12 +54,15 @@ def _stack(env, region=None, name=None):
 
 
 def _change_sets(env):
-    """Change sets of both stacks (none for a stack that does not exist)."""
+    """Change sets of both stacks waiting for execution (none for a stack that does not exist). An
+    executed one stays listed, ExecutionStatus EXECUTE_COMPLETE, as AWS keeps it (ExecuteChangeSet in
+    the CloudFormation API Reference; docs/emulator.md): it is history, not something left behind."""
     clients = Clients.for_environment(env)
     found = []
     for cfn, name in ((clients.cloudformation, env.stack_name), (clients.replica_cloudformation, env.replica_stack_name)):
         try:
-            found += cfn.list_change_sets(StackName=name)["Summaries"]
+            found += [c for c in cfn.list_change_sets(StackName=name)["Summaries"]
+                      if c["ExecutionStatus"] not in ("EXECUTE_COMPLETE", "EXECUTE_FAILED")]
         except botocore.exceptions.ClientError as exc:
             assert "does not exist" in str(exc)
     return found
@@ -284,7 +287,7 @@ def test_template_over_one_megabyte_is_refused_before_any_call(make, local_env, 
     deployment = make(templates=(json.dumps(padded), rendered[1]))
     c = deployment.clients
     recorder = CallRecorder(c.cloudformation, c.replica_cloudformation, c.s3, c.replica_s3, c.sts)
-    with pytest.raises(UserError, match=r"primary template \(backup-cfn-local\) is 1,0\d\d,\d{3} bytes, over "
+    with pytest.raises(UserError, match=r"primary template \(backup-cfn-local\) is 1,\d{3},\d{3} bytes, over "
                                         r"CloudFormation's limit of 1,000,000 bytes"):
         deployment.run(Options(yes=True))
     assert recorder.calls == []
@@ -364,6 +367,47 @@ def test_with_retain_a_failed_first_creation_leaves_named_log_groups_that_block_
     # ...and, overruled, the creation fails on them as the forecast said.
     with pytest.raises(UserError, match="LogGroup CREATE_FAILED: The specified log group already exists"):
         make(templates=(retained, rendered[1])).run(Options(yes=True, accept=taken))
+
+
+def _prod(local_env):
+    from backup_cfn.config import load_environment
+
+    return dataclasses.replace(load_environment("prod"), endpoint_url=local_env.endpoint_url, account_id="123456789012")
+
+
+def test_a_failed_first_prod_creation_rolls_back_whole_and_is_recreated_with_its_tables_protected(make, local_env):
+    """Issue 22: with the tables' deletion protection on from the start, the rollback of a failed first
+    creation cannot delete them and the stack ends ROLLBACK_FAILED (the emulator refuses as DynamoDB
+    does). The first creation runs with TableDeletionProtection=false; once the stack exists, deploy
+    turns it on."""
+    prod = _prod(local_env)
+    templates = render_environment(prod)
+    broken = (with_resource(templates[0], "BrokenQueue", {**BROKEN_QUEUE, "DependsOn": ["RunsTable", "ContentIndexTable"]}),
+              templates[1])
+    with pytest.raises(UserError, match=r"ended ROLLBACK_COMPLETE: BrokenQueue CREATE_FAILED"):
+        make(env=prod, templates=broken).run(Options(yes=True))
+    assert _stack(prod)["StackStatus"] == "ROLLBACK_COMPLETE"
+
+    out = console()
+    results = make(env=prod, templates=templates, out=out).run(Options(yes=True, recreate_failed=True))
+    assert results["primary"].outcome == "executed"
+    primary = _stack(prod)
+    assert primary["StackStatus"] == "UPDATE_COMPLETE"
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in primary["Parameters"]}
+    assert parameters[contract.PARAM_TABLE_DELETION_PROTECTION] == "true"
+    assert f"{prod.stack_name} exists: applying TableDeletionProtection=true" in text(out)
+    dynamodb = aws.client(prod, "dynamodb")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in primary["Outputs"]}
+    for table in (outputs[contract.OUTPUT_RUNS_TABLE], outputs[contract.OUTPUT_CONTENT_TABLE]):
+        assert dynamodb.describe_table(TableName=table)["Table"]["DeletionProtectionEnabled"] is True
+    assert make(env=prod, templates=templates).run(Options(yes=True))["primary"].outcome == "no changes"
+    # The subnets are in the zones deploy chose by ID (the emulator offers every service everywhere:
+    # the first two zone IDs of us-east-1), and deploy said which.
+    assert (parameters["IsolatedSubnet1ZoneId"], parameters["IsolatedSubnet2ZoneId"]) == ("use1-az1", "use1-az2")
+    assert "subnet zones: use1-az1 (us-east-1b), use1-az2 (us-east-1c)" in text(out)
+    ec2 = aws.client(prod, "ec2")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "tag:BackupCfnEnvironment", "Values": ["prod"]}])["Subnets"]
+    assert sorted(s["AvailabilityZoneId"] for s in subnets) == ["use1-az1", "use1-az2"]
 
 
 def test_failed_update_is_rolled_back_and_explained(make, local_env, rendered):

@@ -224,6 +224,7 @@ def test_rollback_complete_with_recreate_failed_is_deleted_and_created_again(cfn
     ("UPDATE_IN_PROGRESS", "another operation is running"),
     ("UPDATE_ROLLBACK_FAILED", "aws cloudformation continue-update-rollback --stack-name backup-cfn-dev"),
     ("DELETE_FAILED", "delete it"),
+    ("ROLLBACK_FAILED", "a DynamoDB table with deletion protection must have it turned off first"),
 ])
 def test_stacks_that_cannot_take_a_change_set_are_refused_with_the_way_out(cfn, status, expected):
     cfn.stubber.add_response("describe_stacks", stack(status), {"StackName": NAME})
@@ -313,3 +314,84 @@ def test_parameter_changes_and_what_they_cause_are_shown(cfn):
     deployer(cfn, out).deploy(with_parameter, Options(), diff_only=True)
     assert "parameter HandlerCodeKey: handlers/aaa.zip → handlers/bbb.zip" in text(out)
     assert "Code (from HandlerCodeKey)" in text(out)
+
+
+# --- issue 22: the tables' deletion protection, held back for the first creation ------------------
+
+PROTECTION = "TableDeletionProtection"
+
+
+def protected_spec() -> StackSpec:
+    return StackSpec("primary", NAME, REGION, hand_made_template(), {PROTECTION: "true"}, {"Environment": "prod"},
+                     True, first_create={PROTECTION: "false"})
+
+
+def held_back_change_set(cfn, changes, status="CREATE_COMPLETE", reason=None):
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID}, {
+        "StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": "UPDATE", "Capabilities": ANY, "Tags": ANY,
+        "Parameters": [{"ParameterKey": PROTECTION, "ParameterValue": "true"}], "Description": ANY,
+        "TemplateBody": ANY})
+    cfn.stubber.add_response("describe_change_set", change_set_response(status, reason, changes), DESCRIBE)
+
+
+def test_the_first_creation_holds_protection_back_then_turns_it_on_in_place(cfn):
+    """AWS's shapes: the CREATE change set carries TableDeletionProtection=false; once the stack is
+    CREATE_COMPLETE (and protected), an UPDATE change set with =true modifies the tables in place
+    (Replacement False) and is executed without a question."""
+    missing(cfn)
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID}, {
+        "StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": "CREATE", "Capabilities": ANY, "Tags": ANY,
+        "Parameters": [{"ParameterKey": PROTECTION, "ParameterValue": "false"}], "Description": ANY,
+        "TemplateBody": ANY})
+    cfn.stubber.add_response("describe_change_set", change_set_response(
+        changes=[resource_change("Add", "DataBucket"), resource_change("Add", "AlertTopic", "AWS::SNS::Topic")]),
+        DESCRIBE)
+    cfn.stubber.add_response("describe_stack_events", newest_first(stack_event("REVIEW_IN_PROGRESS", n=0)))
+    cfn.stubber.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
+    cfn.stubber.add_response("describe_stacks", stack("CREATE_COMPLETE"), {"StackName": STACK_ID})
+    created = [stack_event("REVIEW_IN_PROGRESS", n=0), stack_event("CREATE_IN_PROGRESS", "User Initiated", n=1),
+               event("DataBucket", "CREATE_COMPLETE", n=2), stack_event("CREATE_COMPLETE", n=3)]
+    cfn.stubber.add_response("describe_stack_events", newest_first(*created))
+    cfn.stubber.add_response("update_termination_protection", {"StackId": STACK_ID},
+                             {"StackName": NAME, "EnableTerminationProtection": True})
+    cfn.stubber.add_response("set_stack_policy", {}, {"StackName": NAME, "StackPolicyBody": ANY})
+    held_back_change_set(cfn, [resource_change("Modify", "DataBucket", replacement="False",
+                                               properties=["DeletionProtectionEnabled"])])
+    cfn.stubber.add_response("describe_stack_events", newest_first(*created))
+    cfn.stubber.add_response("execute_change_set", {}, {"ChangeSetName": CS_ID})
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    cfn.stubber.add_response("describe_stack_events", newest_first(
+        *created, stack_event("UPDATE_IN_PROGRESS", "User Initiated", n=4), event("DataBucket", "UPDATE_COMPLETE", n=5),
+        stack_event("UPDATE_COMPLETE", n=6)))
+    out = console()
+    result = deployer(cfn, out).deploy(protected_spec(), Options(yes=True))
+    assert result.outcome == "executed"
+    assert "backup-cfn-dev exists: applying TableDeletionProtection=true" in text(out)
+    assert "TableDeletionProtection=true applied" in text(out)
+
+
+def test_a_held_back_change_set_that_would_do_more_than_modify_in_place_is_not_applied(cfn):
+    held_back_change_set(cfn, [resource_change("Modify", "DataBucket", replacement="True", policy_action="ReplaceAndRetain")])
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    with pytest.raises(UserError, match=r"TableDeletionProtection=true was not applied \(its change set would also "
+                                        r"modify DataBucket\): deploy again to review it"):
+        deployer(cfn)._apply_held_back(protected_spec())
+
+
+def test_a_stack_already_holding_the_values_gets_no_held_back_update(cfn):
+    held_back_change_set(cfn, [], status="FAILED", reason=EMPTY_REASONS[0])
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    deployer(cfn)._apply_held_back(protected_spec())
+
+
+def test_an_update_passes_the_protected_value_and_holds_nothing_back(cfn):
+    cfn.stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": NAME})
+    cfn.stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
+    cfn.stubber.add_response("create_change_set", {"Id": CS_ID, "StackId": STACK_ID}, {
+        "StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": "UPDATE", "Capabilities": ANY, "Tags": ANY,
+        "Parameters": [{"ParameterKey": PROTECTION, "ParameterValue": "true"}], "Description": ANY,
+        "TemplateBody": ANY})
+    cfn.stubber.add_response("describe_change_set", change_set_response(
+        "FAILED", EMPTY_REASONS[0]), DESCRIBE)
+    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CS_ID})
+    assert deployer(cfn).deploy(protected_spec(), Options(yes=True)).outcome == "no changes"

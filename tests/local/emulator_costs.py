@@ -357,7 +357,21 @@ def clock(stock: dict) -> dict:
     now = core_utils.utcnow()
     same &= now.tzinfo is None and abs((now - stock["utcnow"]()).total_seconds()) < 5
     same &= abs(core_utils.unix_time() - stock["unix_time"]()) < 5
-    return {"clock_same_values": bool(same), "clock_rebound_in_sqs": models.unix_time is not stock["unix_time"]}
+    return {"clock_same_values": bool(same), "clock_rebound_in_sqs": models.unix_time is not stock["unix_time"],
+            "clock_follows_freezegun": clock_follows_freezegun()}
+
+
+def clock_follows_freezegun() -> bool:
+    """moto's own tests freeze its clock with freezegun: the clock SQS reads (rebound or not) and
+    moto.core.utils' must both give the frozen moment."""
+    import moto.core.utils as core_utils
+    from freezegun import freeze_time
+    from moto.sqs import models
+
+    frozen = datetime.datetime(2019, 5, 1, 12, 0, 0)
+    with freeze_time(frozen):
+        return (core_utils.utcnow() == frozen and models.unix_time() == (frozen - datetime.datetime(1970, 1, 1)).total_seconds()
+                and core_utils.utcfromtimestamp(0) == datetime.datetime(1970, 1, 1))
 
 
 def main(variant: str) -> dict:

@@ -124,7 +124,10 @@ def test_drift_detection_answers_in_aws_shapes_and_says_it_cannot_detect(local_e
     assert cfn.describe_stack_resource_drifts(StackName="probe")["StackResourceDrifts"] == []
 
 
-def test_execution_removes_the_stacks_change_sets_and_listing_is_per_stack(local_env):
+def test_execution_keeps_the_executed_change_set_deletes_the_others_and_listing_is_per_stack(local_env):
+    """ExecuteChangeSet (AWS CloudFormation API Reference): "When you execute a change set,
+    CloudFormation deletes all other change sets associated with the stack"; the executed one is
+    still described, ExecutionStatus EXECUTE_COMPLETE."""
     cfn = aws.client(local_env, "cloudformation")
     cfn.create_stack(StackName="other", TemplateBody=_template(with_output=False),
                      Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "o"}])
@@ -132,7 +135,14 @@ def test_execution_removes_the_stacks_change_sets_and_listing_is_per_stack(local
                           TemplateBody=_template(description="x", with_output=False),
                           ChangeSetType="UPDATE", Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "o"}])
     _run_change_set(cfn, _template(), "CREATE")
-    assert cfn.list_change_sets(StackName="probe")["Summaries"] == []
+    for name in ("left-1", "left-2"):
+        cfn.create_change_set(StackName="probe", ChangeSetName=name, TemplateBody=_template(description=name),
+                              ChangeSetType="UPDATE", Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}])
+    cfn.execute_change_set(StackName="probe", ChangeSetName="left-2")
+    summaries = cfn.list_change_sets(StackName="probe")["Summaries"]
+    assert [(c["ChangeSetName"], c["ExecutionStatus"]) for c in summaries] == [("left-2", "EXECUTE_COMPLETE")]
+    executed = cfn.describe_change_set(StackName="probe", ChangeSetName="left-2")
+    assert (executed["Status"], executed["ExecutionStatus"]) == ("CREATE_COMPLETE", "EXECUTE_COMPLETE")
     assert [c["ChangeSetName"] for c in cfn.list_change_sets(StackName="other")["Summaries"]] == ["pending"]
 
 
@@ -169,7 +179,46 @@ def test_a_resource_moto_cannot_create_fails_the_stack_as_aws_does(local_env):
                                                         "Rollback requested by user.")
     # What was created before the failure is deleted by the rollback.
     assert ("Topic", "DELETE_COMPLETE") in [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
-    assert cfn.list_change_sets(StackName="probe")["Summaries"] == []
+    summaries = cfn.list_change_sets(StackName="probe")["Summaries"]
+    assert [(c["ChangeSetName"], c["ExecutionStatus"]) for c in summaries] == [("cs-create", "EXECUTE_FAILED")]
+
+
+def _error(call) -> tuple[int, str, str]:
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as exc:
+        return (exc.response["ResponseMetadata"]["HTTPStatusCode"], exc.response["Error"]["Code"],
+                exc.response["Error"]["Message"])
+    raise AssertionError("the call succeeded")
+
+
+def test_create_stack_with_a_missing_export_or_a_bad_getatt_answers_400_validation_error(local_env):
+    """CreateStack checks Fn::ImportValue and Fn::GetAtt before it answers, and refuses with a
+    ValidationError (400), as stock moto does; the patches' ResourceFailed is for change sets only."""
+    cfn = aws.client(local_env, "cloudformation")
+    missing_export = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": {"Fn::ImportValue": "no-such-export"}}}}}
+    status, code, message = _error(lambda: cfn.create_stack(StackName="probe", TemplateBody=json.dumps(missing_export)))
+    assert (status, code) == (400, "ValidationError") and "no-such-export" in message
+    bad_attribute = {"Resources": {
+        "Topic": {"Type": "AWS::SNS::Topic"},
+        "Other": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::GetAtt": ["Topic", "NoSuchAttribute"]}}}}}
+    status, code, _ = _error(lambda: cfn.create_stack(StackName="probe-2", TemplateBody=json.dumps(bad_attribute)))
+    assert (status, code) == (400, "ValidationError")
+
+
+def test_update_stack_with_a_missing_export_answers_400_validation_error(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    cfn.create_stack(StackName="probe", TemplateBody=_template(with_output=False),
+                     Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}])
+    body = json.loads(_template(with_output=False))
+    body["Resources"]["Other"] = {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": {"Fn::ImportValue": "no-such-export"}}}
+    status, code, message = _error(lambda: cfn.update_stack(
+        StackName="probe", TemplateBody=json.dumps(body), Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "a"}]))
+    assert (status, code) == (400, "ValidationError") and "no-such-export" in message
 
 
 def test_a_resource_moto_cannot_update_rolls_the_update_back(local_env):
@@ -272,3 +321,74 @@ def test_lambda_account_settings_count_what_functions_reserve(local_env):
                             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
     lambda_.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=3)
     assert lambda_.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 997
+
+
+PROTECTED_TABLE = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "RetainExceptOnCreate", "Properties": {
+    "TableName": "probe-runs", "BillingMode": "PAY_PER_REQUEST",
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "DeletionProtectionEnabled": {"Fn::If": ["Protected", True, False]}}}
+
+
+def _protected_table_template(with_broken_queue: bool = False) -> str:
+    body = {"Parameters": {"Protect": {"Type": "String", "AllowedValues": ["true", "false"]}},
+            "Conditions": {"Protected": {"Fn::Equals": [{"Ref": "Protect"}, "true"]}},
+            "Resources": {"Runs": PROTECTED_TABLE}}
+    if with_broken_queue:
+        body["Resources"]["BrokenQueue"] = {**BROKEN_QUEUE, "DependsOn": "Runs"}
+    return json.dumps(body)
+
+
+def _create(cfn, template: str, protect: str, change_set_type: str = "CREATE", name: str = "cs-create") -> dict:
+    cfn.create_change_set(StackName="probe", ChangeSetName=name, TemplateBody=template, ChangeSetType=change_set_type,
+                          Parameters=[{"ParameterKey": "Protect", "ParameterValue": protect}])
+    change_set = cfn.describe_change_set(StackName="probe", ChangeSetName=name)
+    cfn.execute_change_set(StackName="probe", ChangeSetName=name)
+    return change_set
+
+
+def test_a_rollback_that_cannot_delete_a_protected_table_ends_rollback_failed(local_env):
+    """AWS: DeleteTable of a table with DeletionProtectionEnabled is refused, so the rollback of a
+    failed first creation cannot delete it: DELETE_FAILED, then the stack ROLLBACK_FAILED."""
+    cfn = aws.client(local_env, "cloudformation")
+    _create(cfn, _protected_table_template(with_broken_queue=True), "true")
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "ROLLBACK_FAILED"
+    events = cfn.describe_stack_events(StackName="probe")["StackEvents"][::-1]
+    [failed] = [e for e in events if e["ResourceStatus"] == "DELETE_FAILED"]
+    assert failed["LogicalResourceId"] == "Runs" and "DeletionProtectionEnabled" in failed["ResourceStatusReason"]
+    assert events[-1]["ResourceStatus"] == "ROLLBACK_FAILED"
+    assert events[-1]["ResourceStatusReason"] == "The following resource(s) failed to delete: [Runs]. "
+
+
+def test_the_same_failure_with_protection_off_rolls_back_completely(local_env):
+    cfn = aws.client(local_env, "cloudformation")
+    _create(cfn, _protected_table_template(with_broken_queue=True), "false")
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "probe-runs" not in aws.client(local_env, "dynamodb").list_tables()["TableNames"]
+
+
+def test_a_parameter_read_through_a_condition_modifies_the_table_in_place(local_env):
+    """A parameter change reaching a resource through a condition (Fn::If) modifies it, and the
+    table's deletion protection changes in place, as AWS updates it (no interruption)."""
+    cfn, dynamodb = aws.client(local_env, "cloudformation"), aws.client(local_env, "dynamodb")
+    _create(cfn, _protected_table_template(), "false")
+    assert dynamodb.describe_table(TableName="probe-runs")["Table"]["DeletionProtectionEnabled"] is False
+    change_set = _create(cfn, _protected_table_template(), "true", "UPDATE", "cs-update")
+    assert [(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])
+            for c in change_set["Changes"]] == [("Modify", "Runs")]
+    assert cfn.describe_stacks(StackName="probe")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    assert dynamodb.describe_table(TableName="probe-runs")["Table"]["DeletionProtectionEnabled"] is True
+
+
+def test_a_subnet_with_a_zone_id_is_created_in_that_zone(local_env):
+    """AWS::EC2::Subnet AvailabilityZoneId places the subnet in that zone, whatever its name here."""
+    cfn = aws.client(local_env, "cloudformation")
+    body = {"Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
+        "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {
+            "VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.9.0.0/20", "AvailabilityZoneId": "use1-az4"}}}}
+    cfn.create_stack(StackName="probe", TemplateBody=json.dumps(body))
+    subnet_id = cfn.describe_stack_resource(StackName="probe", LogicalResourceId="Subnet")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    [subnet] = aws.client(local_env, "ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    assert (subnet["AvailabilityZoneId"], subnet["AvailabilityZone"]) == ("use1-az4", "us-east-1d")

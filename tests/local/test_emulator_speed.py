@@ -121,6 +121,12 @@ def test_the_clock_gives_moto_s_values(costs):
     assert costs["stock"]["clock_rebound_in_sqs"] is False
 
 
+def test_the_clock_follows_freezegun_as_stock_moto_s_does(costs):
+    """moto's own test suite freezes time with freezegun; the faster clock follows it too."""
+    assert costs["stock"]["clock_follows_freezegun"] is True
+    assert costs["patched"]["clock_follows_freezegun"] is True
+
+
 # --- DynamoDB atomicity (dynamodb.patch_atomic_requests) -------------------------------------------------
 
 def test_concurrent_claims_and_counters_through_the_emulator_are_exact(local_env):

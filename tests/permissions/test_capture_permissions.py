@@ -80,9 +80,9 @@ def test_eventbridge_delivers_the_source_changes_to_the_encrypted_capture_queue(
     without either, EventBridge's deliveries fail silently (and land in the failure queue)."""
     model = build_model(load_environment(env_name))
     from backup_cfn.permissions.services import schedules
-    delivery = [a for a in schedules(model) if "SourceChangeRule delivers" in a.need.why
-                or "SourceChangeRule: into" in a.need.why]
+    delivery = [a for a in schedules(model) if a.need.why.startswith("SourceChangeRule:")]
     assert {a.need.action for a in delivery} == {"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
+    assert "SourceChangeRule: an event into CaptureQueue" in {a.need.why for a in delivery}
     assert not check_services(model, delivery)
 
 

@@ -147,3 +147,13 @@ def test_the_policy_fits_iams_managed_policy_limit_and_names_no_star_action():
     assert not [a for a in actions if "*" in a]
     star = [s for d in documents for s in d["Statement"] if s["Resource"] == "*"]
     assert [s["Sid"] for s in star] == ["ActionsWithoutResourceScope"]
+
+
+@pytest.mark.parametrize("env_name, expected", [("prod", True), ("dev", False)])
+def test_the_zone_choice_reads_are_granted_only_with_a_vpc(env_name, expected):
+    """deploy asks EC2 which zones host the endpoint services (backup_cfn/deploy/zones.py) only for
+    templates with isolated subnets; both actions are authorised on no resource."""
+    env = dataclasses.replace(load_environment(env_name), account_id=ACCOUNT)
+    store, deployer = store_for(env)
+    for action in ("ec2:DescribeAvailabilityZones", "ec2:DescribeVpcEndpointServices"):
+        assert store.evaluate(Request(deployer, action, "*")).allowed is expected

@@ -273,7 +273,16 @@ def test_tables_on_demand_cmk_pitr_ttl_and_deletion_protection_in_prod(env_name)
         assert p["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS",
                                          "KMSMasterKeyId": {"Fn::GetAtt": ["BackupKey", "Arn"]}}
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-        assert p["DeletionProtectionEnabled"] is (env_name == "prod")
+        if env_name == "prod":
+            # On once the stack exists; off only for the first creation (deploy passes "false" then).
+            assert p["DeletionProtectionEnabled"] == {"Fn::If": ["TablesAreProtectedFromDeletion", True, False]}
+        else:
+            assert p["DeletionProtectionEnabled"] is False
+    if env_name == "prod":
+        parameter = template["Parameters"][contract.PARAM_TABLE_DELETION_PROTECTION]
+        assert (parameter["Default"], parameter["AllowedValues"]) == ("true", ["true", "false"])
+        assert template["Conditions"]["TablesAreProtectedFromDeletion"] == {
+            "Fn::Equals": [{"Ref": contract.PARAM_TABLE_DELETION_PROTECTION}, "true"]}
     assert props(template, "RunsTable")["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     indexes = {i["IndexName"] for i in props(template, "RunsTable")["GlobalSecondaryIndexes"]}
     assert indexes == {contract.RUNS_BY_USER_INDEX, contract.RUNS_BY_STATUS_INDEX}
@@ -394,8 +403,9 @@ def test_every_service_the_functions_may_call_has_an_endpoint(env_name):
     assert gateway == {"s3", "dynamodb"}
     for function in resources(template, "AWS::Lambda::Function").values():
         assert len(function["Properties"]["VpcConfig"]["SubnetIds"]) == 2
-    zones = [s["Properties"]["AvailabilityZone"]["Fn::Select"][0] for s in resources(template, "AWS::EC2::Subnet").values()]
-    assert sorted(zones) == [0, 1]
+    # Two zones, each by ID from its own parameter (deploy chooses them: backup_cfn/deploy/zones.py).
+    zones = [s["Properties"]["AvailabilityZoneId"]["Ref"] for s in resources(template, "AWS::EC2::Subnet").values()]
+    assert sorted(zones) == ["IsolatedSubnet1ZoneId", "IsolatedSubnet2ZoneId"]
     assert not resources(template, "AWS::EC2::InternetGateway") and not resources(template, "AWS::EC2::NatGateway")
 
 

@@ -14,7 +14,8 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, cloudwatch, dynamodb, kms, replication, s3, s3events
+    from backup_cfn.local.patches import (awslambda, cloudformation, cloudwatch, dynamodb, ec2, kms, replication, s3,
+                                          s3events)
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -22,18 +23,20 @@ def apply_patches() -> None:
     cloudformation.patch_empty_change_set()
     cloudformation.patch_parameter_changes(cfn_models)
     cloudformation.patch_in_place_updates()
-    cloudformation.patch_resource_failures()
+    cloudformation.patch_resource_failures(cfn_models)
     cloudformation.patch_resource_events(cfn_models)
     cloudformation.patch_termination_protection(cfn_models)
     cloudformation.patch_drift_detection()
     cloudformation.patch_change_set_validation_events()
     awslambda.patch_account_settings()
+    ec2.patch_subnet_zone_ids()
     kms.patch_kms_key_properties()
     s3.patch_bucket_properties()
     replication.patch_replication_configuration()
     replication.patch_replication()
     s3events.patch_eventbridge_events()
     cloudwatch.patch_sqs_age_metric()
+    dynamodb.patch_table_updates()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()
     apply_speed_patches()

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 def patch_change_set_execution(cfn_models) -> None:
     """After ExecuteChangeSet the stack has its template's Outputs and Exports, parameters and
-    tags, as after CreateStack/UpdateStack (moto 5.2.5 leaves them at the empty REVIEW stack's), and
-    the stack's change sets are gone, as AWS removes them on execution; ListChangeSets lists only
-    the named stack's change sets (moto lists every stack's). A CREATE change set for a stack in
-    REVIEW_IN_PROGRESS is attached to it (moto creates a second stack of the same name)."""
+    tags, as after CreateStack/UpdateStack (moto 5.2.5 leaves them at the empty REVIEW stack's).
+    The executed change set stays, with ExecutionStatus EXECUTE_COMPLETE, and the stack's *other*
+    change sets are deleted: "When you execute a change set, CloudFormation deletes all other change
+    sets associated with the stack because they aren't valid for the updated stack" (ExecuteChangeSet,
+    AWS CloudFormation API Reference). ListChangeSets lists only the named stack's change sets (moto
+    lists every stack's). A CREATE change set for a stack in REVIEW_IN_PROGRESS is attached to it
+    (moto creates a second stack of the same name)."""
     backend_class = cfn_models.CloudFormationBackend
     original = backend_class.execute_change_set
 
@@ -33,8 +36,7 @@ def patch_change_set_execution(cfn_models) -> None:
         self._validate_export_uniqueness(stack)
         for export in stack.exports:
             self.exports[export.name] = export
-        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
-            del self.change_sets[change_set_id]
+        _delete_other_change_sets(self, stack, change_set)
 
     backend_class.execute_change_set = execute_change_set
     original_create = backend_class.create_change_set
@@ -66,6 +68,11 @@ def patch_change_set_execution(cfn_models) -> None:
     CloudFormationResponse.list_change_sets = list_change_sets
 
 
+def _delete_other_change_sets(backend, stack, executed) -> None:
+    for change_set_id in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not executed]:
+        del backend.change_sets[change_set_id]
+
+
 class ResourceFailed(Exception):
     """A resource moto could not create or update, named as CloudFormation names it in its events."""
 
@@ -76,7 +83,8 @@ class ResourceFailed(Exception):
 
 def _roll_back(cfn_models, backend, stack, change_set, failure: Exception) -> None:
     """The stack events and status AWS shows when a resource fails: the resource's *_FAILED event,
-    then ROLLBACK_* (a CREATE) or UPDATE_ROLLBACK_* (an UPDATE). The change sets are consumed."""
+    then ROLLBACK_* (a CREATE) or UPDATE_ROLLBACK_* (an UPDATE). The executed change set stays,
+    EXECUTE_FAILED; the stack's other change sets are deleted, as on any execution."""
     creating = change_set.change_set_type == "CREATE"
     verb = "create" if creating else "update"
     if isinstance(failure, ResourceFailed):
@@ -93,24 +101,51 @@ def _roll_back(cfn_models, backend, stack, change_set, failure: Exception) -> No
         # What the failed creation made is deleted, except DeletionPolicy Retain (RetainExceptOnCreate goes too).
         try:
             stack.resource_map.delete(rolling_back_create=True)
-        except Exception:  # noqa: BLE001 - a resource moto cannot delete stays, as ROLLBACK_FAILED would leave it
-            pass
-        stack._add_stack_event("ROLLBACK_COMPLETE")
-        stack.status = "ROLLBACK_COMPLETE"
+        except Exception as exc:  # noqa: BLE001 - what the rollback cannot delete fails it, as on AWS
+            _rollback_failed(cfn_models, stack, exc)
+        else:
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+            stack.status = "ROLLBACK_COMPLETE"
     else:
         stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=summary)
         stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
         stack.status = "UPDATE_ROLLBACK_COMPLETE"
-    for change_set_id in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id]:
-        del backend.change_sets[change_set_id]
+    change_set.execution_status = "EXECUTE_FAILED"
+    _delete_other_change_sets(backend, stack, change_set)
 
 
-def patch_resource_failures() -> None:
+def _rollback_failed(cfn_models, stack, failure: Exception) -> None:
+    """A resource the rollback could not delete (a DynamoDB table with deletion protection): its
+    DELETE_FAILED event, and the stack ROLLBACK_FAILED ("The following resource(s) failed to delete:
+    [X]."), where AWS leaves it: it can only be deleted, retaining what cannot go."""
+    resource_map = stack.resource_map
+    left = sorted(logical_id for logical_id, value in resource_map._resource_json_map.items()
+                  if value.get("DeletionPolicy") != "Retain" and not isinstance(
+                      resource_map._parsed_resources.get(logical_id, ""), (str, type(None))))
+    reason = getattr(failure, "message", None) or str(failure) or type(failure).__name__
+    for logical_id in left:
+        stack.events.append(cfn_models.Event(
+            stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
+            physical_resource_id=getattr(resource_map._parsed_resources[logical_id], "physical_resource_id", "") or "",
+            resource_type=resource_map._resource_json_map[logical_id].get("Type", ""),
+            resource_status="DELETE_FAILED", resource_status_reason=reason, resource_properties=None))
+    stack._add_stack_event("ROLLBACK_FAILED",
+                           resource_status_reason=f"The following resource(s) failed to delete: [{', '.join(left)}]. ")
+    stack.status = "ROLLBACK_FAILED"
+
+
+def patch_resource_failures(cfn_models) -> None:
     """A resource that moto cannot create or update fails *that resource* (ResourceFailed, with its
     logical ID), so ExecuteChangeSet reports it through the stack (see _roll_back) as AWS does,
-    instead of answering HTTP 500 and leaving the stack in REVIEW_IN_PROGRESS. DeletionPolicy
+    instead of answering HTTP 500 and leaving the stack in REVIEW_IN_PROGRESS. CreateStack and
+    UpdateStack, which moto runs synchronously, answer with the resource's own error as stock moto
+    does (a missing export or a bad Fn::GetAtt: 400 ValidationError, as AWS). DeletionPolicy
     RetainExceptOnCreate is honoured (moto deletes such resources with the stack)."""
     from moto.cloudformation import parsing
+
+    backend_class = cfn_models.CloudFormationBackend
+    for name in ("create_stack", "update_stack"):
+        setattr(backend_class, name, _answering_with_the_cause(getattr(backend_class, name)))
 
     original = parsing.parse_and_create_resource
 
@@ -140,6 +175,17 @@ def patch_resource_failures() -> None:
             self._resource_json_map = saved
 
     parsing.ResourceMap.delete = delete
+
+
+def _answering_with_the_cause(original):
+    """ResourceFailed is for ExecuteChangeSet's rollback alone: elsewhere the resource's own error
+    (a moto ValidationError answers 400) reaches the client, as without the patch."""
+    def call(self, *args, **kwargs):
+        try:
+            return original(self, *args, **kwargs)
+        except ResourceFailed as failure:
+            raise (failure.__cause__ or failure) from None
+    return call
 
 
 def patch_resource_events(cfn_models) -> None:
@@ -219,6 +265,53 @@ def patch_parameter_changes(cfn_models) -> None:
         return changes
 
     cfn_models.ChangeSet.diff = diff
+    original_diff = parsing.ResourceMap.build_resource_diff
+
+    def build_resource_diff(self, other_template, parameters=None):
+        """A resource whose Fn::If (or Condition) depends on a changed parameter is modified too."""
+        by_action = original_diff(self, other_template, parameters)
+        if not parameters:
+            return by_action
+        changed = {p for p in parameters if self.input_parameters.get(p) != parameters[p]}
+        conditions = other_template.get("Conditions", {})
+        for name, resource in other_template["Resources"].items():
+            if name in self._resource_json_map and name not in by_action["Modify"] and \
+                    changed & _condition_parameters(_conditions_used(resource), conditions):
+                by_action["Modify"].append(name)
+        return by_action
+
+    parsing.ResourceMap.build_resource_diff = build_resource_diff
+
+
+def _conditions_used(fragment) -> set[str]:
+    """Condition names a resource (or a condition) uses: Fn::If's first argument, Condition keys."""
+    found = set()
+    if isinstance(fragment, dict):
+        for key, value in fragment.items():
+            if key == "Fn::If" and isinstance(value, list) and value:
+                found.add(value[0])
+            elif key == "Condition" and isinstance(value, str):
+                found.add(value)
+            found |= _conditions_used(value)
+    elif isinstance(fragment, list):
+        for item in fragment:
+            found |= _conditions_used(item)
+    return found
+
+
+def _condition_parameters(names: set[str], conditions: dict) -> set[str]:
+    """The parameters the named conditions read, through the conditions they use in turn."""
+    from moto.cloudformation import parsing
+
+    seen, params, todo = set(), set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in conditions:
+            continue
+        seen.add(name)
+        params |= set(parsing.get_references_from_template(conditions[name]))
+        todo += _conditions_used(conditions[name])
+    return params
 
 
 def _sub_strings(template) -> list[str]:
@@ -238,7 +331,10 @@ def _sub_strings(template) -> list[str]:
 def patch_empty_change_set() -> None:
     """CreateChangeSet with nothing to change succeeds and gives a FAILED change set whose
     StatusReason says it "didn't contain changes", as AWS does (moto 5.2.5 rejects the call with
-    UpdateStack's "No updates are to be performed." ValidationError)."""
+    UpdateStack's "No updates are to be performed." ValidationError). AWS's side: DescribeChangeSet's
+    StatusReason (CloudFormation API Reference), the AWS CLI's `cloudformation deploy
+    --no-fail-on-empty-changeset`, and what tools see on AWS (ansible-collections/amazon.aws#507).
+    moto's own test of the refusal fails with it, on purpose (moto_suite.INTENDED)."""
     from moto.cloudformation.responses import CloudFormationResponse
 
     original_create = CloudFormationResponse.create_change_set

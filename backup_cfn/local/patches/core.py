@@ -34,13 +34,14 @@ def patch_clock() -> None:
 
     utc = datetime.timezone.utc  # the object `datetime.UTC` names
     epoch = datetime.datetime(1970, 1, 1)  # == moto's utcfromtimestamp(0)
-    now, from_timestamp = datetime.datetime.now, datetime.datetime.fromtimestamp
 
+    # `datetime.datetime` is looked up on each call, as moto's own functions do, so a clock that
+    # replaces it (freezegun's freeze_time sets `datetime.datetime` to its FakeDatetime) is followed.
     def utcnow() -> datetime.datetime:
-        return now(utc).replace(tzinfo=None)
+        return datetime.datetime.now(utc).replace(tzinfo=None)
 
     def utcfromtimestamp(value: float) -> datetime.datetime:
-        return from_timestamp(value, tz=utc).replace(tzinfo=None)
+        return datetime.datetime.fromtimestamp(value, tz=utc).replace(tzinfo=None)
 
     def unix_time(dt: datetime.datetime | None = None) -> float:
         dt = dt or utcnow()

@@ -11,14 +11,17 @@ from awacs.aws import (
     Allow,
     ArnEquals,
     ArnLike,
+    ArnLikeIfExists,
     BoolIfExists,
     Deny,
     PolicyDocument,
     Principal,
     Statement,
     StringEquals,
+    StringEqualsIfExists,
+    StringLike,
 )
-from troposphere import Sub
+from troposphere import AccountId, Sub
 
 from backup_cfn.config import Environment
 from backup_cfn.stack import names
@@ -73,11 +76,7 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
             Principal=service("cloudwatch.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
             Condition=all_of(this_account(), ArnLike("aws:SourceArn", names.arn("cloudwatch", "alarm:*"))),
         ),
-        Statement(
-            Sid="EventBridgeDeliversToEncryptedTopicAndQueues", Effect=Allow,
-            Principal=service("events.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
-            Condition=all_of(this_account(), ArnLike("aws:SourceArn", names.arn("events", "rule/*"))),
-        ),
+        eventbridge_delivers_to_encrypted_queues(env),
         # The trail's ARN in the context carries its home region (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME);
         # CreateTrail refuses a key it cannot use with exactly that context.
         Statement(
@@ -86,6 +85,7 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
             Condition=all_of(StringEquals("aws:SourceArn", names.trail_arn(env)),
                              StringEquals("kms:EncryptionContext:aws:cloudtrail:arn", names.trail_arn(env))),
         ),
+        cloudtrail_decrypts_through_the_trail_bucket_key(env),
         Statement(
             Sid="CloudTrailDescribesKey", Effect=Allow,
             Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.DescribeKey], Resource=["*"],
@@ -107,6 +107,47 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
     if env.trusted_account_ids:
         statements.append(trusted_accounts_decrypt_statement(env))
     return document(*statements)
+
+
+def eventbridge_delivers_to_encrypted_queues(env: Environment) -> Statement:
+    """EventBridge putting an undeliverable schedule event into the failure queue (the rules' DLQ):
+    SQS asks KMS for the queue's data key on EventBridge's behalf, as events.amazonaws.com.
+
+    AWS documents this statement with no condition at all ("If you create a rule with an encrypted
+    Amazon SQS queue as a target, you must have the following section included in your AWS KMS key
+    policy", EventBridge User Guide, Creating rules; SQS Developer Guide, Key management, "Configure
+    KMS permissions for AWS services"), and nowhere says whether that KMS request carries
+    aws:SourceArn or aws:SourceAccount. So the statement is right either way: it requires what every
+    such request certainly has, SQS of this region asking (kms:ViaService) for a queue of this stack
+    (the aws:sqs:arn encryption context SQS binds every data key to), and holds the source keys to this
+    account's rules only when they are present (...IfExists). The queue policy still admits only the
+    stack's own rules (aws:SourceArn, which EventBridge documents for sqs:SendMessage)."""
+    return Statement(
+        Sid="EventBridgeDeliversToEncryptedQueues", Effect=Allow,
+        Principal=service("events.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
+        Condition=all_of(via("sqs"),
+                         StringLike("kms:EncryptionContext:aws:sqs:arn", names.arn("sqs", f"{env.stack_name}-*")),
+                         StringEqualsIfExists("aws:SourceAccount", AccountId),
+                         ArnLikeIfExists("aws:SourceArn", names.arn("events", "rule/*"))),
+    )
+
+
+def cloudtrail_decrypts_through_the_trail_bucket_key(env: Environment) -> Statement:
+    """The trail bucket uses an S3 Bucket Key under this key, and "If you are using an existing S3
+    bucket with an S3 Bucket Key, kms:Decrypt permissions are required to create or update a trail
+    with SSE-KMS encryption enabled" (CloudTrail User Guide, Configure AWS KMS key policies for
+    CloudTrail, Granting decrypt permissions). The same section gives the statement "required to
+    allow the CloudTrail service principal to decrypt trail logs": the principal is the service,
+    which writes (and test-writes, when the trail is created or updated) the log objects; the
+    deploying principal only calls CreateTrail and needs no Decrypt. Narrowed by aws:SourceArn,
+    which "is always the trail ARN" on CloudTrail's key requests (same page), and nothing else: the
+    page does not say whether the Decrypt comes through S3 (the bucket key's context) or from
+    CloudTrail itself (its own context), and either must work."""
+    return Statement(
+        Sid="CloudTrailDecryptsThroughTheTrailBucketKey", Effect=Allow,
+        Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.Decrypt], Resource=["*"],
+        Condition=all_of(StringEquals("aws:SourceArn", names.trail_arn(env))),
+    )
 
 
 def trusted_accounts_decrypt_statement(env: Environment) -> Statement:

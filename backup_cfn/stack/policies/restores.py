@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs import dynamodb as ddb, kms as kms_actions, s3 as s3_actions, sns as sns_actions, sqs as sqs_actions
-from awacs.aws import Allow, ForAllValuesStringLike, Statement
-from troposphere import GetAtt, Ref
+from awacs.aws import Allow, ForAllValuesStringLike, Statement, StringEquals
+from troposphere import GetAtt, Ref, Sub
 
 from backup_cfn import contract
 from backup_cfn.stack.policies.elements import all_of, objects_in, via
@@ -30,6 +30,11 @@ def restore_records_only() -> ForAllValuesStringLike:
     return ForAllValuesStringLike("dynamodb:LeadingKeys", [RESTORE_KEYS])
 
 
+def _through_s3(region: str) -> StringEquals:
+    here = Sub("s3.${AWS::Region}.amazonaws.com")
+    return StringEquals("kms:ViaService", [f"s3.{region}.amazonaws.com", here])
+
+
 def restorer_statements(sources: list[RestoreSource], target_bucket_arn, target_key_arn, runs_table, restore_queue,
                         restore_dead_letters, topic, key_arn) -> list[Statement]:
     """Reads snapshots and content of its sources, writes restored files into the target (the source
@@ -41,8 +46,11 @@ def restorer_statements(sources: list[RestoreSource], target_bucket_arn, target_
         Statement(Sid="ReadSnapshotsAndContent", Effect=Allow, Action=[s3_actions.GetObject],
                   Resource=[objects_in(s.bucket_arn, prefix) for s in sources
                             for prefix in (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX, contract.JOURNAL_PREFIX)]),
+        # A copy out of a source in another Region is a request to the target's Region, and AWS does
+        # not document which Region's S3 then asks KMS to decrypt: both are admitted (as the
+        # operator's DecryptReplica, roles.decrypt_replica_statement).
         *[Statement(Sid=f"Decrypt{s.name.capitalize()}", Effect=Allow, Action=[kms_actions.Decrypt],
-                    Resource=[s.key_arn], Condition=all_of(via("s3", region=s.region), bucket_key_context(s.bucket_arn)))
+                    Resource=[s.key_arn], Condition=all_of(_through_s3(s.region), bucket_key_context(s.bucket_arn)))
           for s in sources],
         # AbortMultipartUpload: a failed copy of a file over 5 GiB cleans up its parts.
         Statement(Sid="RestoreIntoSourceBucket", Effect=Allow,

@@ -83,9 +83,20 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
         Statement(Sid="EncryptRestoredFiles", Effect=Allow, Action=[kms_actions.GenerateDataKey],
                   Resource=[GetAtt(scope.key, "Arn")],
                   Condition=all_of(via("s3"), StringEquals("kms:EncryptionContext:aws:s3:arn", scope.source_bucket_arn))),
-        Statement(Sid="DecryptReplica", Effect=Allow, Action=[kms_actions.Decrypt], Resource=[scope.replica_key_arn],
-                  Condition=all_of(via("s3", region=env.replica_region))),
+        decrypt_replica_statement(env, scope),
     ]
+
+
+def decrypt_replica_statement(env: Environment, scope: RestoreScope) -> Statement:
+    """Reading the replica (restore --from-replica) decrypts with the replica key through S3. A copy
+    out of it into the source bucket (--to s3://...) is a request to the destination's Region, and
+    AWS does not document which Region's S3 then asks KMS (in the replica's Region) to decrypt the
+    source object: both are admitted. Either way the request is for the replica bucket's bucket key
+    (the aws:s3:arn context is the bucket's ARN with S3 Bucket Keys, S3 User Guide)."""
+    return Statement(Sid="DecryptReplica", Effect=Allow, Action=[kms_actions.Decrypt], Resource=[scope.replica_key_arn],
+                     Condition=all_of(StringEquals("kms:ViaService", [f"s3.{env.replica_region}.amazonaws.com",
+                                                                      Sub("s3.${AWS::Region}.amazonaws.com")]),
+                                      StringEquals("kms:EncryptionContext:aws:s3:arn", scope.replica_bucket_arn)))
 
 
 def _stack_arn(stack_name: str, region: str = "${AWS::Region}") -> Sub:
