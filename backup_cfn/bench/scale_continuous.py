@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 
 from backup_cfn import contract
-from backup_cfn.bench.scale import LIMITS, SCALES, Design, Limit, _count, _duration
+from backup_cfn.bench.scale import SCALES, Design, _count, _duration
+from backup_cfn.bench.scale_limits import LIMITS, Limit
 
 # A day's changes arrive over working hours, the busiest hour at three times the day's mean.
 CHANGE_HOURS = 10
