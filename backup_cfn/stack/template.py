@@ -58,7 +58,7 @@ def build_template(env: Environment) -> Template:
     lambdas = functions.add_functions(t, env, wiring)
     restore_service = restores.add_restore_service(
         t, env, wiring, target_key_arn=GetAtt(key, "Arn"),
-        sources=[RestoreSource("backup", GetAtt(backup_bucket, "Arn"), GetAtt(key, "Arn"), env.region),
+        sources=[RestoreSource("backup", GetAtt(backup_bucket, "Arn"), GetAtt(key, "Arn"), "${AWS::Region}"),
                  RestoreSource("replica", params.replica_bucket, params.replica_key, env.replica_region)],
         source_names={"backup": Ref(backup_bucket), "replica": monitoring.replica_bucket_name(params.replica_bucket)})
     lambdas = {**lambdas, "restorer": restore_service.function}

@@ -53,6 +53,15 @@ def via(*services: str, region: str = "${AWS::Region}") -> StringEquals:
     return StringEquals("kms:ViaService", [Sub(n) if "${" in n else n for n in names])
 
 
+def s3_reading_a_copy_source_in(region: str) -> StringEquals:
+    """kms:ViaService for decrypting the source object of a copy requested in this stack's Region from
+    a bucket in `region`: AWS does not document which Region's S3 then asks KMS, so both are admitted
+    (docs/permissions.md; the conformance test evaluates both requests)."""
+    if region == "${AWS::Region}":
+        return via("s3")
+    return StringEquals("kms:ViaService", [f"s3.{region}.amazonaws.com", Sub("s3.${AWS::Region}.amazonaws.com")])
+
+
 def objects_in(bucket_arn, prefix: str = "") -> Sub:
     """The ARN of every object under `prefix` of a bucket, from the bucket's ARN (an object)."""
     return Sub(f"${{BucketArn}}/{prefix}*", BucketArn=bucket_arn)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs import dynamodb as ddb, kms as kms_actions, s3 as s3_actions, sns as sns_actions, sqs as sqs_actions
-from awacs.aws import Allow, ForAllValuesStringLike, Statement, StringEquals
-from troposphere import GetAtt, Ref, Sub
+from awacs.aws import Allow, ForAllValuesStringLike, Statement
+from troposphere import GetAtt, Ref
 
 from backup_cfn import contract
-from backup_cfn.stack.policies.elements import all_of, objects_in, via
+from backup_cfn.stack.policies.elements import all_of, objects_in, s3_reading_a_copy_source_in, via
 from backup_cfn.stack.policies.roles import bucket_key_context, key_use_statement
 
 # Restore IDs are "R" and a time (engine/restore_jobs.py); run IDs start with a digit.
@@ -19,7 +19,8 @@ RESTORE_KEYS = "R*"
 
 @dataclass(frozen=True)
 class RestoreSource:
-    """A bucket the restore function reads snapshots and content from (issue 19's vault: one more)."""
+    """A bucket the restore function reads snapshots and content from (issue 19's vault: one more), and
+    its Region ("${AWS::Region}": this stack's)."""
     name: str
     bucket_arn: object
     key_arn: object
@@ -28,11 +29,6 @@ class RestoreSource:
 
 def restore_records_only() -> ForAllValuesStringLike:
     return ForAllValuesStringLike("dynamodb:LeadingKeys", [RESTORE_KEYS])
-
-
-def _through_s3(region: str) -> StringEquals:
-    here = Sub("s3.${AWS::Region}.amazonaws.com")
-    return StringEquals("kms:ViaService", [f"s3.{region}.amazonaws.com", here])
 
 
 def restorer_statements(sources: list[RestoreSource], target_bucket_arn, target_key_arn, runs_table, restore_queue,
@@ -50,7 +46,8 @@ def restorer_statements(sources: list[RestoreSource], target_bucket_arn, target_
         # not document which Region's S3 then asks KMS to decrypt: both are admitted (as the
         # operator's DecryptReplica, roles.decrypt_replica_statement).
         *[Statement(Sid=f"Decrypt{s.name.capitalize()}", Effect=Allow, Action=[kms_actions.Decrypt],
-                    Resource=[s.key_arn], Condition=all_of(_through_s3(s.region), bucket_key_context(s.bucket_arn)))
+                    Resource=[s.key_arn],
+                    Condition=all_of(s3_reading_a_copy_source_in(s.region), bucket_key_context(s.bucket_arn)))
           for s in sources],
         # AbortMultipartUpload: a failed copy of a file over 5 GiB cleans up its parts.
         Statement(Sid="RestoreIntoSourceBucket", Effect=Allow,

@@ -26,7 +26,7 @@ from backup_cfn import contract
 from backup_cfn.config import Environment
 from backup_cfn.stack import names
 from backup_cfn.stack.policies.elements import (ENCRYPT_DECRYPT, account_root, all_of, document, objects_in, service,
-                                                this_account, via)
+                                                s3_reading_a_copy_source_in, this_account, via)
 
 
 def lambda_trust_policy() -> PolicyDocument:
@@ -94,8 +94,7 @@ def decrypt_replica_statement(env: Environment, scope: RestoreScope) -> Statemen
     source object: both are admitted. Either way the request is for the replica bucket's bucket key
     (the aws:s3:arn context is the bucket's ARN with S3 Bucket Keys, S3 User Guide)."""
     return Statement(Sid="DecryptReplica", Effect=Allow, Action=[kms_actions.Decrypt], Resource=[scope.replica_key_arn],
-                     Condition=all_of(StringEquals("kms:ViaService", [f"s3.{env.replica_region}.amazonaws.com",
-                                                                      Sub("s3.${AWS::Region}.amazonaws.com")]),
+                     Condition=all_of(s3_reading_a_copy_source_in(env.replica_region),
                                       StringEquals("kms:EncryptionContext:aws:s3:arn", scope.replica_bucket_arn)))
 
 
