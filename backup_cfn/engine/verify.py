@@ -1,5 +1,5 @@
-"""Check the backups: every manifest readable, all content it names present (right size) and
-indexed STORED, and a sample of content re-hashed from its bytes."""
+"""Check the backups: every manifest and journal segment readable, all content they name present
+(right size) and indexed STORED, and a sample of content re-hashed from its bytes."""
 from __future__ import annotations
 
 import random
@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from backup_cfn import contract
-from backup_cfn.engine import naming
+from backup_cfn.engine import journal, naming
 from backup_cfn.engine.contentstore import STORED, from_item
 from backup_cfn.engine.errors import ManifestError
 from backup_cfn.engine.manifest import list_manifests, read_manifest
@@ -24,6 +24,7 @@ class VerifyReport:
     content_referenced: int = 0
     content_objects: int = 0
     sampled: int = 0
+    journal_segments: int = 0       # continuous protection's segments read (their content checked too)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -33,12 +34,14 @@ class VerifyReport:
 
 def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: int | None = None,
            check_index: bool = True, bucket: str | None = None, s3=None) -> VerifyReport:
-    """Every manifest readable; every content it names stored with the right size and (check_index)
-    indexed STORED; `sample_percent` of the stored content re-hashed from its bytes."""
+    """Every manifest and journal segment readable; every content they name stored with the right
+    size and (check_index) indexed STORED; `sample_percent` of the stored content re-hashed from its
+    bytes."""
     s3 = s3 or clients.s3
     bucket = bucket or settings.backup_bucket
     report = VerifyReport()
     expected = _referenced_content(s3, bucket, settings, report)
+    _add_journal_content(s3, bucket, settings.job_threads, expected, report)
     stored = _stored_content(s3, bucket)
     report.content_objects = len(stored)
     for sha, (size, where) in sorted(expected.items()):
@@ -82,6 +85,35 @@ def _referenced_content(s3, bucket: str, settings: Settings, report: VerifyRepor
                                            "for the same hash")
     report.content_referenced = len(expected)
     return expected
+
+
+def _add_journal_content(s3, bucket: str, threads: int, expected: dict[str, tuple[int, str]],
+                         report: VerifyReport) -> None:
+    """The journal's content, as a point-in-time restore reads it: every segment readable (a
+    segment that is not would make a restore inside the window fail), each hash it names with one
+    size across manifests and segments."""
+    refs = journal.list_segments(s3, bucket)
+    report.journal_segments = len(refs)
+
+    def load(key):
+        try:
+            return key, journal.read_segment(s3, bucket, key), None
+        except ManifestError as exc:
+            return key, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for key, segment, problem in pool.map(load, [ref.key for ref in refs]):
+            if problem:
+                report.problems.append(problem)
+                continue
+            for change in segment.changes:
+                if not change.sha256:
+                    continue        # a delete, or a change whose content the journal does not hold
+                known = expected.setdefault(change.sha256, (change.size, f"{key}:{change.path}"))
+                if known[0] != change.size:
+                    report.problems.append(f"{key}:{change.path}: size {change.size} differs from {known[1]} "
+                                           f"({known[0]}) for the same hash")
+    report.content_referenced = len(expected)
 
 
 def _stored_content(s3, bucket: str) -> dict[str, int]:

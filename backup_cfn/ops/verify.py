@@ -11,7 +11,8 @@ from backup_cfn.ops.target import DeployedEnvironment, connect
 
 
 def verify_json(report, sample_percent: float) -> dict:
-    return {"ok": report.ok, "manifests": report.manifests, "content_referenced": report.content_referenced,
+    return {"ok": report.ok, "manifests": report.manifests, "journal_segments": report.journal_segments,
+            "content_referenced": report.content_referenced,
             "content_objects": report.content_objects, "sample_percent": sample_percent, "sampled": report.sampled,
             "problems_total": len(report.problems), "problems": report.problems}
 
@@ -28,7 +29,8 @@ def run_verify(target: DeployedEnvironment, *, sample_percent: float, console: C
         if not report.ok:
             raise UserError(f"verify found {len(report.problems)} problem(s)")
         return report
-    console.print(f"{report.manifests} manifest(s), {report.content_referenced} distinct content referenced, "
+    console.print(f"{report.manifests} manifest(s), {report.journal_segments} journal segment(s), "
+                  f"{report.content_referenced} distinct content referenced, "
                   f"{report.content_objects} content object(s) stored, {report.sampled} re-hashed")
     if not report.ok:
         for problem in report.problems[:MAX_LISTED_PROBLEMS]:

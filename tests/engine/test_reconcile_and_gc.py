@@ -11,6 +11,7 @@ from backup_cfn.engine.capture import capture_batch
 from backup_cfn.engine.journal import DELETE, PUT, RECONCILED, Change
 from backup_cfn.engine.manifest import Entry, Manifest
 from backup_cfn.engine.pruner import prune
+from backup_cfn.engine.verify import verify
 
 from capture_support import CAPTURE, put_event, record
 from engine_support import backup, content_versions, make_engine, put, sha
@@ -137,3 +138,23 @@ def test_a_segment_round_trips_and_refuses_what_it_is_not():
     for bad in (b"garbage", Manifest("ann", "20261207T020000Z", "", {}).encode()):
         with pytest.raises(ManifestError):
             journal.decode(bad)
+
+
+def test_verify_checks_the_content_only_the_journal_names_and_every_segment(engine):
+    put(engine, "dia", "a.pdf", b"in the snapshot")
+    backup(engine)
+    between = put_event(engine, "dia", "a.pdf", b"only in the journal", engine.clock() + timedelta(hours=1))
+    engine.clock.advance(hours=1)
+    capture_batch(engine.as_role(CAPTURE), engine.settings, [record(between)])
+    bucket = engine.settings.backup_bucket
+    report = verify(engine.clients, engine.settings, sample_percent=100, seed=0)
+    assert report.ok and report.journal_segments == 1 and report.content_referenced == 2
+    # The version only the journal holds goes missing: a restore at that hour would fail.
+    engine.s3.delete_object(Bucket=bucket, Key=naming.content_key(sha(b"only in the journal")))
+    [ref] = journal.list_segments(engine.s3, bucket, "dia")
+    report = verify(engine.clients, engine.settings, sample_percent=0)
+    assert report.problems == [f"{ref.key}:a.pdf: content {sha(b'only in the journal')} is missing"]
+    # A segment that cannot be read is a problem of its own.
+    engine.s3.put_object(Bucket=bucket, Key=ref.key, Body=b"not a segment")
+    report = verify(engine.clients, engine.settings, sample_percent=0)
+    assert len(report.problems) == 1 and ref.key in report.problems[0] and report.content_referenced == 1
