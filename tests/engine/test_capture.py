@@ -3,6 +3,7 @@ capture queue -> the capture function (engine/capture.py, handlers/capture.py), 
 by the same store-once protocol, and a point-in-time view gives the files as they were."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -345,3 +346,50 @@ def test_the_handler_reports_a_failed_change_and_times_its_next_delivery(engine)
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     # The first back in 30 s; the last-delivered one visible at once (the next receive dead-letters it).
     assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("1", "1")
+
+
+def test_a_change_whose_reads_keep_failing_is_dead_lettered_and_the_nightly_run_backs_it_up(engine):
+    """A poison change: S3 fails every read of it. Each delivery reports it failed; after its fifth
+    the capture queue's redrive policy moves it to the dead-letter queue (alarmed); the next nightly
+    run finds the change the journal lacks, records it and counts it missed."""
+    from botocore.stub import Stubber
+
+    from backup_cfn import aws, contract
+    from backup_cfn.engine.settings import Clients
+    from backup_cfn.local.runner import LambdaContext, sqs_event
+    from handlers import capture as capture_handler, runtime
+
+    sqs, url = engine.clients.sqs, engine.settings.capture_queue_url
+    put(engine, "quin", "notes.pdf", b"notes")
+    assert backup(engine)["status"] == runs.SUCCEEDED
+    sqs.purge_queue(QueueUrl=url)                    # run 1 holds what the events announced
+    put(engine, "quin", "report.pdf", b"unreadable for now")   # its event: S3 -> EventBridge -> the queue
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3 = aws.client(engine.env, "s3")
+    stubber = Stubber(s3)
+    for _ in range(contract.CAPTURE_MAX_RECEIVES):
+        stubber.add_client_error("get_object", service_error_code="InternalError", http_status_code=500,
+                                 service_message="We encountered an internal error. Please try again.")
+    stubber.activate()
+    runtime.configure(Clients(s3=s3, dynamodb=engine.clients.dynamodb, sqs=sqs, sns=engine.clients.sns),
+                      engine.settings)
+    for delivery in range(1, contract.CAPTURE_MAX_RECEIVES + 1):
+        [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                        AttributeNames=["All"])["Messages"]
+        assert message["Attributes"]["ApproximateReceiveCount"] == str(delivery)
+        response = capture_handler.handler(sqs_event([message], arn, "us-east-1"), LambdaContext(function_name="capture"))
+        assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+        # The retry delay passes (the last delivery already made it visible at once).
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    stubber.assert_no_pending_responses()
+    # The sixth receive finds it past maxReceiveCount: SQS moves it to the dead-letter queue.
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    dead = sqs.receive_message(QueueUrl=engine.settings.capture_dead_letter_queue_url, MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["detail"]["object"]["key"] for m in dead["Messages"]] == ["quin/report.pdf"]
+    assert journal.list_segments(engine.s3, engine.settings.backup_bucket, "quin") == []
+    # The next night, the change is older than the RPO target: the run reads it, records it, counts it.
+    engine.clock.advance(days=1)
+    night = backup(engine)
+    assert night["status"] == runs.SUCCEEDED and night["changes_missed"] == 1
+    assert restored(engine, view(engine, "quin", engine.clock()).manifest) == {
+        "notes.pdf": b"notes", "report.pdf": b"unreadable for now"}
