@@ -1,7 +1,7 @@
 """The scale model's rows for continuous protection (docs/scale.md): at 1x, 10x and 100x, the day's
 changes and their peak, the capture's invocations and requests, its throughput at the configured
-MaximumConcurrency, the RPO through a burst of 10,000 changes within a minute, and the first limit
-it hits. Requests per captured change are scenario 11's when it ran, else the data model's.
+MaximumConcurrency, the RPO through a burst of 10,000 changes within a minute and through one user
+rewriting 100,000 files at once, and the first limit it hits. Requests per captured change are scenario 11's when it ran, else the data model's.
 Pure arithmetic, no AWS call; the limits and latencies are scale.py's, with EventBridge's own."""
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from backup_cfn.bench.scale_limits import LIMITS, Limit
 CHANGE_HOURS = 10
 PEAK_FACTOR = 3
 BURST_PER_MINUTE = 10_000
+# Issue 20's hostile case: one user rewriting this many files at once (ransomware-shaped).
+REWRITE_FILES = 100_000
 EVENTBRIDGE_INVOCATIONS = Limit(18_750, "rule target invocations per s (us-east-1, adjustable quota)",
                                 "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html")
 # Per captured change when scenario 11 did not run: the capture's reads and writes by the data model
@@ -52,12 +54,16 @@ def model(measured: dict | None, env, design: Design = Design()) -> dict:
         backlog = max(0.0, (burst - throughput) * 60)
         # The oldest change of the burst waits the window, the backlog ahead of it, and its own capture.
         burst_rpo = contract.CAPTURE_BATCHING_WINDOW_SECONDS + backlog / throughput + one_change
+        # One user's files rewritten at once: the last of them waits for all the others.
+        rewrite_rpo = contract.CAPTURE_BATCHING_WINDOW_SECONDS + REWRITE_FILES / throughput + one_change
         index_writes = burst * requests["dynamodb"]
         checks = [
             ("capture throughput (burst)", burst, throughput, "changes/s",
              "raise capture_concurrency (up to 1,000)"),
             ("capture throughput (peak hour)", peak, throughput, "changes/s", "raise capture_concurrency"),
             ("RPO through the burst", burst_rpo, contract.RPO_TARGET_SECONDS, "s", "raise capture_concurrency"),
+            (f"RPO through one user rewriting {REWRITE_FILES:,} files", rewrite_rpo, contract.RPO_TARGET_SECONDS, "s",
+             "raise capture_concurrency (the minute before the rewrite is restorable throughout)"),
             ("content index writes", index_writes, LIMITS["dynamodb_new_table_writes"].value, "writes/s",
              "on-demand doubles its peak as it goes"),
             ("EventBridge deliveries", burst, EVENTBRIDGE_INVOCATIONS.value, "events/s", "ask for a higher quota"),
@@ -79,6 +85,7 @@ def model(measured: dict | None, env, design: Design = Design()) -> dict:
             "invocations_per_day": math.ceil(batches),
             "requests_per_day": {s: round(n * daily) for s, n in requests.items()} | {"eventbridge_sends": round(daily)},
             "throughput_per_second": round(throughput, 1), "burst_rpo_seconds": round(burst_rpo, 1),
+            "rewrite_rpo_seconds": round(rewrite_rpo, 1),
             "checks": out, "first_limit": max(out, key=lambda row: row["ratio"])["check"],
             "hard_ceiling": {"concurrency": int(ceiling[0]), "bound": ceiling[1]},
         })
@@ -94,6 +101,7 @@ def table(modelled: dict) -> str:
                                      f"{_count(s['requests_per_day']['sqs'] + s['requests_per_day']['eventbridge_sends'])}"),
         ("capture throughput", lambda s: f"{s['throughput_per_second']:.0f}/s at {modelled['concurrency']}"),
         ("RPO, 10,000 changes in a minute", lambda s: _duration(s["burst_rpo_seconds"])),
+        (f"RPO, one user rewriting {REWRITE_FILES:,}", lambda s: _duration(s["rewrite_rpo_seconds"])),
         ("first limit", lambda s: next(f"{r['check']} {r['ratio']:.2f}x" for r in s["checks"]
                                        if r["check"] == s["first_limit"])),
         ("raising capture_concurrency", lambda s: f"{s['hard_ceiling']['bound']} at {s['hard_ceiling']['concurrency']}"),

@@ -29,7 +29,11 @@ def test_the_continuous_scale_rows_name_the_first_limit_and_what_raising_concurr
     for row in modelled["scales"]:
         assert row["first_limit"] == max(row["checks"], key=lambda r: r["ratio"])["check"]
         assert row["hard_ceiling"]["concurrency"] > 0
+        # One user rewriting 100,000 files waits for all of them: longer than a 10,000 burst.
+        assert row["rewrite_rpo_seconds"] > row["burst_rpo_seconds"]
+        assert any(c["check"].startswith("RPO through one user rewriting 100,000") for c in row["checks"])
     measured = {"requests": {s: {"per_change": n * 2} for s, n in scale_continuous.FALLBACK_PER_CHANGE.items()}}
     slower = scale_continuous.model(measured, load_environment("prod"))
     assert slower["scales"][0]["throughput_per_second"] < one["throughput_per_second"]
+    assert slower["scales"][0]["rewrite_rpo_seconds"] > one["rewrite_rpo_seconds"]
     assert "first limit" in scale_continuous.table(modelled)
