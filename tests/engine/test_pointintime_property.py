@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from backup_cfn.engine import pointintime
 from backup_cfn.engine.capture import capture_batch
 
-from capture_support import CAPTURE, record, s3_event
+from capture_support import CAPTURE, files_at, record, s3_event
 from engine_support import backup, make_engine
 
 USERS, PATHS = ("ann", "ben"), ("a.pdf", "b.pdf", "dir/c.pdf")
@@ -82,7 +82,7 @@ def test_a_restore_at_any_minute_equals_the_source_at_that_minute(local_env, tim
 
     for query in timeline["queries"]:
         for user in USERS:
-            expected = _state(history, user, query)
+            expected = files_at(history, user, query)
             if not expected and not any(h[1] == user for h in history if h[0] <= query):
                 continue     # the user had nothing yet: an empty view, or no backup at all to ask
             view = pointintime.view_at(engine.s3, engine.settings.backup_bucket, user, at(query))
@@ -93,16 +93,3 @@ def test_a_restore_at_any_minute_equals_the_source_at_that_minute(local_env, tim
 def _exists(history, user: str, path: str) -> bool:
     last = [h for h in history if h[1:3] == (user, path)]
     return bool(last) and last[-1][3] is not None
-
-
-def _state(history, user: str, minute: int) -> dict[str, bytes]:
-    """The model: the user's files after every change up to and including `minute`."""
-    files: dict[str, bytes] = {}
-    for when, who, path, data in history:
-        if who != user or when > minute:
-            continue
-        if data is None:
-            files.pop(path, None)
-        else:
-            files[path] = data
-    return files

@@ -23,7 +23,7 @@ from backup_cfn.engine.errors import RestoreError
 from backup_cfn.engine.pruner import prune
 from backup_cfn.ops.restore import restore
 
-from capture_support import CAPTURE, record, s3_event
+from capture_support import CAPTURE, files_at, record, s3_event
 from engine_support import OPERATOR, PRUNER, backup, make_engine, read_tree
 
 USERS, PATHS = ("ann", "ben"), ("a.pdf", "b.pdf", "dir/c.pdf")
@@ -105,7 +105,7 @@ def test_a_restore_at_any_minute_of_the_window_after_collections_equals_the_sour
             event = s3_event(source, key, at(minute), version_id=response["VersionId"], size=len(data),
                              etag=response["ETag"])
             history.append((minute, user, path, data))
-        elif _state(history, user, minute).get(path) is not None:
+        elif files_at(history, user, minute).get(path) is not None:
             response = engine.s3.delete_object(Bucket=source, Key=key)
             event = s3_event(source, key, at(minute), deleted=True, version_id=response["VersionId"])
             history.append((minute, user, path, None))
@@ -120,7 +120,7 @@ def test_a_restore_at_any_minute_of_the_window_after_collections_equals_the_sour
         moment = window_start + timedelta(minutes=offset)
         minute = int((moment - start).total_seconds() // 60)
         for user in USERS:
-            expected = _state(history, user, minute)
+            expected = files_at(history, user, minute)
             if not any(h[1] == user and h[0] <= minute for h in history):
                 continue        # the user had nothing yet: nothing to restore
             folder = Path(tempfile.mkdtemp(prefix="pit-gc-"))
@@ -132,16 +132,3 @@ def test_a_restore_at_any_minute_of_the_window_after_collections_equals_the_sour
                 # the right answer then, and only then.
                 assert expected == {}, (user, minute, end, history)
             assert read_tree(folder) == expected, (user, minute, end, history)
-
-
-def _state(history, user: str, minute: int) -> dict[str, bytes]:
-    """The model: the user's files after every change up to and including `minute`."""
-    files: dict[str, bytes] = {}
-    for when, who, path, data in history:
-        if who != user or when > minute:
-            continue
-        if data is None:
-            files.pop(path, None)
-        else:
-            files[path] = data
-    return files

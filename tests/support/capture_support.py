@@ -63,4 +63,18 @@ def capture_queue(engine, role: str = CAPTURE, **options):
     return drain(engine.as_role(role), engine.settings, **options)
 
 
-__all__ = ["CAPTURE", "WORKER", "capture_queue", "delete_event", "put_event", "record", "s3_event"]
+def files_at(history, user: str, minute: int) -> dict[str, bytes]:
+    """The point-in-time properties' model: a user's files after every change up to and including
+    `minute`, from a history of (minute, user, path, content or None for a delete)."""
+    files: dict[str, bytes] = {}
+    for when, who, path, data in history:
+        if who != user or when > minute:
+            continue
+        if data is None:
+            files.pop(path, None)
+        else:
+            files[path] = data
+    return files
+
+
+__all__ = ["CAPTURE", "WORKER", "capture_queue", "delete_event", "files_at", "put_event", "record", "s3_event"]
