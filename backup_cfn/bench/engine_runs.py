@@ -101,6 +101,7 @@ def incremental_requests(rig: Rig, sizes: Sizes, threads: int, keys: list[str]) 
     s3_total, ddb_total = sum(s3_ops.values()), sum(ddb_ops.values())
     requests = {
         "users": users, "objects": objects, "changed_objects": len(changed), "churn": sizes.churn,
+        "users_changed": len({key.split("/", 1)[0] for key in changed}),
         "s3": s3_ops, "dynamodb": ddb_ops,
         "sqs": rig.counter.by_operation("sqs"), "sns": rig.counter.by_operation("sns"),
         "s3_total": s3_total, "dynamodb_total": ddb_total,

@@ -172,6 +172,23 @@ def _chain_condition(part: int) -> tuple[str, dict]:
     return "next_part = :part", {":part": {"N": str(part)}}
 
 
+def _lease_update(settings: Settings, layout: tally.Layout, run_id: str, user: str, attempt_id: str,
+                  now: datetime) -> dict:
+    """The lease's write on the job record, without its condition (each caller's own)."""
+    return {
+        "TableName": settings.runs_table, "Key": layout.user_key(user),
+        "UpdateExpression": ("SET #s = :running, #u = :user, attempt_id = :attempt, lease_until = :until, "
+                             "started_at = if_not_exists(started_at, :now), expires_at = :expires ADD attempts :one"),
+        "ExpressionAttributeNames": {"#s": layout.status_attribute, "#u": "user"},
+        "ExpressionAttributeValues": {
+            ":running": {"S": RUNNING}, ":user": {"S": user}, ":attempt": {"S": attempt_id},
+            ":now": {"S": naming.iso_precise(now)},
+            ":until": {"S": naming.iso_precise(now + timedelta(seconds=settings.stale_after_seconds))},
+            ":one": {"N": "1"}, ":expires": {"N": str(naming.expires_at(run_id, settings.retention_days))},
+        },
+    }
+
+
 def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_id: str, *,
                   part: int = 0) -> Lease | None:
     """Hold the user job for one attempt. None when the job already finished or its chain moved past
@@ -180,23 +197,13 @@ def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_
     now = settings.now()
     layout = job_layout(dynamodb, settings, run_id)
     chain, chain_values = _chain_condition(part)
-    names = {"#s": layout.status_attribute, "#u": "user"}
-    values = {
-        ":running": {"S": RUNNING}, ":failed": {"S": FAILED}, ":user": {"S": user}, ":attempt": {"S": attempt_id},
-        ":now": {"S": naming.iso_precise(now)},
-        ":until": {"S": naming.iso_precise(now + timedelta(seconds=settings.stale_after_seconds))},
-        ":one": {"N": "1"}, ":expires": {"N": str(naming.expires_at(run_id, settings.retention_days))},
-        **chain_values,
-    }
+    update = _lease_update(settings, layout, run_id, user, attempt_id, now)
+    update["ExpressionAttributeValues"].update({":failed": {"S": FAILED}, **chain_values})
     try:
         old = dynamodb.update_item(
-            TableName=settings.runs_table, Key=layout.user_key(user),
-            UpdateExpression=("SET #s = :running, #u = :user, attempt_id = :attempt, lease_until = :until, "
-                              "started_at = if_not_exists(started_at, :now), expires_at = :expires ADD attempts :one"),
+            **update, ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             ConditionExpression=(f"(attribute_not_exists(#s) OR #s = :failed OR (#s = :running AND lease_until <= :now)) "
                                  f"AND {chain}"),
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_OLD",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         ).get("Attributes")
     except ClientError as exc:
         if not is_conditional_failure(exc):
@@ -214,6 +221,27 @@ def acquire_lease(dynamodb, settings: Settings, run_id: str, user: str, attempt_
     return Lease(attempt_id=attempt_id, previous_status=record.get("status"),
                  counted_failed=bool(record.get("counted_failed")), first_part=int(record.get("chain_first_part", 0)),
                  chain_started=record.get("chain_started_at"))
+
+
+def acquire_fresh_lease_with(dynamodb, settings: Settings, run_id: str, user: str, attempt_id: str,
+                             item: dict) -> Lease | None:
+    """A job's lease and one more write (`item`, a transaction item: its first claim of new
+    content) in one transaction, for a job no attempt has held or recorded yet (part 0, no status):
+    the two writes such a job makes first, in one request. None, with nothing written, when the job
+    record is not fresh, `item` refuses, or the transaction is cancelled for any other reason: the
+    caller then takes the lease alone (acquire_lease, which tells a duplicate or a held job apart)
+    and makes its other write as it would have. The condition is stricter than acquire_lease's, so
+    this lease is one acquire_lease would also have granted, with no earlier state to carry."""
+    layout = job_layout(dynamodb, settings, run_id)
+    update = _lease_update(settings, layout, run_id, user, attempt_id, settings.now())
+    update["ConditionExpression"] = "attribute_not_exists(#s) AND attribute_not_exists(next_part)"
+    try:
+        dynamodb.transact_write_items(TransactItems=[{"Update": update}, item])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            return None
+        raise
+    return Lease(attempt_id=attempt_id, previous_status=None)
 
 
 def why_not_free(record: dict, part: int, now: datetime) -> str:

@@ -110,6 +110,27 @@ def _claim_or_touch(dynamodb, settings: Settings, sha256: str, size: int, owner:
     return ("touched", None) if old and "state" in old else ("claimed", None)
 
 
+def fresh_claim(settings: Settings, sha256: str, size: int, owner: str) -> dict:
+    """The transaction item of a claim of content that has no entry: the entry `_claim_or_touch`
+    creates on an absent entry, refused when there is one (the caller then claims as usual)."""
+    now = naming.iso_precise(settings.now())
+    return {"Update": {
+        "TableName": settings.content_table, "Key": key_of(sha256),
+        "UpdateExpression": "SET #state = :storing, #owner = :owner, claimed_at = :now, #size = :size, last_referenced = :now",
+        "ConditionExpression": "attribute_not_exists(#pk)",
+        "ExpressionAttributeNames": {"#pk": contract.CONTENT_PARTITION_KEY, "#state": "state", "#owner": "owner",
+                                     "#size": "size"},
+        "ExpressionAttributeValues": {":storing": {"S": STORING}, ":owner": {"S": owner}, ":now": {"S": now},
+                                      ":size": {"N": str(size)}},
+    }}
+
+
+def store_claimed(clients, settings: Settings, sha256: str, source: SourceObject, owner: str,
+                  hook: Hook = no_hook) -> StoreResult:
+    """Copy and mark content this job has just claimed with a fresh claim (`fresh_claim`)."""
+    return _store(clients, settings, sha256, source, owner, hook, fresh=True)
+
+
 def _take_over(dynamodb, settings: Settings, sha256: str, seen: dict, owner: str) -> bool:
     """Claim an entry whose holder is dead (or is an earlier attempt of this very job), provided
     nobody changed it since we read it."""

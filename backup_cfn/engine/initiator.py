@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from backup_cfn.engine import naming, runs
+from backup_cfn.engine import naming, runs, tally
 from backup_cfn.engine.errors import EnqueueFailed, InvalidJob
 from backup_cfn.engine.settings import Settings
 from backup_cfn.engine.worker import Job
@@ -116,7 +116,11 @@ def start_run(clients, settings: Settings, run_id: str, *, users: list[str] | No
         status = finalized["status"] if finalized else record.get("status", "")
         return StartResult(run_id, False, status, int(record.get("users_total", 0)), 0, finalized)
     previous = record.get("previous_run_id")
-    enqueued = enqueue_jobs(clients.sqs, settings, [Job.for_run(run_id, u, previous) for u in chosen], first=first)
+    # The last job of each shard in enqueue order is, most likely, the one that empties it.
+    shards = int(record.get("shards") or 0)
+    last = set({tally.shard_of(user, shards): user for user in chosen}.values()) if shards else set()
+    jobs = [Job.for_run(run_id, user, previous, last_of_shard=user in last) for user in chosen]
+    enqueued = enqueue_jobs(clients.sqs, settings, jobs, first=first)
     runs.mark_enqueued(clients.dynamodb, settings, run_id)
     finalized = runs.try_finalize(clients.dynamodb, settings, run_id)
     if finalized is not None:

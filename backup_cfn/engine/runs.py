@@ -137,7 +137,7 @@ CONFLICT_RETRIES = tally.CONFLICT_RETRIES
 
 
 def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Lease | None, status: str, stats: dict,
-               reason: str = "", *, part: int = 0) -> dict | None:
+               reason: str = "", *, part: int = 0, probably_last: bool = False) -> dict | None:
     """Record the job's final status and add its figures to its shard's tally, atomically, once
     (tally.commit); the job that empties the run's last open shard then closes the run
     (tally.close_if_done). Returns the run record as closed (SUCCEEDED or PARTIAL), or re-closed
@@ -145,7 +145,8 @@ def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Leas
 
     With a lease the record must still be ours. Without one (a job that needed no content claim
     takes none) it must be free: not finished, not held by a live attempt, at this chain part.
-    Raises JobNotRecorded otherwise."""
+    Raises JobNotRecorded otherwise. `probably_last`: the initiator enqueued this job last of its
+    shard (tally.commit)."""
     layout = run_layout(dynamodb, settings, run_id)
     counted_failed = lease.counted_failed if lease else False
     for _ in range(2):
@@ -153,7 +154,7 @@ def finish_job(dynamodb, settings: Settings, run_id: str, user: str, lease: Leas
         try:
             closes = tally.commit(dynamodb, settings.runs_table, layout, user, update,
                                   _run_change(status, stats, counted_failed), naming.iso(settings.now()),
-                                  sleep=settings.sleep, random=settings.random)
+                                  sleep=settings.sleep, random=settings.random, probably_last=probably_last)
         except tally.UserRefused as refused:
             current = tally.job_record(refused.item)
             if lease is None and not counted_failed and current.get("counted_failed") \

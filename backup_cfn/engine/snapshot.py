@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from backup_cfn import contract
 from backup_cfn.engine import naming
 from backup_cfn.engine.attempts import Deadline
-from backup_cfn.engine.contentstore import Hook, SourceObject, ensure_stored
+from backup_cfn.engine.contentstore import Hook, SourceObject, ensure_stored, fresh_claim, store_claimed
 from backup_cfn.engine.errors import RetryableJobError
 from backup_cfn.engine.hashing import HashingStopped, stream_sha256, whole_object_sha256
 from backup_cfn.engine.manifest import Entry, Manifest
@@ -105,10 +105,14 @@ def kept_through_job(settings: Settings, previous_run_id: str) -> bool:
 
 class _StoreOnce:
     """Each hash stored at most once per attempt: the first task to need it stores it (taking the
-    job's lease first), the others wait for that."""
+    job's lease first), the others wait for that. With `lease_with` (a fresh job of an incremental
+    run), content probably new is claimed in the same request as the lease, when the lease is not
+    held yet (the job's first content to store): `lease_with(item)` is True when it took both."""
 
-    def __init__(self, clients, settings: Settings, owner: str, hook: Hook, lease: Callable[[], None]):
+    def __init__(self, clients, settings: Settings, owner: str, hook: Hook, lease: Callable[[], None],
+                 lease_with: Callable[[dict], bool] | None = None):
         self.clients, self.settings, self.owner, self.hook, self.lease = clients, settings, owner, hook, lease
+        self.lease_with = lease_with
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
 
@@ -122,9 +126,13 @@ class _StoreOnce:
             future.result()
             return 0
         try:
-            self.lease()
-            copied = ensure_stored(self.clients, self.settings, sha256, source, self.owner, self.hook,
-                                   likely_stored=likely_stored).copied_bytes
+            if (not likely_stored and self.lease_with is not None
+                    and self.lease_with(fresh_claim(self.settings, sha256, source.size, self.owner))):
+                copied = store_claimed(self.clients, self.settings, sha256, source, self.owner, self.hook).copied_bytes
+            else:
+                self.lease()
+                copied = ensure_stored(self.clients, self.settings, sha256, source, self.owner, self.hook,
+                                       likely_stored=likely_stored).copied_bytes
         except BaseException as exc:
             future.set_exception(exc)
             raise
@@ -146,12 +154,13 @@ class ChunkReader:
     """Reads one chunk: see the module's docstring."""
 
     def __init__(self, clients, settings: Settings, *, user: str, owner: str, previous: Manifest | None,
-                 deadline: Deadline, lease: Callable[[], None], hook: Hook):
+                 deadline: Deadline, lease: Callable[[], None], hook: Hook,
+                 lease_with: Callable[[dict], bool] | None = None):
         self.clients, self.settings, self.user, self.deadline, self.hook = clients, settings, user, deadline, hook
         self.previous = previous
         self.reused = previous.hashes() if previous else set()
         self.covered = self.reused if previous is not None and kept_through_job(settings, previous.run_id) else set()
-        self.store = _StoreOnce(clients, settings, owner, hook, lease)
+        self.store = _StoreOnce(clients, settings, owner, hook, lease, lease_with)
         self.stop = threading.Event()
 
     def read(self, after: str | None) -> Chunk:

@@ -161,16 +161,20 @@ def creation_items(table: str, header: dict, layout_: Layout, users: list[str], 
 # --- a job's share ----------------------------------------------------------------------------------
 
 def tally_update(table: str, layout_: Layout, user: str, change: dict[str, int], now: str, *,
-                 optimistic: bool) -> dict:
+                 optimistic: bool, expect_last: bool = False) -> dict:
     """The transaction item adding a job's change to its shard's tally. Optimistic: refused (and
     the tally returned) when this change takes the shard's pending count, or for a redriven job its
     failed count with nothing pending, to zero: the caller then commits without the condition and
-    runs the close check."""
+    runs the close check. Expecting the last (a job told it is probably its shard's last): refused
+    unless this change takes the shard's pending count to zero, so the header's open shards can be
+    counted down in the same transaction."""
     names = {"#pk": contract.RUNS_PARTITION_KEY}
     values = {f":{name}": {"N": str(value)} for name, value in change.items()}
     values[":now"] = {"S": now}
     condition = "attribute_exists(#pk)"
-    if optimistic:
+    if expect_last:
+        condition += f" AND {_last_of_shard(change, values)}"
+    elif optimistic:
         last = _last_of_shard(change, values)
         if last:
             condition += f" AND NOT ({last})"
@@ -246,19 +250,28 @@ def conflict_delay(random_fraction: float, conflicts: int) -> float:
 
 
 def commit(dynamodb, table: str, layout_: Layout, user: str, user_update: dict, change: dict[str, int], now: str, *,
-           sleep, random) -> bool:
+           sleep, random, probably_last: bool = False) -> bool:
     """One transaction: the job's own item (`user_update`, an Update with its condition) and, when
     `change` is not empty, its shard's tally. Conflicts and throttled items are sent again in place.
     The job that empties its shard also takes the shard off the header. True when this commit must
     be followed by the close check (it emptied the last open shard, or a redriven job emptied its
-    shard's failed count); UserRefused, UnknownRecord or StillCancelled otherwise."""
+    shard's failed count); UserRefused, UnknownRecord or StillCancelled otherwise.
+
+    `probably_last` (the initiator enqueued this job last of its shard): the first try asserts that
+    it empties its shard and counts the shard down on the header with it, saving the refused try of
+    the optimistic path when the guess is right; when it is wrong, the tally refuses and the job
+    commits optimistically, as without the guess. Either way only a commit whose tally condition
+    held counts a shard down: the guess changes the number of tries, never the counts."""
+    expect_last = bool(probably_last and layout_.shards and change.get("users_pending", 0) < 0
+                       and change.get("users_failed", 0) >= 0)
     last_of_shard = last_of_run = False
     retries = 0
     for _ in range(COMMIT_TRIES):
         items = [user_update]
         if change:
-            items.append(tally_update(table, layout_, user, change, now, optimistic=not last_of_shard))
-        empties_shard = bool(last_of_shard and layout_.shards and change.get("users_pending"))
+            items.append(tally_update(table, layout_, user, change, now, optimistic=not last_of_shard,
+                                      expect_last=expect_last))
+        empties_shard = bool((last_of_shard or expect_last) and layout_.shards and change.get("users_pending"))
         if empties_shard:
             items.append(shard_emptied(table, layout_, optimistic=not last_of_run))
         try:
@@ -276,7 +289,10 @@ def commit(dynamodb, table: str, layout_: Layout, user: str, user_update: dict, 
             if tally_reason.get("Code") == "ConditionalCheckFailed":
                 if not tally_reason.get("Item"):
                     raise UnknownRecord(layout_.record_id) from None
-                last_of_shard = True    # this job empties its shard: say so on the header too
+                if expect_last:
+                    expect_last = False  # not the last of its shard after all: commit optimistically
+                else:
+                    last_of_shard = True    # this job empties its shard: say so on the header too
                 continue
             if header_reason.get("Code") == "ConditionalCheckFailed":
                 last_of_run = True      # ... and it is the last open shard: commit, then close

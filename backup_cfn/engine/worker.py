@@ -2,7 +2,8 @@
 and split over as many invocations as the user's folder needs.
 
 Steps (each a hook point for the crash tests): listed -> hashed -> leased (before the first content
-claim; at once on a redelivery or a continuation) -> (claimed_content -> copied -> marked_stored per
+claim, or with it on an incremental run's first delivery; at once on a redelivery or a continuation)
+-> (claimed_content -> copied -> marked_stored per
 new content) -> stored -> manifest_written -> recorded -> finalized. A retry after a crash at any
 step reaches the same final state: the content index never lets two attempts copy the same
 content, the manifest is written once, the counters move once.
@@ -48,10 +49,11 @@ class Job:
     part: int = 0                   # a continuation: which chunk of the job this message starts
     after: str | None = None        # a continuation: the last source key the chain covered
     carries_previous: bool = False  # the initiator names the previous run (older messages do not)
+    last_of_shard: bool = False     # enqueued last of its run's shard: probably the job that empties it
 
     @classmethod
-    def for_run(cls, run_id: str, user: str, previous_run_id: str | None) -> "Job":
-        return cls(run_id, user, previous_run_id, carries_previous=True)
+    def for_run(cls, run_id: str, user: str, previous_run_id: str | None, *, last_of_shard: bool = False) -> "Job":
+        return cls(run_id, user, previous_run_id, carries_previous=True, last_of_shard=last_of_shard)
 
     def body(self) -> str:
         data: dict = {"version": MESSAGE_VERSION, "run_id": self.run_id, "user": self.user}
@@ -59,6 +61,8 @@ class Job:
             data["previous_run_id"] = self.previous_run_id
         if self.part:
             data.update(part=self.part, after=self.after)
+        if self.last_of_shard:
+            data["last_of_shard"] = True
         return json.dumps(data, separators=(",", ":"))
 
     def continuation(self, previous_run_id: str | None, after: str) -> "Job":
@@ -94,7 +98,10 @@ def parse_job(body: str) -> Job:
         raise InvalidJob(f"job has no valid part: {_short(part)}")
     if part and not (isinstance(after, str) and after.startswith(f"{user}/") and len(after) <= MAX_KEY_LENGTH):
         raise InvalidJob(f"continuation has no valid 'after' key: {_short(after)}")
-    return Job(run_id, user, previous, part, after if part else None, carries_previous="previous_run_id" in data)
+    if not isinstance(data.get("last_of_shard", False), bool):
+        raise InvalidJob(f"job has no valid last_of_shard: {_short(data.get('last_of_shard'))}")
+    return Job(run_id, user, previous, part, after if part else None, carries_previous="previous_run_id" in data,
+               last_of_shard=data.get("last_of_shard", False))
 
 
 @dataclass
@@ -191,6 +198,21 @@ class _Attempt:
             self.lease = lease
         self.hook("leased")
 
+    def take_lease_with(self, item: dict) -> bool:
+        """The lease and `item` (a fresh content claim) in one request, when the lease is not held
+        yet; False, nothing written, when it is or either write refuses (the caller then takes the
+        lease alone and claims as usual)."""
+        with self._lease_lock:
+            if self.lease is not None:
+                return False
+            lease = attempts.acquire_fresh_lease_with(self.clients.dynamodb, self.settings, self.job.run_id,
+                                                      self.job.user, self.id, item)
+            if lease is None:
+                return False
+            self.lease = lease
+        self.hook("leased")
+        return True
+
     def _resend_lost_continuation(self, moved: "attempts.ChainMovedOn") -> None:
         """This message's attempt recorded its hand-on and may have died before sending the
         continuation: send it (again). A second copy is harmless: the chain's guard lets one on."""
@@ -207,7 +229,8 @@ class _Attempt:
     def record_failure(self, reason: str) -> JobOutcome | None:
         try:
             closed = runs.finish_job(self.clients.dynamodb, self.settings, self.job.run_id, self.job.user, self.lease,
-                                     runs.FAILED, {}, reason, part=self.job.part)
+                                     runs.FAILED, {}, reason, part=self.job.part,
+                                     probably_last=self.job.last_of_shard)
         except runs.JobNotRecorded:
             return None   # another attempt holds or finished the job: it records the outcome
         self._announce(closed)
@@ -250,9 +273,11 @@ class _Attempt:
         # reconciled with (engine/reconcile.py).
         expected = reconcile.expected_view(self.clients.s3, self.settings.backup_bucket, job.user, previous,
                                            self.settings.now())
+        # An incremental run's first delivery: its first new content is claimed with the lease, in one request.
+        fresh = previous is not None and job.part == 0 and self.receive_count == 1
         reader = ChunkReader(self.clients, self.settings, user=job.user, owner=naming.job_id(job.run_id, job.user),
                              previous=expected or previous, deadline=self.deadline, lease=self.take_lease,
-                             hook=self.hook)
+                             hook=self.hook, lease_with=self.take_lease_with if fresh else None)
         chunk = reader.read(self.after)
         if not chunk.complete:
             return self._hand_on(chunk)
@@ -313,7 +338,8 @@ class _Attempt:
     def _record(self, status: str, reason: str, stats: dict) -> JobOutcome:
         try:
             closed = runs.finish_job(self.clients.dynamodb, self.settings, self.job.run_id, self.job.user, self.lease,
-                                     status, stats, reason, part=self.job.part)
+                                     status, stats, reason, part=self.job.part,
+                                     probably_last=self.job.last_of_shard)
         except runs.JobNotRecorded as exc:
             if exc.state == "done":
                 return self._duplicate()

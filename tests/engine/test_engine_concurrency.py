@@ -106,6 +106,92 @@ def test_retry_after_a_crash_at_each_worker_step_reaches_the_same_state(local_en
         assert get_entry(engine.clients.dynamodb, engine.settings.content_table, h)["state"] == contentstore.STORED
 
 
+def _second_run(engine, new: bytes) -> str:
+    """A first run of gina (a.pdf, b.pdf) and hank (a.pdf), then a day later gina's b.pdf and hank's
+    a.pdf both hold `new`, content nobody stored: the second run's ID (started, jobs not run)."""
+    put(engine, "gina", "a.pdf", DATA)
+    put(engine, "gina", "b.pdf", DATA + b"b")
+    put(engine, "hank", "a.pdf", DATA)
+    first = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, first)
+    for user in ("gina", "hank"):
+        assert handle_message(engine.clients, engine.settings, Job(first, user).body()).status == "COMPLETED"
+    engine.clock.advance(days=1)
+    put(engine, "gina", "b.pdf", new)
+    put(engine, "hank", "a.pdf", new)
+    run_id = naming.run_id_for(engine.clock())
+    start_run(engine.clients, engine.settings, run_id)
+    return run_id
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_an_incremental_job_claiming_with_its_lease_retried_after_a_crash_at_each_step_stores_once(local_env, step):
+    """An incremental run's job takes its lease and its first claim of new content in one request
+    (attempts.acquire_fresh_lease_with): a crash at any step after it still ends in one copy."""
+    engine = make_engine(local_env, claim_wait_seconds=0.3)
+    new = DATA + b"new on day two"
+    run_id = _second_run(engine, new)
+
+    def crash_at(name):
+        if name == step:
+            raise Crash(name)
+
+    with pytest.raises(Crash):
+        handle_message(engine.clients, engine.settings, Job(run_id, "gina").body(), hook=crash_at)
+    if step != "finalized":
+        try:   # hank needs the same new content: it may have to wait for gina's claim to go stale
+            handle_message(engine.clients, engine.settings, Job(run_id, "hank").body())
+        except Exception as exc:  # noqa: BLE001
+            assert "STORING" in str(exc), exc
+    engine.clock.advance(seconds=engine.settings.stale_after_seconds + 1)
+    assert handle_message(engine.clients, engine.settings, Job(run_id, "gina").body(),
+                          receive_count=2).status in ("COMPLETED", "DUPLICATE")
+    handle_message(engine.clients, engine.settings, Job(run_id, "hank").body(), receive_count=2)
+
+    record = runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
+    assert (record["users_done"], record["users_pending"], record["status"]) == (2, 0, runs.SUCCEEDED)
+    assert all_content_versions(engine) == {naming.content_key(h): 1 for h in (sha(DATA), sha(DATA + b"b"), sha(new))}
+    assert get_entry(engine.clients.dynamodb, engine.settings.content_table, sha(new))["state"] == contentstore.STORED
+    manifest = read_manifest(engine.s3, engine.settings.backup_bucket, naming.manifest_key("gina", run_id))
+    assert {p: e.sha256 for p, e in manifest.entries.items()} == {"a.pdf": sha(DATA), "b.pdf": sha(new)}
+
+
+def test_an_incremental_job_takes_its_lease_and_first_claim_in_one_request(local_env):
+    engine = make_engine(local_env)
+    new = DATA + b"new on day two"
+    run_id = _second_run(engine, new)
+    sent: list[str] = []
+    engine.clients.dynamodb.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: sent.append(model.name))
+    seen = []
+
+    def duplicate_arrives(name):
+        # The lease is held from the request that claims the first new content: a duplicate is refused.
+        if name == "leased" and not seen:
+            before = len(sent)
+            with pytest.raises(LeaseHeld):
+                handle_message(engine.clients, engine.settings, Job(run_id, "gina").body())
+            seen.append(sent[before:])
+            del sent[before:]
+
+    assert handle_message(engine.clients, engine.settings, Job(run_id, "gina").body(),
+                          hook=duplicate_arrives).status == "COMPLETED"
+    # The duplicate: its one-request claim refused, its lease refused, its error not noted (the job is held).
+    assert seen == [["TransactWriteItems", "UpdateItem", "UpdateItem"]]
+    # gina: the lease and the claim (one transaction), the mark, the record (one transaction).
+    assert [name for name in sent if name != "GetItem"] == ["TransactWriteItems", "UpdateItem", "TransactWriteItems"]
+    sent.clear()
+    # hank's new content is the one gina stored: the one-request claim is refused (nothing written),
+    # then the lease and a touch, as without it.
+    assert handle_message(engine.clients, engine.settings, Job(run_id, "hank").body()).status == "COMPLETED"
+    assert [name for name in sent if name != "GetItem"][:3] == ["TransactWriteItems", "UpdateItem", "UpdateItem"]
+    record = runs.get_run(engine.clients.dynamodb, engine.settings, run_id)
+    assert (record["users_done"], record["status"]) == (2, runs.SUCCEEDED) and record["bytes_new"] == len(new)
+    assert content_versions(engine, sha(new)) == 1
+    jobs = {job["user"]: job for job in runs.user_jobs(engine.clients.dynamodb, engine.settings, run_id)}
+    assert jobs["gina"]["attempts"] == 1 and jobs["hank"]["attempts"] == 1
+
+
 def test_a_live_attempt_holds_the_user_job_against_a_duplicate_delivery(local_env):
     engine = make_engine(local_env)
     put(engine, "ivy", "a.pdf", DATA)

@@ -209,6 +209,7 @@ def test_the_lambda_zip_carries_the_engine_and_no_build_or_cli_code():
     ({"part": 2, "after": "u/" + "x" * 2000}, "continuation has no valid 'after' key: 'u/xxx"),
     ({"previous_run_id": "yesterday"}, "no valid previous_run_id: 'yesterday'"),
     ({"previous_run_id": "20261126T020000Z"}, "no valid previous_run_id: '20261126T020000Z'"),
+    ({"last_of_shard": "yes"}, "no valid last_of_shard: 'yes'"),
 ])
 def test_continuation_fields_that_are_not_what_the_worker_sends_are_invalid(extra, reason):
     body = json.dumps({"version": 1, "run_id": "20261125T020000Z", "user": "u", **extra})
@@ -223,3 +224,6 @@ def test_a_job_message_carries_its_previous_run_and_a_continuation_its_place():
     assert parse_job(more.body()) == more and (more.part, more.after) == (1, "u/reports/0999.pdf")
     old = parse_job(json.dumps({"version": 1, "run_id": "20261125T020000Z", "user": "u"}))
     assert not old.carries_previous   # an older message: the worker reads the previous run from the run record
+    assert not old.last_of_shard and "last_of_shard" not in job.body()
+    last = Job.for_run("20261125T020000Z", "u", None, last_of_shard=True)
+    assert parse_job(last.body()) == last and parse_job(last.continuation(None, "u/a").body()).last_of_shard

@@ -166,6 +166,58 @@ def test_the_job_that_empties_the_last_shard_commits_then_closes_the_run_once(st
     assert {s["TransactItems"][1]["Update"]["ExpressionAttributeValues"][":users_done"]["N"] for s in sent} == {"1"}
 
 
+def test_a_job_enqueued_last_of_its_shard_empties_it_in_one_transaction(stubbed):
+    client, stub, settings, sent, _ = stubbed
+    _expect_layout(stub, settings)
+    stub.add_response("transact_write_items", {})
+
+    assert runs.finish_job(client, settings, RUN, "di", None, runs.COMPLETED, {"files_total": 2}, probably_last=True) is None
+
+    stub.assert_no_pending_responses()      # one try; no read of the tallies: other shards are still open
+    only, = sent
+    assert only["TransactItems"][1]["Update"]["ConditionExpression"] == "attribute_exists(#pk) AND users_pending <= :one_left"
+    assert only["TransactItems"][2]["Update"]["ConditionExpression"] == "attribute_exists(#pk) AND shards_open > :one"
+
+
+def test_a_job_enqueued_last_that_does_not_empty_its_shard_commits_optimistically(stubbed):
+    client, stub, settings, sent, _ = stubbed
+    shard = tally.shard_of("di", 4)
+    _expect_layout(stub, settings)
+    # The guess is wrong (another job of its shard is still pending): the tally refuses, the header is untouched.
+    stub.add_client_error("transact_write_items", **_refused_by(1, 3, _tally(shard, users_pending=2, users_done=3)))
+    stub.add_response("transact_write_items", {})
+
+    assert runs.finish_job(client, settings, RUN, "di", None, runs.COMPLETED, {"files_total": 2}, probably_last=True) is None
+
+    stub.assert_no_pending_responses()
+    first, second = sent
+    assert len(first["TransactItems"]) == 3 and len(second["TransactItems"]) == 2
+    assert "NOT (users_pending <= :one_left)" in second["TransactItems"][1]["Update"]["ConditionExpression"]
+    assert {s["TransactItems"][1]["Update"]["ExpressionAttributeValues"][":users_done"]["N"] for s in sent} == {"1"}
+
+
+def test_a_job_enqueued_last_of_the_last_open_shard_commits_then_closes(stubbed):
+    client, stub, settings, sent, _ = stubbed
+    shard = tally.shard_of("di", 4)
+    _expect_layout(stub, settings)
+    stub.add_client_error("transact_write_items", **_refused_by(2, 3))    # the last open shard
+    stub.add_response("transact_write_items", {})
+    stub.add_response("get_item", {"Item": _header(settings.runs_table)})
+    others = [_tally(k, users_done=1 if k != shard else 5, files_total=2) for k in range(4)]
+    stub.add_response("batch_get_item", {"Responses": {settings.runs_table: others}})
+    stub.add_response("update_item", {}, {
+        "TableName": settings.runs_table, "Key": naming.run_key(RUN), "UpdateExpression": ANY,
+        "ConditionExpression": "#s = :seen", "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": ANY})
+
+    closed = runs.finish_job(client, settings, RUN, "di", None, runs.COMPLETED, {"files_total": 2}, probably_last=True)
+
+    stub.assert_no_pending_responses()
+    assert closed["status"] == runs.SUCCEEDED and closed["users_done"] == 8
+    assert [s["TransactItems"][-1]["Update"]["ConditionExpression"] for s in sent] == [
+        "attribute_exists(#pk) AND shards_open > :one", "attribute_exists(#pk)"]
+
+
 def test_a_close_another_caller_won_is_not_made_twice(stubbed):
     client, stub, settings, _, _ = stubbed
     tallies = [_tally(k) for k in range(4)]
@@ -249,11 +301,11 @@ def _troubled(engine, rate: float, seed: int):
     return client, trouble
 
 
-def _finish_until_recorded(dynamodb, settings, run_id, user, status, stats, closes: list) -> None:
+def _finish_until_recorded(dynamodb, settings, run_id, user, status, stats, closes: list, probably_last=False) -> None:
     """One job's recording as its deliveries would retry it: a failed attempt is tried again."""
     for _ in range(20):
         try:
-            closed = runs.finish_job(dynamodb, settings, run_id, user, None, status, stats)
+            closed = runs.finish_job(dynamodb, settings, run_id, user, None, status, stats, probably_last=probably_last)
         except (RetryableJobError, ClientError):
             continue
         except runs.JobNotRecorded:
@@ -272,11 +324,12 @@ def test_many_jobs_at_once_under_conflicts_and_throttling_count_exactly_and_clos
     runs.mark_enqueued(engine.clients.dynamodb, settings, RUN)
     dynamodb, trouble = _troubled(engine, 0.3, seed=shards + 1)
     failing = set(users[::8])
+    guessed = set(users[2::3])    # told they are probably their shard's last: mostly wrong guesses
     closes: list = []
     with ThreadPoolExecutor(max_workers=12) as pool:
         list(pool.map(lambda u: _finish_until_recorded(
-            dynamodb, settings, RUN, u, runs.FAILED if u in failing else runs.COMPLETED, {"files_total": 2}, closes),
-            users))
+            dynamodb, settings, RUN, u, runs.FAILED if u in failing else runs.COMPLETED, {"files_total": 2}, closes,
+            probably_last=u in guessed), users))
     assert set(trouble.injected) == {"conflict", "throttled-item", "throttled"} and sum(trouble.injected.values()) > 10
     assert len(closes) == 1 and closes[0]["status"] == runs.PARTIAL
     record = runs.get_run(engine.clients.dynamodb, settings, RUN)

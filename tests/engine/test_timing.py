@@ -260,13 +260,15 @@ def test_a_user_with_thousands_of_objects_is_split_over_invocations_and_survives
     distinct = {sha(d) for d in objects.values()}
     assert all_content_versions(engine) == {naming.content_key(h): 1 for h in distinct}   # each stored once
 
-    # The next run is incremental: one invocation, only the changed objects read.
+    # The next run is incremental: one invocation, only the changed objects read. Its invocation
+    # gets a generous timeout: listing 1,200 objects on a 2-core machine under load can take longer
+    # than the scaled-down one, and what this asserts is the work, not the machine's speed.
     changed = {f"reports/{i:04d}.pdf": b"%%PDF-1.7 revised %d" % i for i in (3, 700, 1100)}
     for path, data in changed.items():
         put(engine, "big", path, data)
     later = moment.replace(hour=(moment.hour + 1) % 24) if moment.hour < 23 else moment.replace(minute=59, second=59)
     invoke_initiator(engine.clients, engine.settings, later, None)
-    report = drain_queue(engine.clients, engine.settings, threads=1, timeout_seconds=DEADLINE * 4, give_up_after=120)
+    report = drain_queue(engine.clients, engine.settings, threads=1, timeout_seconds=DEADLINE * 20, give_up_after=120)
     second = runs.get_run(engine.clients.dynamodb, engine.settings, naming.run_id_for(later))
     assert second["status"] == runs.SUCCEEDED and report.invocations == 1
     assert (second["files_changed"], second["bytes_read"]) == (3, sum(len(d) for d in changed.values()))

@@ -80,15 +80,16 @@ def test_dynamodb_answers_are_the_same_bytes_with_the_fast_serializer(costs):
 def test_dynamodb_requests_are_atomic_as_on_aws(costs):
     # 800 concurrent ADDs to one counter; 8 threads claiming the same 30 keys (only if absent).
     assert costs["patched"]["dynamodb_races"] == {"count": 800, "claims": 30}
-    stock = costs["stock"]["dynamodb_races"]
-    assert stock["count"] < 800 or stock["claims"] > 30  # stock moto loses updates (737-786 in three tries)
+    # Stock moto loses updates here most of the time (737-786 of 800 in three tries), but not on
+    # every run (a run with little thread switching loses none): that is why the patch exists, not
+    # an outcome to assert.
 
 
 def test_sqs_deletes_at_once_neither_bring_back_nor_lose_a_message(costs):
     # 400 in-flight messages deleted by 8 threads while 100 more are sent.
     assert costs["patched"]["sqs_delete_races"] == {"old_left": 0, "new_left": 100}
-    stock = costs["stock"]["sqs_delete_races"]
-    assert stock["old_left"] > 0 or stock["new_left"] < 100   # stock moto brings deleted messages back
+    # Stock moto brings deleted messages back when the threads interleave (why the patch exists);
+    # whether they do in one run is the scheduler's choice, so it is not asserted.
 
 
 def test_a_request_is_routed_without_listing_motos_package(costs):
@@ -398,3 +399,90 @@ def test_boto3_keeps_its_pooled_connections_under_a_burst(local_env):
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(put_then_get, range(120))) == [i * 100 for i in range(120)]
     assert s3.list_objects_v2(Bucket="burst")["KeyCount"] == 120
+
+
+# --- DynamoDB (dynamodb.patch_update_item_work) ----------------------------------------------------
+
+CLAIM = {"UpdateExpression": "SET #state = if_not_exists(#state, :storing), #owner = if_not_exists(#owner, :owner), "
+                             "last_referenced = :now ADD refs :one",
+         "ConditionExpression": "attribute_not_exists(#pk) OR #state = :stored",
+         "ExpressionAttributeNames": {"#pk": "content_hash", "#state": "state", "#owner": "owner"}}
+
+
+def _claim(ddb, table: str, key: str, owner: str, now: str, **extra) -> dict:
+    return ddb.update_item(TableName=table, Key={"content_hash": {"S": key}}, **CLAIM, **extra,
+                           ExpressionAttributeValues={":storing": {"S": "STORING"}, ":stored": {"S": "STORED"},
+                                                      ":owner": {"S": owner}, ":now": {"S": now}, ":one": {"N": "1"}})
+
+
+def _new_item_updates(client) -> tuple:
+    """Updates of items that do not exist yet and of items that do, with conditions, return values,
+    an expression naming the key attribute, and transactions (a table with a stream: emulator_costs.py)."""
+    ddb = client("dynamodb")
+    key_schema = {"KeySchema": [{"AttributeName": "content_hash", "KeyType": "HASH"}],
+                  "AttributeDefinitions": [{"AttributeName": "content_hash", "AttributeType": "S"}],
+                  "BillingMode": "PAY_PER_REQUEST"}
+    ddb.create_table(TableName="content", **key_schema)
+    ddb.create_table(TableName="other", **key_schema)
+    answers, errors = [], []
+    for table in ("content", "other"):
+        answers.append(_claim(ddb, table, "a", "job-1", "t1", ReturnValues="ALL_OLD").get("Attributes"))   # claimed
+        errors.append(_error(lambda: _claim(ddb, table, "a", "job-2", "t2", ReturnValuesOnConditionCheckFailure="ALL_OLD")))  # noqa: B023
+        ddb.update_item(TableName=table, Key={"content_hash": {"S": "a"}}, UpdateExpression="SET #state = :stored, tags = :tags",
+                        ExpressionAttributeNames={"#state": "state"},
+                        ExpressionAttributeValues={":stored": {"S": "STORED"}, ":tags": {"SS": ["x"]}})
+        answers.append(_claim(ddb, table, "a", "job-2", "t3", ReturnValues="ALL_OLD")["Attributes"])     # touched
+        answers.append(ddb.update_item(TableName=table, Key={"content_hash": {"S": "a"}}, UpdateExpression="ADD tags :more",
+                                       ExpressionAttributeValues={":more": {"SS": ["y"]}}, ReturnValues="UPDATED_OLD")["Attributes"])
+        answers.append(_claim(ddb, table, "b", "job-3", "t4", ReturnValues="ALL_NEW")["Attributes"])     # claimed, new values
+    # The key attribute named on a new item (moto refuses it as an update of the key).
+    errors.append(_error(lambda: ddb.update_item(TableName="content", Key={"content_hash": {"S": "c"}},
+                                                 UpdateExpression="SET copy_of_key = if_not_exists(content_hash, :v)",
+                                                 ExpressionAttributeValues={":v": {"S": "none"}})))
+    errors.append(_error(lambda: ddb.update_item(TableName="content", Key={"content_hash": {"S": "d"}},   # a missing operand
+                                                 UpdateExpression="SET n = n + :one", ExpressionAttributeValues={":one": {"N": "1"}})))
+    errors.append(_error(lambda: ddb.update_item(TableName="content", Key={"content_hash": {"S": "d"}},   # a missing value
+                                                 UpdateExpression="SET n = :one", ExpressionAttributeValues={":two": {"N": "2"}})))
+    errors.append(_error(lambda: ddb.transact_write_items(TransactItems=[  # the second claim's condition fails: nothing applied
+        {"Update": {"TableName": "content", "Key": {"content_hash": {"S": key}}, **CLAIM,
+                    "ExpressionAttributeValues": {":storing": {"S": "STORING"}, ":stored": {"S": "STORED"}, ":owner": {"S": "tx"},
+                                                  ":now": {"S": "t5"}, ":one": {"N": "1"}}}} for key in ("e", "b")])))
+    ddb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": "content", "Key": {"content_hash": {"S": key}}, **CLAIM,
+                    "ExpressionAttributeValues": {":storing": {"S": "STORING"}, ":stored": {"S": "STORED"}, ":owner": {"S": "tx"},
+                                                  ":now": {"S": "t6"}, ":one": {"N": "1"}}}} for key in ("e", "a")])
+    items = sorted(ddb.scan(TableName="content")["Items"], key=lambda item: item["content_hash"]["S"])
+    return answers, errors, items
+
+
+def test_dynamodb_claims_of_new_and_stored_items_answer_as_on_aws(local_env):
+    answers, errors, items = _new_item_updates(lambda service: aws.client(local_env, service))
+    assert answers[0] is None and answers[4] is None                         # a claim of a new item had nothing before
+    assert answers[1]["owner"] == {"S": "job-1"} and answers[1]["state"] == {"S": "STORED"}
+    assert answers[2] == {"tags": {"SS": ["x"]}}                              # the set as it was before the ADD
+    assert answers[3]["state"] == {"S": "STORING"} and answers[3]["refs"] == {"N": "1"}
+    assert errors == ["ConditionalCheckFailedException"] * 2 + ["ValidationException"] * 3 + ["TransactionCanceledException"]
+    by_key = {item["content_hash"]["S"]: item for item in items}
+    assert sorted(by_key) == ["a", "b", "e"]                                  # the cancelled transaction made no "e" ...
+    assert by_key["a"]["refs"] == {"N": "3"} and by_key["a"]["owner"] == {"S": "job-1"}   # ... the second one touched "a"
+
+
+def test_dynamodb_claims_answer_as_stock_moto(local_env):
+    ours = _new_item_updates(lambda service: aws.client(local_env, service))
+    with mock_aws():  # the credentials are local_env's
+        theirs = _new_item_updates(lambda service: boto3.client(service, region_name="us-east-1"))
+    assert ours == theirs
+
+
+def test_an_update_validates_a_new_item_once_and_copies_no_item_for_a_missing_stream(costs):
+    stock, patched = costs["stock"]["dynamodb_update_work"], costs["patched"]["dynamodb_update_work"]
+    # 20 updates of new items, 20 of the same items again, 5 transactions updating two of them each.
+    assert stock["validations"] == 2 * 20 + 20 + 5 * 2
+    assert patched["validations"] == 20 + 20 + 5 * 2
+    assert stock["condition_parses"] == 2 * 40 + 3 * 10        # handler and backend; handler, transaction and backend
+    assert patched["condition_parses"] == 40 + 2 * 10
+    assert patched["item_copies"] == stock["item_copies"] - 20 - 10
+    assert patched["final"] == stock["final"]
+    # A table with a stream: every update's old and new images, as stock moto records them.
+    assert patched["stream"] == stock["stream"] and [event for event, _, _ in stock["stream"]][-2:] == ["MODIFY"] * 2
+    assert stock["stream"][-1][1]["tags"] == {"SS": ["x"]} and stock["stream"][-1][2]["tags"] == {"SS": ["x", "y"]}

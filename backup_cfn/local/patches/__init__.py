@@ -59,3 +59,4 @@ def apply_speed_patches() -> None:
     dynamodb.patch_expression_cache()
     dynamodb.patch_expression_traversal()
     dynamodb.patch_attribute_value_serializer()
+    dynamodb.patch_update_item_work()

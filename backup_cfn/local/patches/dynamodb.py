@@ -346,3 +346,123 @@ def patch_expression_traversal() -> None:
 
     traverser.traverse_node_recursively = traverse_node_recursively
     traverser._backup_cfn_traversal = True
+
+
+class _UpdateWork:
+    """What one UpdateItem (or a transaction's Update) may skip: set by `patch_update_item_work`."""
+
+    def __init__(self, table):
+        self.table = table
+        self.skip_item_copy = table is not None and table.stream_shard is None
+        self.new_item_validation = None   # (tree, the validated tree) of a new item's first validation
+
+
+def patch_update_item_work() -> None:
+    """moto 5.2.5's UpdateItem does, for every request, work whose result it never uses:
+
+    - for an item that does not exist yet, it validates the update expression on an empty item (to
+      fail before creating anything), creates the item with its key, and validates the expression
+      again on that item: every validator pass twice (the largest single cost of the engine's
+      claim of new content);
+    - it deep-copies the item before updating it, for the table's stream, also when the table has
+      no stream;
+    - the request handler parses the condition expression (for the names and values it uses), then
+      the backend parses the same expression with the same names and values again (a transaction's
+      Update too: the transaction evaluates it, then UpdateItem parses it again).
+
+    The second validation's result is the first's whenever the expression refers to no key
+    attribute: the two items differ only in their key attributes, and a validator reads the item
+    only at the paths the expression names. An expression that names one is validated twice, as
+    moto does. The copy is skipped only for a table without a stream (its only use). A parse of the
+    same condition with the very same names and values objects, in the same request, returns the
+    first parse's result (moto never changes a parsed condition; it evaluates it). Idempotent."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb import comparisons
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import ExpressionAttribute, ExpressionAttributeName
+
+    backend_class = models.DynamoDBBackend
+    if getattr(backend_class, "_backup_cfn_update_item_work", False):
+        return
+    original_update = backend_class.update_item
+    original_validate = validators.UpdateExpressionValidator.validate
+    original_init = validators.UpdateExpressionValidator.__init__
+    original_parse = comparisons.ConditionExpressionParser.parse
+
+    def update_item(self, table_name, *args, **kwargs):
+        outer = getattr(_state, "update", None)
+        _state.update = _UpdateWork(self.tables.get(table_name))
+        try:
+            return original_update(self, table_name, *args, **kwargs)
+        finally:
+            _state.update = outer
+
+    def names_key_attribute(tree, names: dict | None, table) -> bool:
+        keys = {table.hash_key_attr, table.range_key_attr} - {None}
+        named = {(names or {}).get(node.get_attribute_name_placeholder()) for node in tree.find_clauses([ExpressionAttributeName])}
+        named |= {node.get_attribute_name() for node in tree.find_clauses([ExpressionAttribute])}
+        return bool(named & keys)
+
+    def __init__(self, expression, expression_attribute_names, expression_attribute_values, item, table):
+        work = getattr(_state, "update", None)
+        first = work.new_item_validation if work is not None and work.table is table else None
+        if first is not None:
+            work.new_item_validation = None
+            keys = {table.hash_key_attr, table.range_key_attr} - {None}
+            if (first[0] is expression and isinstance(item, Item) and set(item.attrs) <= keys
+                    and not names_key_attribute(expression, expression_attribute_names, table)):
+                # The same validation as the first one: its result, without copying the tree again.
+                self.expression_attribute_names, self.expression_attribute_values = expression_attribute_names, expression_attribute_values
+                self.item, self.table, self._backup_cfn_validated = item, table, first[1]
+                return
+        original_init(self, expression, expression_attribute_names, expression_attribute_values, item, table)
+        if work is not None and work.table is table and first is None and isinstance(item, Item) and not item.attrs:
+            self._backup_cfn_first_of = (work, expression)   # a new item's first validation (on an empty item)
+
+    def validate(self):
+        validated = self.__dict__.get("_backup_cfn_validated")
+        if validated is not None:
+            return validated
+        validated = original_validate(self)
+        first_of = self.__dict__.get("_backup_cfn_first_of")
+        if first_of is not None:
+            first_of[0].new_item_validation = (first_of[1], validated)
+        return validated
+
+    def parse(self):
+        seen = getattr(_state, "condition", None)
+        if (seen is not None and seen[0] == self.condition_expression and seen[1] is self.expression_attribute_names
+                and seen[2] is self.expression_attribute_values):
+            self.expr_attr_names_found.extend(seen[4])
+            self.expr_attr_values_found.extend(seen[5])
+            return seen[3]
+        parsed = original_parse(self)
+        _state.condition = (self.condition_expression, self.expression_attribute_names, self.expression_attribute_values,
+                            parsed, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+        return parsed
+
+    class CopyWithoutUnusedItemCopy:
+        """`copy` as moto's DynamoDB backend sees it: the first deepcopy inside an update of a table
+        without a stream (the item, for the stream) returns the item itself."""
+
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def deepcopy(self, value, memo=None):
+            work = getattr(_state, "update", None)
+            if work is not None and work.skip_item_copy:
+                work.skip_item_copy = False
+                if memo is None and (value is None or type(value) is Item):
+                    return value
+            return self._inner.deepcopy(value, memo)
+
+    backend_class.update_item = update_item
+    validators.UpdateExpressionValidator.__init__ = __init__
+    validators.UpdateExpressionValidator.validate = validate
+    comparisons.ConditionExpressionParser.parse = parse
+    models.copy = CopyWithoutUnusedItemCopy(models.copy)
+    backend_class._backup_cfn_update_item_work = True
