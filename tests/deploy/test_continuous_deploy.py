@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 import cli
 from backup_cfn import aws
-from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
 from backup_cfn.local.capture_source import drain, take_over
 from backup_cfn.ops.target import connect
 from backup_cfn.permissions.deployer import as_managed_policies, call_resource, deployer_policy
@@ -51,7 +50,7 @@ def test_status_shows_the_rpo_and_a_change_is_protected_without_a_run(environmen
     assert listed["KeyCount"] == 1
 
 
-def test_an_existing_source_bucket_gets_eventbridge_notifications_and_keeps_its_others(local_env, tmp_path):
+def test_an_existing_source_bucket_gets_eventbridge_notifications_and_keeps_its_others(environments, local_env):
     s3, sqs = aws.client(local_env, "s3"), aws.client(local_env, "sqs")
     bucket = f"client-reports-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
@@ -59,11 +58,8 @@ def test_an_existing_source_bucket_gets_eventbridge_notifications_and_keeps_its_
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     existing = [{"Id": "uploads-to-their-indexer", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": existing})
-    text = re.sub(r'endpoint_url = "[^"]*"', f'endpoint_url = "{local_env.endpoint_url}"',
-                  DEFAULT_ENVIRONMENTS_FILE.read_text())
-    text = text.replace('[env.local]\n', f'[env.local]\nsource_bucket = "{bucket}"\n')
-    environments = tmp_path / "environments.toml"
-    environments.write_text(text)
+    environments.write_text(environments.read_text().replace('[env.local]\n',
+                                                             f'[env.local]\nsource_bucket = "{bucket}"\n'))
 
     recorder = Recorder()
     plain_client = aws.client
