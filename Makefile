@@ -57,7 +57,7 @@ emulator-stop: $(STAMP)  ## stop the local AWS emulator
 bench: $(STAMP)  ## storage, requests, hashing, end to end, template build; QUICK=1 for the small CI run
 	$(BIN)/python -m backup_cfn.bench $(if $(QUICK),--quick,)
 
-demo: $(STAMP)  ## the whole system offline: emulator, deploy, 1,000 users, two backups, restore, verify
+demo: $(STAMP)  ## the whole system offline: emulator, deploy (vault, primary), 1,000 users, two backups, restore, restore from the vault, verify
 	$(BIN)/python -m backup_cfn.local.demo
 
 moto-tests: $(STAMP)  ## moto's own tests of the patched services, stock then patched; fails on any the patches break

@@ -115,6 +115,18 @@ def drill_runner(env):
     return drill_in_process
 
 
+
+def vault_drill_runner(env):
+    """What runs the vault's drill (`drill --from-vault`): the vault's deployed drill function, invoked
+    with the vault account's credentials, on AWS; on the emulator, the same handler in-process as the vault."""
+    from backup_cfn.aws import deployed_functions_run
+
+    if deployed_functions_run(env):
+        from backup_cfn.ops.vault import run_vault_function_on_aws as run
+    else:
+        from backup_cfn.local.vault import run_vault_function_in_process as run
+    return lambda target, event: run(target, "drill", event)
+
 def load_envs(ctx: click.Context, name: str | None):
     from backup_cfn.config import load_environment, load_environments
 
@@ -207,30 +219,33 @@ def review_console(ctx: click.Context, as_json: bool):
 @click.option("--no-execute", is_flag=True, help="create the change sets, print their console URLs, stop")
 @review_options
 @click.option("--recreate-failed", is_flag=True, help="delete a ROLLBACK_COMPLETE stack and create it again")
+@click.option("--vault", is_flag=True, help="the vault stack instead, with the vault account's credentials")
 @click.pass_context
 def deploy(ctx: click.Context, env_name: str, yes: bool, no_execute: bool, allow_replace: tuple[str, ...],
-           accept: tuple[str, ...], as_json: bool, recreate_failed: bool) -> None:
+           accept: tuple[str, ...], as_json: bool, recreate_failed: bool, vault: bool) -> None:
     """Validate, package, then deploy the replica stack and the primary stack through reviewed change
-    sets. Exit 0 deployed (or nothing to do), 1 error, 2 change sets kept (--no-execute), 3 refused."""
+    sets (with a vault: the primary; --vault: the vault). Exit 0 deployed (or nothing to do), 1 error,
+    2 change sets kept (--no-execute), 3 refused."""
     from backup_cfn.deploy.commands import do_deploy
 
     ctx.exit(do_deploy(load_env(ctx, env_name), console=review_console(ctx, as_json), yes=yes, no_execute=no_execute,
                        allow_replace=allow_replace, accept=accept, recreate_failed=recreate_failed,
-                       emit=click.echo if as_json else None))
+                       emit=click.echo if as_json else None, vault=vault))
 
 
 @cli.command()
 @env_option()
 @review_options
+@click.option("--vault", is_flag=True, help="the vault stack instead, with the vault account's credentials")
 @click.pass_context
 def diff(ctx: click.Context, env_name: str, allow_replace: tuple[str, ...], accept: tuple[str, ...],
-         as_json: bool) -> None:
+         as_json: bool, vault: bool) -> None:
     """Show what deploy would change, value by value, with the forecast: change sets created, shown and
     deleted, nothing executed. Exit 0 no changes, 2 changes, 3 refused (as deploy would), 1 error."""
     from backup_cfn.deploy.commands import do_diff
 
     ctx.exit(do_diff(load_env(ctx, env_name), console=review_console(ctx, as_json), allow_replace=allow_replace,
-                     accept=accept, emit=click.echo if as_json else None))
+                     accept=accept, emit=click.echo if as_json else None, vault=vault))
 
 
 @cli.command()
@@ -248,22 +263,24 @@ def status(ctx: click.Context, env_name: str, drift: bool, as_json: bool) -> Non
 @cli.command()
 @env_option()
 @click.option("--yes", "-y", is_flag=True, help="delete without asking (needed without a terminal)")
+@click.option("--vault", is_flag=True, help="the vault stack instead, with the vault account's credentials")
 @click.pass_context
-def delete(ctx: click.Context, env_name: str, yes: bool) -> None:
+def delete(ctx: click.Context, env_name: str, yes: bool, vault: bool) -> None:
     """Delete the primary and replica stacks; retained resources (the data) outlive them."""
     from backup_cfn.deploy.commands import do_delete
 
-    do_delete(load_env(ctx, env_name), console=console_of(ctx), yes=yes)
+    do_delete(load_env(ctx, env_name), console=console_of(ctx), yes=yes, vault=vault)
 
 
 @cli.command("deployer-policy")
 @env_option()
+@click.option("--vault", is_flag=True, help="the security team's policy, for the vault stack in the vault account")
 @click.pass_context
-def deployer_policy(ctx: click.Context, env_name: str) -> None:
+def deployer_policy(ctx: click.Context, env_name: str, vault: bool) -> None:
     """The least-privilege IAM policy for running deploy, diff, status and delete (JSON managed policies)."""
     from backup_cfn.deploy.commands import do_deployer_policy
 
-    do_deployer_policy(load_env(ctx, env_name), console=console_of(ctx))
+    do_deployer_policy(load_env(ctx, env_name), console=console_of(ctx), vault=vault)
 
 
 # --- operating backups ---------------------------------------------------------------------
@@ -363,6 +380,9 @@ def compare(ctx: click.Context, env_name: str, user: str, run_a: str, run_b: str
 @click.option("--path", "path_prefix", default=None, metavar="PREFIX", help="only files under this path")
 @click.option("--to", "to", default=None, metavar="s3://BUCKET/PREFIX|DIR", help="where to restore to")
 @click.option("--from-replica", is_flag=True, help="read from the replica bucket (disaster recovery)")
+@click.option("--from-vault", is_flag=True,
+              help="read from the vault only, with the vault's (or a recovery account's) credentials, on this machine")
+@click.option("--include-late", is_flag=True, help="with --from-vault: also snapshots that reached the vault late")
 @click.option("--on-this-machine", is_flag=True,
               help="many users into S3 from this machine, not by the stack's restore function")
 @click.option("--resume", default=None, metavar="RESTORE_ID",
@@ -370,8 +390,8 @@ def compare(ctx: click.Context, env_name: str, user: str, run_a: str, run_b: str
 @json_option()
 @click.pass_context
 def restore(ctx: click.Context, env_name: str, users: tuple[str, ...], all_users: bool, run_id: str | None,
-            at: str | None, path_prefix: str | None, to: str | None, from_replica: bool, on_this_machine: bool,
-            resume: str | None, as_json: bool) -> None:
+            at: str | None, path_prefix: str | None, to: str | None, from_replica: bool, from_vault: bool,
+            include_late: bool, on_this_machine: bool, resume: str | None, as_json: bool) -> None:
     """Restore users' files as they were at a run: server-side copies to S3, or a directory with
     every file's SHA-256 checked. Many users into S3 are restored by the stack (one job per user on
     its restore queue), with one progress display and one summary; one user, or a folder, here."""
@@ -379,36 +399,40 @@ def restore(ctx: click.Context, env_name: str, users: tuple[str, ...], all_users
 
     env = load_env(ctx, env_name)
     do_restore(env, console=console_of(ctx), runner=restore_runner(env), users=users, all_users=all_users, to=to,
-               run_id=run_id, at=at, path_prefix=path_prefix, from_replica=from_replica, as_json=as_json,
-               on_this_machine=on_this_machine, resume=resume)
+               run_id=run_id, at=at, path_prefix=path_prefix, from_replica=from_replica, from_vault=from_vault,
+               include_late=include_late, as_json=as_json, on_this_machine=on_this_machine, resume=resume)
 
 
 @cli.command()
 @env_option()
 @click.option("--sample", "sample_percent", type=float, default=5.0, show_default=True, metavar="PERCENT",
               help="share of stored content to download and re-hash")
+@click.option("--from-vault", is_flag=True, help="check the vault (with its credentials): versions, tampering, locks")
 @json_option()
 @click.pass_context
-def verify(ctx: click.Context, env_name: str, sample_percent: float, as_json: bool) -> None:
+def verify(ctx: click.Context, env_name: str, sample_percent: float, from_vault: bool, as_json: bool) -> None:
     """Check every snapshot's content exists and is indexed, and re-hash a sample; exit 1 on any problem."""
     from backup_cfn.ops.verify import do_verify
 
-    do_verify(load_env(ctx, env_name), console=console_of(ctx), sample_percent=sample_percent, as_json=as_json)
+    do_verify(load_env(ctx, env_name), console=console_of(ctx), sample_percent=sample_percent, as_json=as_json,
+              from_vault=from_vault)
 
 
 @cli.command()
 @env_option()
 @click.option("--users", type=int, default=None, metavar="N",
               help="how many users' newest snapshots to re-hash (default: the environment's drill_users)")
+@click.option("--from-vault", is_flag=True, help="drill the vault (its drill function, with the vault's credentials)")
 @json_option()
 @click.pass_context
-def drill(ctx: click.Context, env_name: str, users: int | None, as_json: bool) -> None:
+def drill(ctx: click.Context, env_name: str, users: int | None, from_vault: bool, as_json: bool) -> None:
     """A restore drill now: the newest snapshots of a random sample of users, every content object
     streamed through SHA-256 and checked; recorded in the runs table; exit 1 when it fails."""
     from backup_cfn.ops.drill import do_drill
 
     env = load_env(ctx, env_name)
-    do_drill(env, console=console_of(ctx), runner=drill_runner(env), users=users, as_json=as_json)
+    runner = vault_drill_runner(env) if from_vault else drill_runner(env)
+    do_drill(env, console=console_of(ctx), runner=runner, users=users, as_json=as_json, from_vault=from_vault)
 
 
 @cli.command()

@@ -42,6 +42,51 @@ def _client(env: Environment, service: str, region: str | None, config: Config):
     return boto3.client(service, region_name=region, config=config)
 
 
+def vault_client(env: Environment, service: str, region: str | None = None, *, call_seconds: int | None = None):
+    """A client with the vault account's credentials, as the environment chooses them
+    (docs/vault.md): its profile, a role in the vault account assumed from the current credentials,
+    or else the current credentials themselves (a recovery account's, or the security team's).
+    `call_seconds`: one call that may take that long (a synchronous invoke), never sent twice."""
+    session = _vault_session(env)
+    region = region or env.vault.region
+    config = CLIENT_CONFIG if call_seconds is None else CLIENT_CONFIG.merge(Config(
+        read_timeout=call_seconds + 60, retries={"total_max_attempts": 1, "mode": "standard"}))
+    if env.is_local:
+        return session.client(service, region_name=region, endpoint_url=env.endpoint_url, config=config)
+    return session.client(service, region_name=region, config=config)
+
+
+_vault_sessions: dict[tuple, boto3.Session] = {}
+
+
+def _vault_session(env: Environment) -> boto3.Session:
+    vault = env.vault
+    cache_key = (env.name, vault.profile, vault.role_arn)
+    # The emulator forgets assumed credentials when it is reset (between tests), and unknown
+    # credentials land in its default account: there the role is assumed for every client.
+    if cache_key in _vault_sessions and not env.is_local:
+        return _vault_sessions[cache_key]
+    if vault.profile and not env.is_local:
+        session = boto3.Session(profile_name=vault.profile)
+    elif vault.role_arn:
+        credentials = client(env, "sts").assume_role(RoleArn=vault.role_arn,
+                                                     RoleSessionName=f"backup-cfn-{env.name}-vault")["Credentials"]
+        session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                aws_secret_access_key=credentials["SecretAccessKey"],
+                                aws_session_token=credentials["SessionToken"])
+    elif env.is_local:
+        session = boto3.Session(**LOCAL_CREDENTIALS)
+    else:
+        session = boto3.Session()
+    _vault_sessions[cache_key] = session
+    return session
+
+
+def vault_engine_clients(env: Environment) -> Clients:
+    """The vault's readers and lock extender on an operator's machine (or, locally, in-process)."""
+    return Clients(s3=vault_client(env, "s3"), dynamodb=vault_client(env, "dynamodb"))
+
+
 def engine_clients(env: Environment) -> Clients:
     """The engine's clients for an operator's machine (on the emulator, DynamoDB applies each
     request atomically, as AWS does: backup_cfn.local.patches.dynamodb.patch_atomic_requests)."""

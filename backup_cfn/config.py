@@ -33,6 +33,31 @@ _SCHEDULE = re.compile(r"^(cron\(([^ ]+ ){5}[^ ]+\)|rate\(\d+ (minute|minutes|ho
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _USER_NAME = re.compile(r"^[^/]{1,512}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[a-f0-9-]{36}$")
+_PROFILE = re.compile(r"^[\w.+@-]{1,128}$")
+VAULT_LOCK_MODES = ("compliance", "governance")
+
+
+@dataclass(frozen=True)
+class Vault:
+    """The disaster-recovery copy in an account of its own (docs/vault.md): where it is, how its
+    credentials are chosen, and what the production side needs to know of it."""
+
+    account_id: str
+    region: str
+    stack_name: str
+    profile: str = ""                  # a named AWS profile holding the vault account's credentials, or
+    role_arn: str = ""                 # a role in the vault account, assumed from the current credentials
+    key_arn: str = ""                  # the vault key (VaultKeyArn output), for a primary deploy without them
+    lock_mode: str = "compliance"
+    notification_email: str = ""
+    recovery_account_ids: tuple[str, ...] = ()
+
+    @property
+    def bucket_name(self) -> str:
+        """Fixed, so the production side can name it without reading the vault's stack."""
+        return f"{self.stack_name}-{self.account_id}".lower()
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,12 @@ class Environment:
     termination_protection: bool = False
     endpoint_url: str = ""
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    vault: Vault | None = None
+
+    @property
+    def has_vault(self) -> bool:
+        """The disaster-recovery copy is a vault in another account (else: the same-account replica)."""
+        return self.vault is not None
 
     @property
     def is_local(self) -> bool:
@@ -84,6 +115,11 @@ class Environment:
     @property
     def replica_stack_name(self) -> str:
         return f"{self.stack_name}-replica"
+
+    @property
+    def dr_stack_name(self) -> str:
+        """The stack holding the disaster-recovery copy: the vault's, or the replica's."""
+        return self.vault.stack_name if self.vault else self.replica_stack_name
 
     @property
     def tag_dict(self) -> dict[str, str]:
@@ -122,9 +158,14 @@ _FIELD_TYPES: dict[str, type] = {
     "termination_protection": bool,
     "endpoint_url": str,
     "tags": dict,
+    "vault": dict,
 }
 assert set(_FIELD_TYPES) == {f.name for f in fields(Environment)} - {"name"}
-_REQUIRED = ("stack_name", "region", "replica_region")
+_REQUIRED = ("stack_name", "region")
+_VAULT_FIELDS: dict[str, type] = {
+    "account_id": str, "region": str, "stack_name": str, "profile": str, "role_arn": str, "key_arn": str,
+    "lock_mode": str, "notification_email": str, "recovery_account_ids": list,
+}
 # Longer-term retention: how many ISO weeks, months and years keep their newest snapshot (0: off).
 KEEP_LIMITS = {"keep_weekly": 520, "keep_monthly": 120, "keep_yearly": 100}
 DRILL_USERS_LIMIT = 1000
@@ -165,6 +206,8 @@ def load_environments(path: Path | str = DEFAULT_ENVIRONMENTS_FILE) -> dict[str,
         _check_fields(path, name, values)
         merged = {**defaults, **values}
         merged["tags"] = {**defaults.get("tags", {}), **values.get("tags", {})}
+        if "vault" in defaults or "vault" in values:
+            merged["vault"] = {**defaults.get("vault", {}), **values.get("vault", {})}
         result[name] = _build(path, name, merged)
     return result
 
@@ -213,6 +256,7 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(f"{path}: env '{name}': field '{key}' {message}")
 
+    vault = _check_vault(values, fail)
     _check_identity(values, fail)
     _check_numbers(values, fail)
     _check_retries(values, fail)
@@ -226,7 +270,74 @@ def _build(path: Path, name: str, values: dict[str, Any]) -> Environment:
     kwargs["trusted_account_ids"] = tuple(accounts)
     kwargs["priority_users"] = tuple(users)
     kwargs["tags"] = tuple(sorted(tags.items()))
+    kwargs["vault"] = vault
     return Environment(name=name, **kwargs)
+
+
+def _check_vault(values: dict[str, Any], fail) -> Vault | None:
+    """The [env.NAME.vault] table: its own account and region, and how to reach it. With a vault,
+    the disaster-recovery region is the vault's (replica_region, if given, must name it)."""
+    raw = values.get("vault")
+    if raw is None:
+        return None
+    def bad(key: str, message: str) -> ConfigError:
+        return fail(f"vault.{key}", message)
+    for key, value in raw.items():
+        if key not in _VAULT_FIELDS:
+            raise bad(key, "is not a vault field (known: " + ", ".join(sorted(_VAULT_FIELDS)) + ")")
+        if not isinstance(value, _VAULT_FIELDS[key]) or isinstance(value, bool):
+            raise bad(key, f"must be {_type_word(_VAULT_FIELDS[key])}, got {value!r}")
+    account = raw.get("account_id", "")
+    if not _ACCOUNT_ID.match(account):
+        raise bad("account_id", f"must be the vault account's 12-digit ID, got {account!r}")
+    own = values.get("account_id", "")
+    if not own:
+        raise fail("account_id", "is required with a vault: the vault's policies name this account's replication role")
+    if own == account:
+        raise bad("account_id", f"must differ from the environment's own account {own}: a vault in the account "
+                                "it protects survives nothing that account's administrator does")
+    region = raw.get("region", "")
+    if region not in KNOWN_REGIONS:
+        raise bad("region", f"is not a known AWS region: {region!r}")
+    if values.get("replica_region", region) != region:
+        raise fail("replica_region", f"must be the vault's region ({region}) or left out: with a vault, the "
+                                     "disaster-recovery copy is the vault")
+    values["replica_region"] = region
+    stack = raw.get("stack_name") or f"{values.get('stack_name', '')}-vault"
+    if not _STACK_NAME.match(stack):
+        raise bad("stack_name", f"must start with a letter and hold only letters, digits and '-' (got {stack!r})")
+    profile, role_arn, key_arn = raw.get("profile", ""), raw.get("role_arn", ""), raw.get("key_arn", "")
+    if profile and role_arn:
+        raise bad("role_arn", "give profile or role_arn, not both")
+    if profile and not _PROFILE.match(profile):
+        raise bad("profile", f"is not a profile name: {profile!r}")
+    role = _ROLE_ARN.match(role_arn)
+    if role_arn and (not role or role.group(1) != account):
+        raise bad("role_arn", f"must be a role ARN in the vault account {account}, got {role_arn!r}")
+    key = _KMS_KEY_ARN.match(key_arn)
+    if key_arn and (not key or key.group(1) != region or key.group(2) != account):
+        raise bad("key_arn", f"must be a KMS key ARN (not an alias) in {region} of account {account}, got {key_arn!r}")
+    mode = raw.get("lock_mode", "compliance")
+    if mode not in VAULT_LOCK_MODES:
+        raise bad("lock_mode", f"must be one of {', '.join(VAULT_LOCK_MODES)}, got {mode!r}")
+    if values.get("object_lock_mode", "none") == "governance":
+        raise fail("object_lock_mode", "must be none or compliance with a vault: replicas keep their source's lock, "
+                                       "and a governance lock arriving in the vault could be lifted there")
+    email = raw.get("notification_email", "")
+    if email and not _EMAIL.match(email):
+        raise bad("notification_email", f"is not an e-mail address: {email!r}")
+    recovery = raw.get("recovery_account_ids", [])
+    for item in recovery:
+        if not isinstance(item, str) or not _ACCOUNT_ID.match(item):
+            raise bad("recovery_account_ids", f"must hold 12-digit account IDs as strings, got {item!r}")
+        if item == own:
+            raise bad("recovery_account_ids", f"lists the production account {own}: it must not read the vault")
+    vault = Vault(account_id=account, region=region, stack_name=stack, profile=profile, role_arn=role_arn,
+                  key_arn=key_arn, lock_mode=mode, notification_email=email, recovery_account_ids=tuple(recovery))
+    if not _BUCKET_NAME.match(vault.bucket_name):
+        raise bad("stack_name", f"makes the vault bucket name {vault.bucket_name!r}, which S3 refuses (at most 63 "
+                                "lower-case letters, digits and '-'): shorten it")
+    return vault
 
 
 def _check_identity(values: dict[str, Any], fail) -> None:
@@ -234,6 +345,8 @@ def _check_identity(values: dict[str, Any], fail) -> None:
     for key in _REQUIRED:
         if not values.get(key):
             raise fail(key, "is required")
+    if not values.get("replica_region"):
+        raise fail("replica_region", "is required (or a [vault] table, whose region is the disaster-recovery region)")
     if not _STACK_NAME.match(values["stack_name"]):
         raise fail("stack_name", f"must start with a letter and hold only letters, digits and '-' (got {values['stack_name']!r})")
     for key in ("region", "replica_region"):

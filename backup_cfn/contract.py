@@ -8,8 +8,11 @@ Import-free on purpose: the Lambda package, the template builder and the tests a
 
 CONTENT_PREFIX = "content/"
 MANIFEST_PREFIX = "manifests/"
-# Continuous protection: each captured batch of one user's changes, one object each (engine/journal.py).
+# Continuous protection: each captured batch of one user's changes, one object each (engine/journal.py);
+# like every prefix in REPLICATED_PREFIXES it reaches the vault and is locked there.
 JOURNAL_PREFIX = "journal/"
+# What replication may write into the vault (its bucket policy allows exactly these prefixes).
+REPLICATED_PREFIXES = (CONTENT_PREFIX, MANIFEST_PREFIX, JOURNAL_PREFIX)
 # S3 bills Standard-IA objects as at least 128 KiB; smaller ones would cost more after transition.
 IA_MINIMUM_BILLABLE_BYTES = 128 * 1024
 IA_MINIMUM_STORAGE_DAYS = 30
@@ -186,6 +189,33 @@ PARAM_TABLE_DELETION_PROTECTION = "TableDeletionProtection"
 # every interface endpoint service the stack uses and Lambda (backup_cfn/deploy/zones.py).
 PARAM_SUBNET_ZONE_IDS = ("IsolatedSubnet1ZoneId", "IsolatedSubnet2ZoneId")
 
+# The vault (docs/vault.md): stack outputs, the lock and drill functions' environment, metrics.
+OUTPUT_VAULT_BUCKET = "VaultBucketName"
+OUTPUT_VAULT_BUCKET_ARN = "VaultBucketArn"
+OUTPUT_VAULT_KEY_ARN = "VaultKeyArn"
+OUTPUT_VAULT_LOCK_TABLE = "VaultLockTableName"
+OUTPUT_VAULT_LOCK_FUNCTION = "VaultLockFunctionName"
+OUTPUT_VAULT_DRILL_FUNCTION = "VaultDrillFunctionName"
+OUTPUT_VAULT_RESTORE_ROLE = "VaultRestoreRoleArn"
+ENV_VAULT_BUCKET = "VAULT_BUCKET"
+ENV_VAULT_LOCK_TABLE = "VAULT_LOCK_TABLE"
+ENV_VAULT_LOCK_MODE = "VAULT_LOCK_MODE"
+VAULT_LOCK_KEY = "point"           # the lock table's key: a recovery point's object key
+VAULT_LOCK_TTL_ATTRIBUTE = "expires_at"
+METRIC_MANIFESTS_ARRIVED = "VaultManifestsArrived"
+METRIC_VAULT_LOCKS_SHORT = "VaultLocksShort"
+METRIC_VAULT_LOCKS_EXTENDED = "VaultLocksExtended"
+# A snapshot reaches the vault within this long of its run (the longest a job may take, 12 h, plus
+# replication, minutes with RTC): one that arrives later claims a past it was not part of.
+VAULT_MAX_ARRIVAL_HOURS = 48
+# The lock extender's step and margin (engine/vault_locks.py): locks end on a 7-day grid, one day
+# after the retention rules stop keeping what they hold; a user's newest snapshot stays locked
+# at least this many days ahead, renewed daily.
+VAULT_LOCK_STEP_DAYS = 7
+VAULT_LOCK_MARGIN_DAYS = 1
+VAULT_NEWEST_HORIZON_DAYS = 14
+VAULT_LOCK_TIMEOUT_SECONDS = 900
+
 # Lambda handler entry points inside the package zip.
 HANDLER_INITIATOR = "handlers.initiator.handler"
 HANDLER_WORKER = "handlers.worker.handler"
@@ -193,6 +223,8 @@ HANDLER_PRUNER = "handlers.pruner.handler"
 HANDLER_DRILL = "handlers.drill.handler"
 HANDLER_DEAD_LETTER = "handlers.dead_letter.handler"
 HANDLER_CAPTURE = "handlers.capture.handler"
+HANDLER_VAULT_LOCK = "handlers.vault_lock.handler"
+HANDLER_VAULT_DRILL = "handlers.vault_drill.handler"
 HANDLER_RESTORER = "handlers.restorer.handler"
 # The restore function (many users restored by the stack: engine/restore_jobs.py): its timeout, and
 # one job per invocation, as the worker.

@@ -61,6 +61,24 @@ def publish_metrics(settings: Settings, values: dict[str, float]) -> None:
         metrics.clear_metrics()
 
 
+_vault_runtime: tuple | None = None
+
+
+def configure_vault(clients: Clients, settings) -> None:
+    """The vault's functions: clients and VaultSettings (the local runner and tests)."""
+    global _vault_runtime
+    with _lock:
+        _vault_runtime = (clients, settings)
+
+
+def get_vault() -> tuple:
+    global _vault_runtime
+    with _lock:
+        if _vault_runtime is None:
+            from backup_cfn.engine.vault import vault_settings_from_environ
+
+            _vault_runtime = (Clients.default(), vault_settings_from_environ())
+        return _vault_runtime
 def process_sqs_batch(event, context, handle_record) -> tuple[dict, list]:
     """An SQS batch with partial batch failures: `handle_record(record, outcomes)` for each record
     (raising fails that record alone); the response Lambda wants and the outcomes gathered. One

@@ -35,14 +35,28 @@ def emulator_endpoint(tmp_path_factory):
 
 
 @pytest.fixture
-def local_env(emulator_endpoint, monkeypatch):
-    """The `local` environment pointed at the session's emulator, with clean emulator state."""
+def local_env(vault_env):
+    """The `local` environment pointed at the session's emulator, with clean emulator state: as the
+    environments file has it (its vault in a second account). A test folder whose tests are about
+    the one-account layout overrides it (tests/deploy/conftest.py)."""
+    return vault_env
+
+
+@pytest.fixture
+def vault_env(emulator_endpoint, monkeypatch):
+    """`local` with its vault in a second account, whatever a folder makes of `local_env`."""
     server.reset(emulator_endpoint)
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return dataclasses.replace(load_environment("local"), endpoint_url=emulator_endpoint)
+
+
+@pytest.fixture
+def one_account_env(local_env):
+    """`local` in the one-account layout: the same-account replica instead of the vault."""
+    return dataclasses.replace(local_env, vault=None)
 
 
 @pytest.fixture
@@ -56,11 +70,25 @@ def engine(local_env):
 
 @pytest.fixture
 def environments(tmp_path, local_env):
-    """The project's environments file with `local` pointed at the session's emulator, for CLI tests."""
+    """The project's environments file with `local` pointed at the session's emulator, for CLI tests,
+    in the one-account layout (the same-account replica): the vault's CLI tests use
+    `vault_environments`."""
+    return _environments_file(tmp_path, local_env, vault=False)
+
+
+@pytest.fixture
+def vault_environments(tmp_path, local_env):
+    """The environments file as the project ships it: `local` with its vault in a second account."""
+    return _environments_file(tmp_path, local_env, vault=True)
+
+
+def _environments_file(tmp_path: Path, local_env, *, vault: bool) -> Path:
     from backup_cfn.config import DEFAULT_ENVIRONMENTS_FILE
 
     text = re.sub(r'endpoint_url = "[^"]*"', f'endpoint_url = "{local_env.endpoint_url}"',
                   DEFAULT_ENVIRONMENTS_FILE.read_text())
+    if not vault:
+        text = re.sub(r"^\[env\.local\.vault\].*?(?=^\[|\Z)", "", text, flags=re.S | re.M)
     path = tmp_path / "environments.toml"
     path.write_text(text)
     return path

@@ -131,3 +131,59 @@ def test_cli_reports_a_bad_file_in_one_line_with_exit_1(tmp_path):
     lines = result.output.strip().splitlines()
     assert lines == [f"Error: {path}: env 'dev': field 'retention_days' must be between 1 and 3650 days, got -1"]
     assert "Traceback" not in result.output
+
+
+VAULTED = """
+[env.prod]
+stack_name = "backup-prod"
+region = "us-east-1"
+account_id = "111122223333"
+
+[env.prod.vault]
+account_id = "444455556666"
+region = "us-west-2"
+profile = "backup-vault"
+"""
+
+BAD_VAULTS = [
+    ("no_vault_account", ('account_id = "444455556666"\n', ""), "field 'vault.account_id' must be the vault account's"),
+    ("same_account", ('account_id = "444455556666"', 'account_id = "111122223333"'),
+     "field 'vault.account_id' must differ from the environment's own account 111122223333"),
+    ("no_own_account", ('account_id = "111122223333"\n', ""), "field 'account_id' is required with a vault"),
+    ("other_replica_region", ('region = "us-east-1"\n', 'region = "us-east-1"\nreplica_region = "eu-west-1"\n'),
+     "field 'replica_region' must be the vault's region (us-west-2) or left out"),
+    ("governance", ('region = "us-east-1"\n', 'region = "us-east-1"\nobject_lock_mode = "governance"\n'),
+     "field 'object_lock_mode' must be none or compliance with a vault"),
+    ("both_credentials", ('profile = "backup-vault"', 'profile = "backup-vault"\nrole_arn = "arn:aws:iam::444455556666:role/x"'),
+     "field 'vault.role_arn' give profile or role_arn, not both"),
+    ("role_elsewhere", ('profile = "backup-vault"', 'role_arn = "arn:aws:iam::111122223333:role/x"'),
+     "field 'vault.role_arn' must be a role ARN in the vault account 444455556666"),
+    ("key_alias", ('profile = "backup-vault"', 'profile = "backup-vault"\nkey_arn = "arn:aws:kms:us-west-2:444455556666:alias/v"'),
+     "field 'vault.key_arn' must be a KMS key ARN (not an alias) in us-west-2 of account 444455556666"),
+    ("lock_mode", ('profile = "backup-vault"', 'profile = "backup-vault"\nlock_mode = "none"'),
+     "field 'vault.lock_mode' must be one of"),
+    ("recovery_is_production", ('profile = "backup-vault"', 'profile = "backup-vault"\nrecovery_account_ids = ["111122223333"]'),
+     "field 'vault.recovery_account_ids' lists the production account 111122223333"),
+    ("unknown_field", ('profile = "backup-vault"', 'profile = "backup-vault"\ncolour = "blue"'),
+     "field 'vault.colour' is not a vault field"),
+    ("long_name", ('profile = "backup-vault"', 'profile = "backup-vault"\nstack_name = "v' + "x" * 60 + '"'),
+     "makes the vault bucket name"),
+]
+
+
+def test_a_vault_table_makes_the_vault_the_disaster_recovery_copy(tmp_path):
+    env = load_environment("prod", write(tmp_path, VAULTED))
+    assert env.has_vault and env.replica_region == "us-west-2"
+    assert (env.vault.stack_name, env.vault.lock_mode, env.vault.bucket_name) == (
+        "backup-prod-vault", "compliance", "backup-prod-vault-444455556666")
+
+
+@pytest.mark.parametrize("case,change,expected", BAD_VAULTS, ids=[b[0] for b in BAD_VAULTS])
+def test_bad_vault_value_names_its_field(tmp_path, case, change, expected):
+    old, new = change
+    assert old in VAULTED, case
+    path = write(tmp_path, VAULTED.replace(old, new, 1) if case != "no_vault_account" else
+                 VAULTED.replace('[env.prod.vault]\naccount_id = "444455556666"\n', "[env.prod.vault]\n"))
+    with pytest.raises(ConfigError) as error:
+        load_environment("prod", path)
+    assert expected in error.value.message and "\n" not in error.value.message

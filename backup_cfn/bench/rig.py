@@ -118,12 +118,17 @@ def run_backup(rig: Rig, threads: int, drained: list | None = None) -> dict:
     return runs.get_run(rig.clients.dynamodb, rig.settings, run_id)
 
 
-def stored_content_bytes(rig: Rig) -> int:
+def stored_content_bytes(rig: Rig, prefix: str = "content/") -> int:
     total = 0
     for page in rig.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=rig.settings.backup_bucket,
-                                                                          Prefix="content/"):
+                                                                          Prefix=prefix):
         total += sum(obj["Size"] for obj in page.get("Contents", []))
     return total
+
+
+def stored_manifest_bytes(rig: Rig) -> int:
+    """The manifests the backup bucket holds (after the collector: the kept snapshots')."""
+    return stored_content_bytes(rig, "manifests/")
 
 
 

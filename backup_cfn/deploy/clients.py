@@ -18,6 +18,13 @@ class DeployClients:
     sts: object
 
     @classmethod
+    def for_vault(cls, env: Environment) -> DeployClients:
+        """The vault account's clients, in the vault's region (the security team's credentials)."""
+        make = lambda service: aws.vault_client(env, service)  # noqa: E731
+        return cls(cloudformation=make("cloudformation"), replica_cloudformation=None, s3=make("s3"), replica_s3=None,
+                   sts=make("sts"))
+
+    @classmethod
     def for_environment(cls, env: Environment) -> DeployClients:
         return cls(cloudformation=aws.client(env, "cloudformation"),
                    replica_cloudformation=aws.client(env, "cloudformation", env.replica_region),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from backup_cfn import aws, contract
@@ -37,12 +38,35 @@ def check_sizes(specs: list[StackSpec]) -> None:
                             f"of {TEMPLATE_URL_LIMIT:,} bytes: split the stack or trim the template")
 
 
-def check_account(env: Environment, sts) -> str:
+def check_account(env: Environment, sts, *, vault: bool = False) -> str:
+    """The credentials' account must be the one the stack belongs to: the production account, or
+    (`vault`) the vault account; either refuses the other's credentials."""
     account = sts.get_caller_identity()["Account"]
-    if env.account_id and account != env.account_id:
-        raise UserError(f"these credentials are for account {account}, but environment '{env.name}' deploys to "
-                        f"{env.account_id}: switch profile (AWS_PROFILE) before deploying")
+    expected = env.vault.account_id if vault else env.account_id
+    if expected and account != expected:
+        what = "the vault of environment" if vault else "environment"
+        how = ("use the vault account's credentials (vault.profile or vault.role_arn)" if vault
+               else "switch profile (AWS_PROFILE) before deploying")
+        raise UserError(f"these credentials are for account {account}, but {what} '{env.name}' deploys to "
+                        f"{expected}: {how}")
     return account
+
+
+def vault_key_arn(env: Environment, read_outputs: Callable[[], dict | None]) -> str:
+    """The vault key's ARN for the primary's replication rule: from the vault stack's outputs when
+    these credentials can read them (the emulator, or an operator holding both), else from the
+    environments file (the security team hands VaultKeyArn over)."""
+    try:
+        found = (read_outputs() or {}).get(contract.OUTPUT_VAULT_KEY_ARN)
+    except (BotoCoreError, ClientError):       # no vault credentials here: the platform team's case
+        found = None
+    if found:
+        return found
+    if env.vault.key_arn:
+        return env.vault.key_arn
+    raise UserError(f"the vault's key ARN is not known: deploy the vault first (`backup-cfn deploy --env {env.name} "
+                    f"--vault`, with the vault account's credentials) and set vault.key_arn in the environments file "
+                    f"to its VaultKeyArn output")
 
 
 def git_commit(root: Path = ROOT) -> str:
@@ -88,26 +112,34 @@ class Deployment:
     # What each stack came to so far (a refusal midway still leaves the earlier stacks' results).
     results: dict[str, StackResult] = field(default_factory=dict)
     _buckets: dict = field(default_factory=dict)
+    _vault: bool = False                             # running the vault stack: its readers are the vault's
+
+    # How the primary reads the vault stack's outputs (None: with the vault's credentials, if any).
+    read_vault_outputs: Callable[[], dict | None] | None = None
 
     def __post_init__(self) -> None:
         self.poll = self.poll or Poll(aws.poll_seconds(self.env))
 
-    def run(self, options: Options, *, diff_only: bool = False) -> dict[str, StackResult]:
+    def run(self, options: Options, *, diff_only: bool = False, vault: bool = False) -> dict[str, StackResult]:
+        """The primary (and, in the one-account layout, the replica first); or (`vault`) the vault
+        stack alone, with the vault account's clients."""
+        self._vault = vault
+        if vault:
+            return self._run_vault(options, diff_only)
         primary_rendered, replica_rendered = self.templates or render_environment(self.env)
         tags = {**self.env.tag_dict, TAG_COMMIT: self.commit or git_commit()}
+        if self.env.has_vault:
+            return self._run_primary(options, diff_only, primary_rendered, tags, {
+                contract.PARAM_REPLICA_BUCKET_ARN: f"arn:aws:s3:::{self.env.vault.bucket_name}",
+                contract.PARAM_REPLICA_KEY_ARN: vault_key_arn(self.env, self.read_vault_outputs or self._vault_outputs),
+            })
         replica = StackSpec("replica", self.env.replica_stack_name, self.env.replica_region, replica_rendered,
                             _parameters(replica_rendered, {}, self.env.replica_stack_name),
                             {**tags, TAG_TEMPLATE: hashlib.sha256(replica_rendered.encode()).hexdigest()},
                             self.env.termination_protection)
         # Sizes first: an impossible template is reported before any call is made.
         primary_probe = StackSpec("primary", self.env.stack_name, self.env.region, primary_rendered, {}, {})
-        check_sizes([replica, primary_probe])
-        if self.validate and not diff_only:
-            self._validate()
-        package = (self.build_package or handler_package.build_package)()
-        check_account(self.env, self.clients.sts)
-        self.console.print(f"handler package {package.sha256[:12]} ({len(package.data):,} bytes, "
-                           f"{len(package.files)} files)")
+        package = self._prepare_package(diff_only, [replica, primary_probe])
 
         results = self.results
         results.clear()
@@ -119,35 +151,86 @@ class Deployment:
                                f"once {replica.name} exists")
             return results
 
+        if options.no_execute and results["replica"].outcome == "planned":
+            self.console.print("the primary change set is computed with the replica's current outputs")
+        return self._run_primary(options, diff_only, primary_rendered, tags, {
+            contract.PARAM_REPLICA_BUCKET_ARN: replica_outputs[contract.OUTPUT_REPLICA_BUCKET_ARN],
+            contract.PARAM_REPLICA_KEY_ARN: replica_outputs[contract.OUTPUT_REPLICA_KEY_ARN],
+        }, package=package)
+
+    def _prepare_package(self, diff_only: bool, specs: list[StackSpec], *, vault: bool = False):
+        check_sizes(specs)
+        if self.validate and not diff_only:
+            self._validate()
+        package = (self.build_package or handler_package.build_package)()
+        check_account(self.env, self.clients.sts, vault=vault)
+        self.console.print(f"handler package {package.sha256[:12]} ({len(package.data):,} bytes, "
+                           f"{len(package.files)} files)")
+        return package
+
+    def _upload(self, package, diff_only: bool) -> str:
         code_bucket = self._bucket(self.clients.cloudformation)
         if not diff_only:  # --no-execute too: the change set may be executed from the console
             uploaded = handler_package.upload_package(self.clients.s3, code_bucket, package)
             self.console.print(f"package {'uploaded to' if uploaded else 'already in'} s3://{code_bucket}/{package.key}",
                                soft_wrap=True)
-        values = {
-            contract.PARAM_CODE_BUCKET: code_bucket,
-            contract.PARAM_CODE_KEY: package.key,
-            contract.PARAM_REPLICA_BUCKET_ARN: replica_outputs[contract.OUTPUT_REPLICA_BUCKET_ARN],
-            contract.PARAM_REPLICA_KEY_ARN: replica_outputs[contract.OUTPUT_REPLICA_KEY_ARN],
-            contract.PARAM_TABLE_DELETION_PROTECTION: "true",
-            **self._subnet_zones(primary_rendered),
-        }
-        primary = StackSpec("primary", self.env.stack_name, self.env.region, primary_rendered,
-                            _parameters(primary_rendered, values, self.env.stack_name),
-                            {**tags, TAG_TEMPLATE: hashlib.sha256(primary_rendered.encode()).hexdigest(),
+        return code_bucket
+
+    def _run_primary(self, options: Options, diff_only: bool, rendered: str, tags: dict, dr_values: dict,
+                     package=None) -> dict[str, StackResult]:
+        if package is None:
+            self.results.clear()
+            probe = StackSpec("primary", self.env.stack_name, self.env.region, rendered, {}, {})
+            package = self._prepare_package(diff_only, [probe])
+        code_bucket = self._upload(package, diff_only)
+        values = {contract.PARAM_CODE_BUCKET: code_bucket, contract.PARAM_CODE_KEY: package.key, **dr_values,
+                  contract.PARAM_TABLE_DELETION_PROTECTION: "true", **self._subnet_zones(rendered)}
+        primary = StackSpec("primary", self.env.stack_name, self.env.region, rendered,
+                            _parameters(rendered, values, self.env.stack_name),
+                            {**tags, TAG_TEMPLATE: hashlib.sha256(rendered.encode()).hexdigest(),
                              TAG_PACKAGE: package.sha256},
                             self.env.termination_protection,
-                            first_create=_first_create(primary_rendered))
-        if options.no_execute and results["replica"].outcome == "planned":
-            self.console.print("the primary change set is computed with the replica's current outputs")
+                            first_create=_first_create(rendered))
         primary_deployer = self._deployer(self.clients.cloudformation, self.clients.s3)
-        results["primary"] = primary_deployer.deploy(primary, options, diff_only=diff_only)
-        if self.env.source_bucket and results["primary"].outcome in ("executed", "no changes"):
+        self.results["primary"] = primary_deployer.deploy(primary, options, diff_only=diff_only)
+        if self.env.source_bucket and self.results["primary"].outcome in ("executed", "no changes"):
             # A bucket the stack does not own: its events go to EventBridge for the capture rule.
             self.console.print(source_events.enable_eventbridge(self.clients.s3, self.env.source_bucket).line(),
                                highlight=False)
-        self._note_unused_allowances(options, results)
-        return results
+        self._note_unused_allowances(options, self.results)
+        return self.results
+
+    def _run_vault(self, options: Options, diff_only: bool) -> dict[str, StackResult]:
+        """The vault stack, in the vault account and region, with the vault account's clients (the
+        caller built them: DeployClients.for_vault); the handler package goes to that account's
+        artifacts bucket."""
+        if not self.env.has_vault:
+            raise UserError(f"environment '{self.env.name}' has no vault: add a [env.{self.env.name}.vault] table")
+        vault = self.env.vault
+        rendered = (self.templates or render_environment(self.env))[1]
+        tags = {**self.env.tag_dict, TAG_COMMIT: self.commit or git_commit()}
+        self.results.clear()
+        probe = StackSpec("vault", vault.stack_name, vault.region, rendered, {}, {})
+        package = self._prepare_package(diff_only, [probe], vault=True)
+        code_bucket = self._upload(package, diff_only)
+        values = {contract.PARAM_CODE_BUCKET: code_bucket, contract.PARAM_CODE_KEY: package.key}
+        spec = StackSpec("vault", vault.stack_name, vault.region, rendered,
+                         _parameters(rendered, values, vault.stack_name),
+                         {**tags, TAG_TEMPLATE: hashlib.sha256(rendered.encode()).hexdigest(),
+                          TAG_PACKAGE: package.sha256}, production=self.env.termination_protection)
+        self.results["vault"] = self._deployer(self.clients.cloudformation, self.clients.s3).deploy(
+            spec, options, diff_only=diff_only)
+        key_arn = self.results["vault"].outputs.get(contract.OUTPUT_VAULT_KEY_ARN)
+        if key_arn and key_arn != vault.key_arn:
+            self.console.print(f"hand over to whoever deploys {self.env.stack_name}: vault.key_arn = \"{key_arn}\" "
+                               "(environments file)", soft_wrap=True, highlight=False)
+        self._note_unused_allowances(options, self.results)
+        return self.results
+
+    def _vault_outputs(self) -> dict | None:
+        from backup_cfn.deploy.outputs import outputs_of
+
+        return outputs_of(aws.vault_client(self.env, "cloudformation"), self.env.vault.stack_name)
 
     def _subnet_zones(self, rendered: str) -> dict[str, str]:
         """With a VPC: zones hosting every endpoint service and Lambda, the deployed ones kept (zones.py)."""
@@ -192,6 +275,8 @@ class Deployment:
     def _reader(self, service: str, region: str):
         if self.make_reader is not None:
             return self.make_reader(service, region)
+        if self._vault:   # the forecast reads the vault account, with its credentials
+            return aws.vault_client(self.env, service, region)
         return aws.client(self.env, service, region)
 
     def _bucket(self, cloudformation) -> str:

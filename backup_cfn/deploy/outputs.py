@@ -29,8 +29,10 @@ def stack_outputs(env: Environment, *, primary=None, replica=None) -> dict[str, 
     primary stack is missing; a missing replica stack contributes nothing.
     """
     primary = primary or aws.client(env, "cloudformation")
-    replica = replica or aws.client(env, "cloudformation", env.replica_region)
-    replica_outputs = outputs_of(replica, env.replica_stack_name) or {}
+    # With a vault, the disaster-recovery stack is in another account: the production side reads
+    # nothing of it (the vault's readers take its outputs with the vault's credentials).
+    replica_outputs = {} if env.has_vault else outputs_of(
+        replica or aws.client(env, "cloudformation", env.replica_region), env.replica_stack_name) or {}
     primary_outputs = outputs_of(primary, env.stack_name)
     if primary_outputs is None:
         raise UserError(

@@ -12,6 +12,7 @@ from backup_cfn.stack.render import (
     BOOTSTRAP_TEMPLATE_NAME,
     INLINE_TEMPLATE_LIMIT,
     TEMPLATE_URL_LIMIT,
+    dr_template_name,
     render_bootstrap,
     render_environment,
     wire_body,
@@ -89,9 +90,9 @@ def validate_environments(envs: list[Environment], *, bootstrap: bool = True) ->
     environments deploy to: it is created in each)."""
     report = Report()
     for env in envs:
-        primary, replica = render_environment(env)
+        primary, disaster_recovery = render_environment(env)
         _check(report, f"backup-{env.name}", primary, [env.region])
-        _check(report, f"backup-replica-{env.name}", replica, [env.replica_region])
+        _check(report, dr_template_name(env), disaster_recovery, [env.replica_region])
     if bootstrap and envs:
         regions = sorted({region for env in envs for region in (env.region, env.replica_region)})
         _check(report, BOOTSTRAP_TEMPLATE_NAME, render_bootstrap(), regions)

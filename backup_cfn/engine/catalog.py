@@ -108,7 +108,7 @@ def read_snapshots(s3, bucket: str, refs: list[SnapshotRef], *, threads: int = R
             except ManifestError:
                 data = None   # a damaged cache file: read the object again
         try:
-            data = s3.get_object(Bucket=bucket, Key=ref.key)["Body"].read()
+            data = s3.get_object(**ref.get_kwargs(bucket))["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in contract.MISSING_OBJECT_CODES:
                 return ref, None, f"{where}: gone since the listing (expired by the collector)"

@@ -20,8 +20,9 @@ from backup_cfn.engine import naming
 from backup_cfn.engine.catalog import ReadStats, newest_per_user, read_snapshots
 from backup_cfn.engine.contentstore import from_item, to_item
 from backup_cfn.engine.errors import InvalidJob
-from backup_cfn.engine.manifest import list_snapshots
-from backup_cfn.engine.readback import ReadTally, read_back
+from backup_cfn.engine.integrity import ContentVersions
+from backup_cfn.engine.manifest import SnapshotRef, list_snapshots
+from backup_cfn.engine.readback import ReadTally, read_back_genuine
 from backup_cfn.engine.settings import Settings
 
 DRILL_ITEM = "DRILL"
@@ -59,20 +60,30 @@ def run_drill(clients, settings: Settings, *, drill_id: str, users: int | None =
               seed: int | None = None) -> DrillReport:
     """Drill the newest snapshots of `users` random users (default: settings.drill_users)."""
     count = settings.drill_users if users is None else users
+    newest = newest_per_user(list_snapshots(clients.s3, settings.backup_bucket))
+    return drill_snapshots(ContentVersions(clients.s3, settings.backup_bucket), newest, count, drill_id=drill_id,
+                           trigger=trigger, now=settings.now(), seed=seed, threads=settings.job_threads)
+
+
+def drill_snapshots(reader: ContentVersions, newest: dict[str, SnapshotRef], count: int, *, drill_id: str,
+                    trigger: str, now, seed: int | None = None, threads: int = 8,
+                    problems: list[str] = ()) -> DrillReport:
+    """Read and re-hash every content the sampled users' newest snapshots name, as a restore would
+    read it (`reader`: the current key first, or by version in the vault). A content read from
+    other than its first candidate was written over: restorable, and reported as tampering."""
     if not 1 <= count <= MAX_SAMPLE:
         raise InvalidJob(f"a drill samples 1 to {MAX_SAMPLE} users, not {count}")
     began = time.monotonic()
-    report = DrillReport(drill_id, trigger, naming.iso(settings.now()), count)
-    s3, bucket = clients.s3, settings.backup_bucket
-    newest = newest_per_user(list_snapshots(s3, bucket))
+    report = DrillReport(drill_id, trigger, naming.iso(now), count)
+    report.problems.extend(problems)
+    s3, bucket = reader.s3, reader.bucket
     rng = random.Random(seed) if seed is not None else random.SystemRandom()
     chosen = sorted(rng.sample(sorted(newest), min(count, len(newest))))
     if not chosen:
         report.problems.append(f"no snapshots in s3://{bucket} to drill")
     expected: dict[str, tuple[int, str]] = {}     # content hash -> (size, first "user@run:path" naming it)
     stats = ReadStats()
-    for ref, manifest in read_snapshots(s3, bucket, [newest[u] for u in chosen], threads=settings.job_threads,
-                                        stats=stats):
+    for ref, manifest in read_snapshots(s3, bucket, [newest[u] for u in chosen], threads=threads, stats=stats):
         report.snapshots.append(f"{ref.user}@{ref.run_id}")
         report.files += len(manifest.entries)
         for path, entry in sorted(manifest.entries.items()):
@@ -81,17 +92,18 @@ def run_drill(clients, settings: Settings, *, drill_id: str, users: int | None =
 
     def check(item: tuple[str, tuple[int, str]]) -> tuple[int, str | None]:
         sha, (size, where) = item
-        read, problem = read_back(s3, bucket, sha, size)
-        return read, problem and f"{where}: {problem}"
+        back = read_back_genuine(reader, sha, size)
+        problem = back.problem or back.tampered
+        return back.read, problem and f"{where}: {problem}"
 
-    with ThreadPoolExecutor(max_workers=settings.job_threads) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         for read, problem in pool.map(check, sorted(expected.items())):
             report.contents += 1
             report.bytes += read
             if problem:
                 report.problems.append(problem)
     report.seconds = time.monotonic() - began
-    report.completed_at = naming.iso(settings.now())
+    report.completed_at = naming.iso(now)
     return report
 
 

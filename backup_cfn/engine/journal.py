@@ -188,8 +188,47 @@ def list_segments(s3, bucket: str, user: str | None = None, *, since: datetime |
     return found
 
 
-def read_segment(s3, bucket: str, key: str) -> Segment:
-    return decode(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), where=f"s3://{bucket}/{key}")
+def read_segment(s3, bucket: str, key: str, version_id: str | None = None) -> Segment:
+    extra = {"VersionId": version_id} if version_id else {}
+    return decode(s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read(), where=f"s3://{bucket}/{key}")
+
+
+@dataclass(frozen=True)
+class FirstSegment:
+    """A segment as first written (the vault: a later version of the key, a write over it, is
+    ignored), and when that version arrived."""
+    ref: SegmentRef
+    version_id: str
+    written: datetime
+    versions: int
+
+    def lateness(self, max_arrival_hours: int | None) -> str | None:
+        """Why this segment cannot be the capture its key claims: written long after its captured_at
+        (or before it). A capture writes its segment within seconds; whoever can write into the vault
+        could add a segment claiming a past it was not part of."""
+        if max_arrival_hours is None:
+            return None
+        written = self.written if self.written.tzinfo else self.written.replace(tzinfo=timezone.utc)
+        if written > self.ref.captured_at + timedelta(hours=max_arrival_hours):
+            return f"written {(written - self.ref.captured_at).total_seconds() / 3600:.0f} h after its capture"
+        if written < self.ref.captured_at - timedelta(seconds=contract.JOURNAL_REPLAY_MARGIN_SECONDS):
+            return "written before its capture"
+        return None
+
+
+def first_segments(s3, bucket: str, user: str, *, since: datetime | None = None) -> list[FirstSegment]:
+    """One user's segments at their first versions (captured at or after `since`), in key order:
+    the reads of a versioned copy that others can write into (issue 19's vault)."""
+    from backup_cfn.engine.integrity import first_versions
+
+    found = []
+    for key, first in sorted(first_versions(s3, bucket, prefix(user)).items()):
+        parsed = parse_key(key)
+        if parsed is None or parsed[0] != user or (since is not None and parsed[1] < since):
+            continue
+        found.append(FirstSegment(SegmentRef(user, parsed[1], key, first.size), first.version_id, first.written,
+                                  first.versions))
+    return found
 
 
 def replay_start(run_id: str | None) -> datetime | None:

@@ -77,12 +77,17 @@ def decode(data: bytes, where: str = "manifest") -> Manifest:
 @dataclass(frozen=True)
 class SnapshotRef:
     """A manifest as the bucket listing shows it: whose, which run, and its ETag (which changes
-    whenever the object is written)."""
+    whenever the object is written); `version_id` when the snapshot is one version of its key (the
+    vault's first version: engine/vault.py)."""
     user: str
     run_id: str
     key: str
     etag: str = ""
     size: int = 0
+    version_id: str | None = None
+
+    def get_kwargs(self, bucket: str) -> dict:
+        return {"Bucket": bucket, "Key": self.key, **({"VersionId": self.version_id} if self.version_id else {})}
 
 
 def list_snapshots(s3, bucket: str, user: str | None = None, *,
@@ -108,9 +113,10 @@ def list_manifests(s3, bucket: str, user: str | None = None, *,
     return [(ref.user, ref.run_id, ref.key) for ref in list_snapshots(s3, bucket, user, parts=parts)]
 
 
-def read_manifest(s3, bucket: str, key: str) -> Manifest:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return decode(body, where=f"s3://{bucket}/{key}")
+def read_manifest(s3, bucket: str, key: str, version_id: str | None = None) -> Manifest:
+    version = {"VersionId": version_id} if version_id else {}
+    body = s3.get_object(Bucket=bucket, Key=key, **version)["Body"].read()
+    return decode(body, where=f"s3://{bucket}/{key}" + (f"?versionId={version_id}" if version_id else ""))
 
 
 def write_manifest(s3, bucket: str, manifest: Manifest, sse: dict, *, if_absent: bool = False) -> str:

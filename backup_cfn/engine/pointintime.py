@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
 
+from backup_cfn import contract
 from backup_cfn.engine import journal, naming
 from backup_cfn.engine.errors import RestoreError
 from backup_cfn.engine.journal import DELETE, Change
-from backup_cfn.engine.manifest import Entry, Manifest, list_manifests, read_manifest
+from backup_cfn.engine.manifest import Entry, Manifest, SnapshotRef, list_manifests, read_manifest
 
 READ_THREADS = 8
 NOT_CAPTURED = "its content was not captured"
@@ -80,6 +81,46 @@ def view_since(s3, bucket: str, user: str, base: Manifest | None, at: datetime) 
     manifest = Manifest(user=user, run_id=naming.run_id_for(at), created_at=naming.iso(at), entries=entries,
                         skipped=skipped, stats={})
     return PointInTime(manifest, base.run_id if base else None, segments, len(changes))
+
+
+def view_from_first_versions(s3, bucket: str, user: str, refs: list[SnapshotRef], at: datetime, *,
+                             window_start: datetime | None = None,
+                             max_arrival_hours: int | None = contract.VAULT_MAX_ARRIVAL_HOURS) -> PointInTime:
+    """`view_at` over a copy others can write into (the vault): the snapshots are the catalogue's
+    (`refs`, each at its first version, late ones left out by the caller), the segments are read at
+    their first versions, and a segment that arrived long after its capture is left out (and said
+    in the notes), as a late snapshot is: a restore from the vault is what was captured, whatever
+    was written over it or beside it later."""
+    mine = sorted((r for r in refs if r.user == user and r.run_id <= naming.run_id_for(at)), key=lambda r: r.run_id)
+    if window_start is not None and at < window_start:
+        if not mine:
+            raise RestoreError(f"user {user!r} has no backup at or before {naming.iso(at)}")
+        snapshot = read_manifest(s3, bucket, mine[-1].key, mine[-1].version_id)
+        return PointInTime(snapshot, snapshot.run_id, snapshot_only=True, notes=[
+            f"{naming.iso(at)} is before the retention window (from {naming.iso(window_start)}): "
+            f"the kept snapshots only; this is run {snapshot.run_id}"])
+    base = None
+    for ref in reversed(mine):
+        candidate = read_manifest(s3, bucket, ref.key, ref.version_id)
+        if naming.parse_iso(candidate.created_at) <= at:
+            base = candidate
+            break
+    since = journal.replay_start(base.run_id) if base is not None else None
+    segments = journal.first_segments(s3, bucket, user, since=since)
+    late = {s.ref.key: s.lateness(max_arrival_hours) for s in segments}
+    kept = [s for s in segments if not late[s.ref.key]]
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        read = list(pool.map(lambda s: journal.read_segment(s3, bucket, s.ref.key, s.version_id), kept))
+    changes = [c for segment in read for c in segment.changes
+               if naming.parse_iso(c.time) <= at and (since is None or naming.parse_iso(c.time) >= since)]
+    if base is None and not kept:
+        raise RestoreError(f"user {user!r} has no backup at or before {naming.iso(at)}")
+    entries, skipped = fold(base, changes)
+    manifest = Manifest(user=user, run_id=naming.run_id_for(at), created_at=naming.iso(at), entries=entries,
+                        skipped=skipped, stats={})
+    notes = [f"journal segment {key} left out: {why}" for key, why in sorted(late.items()) if why]
+    notes += [f"journal segment {s.ref.key} was written over: its first version used" for s in kept if s.versions > 1]
+    return PointInTime(manifest, base.run_id if base else None, len(kept), len(changes), notes=notes)
 
 
 def view_at(s3, bucket: str, user: str, at: datetime, *, window_start: datetime | None = None) -> PointInTime:

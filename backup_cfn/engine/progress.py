@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from botocore.exceptions import ClientError
+
 from backup_cfn.engine import naming
 from backup_cfn.engine.manifest import Entry, Manifest, read_manifest
 from backup_cfn.engine.settings import Settings
@@ -17,12 +19,34 @@ from backup_cfn.engine.snapshot import UNHASHABLE, Chunk
 PART_FIGURES = ("files_changed", "bytes_read", "bytes_new")
 
 
-def write_part(s3, settings: Settings, user: str, run_id: str, part: int, chunk: Chunk) -> str:
+WRITTEN_ALREADY = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+
+def write_part(s3, settings: Settings, user: str, run_id: str, part: int, chunk: Chunk) -> Chunk:
+    """Save a chunk as part `part`, written once like every object under manifests/ (If-None-Match:
+    the bucket policy refuses anything else). A part already there was written by an attempt of
+    this same chunk that died before recording it; it covers the listing from the same point, so it
+    is adopted as this chunk (the chain continues after its last key) instead of written over."""
     key = naming.part_key(user, run_id, part)
     document = chunk.as_part(user, run_id, naming.iso(settings.now()))
-    s3.put_object(Bucket=settings.backup_bucket, Key=key, Body=document.encode(), ContentType="application/gzip",
-                  ChecksumAlgorithm="SHA256", **settings.sse())
-    return key
+    try:
+        s3.put_object(Bucket=settings.backup_bucket, Key=key, Body=document.encode(), ContentType="application/gzip",
+                      ChecksumAlgorithm="SHA256", IfNoneMatch="*", **settings.sse())
+        return chunk
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in WRITTEN_ALREADY:
+            raise
+    return adopted(read_manifest(s3, settings.backup_bucket, key), user)
+
+
+def adopted(part: Manifest, user: str) -> Chunk:
+    """A part as the chunk it saved: every listed key is in its entries or skipped paths, in
+    listing order, so the last one listed is the highest path."""
+    paths = list(part.entries) + list(part.skipped)
+    return Chunk(entries=dict(part.entries), skipped=dict(part.skipped),
+                 files_changed=int(part.stats.get("files_changed", 0)), bytes_read=int(part.stats.get("bytes_read", 0)),
+                 bytes_new=int(part.stats.get("bytes_new", 0)),
+                 last_key=f"{user}/{max(paths)}" if paths else None)
 
 
 def read_parts(s3, settings: Settings, user: str, run_id: str, first: int, last: int) -> list[Manifest]:

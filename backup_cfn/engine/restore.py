@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -16,8 +16,9 @@ from botocore.exceptions import ClientError
 from backup_cfn.engine import naming
 from backup_cfn.engine.errors import ManifestError, RestoreError
 from backup_cfn.engine.hashing import whole_object_sha256
-from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_manifests, list_snapshots, read_manifest
-from backup_cfn.engine.readback import ReadTally, read_back
+from backup_cfn.engine.integrity import ContentVersions, copy_source
+from backup_cfn.engine.manifest import Manifest, SnapshotRef, list_snapshots, read_manifest
+from backup_cfn.engine.readback import ReadTally, read_back_genuine
 
 COPY_LIMIT = 5 * 1024**3
 FILE_THREADS = 8      # one user's files at once
@@ -29,6 +30,9 @@ class RestoreReport(ReadTally):
     user: str
     run_id: str
     to: str = ""
+    # Content read from another version than the first tried, because the first did not match its
+    # SHA-256 (engine/integrity.py): restored correctly, and reported as tampering.
+    tampered: list[str] = field(default_factory=list)
     problems_total: int | None = None   # when more problems happened than `problems` lists
 
     @property
@@ -36,25 +40,31 @@ class RestoreReport(ReadTally):
         return not self.problems
 
 
-def choose_manifest(s3, bucket: str, user: str, *, run_id: str | None = None, at: datetime | None = None) -> str:
-    """The manifest key for a run ID, the newest at or before `at`, or the newest."""
-    manifests = list_manifests(s3, bucket, user)
-    if not manifests:
+def choose_snapshot(refs: list[SnapshotRef], user: str, bucket: str, *, run_id: str | None = None,
+                    at: datetime | None = None) -> SnapshotRef:
+    """The snapshot of a run ID, the newest at or before `at`, or the newest, of one user's
+    snapshots sorted by run."""
+    if not refs:
         raise RestoreError(f"no backups of user {user!r} in s3://{bucket}")
     if run_id is not None:
-        for _, found, key in manifests:
-            if found == run_id:
-                return key
+        for ref in refs:
+            if ref.run_id == run_id:
+                return ref
         raise RestoreError(f"user {user!r} has no backup from run {run_id} "
-                           f"(runs: {', '.join(r for _, r, _ in manifests[-5:])})")
+                           f"(runs: {', '.join(r.run_id for r in refs[-5:])})")
     if at is not None:
         limit = naming.run_id_for(at)
-        eligible = [m for m in manifests if m[1] <= limit]
+        eligible = [r for r in refs if r.run_id <= limit]
         if not eligible:
             raise RestoreError(f"user {user!r} has no backup at or before {naming.iso(at)} "
-                               f"(oldest: {manifests[0][1]})")
-        return eligible[-1][2]
-    return manifests[-1][2]
+                               f"(oldest: {refs[0].run_id})")
+        return eligible[-1]
+    return refs[-1]
+
+
+def choose_manifest(s3, bucket: str, user: str, *, run_id: str | None = None, at: datetime | None = None) -> str:
+    """The manifest key for a run ID, the newest at or before `at`, or the newest."""
+    return choose_snapshot(list_snapshots(s3, bucket, user), user, bucket, run_id=run_id, at=at).key
 
 
 def select(manifest: Manifest, path_prefix: str | None) -> dict:
@@ -73,10 +83,15 @@ def safe_relative(path: str) -> PurePosixPath | None:
 
 
 def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, path_prefix: str | None = None,
-                         threads: int = FILE_THREADS, progress: Callable[[int], None] | None = None) -> RestoreReport:
+                         threads: int = FILE_THREADS, progress: Callable[[int], None] | None = None,
+                         reader: ContentVersions | None = None) -> RestoreReport:
+    """Each file streamed through SHA-256 into place; a content whose bytes do not match its name is
+    read from the next version `reader` offers (integrity.ContentVersions: the current key first,
+    or in the vault by version), and the substitution reported."""
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
     target.mkdir(parents=True, exist_ok=True)
+    reader = reader or ContentVersions(s3, bucket)
 
     def restore_one(item):
         path, entry = item
@@ -88,16 +103,22 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with open(partial, "wb") as out:
-                _, problem = read_back(s3, bucket, entry.sha256, entry.size, sink=out.write)
+                def rewind():
+                    out.seek(0)
+                    out.truncate()
+                back = read_back_genuine(reader, entry.sha256, entry.size, sink=out.write, rewind=rewind)
+            problem = back.problem
         except OSError as exc:
             # A name this file system cannot hold (a segment over 255 bytes, say): that file only.
-            problem = f"cannot write here: {exc.strerror or exc}"
+            back, problem = None, f"cannot write here: {exc.strerror or exc}"
         if problem:
             try:
                 partial.unlink(missing_ok=True)
             except OSError:
                 pass
             return f"{path}: {problem}; not restored"
+        if back.tampered:
+            report.tampered.append(f"{path}: {back.tampered}")
         os.replace(partial, destination)
         if progress:
             progress(entry.size)
@@ -107,11 +128,12 @@ def restore_to_directory(s3, bucket: str, manifest: Manifest, target: Path, *, p
 
 
 def copy_entry(s3, bucket: str, path: str, entry, target_bucket: str, key: str, *,
-               transient: tuple[str, ...] = ()) -> str | None:
-    """One file back to S3 by a server-side copy of its content, the copy's S3-computed SHA-256
-    compared with the snapshot's; None, or the problem (naming the path). An error whose code is in
-    `transient` is raised instead (the caller retries the whole job)."""
-    source = {"Bucket": bucket, "Key": naming.content_key(entry.sha256)}
+               transient: tuple[str, ...] = (), source: dict | None = None) -> str | None:
+    """One file back to S3 by a server-side copy of its content (`source`: a CopySource, default
+    the content's current version), the copy's S3-computed SHA-256 compared with the snapshot's;
+    None, or the problem (naming the path). An error whose code is in `transient` is raised instead
+    (the caller retries the whole job)."""
+    source = source or {"Bucket": bucket, "Key": naming.content_key(entry.sha256)}
     try:
         if entry.size > COPY_LIMIT:
             from boto3.s3.transfer import TransferConfig
@@ -137,18 +159,35 @@ def target_key(prefix: str, path: str) -> str:
 
 def restore_to_s3(s3, bucket: str, manifest: Manifest, target_bucket: str, target_prefix: str, *,
                   path_prefix: str | None = None, threads: int = FILE_THREADS,
-                  progress: Callable[[int], None] | None = None) -> RestoreReport:
+                  progress: Callable[[int], None] | None = None, reader: ContentVersions | None = None) -> RestoreReport:
+    """Server-side copies; S3 computes each copy's SHA-256, and a copy that does not match is made
+    again from the next version `reader` offers (the target key's last write wins)."""
     report = RestoreReport(manifest.user, manifest.run_id)
     entries = select(manifest, path_prefix)
+    reader = reader or ContentVersions(s3, bucket)
 
     def restore_one(item):
         path, entry = item
-        problem = copy_entry(s3, bucket, path, entry, target_bucket, target_key(target_prefix, path))
-        if problem is None and progress:
-            progress(entry.size)
+        tried, problem = 0, f"{path}: content {entry.sha256[:16]} is missing"
+        for candidate in reader.candidates(entry.sha256):
+            tried += 1
+            problem = copy_entry(s3, bucket, path, entry, target_bucket, target_key(target_prefix, path),
+                                 source=copy_source(candidate))
+            if problem is not None:
+                continue
+            if tried > 1:
+                report.tampered.append(f"{path}: " + _substituted(entry.sha256, tried, candidate))
+            if progress:
+                progress(entry.size)
+            return None
         return problem
 
     return _restore_all(report, entries, restore_one, threads)
+
+
+def _substituted(sha256: str, tried: int, used: dict) -> str:
+    return (f"tampered: {tried - 1} version(s) of content {sha256[:16]} do not match its SHA-256; restored from "
+            f"version {used.get('VersionId', 'current')}, which does")
 
 
 def _restore_all(report: RestoreReport, entries: dict, restore_one: Callable, threads: int) -> RestoreReport:
@@ -202,11 +241,13 @@ class BucketTarget:
         return f"s3://{self.bucket}/{prefix + '/' if prefix else ''}"
 
 
-def every_users_snapshot(s3, bucket: str, *, limit: str | None = None) -> tuple[list[SnapshotRef], dict[str, str]]:
+def every_users_snapshot(s3, bucket: str, *, limit: str | None = None,
+                         refs: list[SnapshotRef] | None = None) -> tuple[list[SnapshotRef], dict[str, str]]:
     """Every user's newest snapshot at or before run ID `limit` (or the newest), from one listing of
-    manifests/; and the users with only later snapshots, each with the reason."""
+    manifests/ (or the given `refs`: the vault's catalogue); and the users with only later
+    snapshots, each with the reason."""
     listed: dict[str, list[SnapshotRef]] = {}
-    for ref in list_snapshots(s3, bucket):          # sorted by user, then run
+    for ref in refs if refs is not None else list_snapshots(s3, bucket):          # sorted by user, then run
         listed.setdefault(ref.user, []).append(ref)
     chosen, missing = [], {}
     for user, refs in listed.items():
@@ -219,15 +260,16 @@ def every_users_snapshot(s3, bucket: str, *, limit: str | None = None) -> tuple[
 
 
 def named_snapshots(s3, bucket: str, users: list[str], *, run_id: str | None = None, at: datetime | None = None,
-                    threads: int = USERS_AT_ONCE) -> tuple[list[SnapshotRef], dict[str, str]]:
-    """Each named user's snapshot as `choose_manifest` picks it (one listing per user, in parallel);
-    and the users without one, each with choose_manifest's reason."""
+                    threads: int = USERS_AT_ONCE,
+                    refs: list[SnapshotRef] | None = None) -> tuple[list[SnapshotRef], dict[str, str]]:
+    """Each named user's snapshot as `choose_snapshot` picks it (one listing per user, in parallel,
+    or from the given `refs`); and the users without one, each with the reason."""
     def choose(user: str) -> SnapshotRef | str:
+        mine = [r for r in refs if r.user == user] if refs is not None else list_snapshots(s3, bucket, user)
         try:
-            key = choose_manifest(s3, bucket, user, run_id=run_id, at=at)
+            return choose_snapshot(mine, user, bucket, run_id=run_id, at=at)
         except RestoreError as exc:
             return str(exc)
-        return SnapshotRef(user, naming.parse_manifest_key(key)[1], key)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         found = dict(zip(users, pool.map(choose, users)))
@@ -239,19 +281,20 @@ def restore_users(s3, bucket: str, snapshots: list[SnapshotRef], target, *, path
                   users_at_once: int = USERS_AT_ONCE, threads: int = FILE_THREADS,
                   progress: Callable[[int], None] | None = None,
                   user_done: Callable[[RestoreReport], None] | None = None,
-                  load: Callable[[SnapshotRef], Manifest] | None = None) -> list[RestoreReport]:
+                  load: Callable[[SnapshotRef], Manifest] | None = None,
+                  reader: ContentVersions | None = None) -> list[RestoreReport]:
     """Restore each snapshot to `target.for_user(user)`, `users_at_once` users in parallel, each on
     its own pool of `threads`. A user that fails (an unreadable manifest or content, a target it
     cannot write) is reported with its problems; the others go on. Reports in the snapshots' order.
     `load` gives each user's files (default: the snapshot's manifest; a point-in-time view instead)."""
-    load = load or (lambda ref: read_manifest(s3, bucket, ref.key))
+    load = load or (lambda ref: read_manifest(s3, bucket, ref.key, ref.version_id))
     def restore_one_user(ref: SnapshotRef) -> RestoreReport:
         started = time.perf_counter()
         destination = target.for_user(ref.user)
         try:
             manifest = load(ref)
             report = destination.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads,
-                                         progress=progress)
+                                         progress=progress, reader=reader)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             report = RestoreReport(ref.user, ref.run_id, problems=[

@@ -324,7 +324,7 @@ class _Attempt:
             raise RetryableJobError(f"no progress within one invocation ({self.deadline.budget:.0f} s) after "
                                     f"{self.after or 'the start of the listing'}")
         self.take_lease()
-        progress.write_part(self.clients.s3, self.settings, job.user, job.run_id, job.part, chunk)
+        chunk = progress.write_part(self.clients.s3, self.settings, job.user, job.run_id, job.part, chunk)
         attempts.record_hand_on(self.clients.dynamodb, self.settings, job.run_id, job.user, self.lease,
                                 next_part=job.part + 1, first_part=self.first_part, chain_started=self.chain_started,
                                 after=chunk.last_key)

@@ -1,11 +1,12 @@
 """`make demo`: the whole system offline, start to finish, on a private server.
 
-Start the emulator, deploy the `local` environment, generate a day of client reports for 1,000
-users, back them up; then continuous protection: a report revised and protected in seconds, without
-a run; change a day of data, back up again (incremental), restore one user as it was at the minute
-between the two runs and as of the last run, each compared byte for byte with the source as it was,
-wait for S3 replication to the replica region and restore the same user from the replica alone,
-verify, stop the server.
+Start the emulator, deploy the `local` environment (its vault in a second account, then the
+primary), generate a day of client reports for 1,000 users, back them up; then continuous
+protection: a report revised and protected in seconds, without a run; change a day of data, back up
+again (incremental), restore one user as it was at the minute between the two runs and as of the
+last run, each compared byte for byte with the source as it was, wait for S3 replication into the
+vault account, lock what the vault keeps, restore the same user from the vault alone with the
+vault's credentials (as of the last run, and at that minute), verify both copies, stop the server.
 """
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from backup_cfn.local.capture_source import for_deployed, take_over
 from backup_cfn.local.runner import run_in_process
 from backup_cfn.ops import demo_data
 from backup_cfn.ops.format import human_bytes
-from backup_cfn.ops.restore import replica_target, restore
+from backup_cfn.engine.vault import vault_catalog
+from backup_cfn.local.vault import run_vault_function_in_process
+from backup_cfn.ops.restore import restore
+from backup_cfn.ops.vault import connect_vault
 from backup_cfn.ops.run import check_run, run_backup, run_table
 from backup_cfn.ops.target import DeployedEnvironment, connect
 from backup_cfn.ops.verify import run_verify
@@ -66,7 +70,11 @@ def compare_with_source(target: DeployedEnvironment, user: str, directory: Path,
                         expected: dict[str, bytes] | None = None) -> tuple[int, int]:
     """(files, bytes) identical between the restored directory and the source bucket (or `expected`,
     the source as it was); raises on any difference."""
-    expected = source_files(target, user) if expected is None else expected
+    return compare_with(source_files(target, user) if expected is None else expected, directory)
+
+
+def compare_with(expected: dict[str, bytes], directory: Path) -> tuple[int, int]:
+    """(files, bytes) identical between the restored directory and the files expected; raises on any difference."""
     restored = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
     if restored != set(expected):
         raise UserError(f"restored files differ from the source: {sorted(restored ^ set(expected))[:5]}")
@@ -122,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     server.start(port)
     try:
         env = dataclasses.replace(load_environment("local"), endpoint_url=server.url(port))
-        step(console, "2. deploy the local environment (replica stack, then primary)")
+        step(console, f"2. deploy the local environment: the vault (account {env.vault.account_id}, its own "
+                      "credentials), then the primary")
         target = deploy(env, console)
 
         step(console, f"3. day 1: client reports for {args.users} users")
@@ -161,24 +170,45 @@ def main(argv: list[str] | None = None) -> int:
             files, size = compare_with_source(target, user, Path(directory) / "now")
             console.print(f"[green]{files} files, {human_bytes(size)}: byte for byte identical to the source[/green]")
 
-        step(console, f"9. disaster recovery: restore {user} from the replica in {env.replica_region} alone")
+        expected = source_files(target, user)
+        step(console, f"9. replication into the vault (account {env.vault.account_id}); the vault locks what it keeps")
         replicated = server.wait_for_replication(env.endpoint_url, timeout=600)
         if replicated["failed"]:
             raise UserError(f"replication failed {replicated['failed']} time(s): {replicated['failures'][-1]}")
         console.print(f"S3 replication: {replicated['completed']} writes replicated, "
                       f"{replicated['lag_seconds_mean']:.2f} s after the write on average, "
                       f"{replicated['lag_seconds_max']:.1f} s at most")
-        replica_s3, replica_bucket = replica_target(env)
-        with tempfile.TemporaryDirectory(prefix="backup-cfn-demo-dr-") as directory:
-            restore(replica_s3, replica_bucket, user=user, to=directory, console=console)
-            files, size = compare_with_source(target, user, Path(directory))
-            console.print(f"[green]{files} files, {human_bytes(size)} from the replica: byte for byte identical "
-                          f"to the source[/green]")
+        vault = connect_vault(env)
+        began = time.monotonic()
+        locks = run_vault_function_in_process(vault, "lock", {})
+        console.print(f"lock pass: {locks['points_kept']} snapshots kept, {locks['points_locked']} locked "
+                      f"({locks['objects_extended']} compliance locks extended, {locks['objects_checked']} objects "
+                      f"checked), {locks['late']} late, {locks['tampered']} written over, in "
+                      f"{time.monotonic() - began:.1f} s")
 
-        step(console, "10. verify every manifest, all content, 5% re-hashed")
-        run_verify(target, sample_percent=5, console=console)
+        step(console, f"10. production account lost: restore {user} from the vault, as of run 2 and at "
+                      f"{naming.iso(between)}")
+        with tempfile.TemporaryDirectory(prefix="backup-cfn-demo-vault-") as directory:
+            catalog = vault_catalog(vault.clients.s3, vault.settings.bucket,
+                                    max_arrival_hours=vault.settings.max_arrival_hours)
+            restore(vault.clients.s3, vault.settings.bucket, user=user, to=f"{directory}/now", console=console,
+                    vault=catalog)
+            files, size = compare_with(expected, Path(directory) / "now")
+            console.print(f"[green]{files} files, {human_bytes(size)} from the vault alone, with its own credentials: "
+                          f"byte for byte identical to the source[/green]")
+            restore(vault.clients.s3, vault.settings.bucket, user=user, to=f"{directory}/at", at=between,
+                    console=console, vault=catalog)
+            files, size = compare_with(files_between, Path(directory) / "at")
+            console.print(f"[green]{files} files, {human_bytes(size)} from the vault at that minute: byte for byte "
+                          f"the source then[/green]")
+
+        step(console, "11. verify the backups (5% re-hashed) and the vault (versions, locks)")
+        for copy in (target, vault):
+            began = time.monotonic()
+            run_verify(copy, sample_percent=5, console=console)
+            console.print(f"[dim]{time.monotonic() - began:.1f} s[/dim]")
     finally:
-        step(console, "11. stop the emulator")
+        step(console, "12. stop the emulator")
         server.stop(port)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s (day 1 source "
                   f"{human_bytes(day1.bytes)}, {day1.files} files)")
@@ -192,11 +222,14 @@ def deploy(env, console: Console) -> DeployedEnvironment:
     from backup_cfn.deploy.stack_spec import Options
 
     began = time.monotonic()
-    Deployment(env, DeployClients.for_environment(env), Console(quiet=True)).run(Options(yes=True))
+    quiet = Console(quiet=True)
+    Deployment(env, DeployClients.for_vault(env), quiet, validate=False).run(Options(yes=True), vault=True)
+    Deployment(env, DeployClients.for_environment(env), quiet).run(Options(yes=True))
     target = connect(env)
     take_over(target)   # the capture queue is this demo's stand-in's, not moto's (local/capture_source.py)
-    console.print(f"deployed {env.replica_stack_name} and {env.stack_name} in {time.monotonic() - began:.1f} s; "
-                  f"backup bucket {target.settings.backup_bucket}")
+    console.print(f"deployed {env.vault.stack_name} (account {env.vault.account_id}) and {env.stack_name} in "
+                  f"{time.monotonic() - began:.1f} s; backup bucket {target.settings.backup_bucket}, vault bucket "
+                  f"{env.vault.bucket_name}")
     return target
 
 

@@ -94,6 +94,43 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
     }
 
 
+def provision_vault(vault_client, *, prefix: str, region: str, retention_days: int = 60,
+                    lifecycle: list[dict] | None = None) -> dict[str, str]:
+    """The vault's data resources in the vault account (clients made with its credentials), as the
+    vault template builds them: a versioned bucket with Object Lock, COMPLIANCE default retention
+    and the vault's lifecycle rules (in the API's shape; default: none), its key, the lock table.
+    Returns outputs shaped like the vault stack's."""
+    s3, kms, dynamodb = vault_client("s3", region), vault_client("kms", region), vault_client("dynamodb", region)
+    key_arn = kms.create_key(Description=f"{prefix} vault")["KeyMetadata"]["Arn"]
+    bucket = f"{prefix}-vault"
+    args = {"Bucket": bucket, "ObjectLockEnabledForBucket": True}
+    if region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**args)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+        "BucketKeyEnabled": True}]})
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}}})
+    if lifecycle:
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle})
+    table = f"{prefix}-vault-locks"
+    dynamodb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": contract.VAULT_LOCK_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": contract.VAULT_LOCK_KEY, "KeyType": "HASH"}])
+    return {contract.OUTPUT_VAULT_BUCKET: bucket, contract.OUTPUT_VAULT_KEY_ARN: key_arn,
+            contract.OUTPUT_VAULT_LOCK_TABLE: table}
+
+
+def vault_lifecycle(retention_days: int) -> list[dict]:
+    """The vault template's lifecycle rules (stack/vault_storage.py) in the API's shape."""
+    return [
+        {"ID": "ExpireCurrentVersions", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Expiration": {"Days": retention_days}},
+        {"ID": "RemoveUnlockedVersions", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Expiration": {"ExpiredObjectDeleteMarker": True}, "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
+    ]
 def _queue_pair(sqs, name: str, visibility: int, *,
                 dead_letter_visibility: int = DEAD_LETTER_VISIBILITY_SECONDS) -> tuple[str, str]:
     """A queue and its dead-letter queue, as the template makes them (visibility and redrive)."""

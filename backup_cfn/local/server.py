@@ -148,9 +148,13 @@ def _exited(pid: int) -> bool:
 
 
 def reset(endpoint: str) -> None:
-    """Clear all emulator state (between tests)."""
+    """Clear all emulator state (between tests), S3's clock back to real time included."""
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
+        pass
+    clock = urllib.request.Request(f"{endpoint}/backup-cfn/s3/clock", data=b'{"now": null}', method="POST",
+                                   headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(clock, timeout=10):
         pass
 
 

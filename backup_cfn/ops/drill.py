@@ -16,6 +16,7 @@ from backup_cfn.engine import drill as drills, naming
 from backup_cfn.errors import UserError
 from backup_cfn.ops.runs import drill_json, print_runs
 from backup_cfn.ops.target import DeployedEnvironment, connect
+from backup_cfn.ops.vault import connect_vault
 from backup_cfn.output import print_json, side_console
 
 # Runs one drill for the event and returns the drill function's result: (target, event) -> dict.
@@ -45,18 +46,28 @@ def drill_on_aws(target: DeployedEnvironment, event: dict) -> dict:
 
 
 def do_drill(env: Environment, *, console: Console, runner: DrillRunner, users: int | None = None,
-             as_json: bool = False) -> dict:
+             as_json: bool = False, from_vault: bool = False) -> dict:
+    """The drill of the backups, or (`from_vault`) the vault's drill function, run with the vault's
+    credentials: it reads the vault by version and reports written-over or late snapshots too. The
+    wiring (cli.py) hands in the runner that fits (`drill_runner`, or `vault_drill_runner`)."""
     if users is not None and not 1 <= users <= DRILL_USERS_LIMIT:
         raise UserError(f"--users must be between 1 and {DRILL_USERS_LIMIT}, got {users}")
-    target = connect(env)
+    event = drill_event(datetime.now(timezone.utc).replace(microsecond=0), users)
+    if from_vault:
+        target, where = connect_vault(env), f"the vault ({env.vault.account_id})"
+    else:
+        target, where = connect(env), "the backups"
     count = users or target.settings.drill_users
-    with side_console(console, as_json).status(f"restore drill: re-hashing the newest snapshots of {count} user(s)"):
-        result = runner(target, drill_event(datetime.now(timezone.utc).replace(microsecond=0), users))
+    with side_console(console, as_json).status(f"restore drill of {where}: re-hashing the newest snapshots of "
+                                               f"{count} user(s)"):
+        result = runner(target, event)
     drill = drill_json(result)
     if as_json:
         print_json("drill", {"drill": drill})
     else:
         print_runs(console, "drill", {"drill": drill})
+        if from_vault:
+            console.print(f"read from {where}, each content by version, as a restore from the vault reads it")
     if drill["result"] != drills.PASSED:
         raise UserError(f"restore drill {drill['drill_id']} failed: {drill['problems_total']} problem(s)")
     return drill

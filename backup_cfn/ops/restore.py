@@ -20,26 +20,30 @@ from backup_cfn.config import Environment
 from backup_cfn.deploy.outputs import outputs_of
 from backup_cfn.engine import naming
 from backup_cfn.engine.errors import RestoreError
-from backup_cfn.engine.manifest import SnapshotRef
-from backup_cfn.engine.pointintime import view_at
+from backup_cfn.engine.integrity import ContentVersions
+from backup_cfn.engine.manifest import SnapshotRef, read_manifest
+from backup_cfn.engine.pointintime import view_at, view_from_first_versions
 from backup_cfn.engine.restore import (
     BucketTarget,
     DirectoryTarget,
     FILE_THREADS,
     USERS_AT_ONCE,
     RestoreReport,
+    choose_snapshot,
     load_for_restore,
     every_users_snapshot,
     named_snapshots,
     restore_users,
     select,
 )
+from backup_cfn.engine.vault import VaultCatalog, vault_catalog
 from backup_cfn.engine.verify import MAX_LISTED_PROBLEMS
 from backup_cfn.errors import UserError
 from backup_cfn.ops import restore_service
 from backup_cfn.ops.format import human_bytes
 from backup_cfn.ops.selection import check_run_id, check_user, parse_at
 from backup_cfn.ops.target import connect
+from backup_cfn.ops.vault import connect_vault
 from backup_cfn.output import print_json, print_line, print_table, side_console
 
 MAX_LISTED_USERS = 20     # failed users named in the final error line and the failures table
@@ -57,17 +61,23 @@ def replica_target(env: Environment) -> tuple[object, str]:
 
 def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, at: datetime | None = None,
             path_prefix: str | None = None, console: Console | None = None, threads: int = FILE_THREADS,
-            window_start: datetime | None = None):
+            window_start: datetime | None = None, vault: VaultCatalog | None = None):
     """One user's files as they were at a run, at a point in time (`at`: the snapshot finished by
-    then plus the journal), or in the newest snapshot."""
+    then plus the journal), or in the newest snapshot; `vault`: the vault's catalogue, every
+    snapshot, segment and content read by version."""
     console = console or Console()
     check_run_id(run_id)
     check_user(user)
+    reader = ContentVersions(s3, bucket, versioned=vault is not None)
     if at is not None and run_id is None:
-        view = view_at(s3, bucket, user, at, window_start=window_start)
+        view = (view_from_first_versions(s3, bucket, user, vault.refs, at, window_start=window_start)
+                if vault is not None else view_at(s3, bucket, user, at, window_start=window_start))
         manifest = view.manifest
         for note in view.notes:
             console.print(f"note: {note}", highlight=False)
+    elif vault is not None:
+        ref = choose_snapshot([r for r in vault.refs if r.user == user], user, bucket, run_id=run_id, at=at)
+        manifest = read_manifest(s3, bucket, ref.key, ref.version_id)
     else:
         manifest = load_for_restore(s3, bucket, user, run_id=run_id)
     entries = select(manifest, path_prefix)
@@ -79,12 +89,15 @@ def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, a
         task = progress.add_task(f"{user}@{manifest.run_id}", total=sum(e.size for e in entries.values()))
         advance = lambda n: progress.update(task, advance=n)  # noqa: E731
         try:
-            report = target.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads, progress=advance)
+            report = target.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads, progress=advance,
+                                    reader=reader)
         except OSError as exc:  # the target directory itself: not a directory, read-only, no space
             raise UserError(f"--to {to}: cannot restore there: {exc.strerror or exc}") from None
     when = f"as at {manifest.created_at}" if at is not None and run_id is None else f"at run {manifest.run_id}"
     console.print(f"restored {report.files} file(s), {human_bytes(report.bytes)} of {user} {when} to {to}"
                   + (" (every SHA-256 checked)" if not to.startswith("s3://") else ""), highlight=False)
+    for note in report.tampered[:MAX_LISTED_PROBLEMS]:
+        console.print(f"[yellow]tampered[/yellow] {note}", highlight=False)
     if not report.ok:
         for problem in report.problems[:MAX_LISTED_PROBLEMS]:
             console.print(f"[red]problem[/red] {problem}")
@@ -127,7 +140,8 @@ class Tally:
 def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: str | None = None,
                  at: datetime | None = None, path_prefix: str | None = None, console: Console | None = None,
                  as_json: bool = False, per_user_folders: bool = True, source: str = "backup",
-                 users_at_once: int | None = None, window_start: datetime | None = None) -> dict:
+                 users_at_once: int | None = None, window_start: datetime | None = None,
+                 vault: VaultCatalog | None = None) -> dict:
     """Restore the named users (each at the snapshot of `run_id`, the newest at or before `at`, or the
     newest) or, when `users` is None, every user with a snapshot (each at its newest at or before
     `run_id` or `at`: a point in time for a disaster-recovery restore), several at once. Prints a summary (or the
@@ -139,13 +153,14 @@ def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: s
         check_user(user)
     target = restore_target(to, bucket)
     limit = run_id or (naming.run_id_for(at) if at else None)
+    refs = vault.refs if vault is not None else None
     load = None
     if at is not None and run_id is None:
-        snapshots, missing, load = points_in_time(s3, bucket, users, at, window_start)
+        snapshots, missing, load = points_in_time(s3, bucket, users, at, window_start, refs=refs)
     elif users is None:
-        snapshots, missing = every_users_snapshot(s3, bucket, limit=limit)
+        snapshots, missing = every_users_snapshot(s3, bucket, limit=limit, refs=refs)
     else:
-        snapshots, missing = named_snapshots(s3, bucket, users, run_id=run_id, at=at)
+        snapshots, missing = named_snapshots(s3, bucket, users, run_id=run_id, at=at, refs=refs)
     if users is not None and missing:     # a user named by mistake: nothing restored, every such user named at once
         reasons = [missing[user] for user in sorted(missing)[:MAX_LISTED_USERS]]
         more = len(missing) - len(reasons)
@@ -168,7 +183,8 @@ def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: s
         tally = Tally(progress, progress.add_task("users", total=len(snapshots), files=0, size=human_bytes(0), failed=0))
         reports = restore_users(s3, bucket, snapshots, target, path_prefix=path_prefix,
                                 users_at_once=users_at_once or USERS_AT_ONCE,
-                                progress=tally.file_done, user_done=tally.user_done, load=load)
+                                progress=tally.file_done, user_done=tally.user_done, load=load,
+                                reader=ContentVersions(s3, bucket, versioned=vault is not None))
     summary = restore_summary(reports, missing, seconds=time.perf_counter() - started, bucket=bucket, source=source,
                               to=to, run_id=run_id, at=at, path_prefix=path_prefix)
     return report_summary(console, summary, as_json)
@@ -188,15 +204,20 @@ def report_summary(console: Console, summary: dict, as_json: bool) -> dict:
     return summary
 
 
-def points_in_time(s3, bucket: str, users: list[str] | None, at: datetime, window_start: datetime | None):
+def points_in_time(s3, bucket: str, users: list[str] | None, at: datetime, window_start: datetime | None,
+                   refs: list[SnapshotRef] | None = None):
     """Each user's files at `at` (every user with a snapshot or a journal when `users` is None): the
-    refs to restore, the users without any backup then (with the reason), and how to load each."""
+    refs to restore, the users without any backup then (with the reason), and how to load each.
+    `refs`: the vault's snapshots, read with the journal at their first versions."""
     if users is None:
-        users = sorted({ref.user for ref in every_users_snapshot(s3, bucket)[0]} | set(journal_users(s3, bucket)))
+        users = sorted({ref.user for ref in every_users_snapshot(s3, bucket, refs=refs)[0]}
+                       | set(journal_users(s3, bucket)))
     run_id = naming.run_id_for(at)
 
     def view(user: str):
         try:
+            if refs is not None:
+                return view_from_first_versions(s3, bucket, user, refs, at, window_start=window_start).manifest
             return view_at(s3, bucket, user, at, window_start=window_start).manifest
         except RestoreError as exc:
             return str(exc)
@@ -236,6 +257,7 @@ def restore_summary(reports: list[RestoreReport], missing: dict[str, str], *, se
         "path_prefix": path_prefix or "",
         "users_total": len(reports), "users_restored": sum(1 for r in reports if r.ok),
         "users_failed": sum(1 for r in reports if not r.ok), "users_skipped": len(missing),
+        "tampered": [note for r in reports for note in r.tampered][:MAX_LISTED_PROBLEMS],
         "files": files, "bytes": size, "seconds": round(seconds, 3),
         "objects_per_second": round(files / seconds, 1) if seconds else None,
         "mb_per_second": round(size / 1e6 / seconds, 2) if seconds else None,
@@ -277,34 +299,53 @@ def print_summary(console: Console, summary: dict) -> None:
         print_table(console, failures)
     for skipped in summary["skipped"][:MAX_LISTED_USERS]:
         print_line(console, f"skipped {skipped['user']}: {skipped['reason']}")
+    for note in summary.get("tampered", []):
+        print_line(console, f"tampered (restored from a version that matches): {note}")
 
 
 def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | list[str] = (), all_users: bool = False,
                to: str | None = None, run_id: str | None = None, at: str | None = None, path_prefix: str | None = None,
-               from_replica: bool = False, as_json: bool = False, on_this_machine: bool = False,
+               from_replica: bool = False, from_vault: bool = False, include_late: bool = False,
+               as_json: bool = False, on_this_machine: bool = False,
                resume: str | None = None, runner: restore_service.RestoreRunner | None = None):
     if resume:
-        if users or all_users or run_id or at or path_prefix or from_replica or on_this_machine:
+        if users or all_users or run_id or at or path_prefix or from_replica or from_vault or on_this_machine:
             raise UserError("--resume takes the restore's own users, snapshot and target: give it alone")
         return restore_by_stack(env, resume=resume, console=console, as_json=as_json, runner=runner)
     if not to:
         raise UserError("give --to (a folder, or s3://BUCKET/PREFIX)")
     if run_id and at:
         raise UserError("give --run or --at, not both")
+    if from_replica and from_vault:
+        raise UserError("give --from-replica or --from-vault, not both")
+    if include_late and not from_vault:
+        raise UserError("--include-late applies to --from-vault only")
+    if from_replica and env.has_vault:
+        raise UserError(f"environment '{env.name}' keeps its disaster-recovery copy in its vault: use --from-vault")
     if all_users and users:
         raise UserError("give --user or --all-users, not both")
     if not all_users and not users:
         raise UserError("give --user (repeat it for several users) or --all-users")
     moment = parse_at(at) if at else None
     named = list(dict.fromkeys(users))
-    if (all_users or len(named) > 1) and to.startswith("s3://") and not on_this_machine:
+    vault = None
+    if from_vault:
+        # The vault is read with the vault's (or a recovery account's) credentials, here: the stack's
+        # restore function runs in the production account, which has no read on the vault.
+        target = connect_vault(env)
+        s3, bucket = target.clients.s3, target.settings.bucket
+        vault = vault_catalog(s3, bucket, max_arrival_hours=target.settings.max_arrival_hours,
+                              include_late=include_late)
+        for line in vault.problems()[:MAX_LISTED_PROBLEMS]:
+            print_line(side_console(console, as_json), f"vault: {line}")
+    elif (all_users or len(named) > 1) and to.startswith("s3://") and not on_this_machine:
         check_run_id(run_id)
         for user in named:
             check_user(user)
         return restore_by_stack(env, users=None if all_users else named, to=to, run_id=run_id, at=moment,
                                 path_prefix=path_prefix, from_replica=from_replica, console=console, as_json=as_json,
                                 runner=runner)
-    if from_replica:
+    elif from_replica:
         s3, bucket = replica_target(env)
     else:
         target = connect(env)
@@ -312,10 +353,11 @@ def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | l
     window_start = datetime.now(timezone.utc) - timedelta(days=env.retention_days)
     if len(named) == 1 and not as_json:
         return restore(s3, bucket, user=named[0], to=to, run_id=run_id, at=moment, path_prefix=path_prefix,
-                       console=console, window_start=window_start)
+                       console=console, window_start=window_start, vault=vault)
     return restore_many(s3, bucket, users=None if all_users else named, to=to, run_id=run_id, at=moment,
                         path_prefix=path_prefix, console=console, as_json=as_json, per_user_folders=len(named) != 1,
-                        source="replica" if from_replica else "backup", window_start=window_start)
+                        source="vault" if from_vault else "replica" if from_replica else "backup",
+                        window_start=window_start, vault=vault)
 
 
 def restore_by_stack(env: Environment, *, console: Console, as_json: bool, runner: restore_service.RestoreRunner | None,

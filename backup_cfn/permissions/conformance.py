@@ -28,7 +28,10 @@ def _evaluate(model: DeploymentModel, principal_name: str, principal, need: Need
               seen: dict) -> Denial | None:
     key = (principal_name, need.key())
     if key not in seen:
-        decision = model.store.evaluate(Request(principal, need.action, need.resource, dict(need.context)))
+        context = dict(need.context)
+        if "kms:CallerAccount" in context and principal.account:
+            context["kms:CallerAccount"] = principal.account   # the vault's roles call from the vault account
+        decision = model.store.evaluate(Request(principal, need.action, need.resource, context))
         seen[key] = None if decision.allowed else decision.explain()
     if seen[key] is None:
         return None

@@ -118,9 +118,22 @@ class Scope:
         return sorted(set(out))
 
 
-def _scope(env: Environment) -> Scope:
-    return Scope(env.account_id or "*", tuple(dict.fromkeys((env.region, env.replica_region))),
-                 (env.stack_name, BOOTSTRAP_STACK), f"{env.stack_name}-audit")
+def _scope(env: Environment, vault: bool = False) -> Scope:
+    if vault:
+        return Scope(env.vault.account_id, (env.vault.region,), (env.vault.stack_name, BOOTSTRAP_STACK), "")
+    regions = (env.region,) if env.has_vault else (env.region, env.replica_region)
+    return Scope(env.account_id or "*", tuple(dict.fromkeys(regions)), (env.stack_name, BOOTSTRAP_STACK),
+                 f"{env.stack_name}-audit")
+
+
+def stacks_of(env: Environment, vault: bool = False) -> list[tuple[str, str]]:
+    """(stack, region) a deployer of this environment (or of its vault) works on."""
+    if vault:
+        return [(env.vault.stack_name, env.vault.region), (BOOTSTRAP_STACK, env.vault.region)]
+    stacks = [(env.stack_name, env.region), (BOOTSTRAP_STACK, env.region)]
+    if not env.has_vault:
+        stacks += [(env.replica_stack_name, env.replica_region), (BOOTSTRAP_STACK, env.replica_region)]
+    return stacks
 
 
 def provisioning_actions(templates: list[dict], region: str) -> set[str]:
@@ -138,12 +151,11 @@ def provisioning_actions(templates: list[dict], region: str) -> set[str]:
     return actions
 
 
-def deployer_policy(env: Environment, templates: list[dict]) -> dict:
-    """The policy document, as JSON-ready data."""
-    scope = _scope(env)
-    stacks = [f"arn:aws:cloudformation:{region}:{scope.account}:stack/{name}/*"
-              for name, region in ((env.stack_name, env.region), (env.replica_stack_name, env.replica_region),
-                                   (BOOTSTRAP_STACK, env.region), (BOOTSTRAP_STACK, env.replica_region))]
+def deployer_policy(env: Environment, templates: list[dict], *, vault: bool = False) -> dict:
+    """The policy document, as JSON-ready data: the platform team's (the primary, and the replica in
+    the one-account layout) or, `vault`, the security team's (the vault stack, in its account)."""
+    scope = _scope(env, vault)
+    stacks = [f"arn:aws:cloudformation:{region}:{scope.account}:stack/{name}/*" for name, region in stacks_of(env, vault)]
     deploy_actions = sorted({a for a in DEPLOY_OPERATIONS.values()
                              if a and a.startswith("cloudformation:") and a not in UNSCOPED})
     artifacts = f"arn:aws:s3:::{BOOTSTRAP_STACK}-artifactsbucket-*"
@@ -159,7 +171,7 @@ def deployer_policy(env: Environment, templates: list[dict]) -> dict:
         {"Sid": "PassOnlyTheStacksRoles", "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": scope.arns("iam"),
          "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}},
     ]
-    actions = (provisioning_actions(templates, env.region) - {"iam:PassRole"}) | set(REVIEW_ACTIONS) | (
+    actions = (provisioning_actions(templates, scope.regions[0]) - {"iam:PassRole"}) | set(REVIEW_ACTIONS) | (
         {a for a in DEPLOY_OPERATIONS.values() if a in UNSCOPED})
     if any(contract.PARAM_SUBNET_ZONE_IDS[0] in t.get("Parameters", {}) for t in templates):
         actions |= ZONE_CHOICE_ACTIONS

@@ -16,6 +16,7 @@ from backup_cfn import contract
 from backup_cfn.config import Environment
 from backup_cfn.permissions.iam import PolicyStore, Principal, ResourceKind, parse_policy
 from backup_cfn.permissions.iam.cfn import Pseudo, Resolver, build_policy_store, extract_policies
+from backup_cfn.stack.render import template_paths
 
 ACCOUNT = "111122223333"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -44,7 +45,15 @@ OUTPUT_RESOURCES = {
     contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL: (PRIMARY, "RestoreDeadLetterQueue"),
     contract.OUTPUT_REPLICA_BUCKET: (REPLICA, "ReplicaBucket"),
     contract.OUTPUT_REPLICA_KEY_ARN: (REPLICA, "ReplicaKey"),
+    contract.OUTPUT_VAULT_BUCKET: (REPLICA, "VaultBucket"),
+    contract.OUTPUT_VAULT_KEY_ARN: (REPLICA, "VaultKey"),
+    contract.OUTPUT_VAULT_LOCK_TABLE: (REPLICA, "VaultLockTable"),
 }
+
+
+def account_of(env: Environment) -> str:
+    """The production account as the model names it: the environment's own, else an example."""
+    return env.account_id or ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,12 @@ class DeploymentModel:
 
     @property
     def account(self) -> str:
-        return ACCOUNT
+        return account_of(self.env)
+
+    @property
+    def dr_account(self) -> str:
+        """The disaster-recovery copy's account: the vault's, or (one-account layout) this one."""
+        return self.env.vault.account_id if self.env.has_vault else self.account
 
     def find(self, name: str, aliases: dict[str, str] | None = None) -> Stored | None:
         """The resource a recorded call names: through the recording's aliases (emulator name ->
@@ -83,40 +97,63 @@ class DeploymentModel:
         return self.store.principal(name)
 
     def stack_arn(self, stack: str) -> str:
-        region = self.env.replica_region if stack == self.env.replica_stack_name else self.env.region
-        return f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{stack}/00000000-0000-0000-0000-000000000000"
+        if stack == self.env.dr_stack_name:
+            region, account = self.env.replica_region, self.dr_account
+        else:
+            region, account = self.env.region, self.account
+        return f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/00000000-0000-0000-0000-000000000000"
 
 
 def committed_templates(env: Environment, directory: Path = TEMPLATES_DIR) -> dict[str, dict]:
-    return {PRIMARY: json.loads((directory / f"backup-{env.name}.json").read_text()),
-            REPLICA: json.loads((directory / f"backup-replica-{env.name}.json").read_text())}
+    """The primary's and the disaster-recovery stack's (the vault's, or the replica's) templates."""
+    primary, disaster_recovery = template_paths(env, directory)
+    return {PRIMARY: json.loads(primary.read_text()), REPLICA: json.loads(disaster_recovery.read_text())}
 
 
 def build_model(env: Environment, templates: dict[str, dict] | None = None) -> DeploymentModel:
-    """Resolve both templates as one deployment (the replica's outputs feed the primary's parameters)
-    and gather every policy, the replica's bucket and key policies included, into one store."""
+    """Resolve both templates as one deployment (the disaster-recovery stack's outputs feed the
+    primary's parameters) and gather every policy into one store: with a vault, its roles, bucket
+    and key policies belong to the vault's account, so a production principal's request to it is
+    evaluated as a cross-account one."""
     templates = templates or committed_templates(env)
-    replica = Resolver(templates[REPLICA], pseudo=Pseudo(account_id=ACCOUNT, region=env.replica_region,
-                                                         stack_name=env.replica_stack_name))
-    parameters = {
-        contract.PARAM_CODE_BUCKET: "backup-cfn-bootstrap-artifactsbucket",
-        contract.PARAM_CODE_KEY: "handlers/0123456789abcdef.zip",
-        contract.PARAM_REPLICA_BUCKET_ARN: replica.get_att("ReplicaBucket", "Arn"),
-        contract.PARAM_REPLICA_KEY_ARN: replica.get_att("ReplicaKey", "Arn"),
-    }
-    primary = Resolver(templates[PRIMARY], pseudo=Pseudo(account_id=ACCOUNT, region=env.region,
+    code = {contract.PARAM_CODE_BUCKET: "backup-cfn-bootstrap-artifactsbucket",
+            contract.PARAM_CODE_KEY: "handlers/0123456789abcdef.zip"}
+    account = account_of(env)
+    if env.has_vault:
+        disaster_recovery = Resolver(templates[REPLICA], pseudo=Pseudo(
+            account_id=env.vault.account_id, region=env.vault.region, stack_name=env.vault.stack_name),
+            parameters=code)
+        bucket_arn, key_arn = (disaster_recovery.get_att("VaultBucket", "Arn"),
+                               disaster_recovery.get_att("VaultKey", "Arn"))
+    else:
+        disaster_recovery = Resolver(templates[REPLICA], pseudo=Pseudo(account_id=account, region=env.replica_region,
+                                                                       stack_name=env.replica_stack_name))
+        bucket_arn, key_arn = (disaster_recovery.get_att("ReplicaBucket", "Arn"),
+                               disaster_recovery.get_att("ReplicaKey", "Arn"))
+    parameters = {**code, contract.PARAM_REPLICA_BUCKET_ARN: bucket_arn, contract.PARAM_REPLICA_KEY_ARN: key_arn}
+    primary = Resolver(templates[PRIMARY], pseudo=Pseudo(account_id=account, region=env.region,
                                                          stack_name=env.stack_name), parameters=parameters)
     store = build_policy_store(primary)
-    for item in extract_policies(replica).policies:
-        if item.kind in ("bucket", "key"):
-            store.add_resource_policy(parse_policy(item.document, item.name), item.resources, account=ACCOUNT,
-                                      kind=ResourceKind.KMS_KEY if item.kind == "key" else ResourceKind.GENERIC)
-    model = DeploymentModel(env, templates, {PRIMARY: primary, REPLICA: replica}, store)
+    extraction = extract_policies(disaster_recovery)
+    dr_account = disaster_recovery.pseudo.account_id
+    for logical_id, arn in extraction.roles.items():
+        store.add_principal(logical_id, Principal.assumed_role(arn, "session", name=logical_id))
+    for item in extraction.policies:
+        policy = parse_policy(item.document, item.name)
+        if item.kind == "identity":
+            for role in item.attached_to:
+                store.add_identity_policy(extraction.roles[role], policy)
+        elif item.kind != "trust" or env.has_vault:
+            store.add_resource_policy(policy, item.resources, account=dr_account, kind=_RESOURCE_KINDS.get(
+                item.kind, ResourceKind.GENERIC))
+    model = DeploymentModel(env, templates, {PRIMARY: primary, REPLICA: disaster_recovery}, store)
     for stack, resolver in model.resolvers.items():
         _catalogue(model, stack, resolver)
     _add_source_client(model)
     return model
 
+
+_RESOURCE_KINDS = {"key": ResourceKind.KMS_KEY, "trust": ResourceKind.ROLE_TRUST}
 
 _KEY_PROPERTY = {
     "AWS::S3::Bucket": lambda p: p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
@@ -151,7 +188,7 @@ def _add_source_client(model: DeploymentModel) -> None:
     source = model.resources.get("SourceBucket")
     if source is None:
         return
-    role = f"arn:aws:iam::{ACCOUNT}:role/{SOURCE_CLIENT}"
+    role = f"arn:aws:iam::{model.account}:role/{SOURCE_CLIENT}"
     model.store.add_principal(SOURCE_CLIENT, Principal.assumed_role(role, "client", name=SOURCE_CLIENT))
     model.store.add_identity_policy(role, parse_policy({"Version": "2012-10-17", "Statement": [
         {"Sid": "UploadReports", "Effect": "Allow", "Resource": [source.arn, f"{source.arn}/*"],

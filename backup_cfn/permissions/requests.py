@@ -111,6 +111,30 @@ def _read(model: DeploymentModel, call: Call, bucket: Stored | str, key: str, ve
     return needs
 
 
+# Whether an S3 operation creates an object, as s3:ObjectCreationOperation says it (S3 User Guide,
+# "Enforce conditional writes on Amazon S3 buckets": the multipart calls that cannot carry a
+# conditional header are not creations).
+CREATES_OBJECT = {"PutObject": "true", "CopyObject": "true", "CompleteMultipartUpload": "true",
+                  "CreateMultipartUpload": "false", "UploadPart": "false", "UploadPartCopy": "false"}
+
+
+def _write_context(model: DeploymentModel, call: Call, params: dict) -> dict:
+    """The condition keys a write carries: its encryption headers, whether it creates an object,
+    its conditional header, and what it copies from (the copy source in the templates' names)."""
+    context = _sse_context(model, call, params)
+    if call.operation in CREATES_OBJECT:
+        context["s3:ObjectCreationOperation"] = CREATES_OBJECT[call.operation]
+    if params.get("IfNoneMatch"):
+        context["s3:if-none-match"] = params["IfNoneMatch"]
+    if params.get("IfMatch"):
+        context["s3:if-match"] = params["IfMatch"]
+    if params.get("CopySource"):
+        source, key, version = _copy_source(model, call)
+        name = source.name if isinstance(source, Stored) else source
+        context["s3:x-amz-copy-source"] = f"{name}/{key}" + (f"?versionId={version}" if version else "")
+    return context
+
+
 def _copy_source_read(model: DeploymentModel, call: Call, destination: Stored | str, why: str) -> list[Need]:
     """The source of a copy. The copy is a request to the destination's Region; when the source is in
     another Region, AWS does not document which Region's S3 asks the source's key to decrypt, so both
@@ -121,7 +145,7 @@ def _copy_source_read(model: DeploymentModel, call: Call, destination: Stored | 
 
 def _write(model: DeploymentModel, call: Call, bucket: Stored | str, key: str, params: dict, why: str,
            kms_actions: tuple[str, ...] = ("kms:GenerateDataKey",)) -> list[Need]:
-    needs = [Need("s3:PutObject", _object(bucket, key), _sse_context(model, call, params), why)]
+    needs = [Need("s3:PutObject", _object(bucket, key), _write_context(model, call, params), why)]
     if params.get("Tagging"):
         needs.append(Need("s3:PutObjectTagging", _object(bucket, key), {}, why + " with tags"))
     needs += kms_through(model, "s3", _region(bucket, call), _write_key(model, call, bucket, params), kms_actions,
@@ -191,7 +215,8 @@ def s3_upload_part_copy(model, call):
     """A part carries no encryption headers: the destination's PutObject is authorised without them."""
     bucket = _s3_bucket(model, call, call.params["Bucket"])
     needs = _copy_source_read(model, call, bucket, "UploadPartCopy source")
-    needs.append(Need("s3:PutObject", _object(bucket, call.params["Key"]), {}, "UploadPartCopy"))
+    needs.append(Need("s3:PutObject", _object(bucket, call.params["Key"]), _write_context(model, call, {
+        "CopySource": call.params["CopySource"]}), "UploadPartCopy"))
     if isinstance(bucket, Stored):
         needs += kms_through(model, "s3", bucket.region, bucket.key_arn, ("kms:Decrypt",), _s3_key_context(bucket),
                              "UploadPartCopy: S3 encrypts the part with the upload's data key")
@@ -200,7 +225,21 @@ def s3_upload_part_copy(model, call):
 
 def s3_complete_multipart(model, call):
     bucket = _s3_bucket(model, call, call.params["Bucket"])
-    return [Need("s3:PutObject", _object(bucket, call.params["Key"]), {}, "CompleteMultipartUpload")]
+    return [Need("s3:PutObject", _object(bucket, call.params["Key"]), _write_context(model, call, {}),
+                 "CompleteMultipartUpload")]
+
+
+def s3_put_retention(model, call):
+    """Extending a lock is PutObjectRetention; shortening or lifting a governance lock also needs
+    s3:BypassGovernanceRetention (with the bypass header), which the code never sends."""
+    bucket = _s3_bucket(model, call, call.params["Bucket"])
+    mode = call.params.get("Retention", {}).get("Mode", "")
+    needs = [Need("s3:PutObjectRetention", _object(bucket, call.params["Key"]), {"s3:object-lock-mode": mode},
+                  "PutObjectRetention")]
+    if call.params.get("BypassGovernanceRetention"):
+        needs.append(Need("s3:BypassGovernanceRetention", _object(bucket, call.params["Key"]), {},
+                          "PutObjectRetention with the bypass header"))
+    return needs
 
 
 def s3_object_action(action: str, version_action: str | None = None):
@@ -323,7 +362,7 @@ def sns_publish(model, call):
 
 def describe_stacks(model, call):
     name = call.params["StackName"]
-    name = {PRIMARY_STACK: model.env.stack_name, REPLICA_STACK: model.env.replica_stack_name}.get(
+    name = {PRIMARY_STACK: model.env.stack_name, REPLICA_STACK: model.env.dr_stack_name}.get(
         call.aliases.get(name), name)
     return [Need("cloudformation:DescribeStacks", model.stack_arn(name), {}, "read stack outputs")]
 
@@ -374,6 +413,8 @@ TRANSLATIONS: dict[tuple[str, str], Callable[[DeploymentModel, Call], list[Need]
     ("s3", "PutObjectTagging"): s3_object_action("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
     ("s3", "GetBucketNotificationConfiguration"): s3_bucket_action("s3:GetBucketNotification"),
     ("s3", "PutBucketNotificationConfiguration"): s3_bucket_action("s3:PutBucketNotification"),
+    ("s3", "GetObjectRetention"): s3_object_action("s3:GetObjectRetention"),
+    ("s3", "PutObjectRetention"): s3_put_retention,
     ("dynamodb", "GetItem"): dynamodb_item("dynamodb:GetItem"), ("dynamodb", "PutItem"): dynamodb_item("dynamodb:PutItem"),
     ("dynamodb", "UpdateItem"): dynamodb_item("dynamodb:UpdateItem"),
     ("dynamodb", "DeleteItem"): dynamodb_item("dynamodb:DeleteItem"),

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backup_cfn.permissions.iam import Principal
-from backup_cfn.permissions.model import PRIMARY, DeploymentModel
+from backup_cfn.permissions.model import PRIMARY, REPLICA, DeploymentModel
 from backup_cfn.permissions.requests import Need, kms_through
 
 
@@ -34,17 +34,29 @@ class ServiceAction:
         return model.principal(self.actor)
 
 
+def _resolver_of(model: DeploymentModel, logical_id: str):
+    """The resolver of the stack holding `logical_id` (the primary's, or the vault's)."""
+    for resolver in model.resolvers.values():
+        if logical_id in resolver.resources:
+            return resolver
+    raise KeyError(logical_id)
+
+
 def _props(model: DeploymentModel, logical_id: str) -> dict:
-    resolver = model.resolvers[PRIMARY]
+    resolver = _resolver_of(model, logical_id)
     return resolver.resolve(resolver.resources[logical_id].get("Properties", {}), logical_id)
 
 
 def _of_type(model: DeploymentModel, rtype: str) -> list[str]:
-    return [lid for lid, r in model.resolvers[PRIMARY].resources.items() if r["Type"] == rtype]
+    """Resources of a type in the primary and, with a vault, in the vault stack (the one-account
+    replica holds no functions, alarms or schedules)."""
+    stacks = [PRIMARY] + ([REPLICA] if model.env.has_vault else [])
+    return [lid for stack in stacks for lid, r in model.resolvers[stack].resources.items() if r["Type"] == rtype]
 
 
-def _source(model: DeploymentModel, arn: str) -> dict:
-    return {"aws:SourceArn": arn, "aws:SourceAccount": model.account}
+def _source(model: DeploymentModel, arn: str, logical_id: str | None = None) -> dict:
+    account = _resolver_of(model, logical_id).pseudo.account_id if logical_id else model.account
+    return {"aws:SourceArn": arn, "aws:SourceAccount": account}
 
 
 def cloudtrail(model: DeploymentModel) -> list[ServiceAction]:
@@ -95,13 +107,14 @@ def trail_bucket_key_requests(model: DeploymentModel, trail: str, bucket, key: s
 
 
 def log_groups(model: DeploymentModel) -> list[ServiceAction]:
-    service = f"logs.{model.env.region}.amazonaws.com"
     actions = []
     for group in _of_type(model, "AWS::Logs::LogGroup"):
         props = _props(model, group)
         if not props.get("KmsKeyId"):
             continue
-        arn = f"arn:aws:logs:{model.env.region}:{model.account}:log-group:{props['LogGroupName']}"
+        pseudo = _resolver_of(model, group).pseudo
+        service = f"logs.{pseudo.region}.amazonaws.com"
+        arn = f"arn:aws:logs:{pseudo.region}:{pseudo.account_id}:log-group:{props['LogGroupName']}"
         context = {"kms:EncryptionContext:aws:logs:arn": arn}
         actions += [ServiceAction(service, Need(a, props["KmsKeyId"], context, f"CloudWatch Logs encrypts {group}"))
                     for a in ("kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt", "kms:DescribeKey")]
@@ -112,10 +125,10 @@ def alarms(model: DeploymentModel) -> list[ServiceAction]:
     service = "cloudwatch.amazonaws.com"
     actions = []
     for alarm in _of_type(model, "AWS::CloudWatch::Alarm"):
-        arn = model.resolvers[PRIMARY].get_att(alarm, "Arn")
+        arn = _resolver_of(model, alarm).get_att(alarm, "Arn")
         for topic_arn in _props(model, alarm).get("AlarmActions", []):
             topic = model.find(topic_arn)
-            source = _source(model, arn)
+            source = _source(model, arn, alarm)
             actions.append(ServiceAction(service, Need("sns:Publish", topic.arn, source, f"{alarm} notifies")))
             actions += [ServiceAction(service, Need(a, topic.key_arn, source, f"{alarm} publishes to the encrypted topic"))
                         for a in ("kms:GenerateDataKey", "kms:Decrypt") if topic.key_arn]
@@ -132,8 +145,8 @@ def schedules(model: DeploymentModel) -> list[ServiceAction]:
     service = "events.amazonaws.com"
     actions = []
     for rule in _of_type(model, "AWS::Events::Rule"):
-        arn = model.resolvers[PRIMARY].get_att(rule, "Arn")
-        source = _source(model, arn)
+        arn = _resolver_of(model, rule).get_att(rule, "Arn")
+        source = _source(model, arn, rule)
         for target in _props(model, rule).get("Targets", []):
             queues = [target.get("DeadLetterConfig", {}).get("Arn")]
             if ":sqs:" in target["Arn"]:
@@ -218,8 +231,15 @@ def replication(model: DeploymentModel) -> list[ServiceAction]:
             destination = model.find(rule["Destination"]["Bucket"])
             replica_key = rule["Destination"].get("EncryptionConfiguration", {}).get("ReplicaKmsKeyID")
             replica = f"{destination.arn}/content/ab/cd/{'ab' * 32}"
-            actions += [ServiceAction(role, Need(a, replica, {}, "replication writes a replica"))
-                        for a in ("s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags")]
+            # A replica of an SSE-KMS object is written under the replica key (the vault's bucket
+            # policy refuses any other: s3:x-amz-server-side-encryption-aws-kms-key-id on ReplicateObject).
+            encryption = {"s3:x-amz-server-side-encryption": "aws:kms",
+                          "s3:x-amz-server-side-encryption-aws-kms-key-id": replica_key} if replica_key else {}
+            writes = [("s3:ReplicateObject", encryption), ("s3:ReplicateTags", {})]
+            if rule.get("DeleteMarkerReplication", {}).get("Status") == "Enabled":
+                writes.append(("s3:ReplicateDelete", {}))
+            actions += [ServiceAction(role, Need(a, replica, context, "replication writes a replica"))
+                        for a, context in writes]
             actions += [ServiceAction(role, n) for n in kms_through(
                 model, "s3", destination.region, replica_key, ("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"),
                 {"kms:EncryptionContext:aws:s3:arn": destination.arn}, "replication encrypts a replica (bucket key)")]
@@ -240,7 +260,8 @@ def access_logs(model: DeploymentModel) -> list[ServiceAction]:
             source = model.resources[bucket_id]
             actions.append(ServiceAction("logging.s3.amazonaws.com", Need(
                 "s3:PutObject", f"{target.arn}/{logging.get('LogFilePrefix', '')}2026-11-30-00-00-00-0123456789ABCDEF",
-                _source(model, source.arn), f"access logs of {bucket_id}")))
+                {"aws:SourceArn": source.arn, "aws:SourceAccount": resolver.pseudo.account_id},
+                f"access logs of {bucket_id}")))
     return actions
 
 

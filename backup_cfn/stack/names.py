@@ -44,3 +44,17 @@ def trail_log_group_name(env: Environment) -> str:
 def replication_role_name(env: Environment) -> str:
     # IAM is global: the region keeps two deployments of one stack name apart.
     return f"{env.stack_name}-replication-{env.region}"
+
+
+def replication_role_arn(env: Environment) -> Sub:
+    """The production replication role's ARN, as the vault's policies name it (another account:
+    the ARN is spelled out, never referenced)."""
+    return Sub(f"arn:${{AWS::Partition}}:iam::{env.account_id}:role/{replication_role_name(env)}")
+
+
+def vault_function_name(env: Environment, role: str) -> str:
+    return f"{env.vault.stack_name}-{role}"
+
+
+def vault_log_group_name(env: Environment, role: str) -> str:
+    return f"/aws/lambda/{vault_function_name(env, role)}"

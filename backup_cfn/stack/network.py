@@ -32,7 +32,10 @@ class Network:
                          SecurityGroupIds=[Ref(self.function_security_group)])
 
 
-def add_network(t: Template, env: Environment) -> Network | None:
+def add_network(t: Template, env: Environment, interface_services: tuple[str, ...] = INTERFACE_SERVICES
+                ) -> Network | None:
+    """The VPC, when the environment asks for one; `interface_services` are the services reached
+    through interface endpoints (the vault's functions need none: S3 and DynamoDB are gateways)."""
     if not env.vpc_endpoints:
         return None
     vpc = t.add_resource(ec2.VPC("Vpc", CidrBlock=VPC_CIDR, EnableDnsHostnames=True, EnableDnsSupport=True,
@@ -60,6 +63,13 @@ def add_network(t: Template, env: Environment) -> Network | None:
             ToPort=443, CidrIp="0.0.0.0/0")],
         Tags=tags(env),
     ))
+    for service in GATEWAY_SERVICES:
+        t.add_resource(ec2.VPCEndpoint(
+            f"{_title(service)}GatewayEndpoint", VpcId=Ref(vpc), VpcEndpointType="Gateway",
+            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), RouteTableIds=[Ref(route_table)],
+            Tags=tags(env)))
+    if not interface_services:
+        return Network(vpc=vpc, subnets=tuple(subnets), function_security_group=functions_sg)
     endpoints_sg = t.add_resource(ec2.SecurityGroup(
         "EndpointSecurityGroup", VpcId=Ref(vpc),
         GroupDescription="interface endpoints: HTTPS in from the backup functions",
@@ -73,12 +83,7 @@ def add_network(t: Template, env: Environment) -> Network | None:
             CidrIp="255.255.255.255/32")],
         Tags=tags(env),
     ))
-    for service in GATEWAY_SERVICES:
-        t.add_resource(ec2.VPCEndpoint(
-            f"{_title(service)}GatewayEndpoint", VpcId=Ref(vpc), VpcEndpointType="Gateway",
-            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), RouteTableIds=[Ref(route_table)],
-            Tags=tags(env)))
-    for service in INTERFACE_SERVICES:
+    for service in interface_services:
         t.add_resource(ec2.VPCEndpoint(
             f"{_title(service)}InterfaceEndpoint", VpcId=Ref(vpc), VpcEndpointType="Interface",
             ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), PrivateDnsEnabled=True,

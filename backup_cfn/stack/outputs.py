@@ -54,3 +54,16 @@ def add_replica_outputs(t: Template, *, bucket, key) -> None:
         contract.OUTPUT_REPLICA_BUCKET_ARN: GetAtt(bucket, "Arn"),
         contract.OUTPUT_REPLICA_KEY_ARN: GetAtt(key, "Arn"),
     })
+
+
+def add_vault_outputs(t: Template, *, bucket, key, table, functions: dict, restore_role, topic) -> None:
+    add_outputs(t, {
+        contract.OUTPUT_VAULT_BUCKET: Ref(bucket),
+        contract.OUTPUT_VAULT_BUCKET_ARN: GetAtt(bucket, "Arn"),
+        contract.OUTPUT_VAULT_KEY_ARN: GetAtt(key, "Arn"),
+        contract.OUTPUT_VAULT_LOCK_TABLE: Ref(table),
+        contract.OUTPUT_VAULT_LOCK_FUNCTION: Ref(functions["VaultLock"].function),
+        contract.OUTPUT_VAULT_DRILL_FUNCTION: Ref(functions["VaultDrill"].function),
+        contract.OUTPUT_VAULT_RESTORE_ROLE: GetAtt(restore_role, "Arn"),
+        "VaultTopicArn": Ref(topic),
+    })

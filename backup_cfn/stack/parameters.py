@@ -30,6 +30,16 @@ class PrimaryParameters:
         return Ref(self.replica_key_arn)
 
 
+def add_code_parameters(t: Template) -> tuple[Parameter, Parameter]:
+    """The handler package's location: the primary's functions and the vault's."""
+    return (t.add_parameter(Parameter(
+                contract.PARAM_CODE_BUCKET, Type="String", AllowedPattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                Description="bucket holding the handler package (backup-cfn package)")),
+            t.add_parameter(Parameter(
+                contract.PARAM_CODE_KEY, Type="String", AllowedPattern=r"^[\w./-]+\.zip$",
+                Description="key of the handler package, named by its SHA-256")))
+
+
 # An availability zone ID: use1-az1, euw1-az3, apne1-az4, usgw1-az2.
 _ZONE_ID = r"^[a-z]{2,5}[0-9]+-az[0-9]+$"
 
@@ -61,19 +71,18 @@ def add_table_protection(t: Template) -> str:
     return TABLES_PROTECTED
 
 
-def add_primary_parameters(t: Template, *, production: bool = False) -> PrimaryParameters:
+def add_primary_parameters(t: Template, *, vault: bool = False, production: bool = False) -> PrimaryParameters:
+    """With a vault, the disaster-recovery bucket and key are the vault's (the environments file
+    names the bucket; the vault key's ARN comes from the vault stack or the security team)."""
+    where = "the vault's (VaultBucketArn, VaultKeyArn)" if vault else "the replica stack's outputs"
+    code_bucket, code_key = add_code_parameters(t)
     return PrimaryParameters(
-        code_bucket=t.add_parameter(Parameter(
-            contract.PARAM_CODE_BUCKET, Type="String", AllowedPattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-            Description="bucket holding the handler package (backup-cfn package)")),
-        code_key=t.add_parameter(Parameter(
-            contract.PARAM_CODE_KEY, Type="String", AllowedPattern=r"^[\w./-]+\.zip$",
-            Description="key of the handler package, named by its SHA-256")),
+        code_bucket=code_bucket, code_key=code_key,
         replica_bucket_arn=t.add_parameter(Parameter(
             contract.PARAM_REPLICA_BUCKET_ARN, Type="String", AllowedPattern=_S3_ARN,
-            Description="replica bucket ARN, from the replica stack's outputs")),
+            Description=f"disaster-recovery bucket ARN, from {where}")),
         replica_key_arn=t.add_parameter(Parameter(
             contract.PARAM_REPLICA_KEY_ARN, Type="String", AllowedPattern=_KMS_ARN,
-            Description="replica KMS key ARN, from the replica stack's outputs")),
+            Description=f"disaster-recovery KMS key ARN, from {where}")),
         tables_protected=add_table_protection(t) if production else None,
     )

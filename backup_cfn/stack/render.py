@@ -29,9 +29,14 @@ def wire_body(rendered: str) -> str:
     return json.dumps(json.loads(rendered), sort_keys=True, separators=(",", ":"))
 
 
+def dr_template_name(env: Environment) -> str:
+    """The disaster-recovery stack's template: the vault's or, in the one-account layout, the replica's."""
+    return f"backup-vault-{env.name}" if env.has_vault else f"backup-replica-{env.name}"
+
+
 def template_paths(env: Environment, directory: Path = TEMPLATES_DIR) -> tuple[Path, Path]:
-    """(primary, replica) template files of an environment."""
-    return directory / f"backup-{env.name}.json", directory / f"backup-replica-{env.name}.json"
+    """(primary, disaster-recovery) template files of an environment."""
+    return directory / f"backup-{env.name}.json", directory / f"{dr_template_name(env)}.json"
 
 
 def bootstrap_template_path(directory: Path = TEMPLATES_DIR) -> Path:
@@ -39,10 +44,11 @@ def bootstrap_template_path(directory: Path = TEMPLATES_DIR) -> Path:
 
 
 def render_environment(env: Environment) -> tuple[str, str]:
-    """(primary, replica) templates of an environment, rendered."""
-    from backup_cfn.stack.template import build_replica_template, build_template
+    """(primary, disaster-recovery) templates of an environment, rendered: the second is the
+    vault's when the environment has one, else the replica's."""
+    from backup_cfn.stack.template import build_dr_template, build_template
 
-    return render(build_template(env)), render(build_replica_template(env))
+    return render(build_template(env)), render(build_dr_template(env))
 
 
 def render_bootstrap() -> str:

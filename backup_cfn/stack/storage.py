@@ -16,6 +16,7 @@ from backup_cfn.stack.resource_options import TLS_STATEMENT_JOIN, retain, skip_c
 
 LOG_RETENTION_DAYS = 365
 REPLICATION_RULE_ID = "ReplicateEverythingToReplicaRegion"
+VAULT_REPLICATION_RULE_ID = "ReplicateNewBackupsToVault"
 INCOMPLETE_UPLOAD_DAYS = 1
 
 
@@ -53,11 +54,12 @@ def logging_to(log_bucket, prefix: str) -> s3.LoggingConfiguration:
 
 
 def private_bucket(title: str, env: Environment, *, key, log_bucket, log_prefix: str, rules: list,
-                   locked_for_retention: bool = False, **extra) -> s3.Bucket:
+                   locked_for_retention: bool = False, lock: dict | None = None, **extra) -> s3.Bucket:
     """A retained bucket holding data: SSE-KMS with our key and bucket keys, no public access,
     owner-enforced, versioned, access-logged, with its lifecycle rules. Object Lock is enabled on
     every one; `locked_for_retention` (the backups and their replica) also locks each new version
-    for the retention period in the environment's mode."""
+    for the retention period in the environment's mode; `lock` gives the configuration instead
+    (the vault's)."""
     return retain(s3.Bucket(
         title,
         BucketEncryption=encryption_with(GetAtt(key, "Arn")),
@@ -67,10 +69,21 @@ def private_bucket(title: str, env: Environment, *, key, log_bucket, log_prefix:
         LoggingConfiguration=logging_to(log_bucket, log_prefix),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=rules),
         NotificationConfiguration=events_to_eventbridge(),
-        **object_lock(env, default_retention=locked_for_retention),
+        **(lock if lock is not None else object_lock(env, default_retention=locked_for_retention)),
         Tags=tags(env),
         **extra,
     ))
+
+
+def locked_by_default(mode: str, days: int) -> dict:
+    """Object Lock with every new version locked `days` in `mode` (GOVERNANCE or COMPLIANCE)."""
+    return {
+        "ObjectLockEnabled": True,
+        "ObjectLockConfiguration": s3.ObjectLockConfiguration(
+            ObjectLockEnabled="Enabled",
+            Rule=s3.ObjectLockRule(DefaultRetention=s3.DefaultRetention(Mode=mode.upper(), Days=days)),
+        ),
+    }
 
 
 def object_lock(env: Environment, *, default_retention: bool) -> dict:
@@ -81,14 +94,7 @@ def object_lock(env: Environment, *, default_retention: bool) -> dict:
     on an existing versioned bucket is an in-place update, and cannot be undone."""
     if env.object_lock_mode == "none" or not default_retention:
         return {"ObjectLockEnabled": True}
-    return {
-        "ObjectLockEnabled": True,
-        "ObjectLockConfiguration": s3.ObjectLockConfiguration(
-            ObjectLockEnabled="Enabled",
-            Rule=s3.ObjectLockRule(DefaultRetention=s3.DefaultRetention(
-                Mode=env.object_lock_mode.upper(), Days=env.retention_days)),
-        ),
-    }
+    return locked_by_default(env.object_lock_mode, env.retention_days)
 
 
 def content_transition_day(env: Environment) -> int | None:
@@ -210,12 +216,21 @@ def add_replication_policy(t: Template, env: Environment, *, role: iam.Role, buc
     ))
 
 
+def replication_rule_id(env: Environment) -> str:
+    return VAULT_REPLICATION_RULE_ID if env.has_vault else REPLICATION_RULE_ID
+
+
 def replication_configuration(env: Environment, role: iam.Role, replica_bucket_arn,
                               replica_key_arn) -> s3.ReplicationConfiguration:
+    """To the replica (same account, delete markers replicated: a delete stays recoverable there
+    for the retention period), or to the vault (another account, which then owns the replicas
+    through its bucket-owner-enforced setting; delete markers never sent, and refused there anyway)."""
     destination = dict(
         Bucket=replica_bucket_arn,
         EncryptionConfiguration=s3.EncryptionConfiguration(ReplicaKmsKeyID=replica_key_arn),
     )
+    if env.has_vault:
+        destination["Account"] = env.vault.account_id
     # Replication metrics (OperationsFailedReplication, ReplicationLatency...) feed the replication
     # alarms (stack/monitoring.py). RTC needs them too; both use the 15-minute threshold, the only one offered.
     destination["Metrics"] = s3.Metrics(Status="Enabled", EventThreshold=s3.ReplicationTimeValue(Minutes=15))
@@ -224,11 +239,11 @@ def replication_configuration(env: Environment, role: iam.Role, replica_bucket_a
     return s3.ReplicationConfiguration(
         Role=GetAtt(role, "Arn"),
         Rules=[s3.ReplicationConfigurationRules(
-            Id=REPLICATION_RULE_ID,
+            Id=replication_rule_id(env),
             Status="Enabled",
             Priority=1,
             Filter=s3.ReplicationRuleFilter(Prefix=""),
-            DeleteMarkerReplication=s3.DeleteMarkerReplication(Status="Enabled"),
+            DeleteMarkerReplication=s3.DeleteMarkerReplication(Status="Disabled" if env.has_vault else "Enabled"),
             SourceSelectionCriteria=s3.SourceSelectionCriteria(
                 SseKmsEncryptedObjects=s3.SseKmsEncryptedObjects(Status="Enabled")),
             Destination=s3.ReplicationConfigurationRulesDestination(**destination),
@@ -259,11 +274,14 @@ def add_backup_bucket(t: Template, env: Environment, *, key, log_bucket, replica
     return bucket
 
 
-def add_backup_bucket_policy(t: Template, env: Environment, *, bucket: s3.Bucket, key, pruner_role) -> s3.BucketPolicy:
+def add_backup_bucket_policy(t: Template, env: Environment, *, bucket: s3.Bucket, key, pruner_role,
+                             source_bucket_name) -> s3.BucketPolicy:
     """Added after the functions: it names the pruner's role, the only one allowed to delete."""
     return t.add_resource(skip_lint(s3.BucketPolicy(
         "BackupBucketPolicy", Bucket=Ref(bucket),
-        PolicyDocument=bucket_policies.backup_bucket_policy(env, bucket, GetAtt(key, "Arn"), GetAtt(pruner_role, "Arn"))),
+        PolicyDocument=bucket_policies.backup_bucket_policy(
+            env, bucket, GetAtt(key, "Arn"), GetAtt(pruner_role, "Arn"),
+            writes=bucket_policies.write_rules(bucket, source_bucket_name))),
         TLS_STATEMENT_JOIN))
 
 

@@ -127,7 +127,13 @@ def test_year_scenario_stores_exactly_what_the_longer_term_rules_keep(local_env)
     # before the window (day 8 ran less than a day before its start), and the newest of the week before.
     assert result["final"]["kept_snapshots"] == 5
     assert result["final"]["unique_kept"] >= result["final"]["unique_retention_only"]
-    assert "6 year" in bench.table({"year": result})
+    # The vault: every kept snapshot restored from it alone, never short of a lock, and (with the
+    # default 7-day grid over 10 days) holding what the rules keep plus at most the grid's slack.
+    assert result["vault_restored"]["restored"] == result["vault_restored"]["snapshots"] == 3
+    assert result["vault_short_days"] == 0 and result["vault_restored"]["problems_total"] == 0
+    assert result["vault_over_unique"] >= 1.0
+    table = bench.table({"year": result})
+    assert "6 year" in table and "6 vault" in table
 
 
 def test_find_scenario_reads_each_snapshot_once_and_nothing_with_a_warm_cache(local_env, tmp_path):

@@ -1,6 +1,8 @@
 """Fixtures of the deploy tests: clients answered by botocore's Stubber with AWS's response shapes."""
 from __future__ import annotations
 
+import dataclasses
+
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -18,6 +20,11 @@ def stubbed(service: str):
 
 
 @pytest.fixture
+def local_env(vault_env):
+    """The deploy tests are about the stacks' deployment itself, in the one-account layout (the
+    replica stack, then the primary wired to its outputs); the vault's deploy, as the security team
+    runs it, is tested with `vault_env` (test_vault_deploy.py)."""
+    return dataclasses.replace(vault_env, vault=None)
 def cfn():
     yield from stubbed("cloudformation")
 

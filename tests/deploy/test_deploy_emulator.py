@@ -32,7 +32,8 @@ PROBE_BUCKET = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateRe
 def rendered():
     from backup_cfn.config import load_environment
 
-    return render_environment(load_environment("local"))
+    # The one-account layout, as `local_env` is in these tests (tests/deploy/conftest.py).
+    return render_environment(dataclasses.replace(load_environment("local"), vault=None))
 
 
 @pytest.fixture
@@ -238,31 +239,40 @@ def test_removing_a_stateful_resource_is_refused_unless_allowed(make, local_env,
     assert "ProbeBucket" not in {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
 
 
-def test_prod_templates_deploy_through_the_artifacts_bucket_with_protection_and_stack_policy(make, local_env):
+def test_prod_templates_deploy_through_the_artifacts_bucket_with_protection_and_stack_policy(make, local_env, tmp_path):
     from backup_cfn.config import load_environment
 
-    prod = dataclasses.replace(load_environment("prod"), endpoint_url=local_env.endpoint_url,
-                               account_id="123456789012")
+    prod = load_environment("prod")
+    # The security team's credentials: on the emulator, a role assumed in the vault's account.
+    vault = dataclasses.replace(prod.vault, profile="", role_arn=f"arn:aws:iam::{prod.vault.account_id}:role/security")
+    prod = dataclasses.replace(prod, endpoint_url=local_env.endpoint_url, account_id="123456789012", vault=vault)
     templates = render_environment(prod)
     assert len(render.wire_body(templates[0]).encode()) > render.INLINE_TEMPLATE_LIMIT
+    vault_deployment = Deployment(prod, Clients.for_vault(prod), console(), poll=NO_WAIT, templates=templates,
+                                  build_package=package_builder(tmp_path / "vault-src"),
+                                  validate=False, commit="0123abc")
+    assert vault_deployment.run(Options(yes=True), vault=True)["vault"].outcome == "executed"
+    vault_stack = aws.vault_client(prod, "cloudformation").describe_stacks(StackName=vault.stack_name)["Stacks"][0]
+    assert vault_stack["EnableTerminationProtection"] is True
     deployment = make(env=prod, templates=templates)
-    results = deployment.run(Options(yes=True))
+    # prod's backups are compliance-locked (with a vault, governance is refused): accepted knowingly.
+    accepted = Options(yes=True, accept=frozenset({"compliance-lock:BackupBucket"}))
+    results = deployment.run(accepted)
 
-    assert {k: r.outcome for k, r in results.items()} == {"replica": "executed", "primary": "executed"}
+    assert {k: r.outcome for k, r in results.items()} == {"primary": "executed"}
     bucket = artifacts.artifacts_bucket(deployment.clients.cloudformation, poll=NO_WAIT, console=console())
     uploaded = deployment.clients.s3.list_objects_v2(Bucket=bucket, Prefix="templates/")["Contents"]
     assert [o["Key"] for o in uploaded] == [
         f"templates/{hashlib.sha256(render.wire_body(templates[0]).encode()).hexdigest()}.json"]
     cfn = deployment.clients.cloudformation
     assert _stack(prod)["EnableTerminationProtection"] is True
-    assert _stack(prod, "replica")["EnableTerminationProtection"] is True
     policy = json.loads(cfn.get_stack_policy(StackName=prod.stack_name)["StackPolicyBody"])
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"][0]
     assert deny["Action"] == ["Update:Replace", "Update:Delete"]
     assert {"LogicalResourceId/BackupBucket", "LogicalResourceId/BackupKey", "LogicalResourceId/RunsTable",
             "LogicalResourceId/WorkerLogGroup"} <= set(deny["Resource"])
     assert not any("Queue" in r for r in deny["Resource"])
-    assert make(env=prod, templates=templates).run(Options(yes=True))["primary"].outcome == "no changes"
+    assert make(env=prod, templates=templates).run(accepted)["primary"].outcome == "no changes"
 
 
 def test_template_over_the_inline_limit_goes_through_the_artifacts_bucket(make, local_env, rendered):

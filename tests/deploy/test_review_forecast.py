@@ -92,6 +92,59 @@ def test_a_shorter_compliance_period_or_governance_is_no_compliance_finding():
         assert not any(k.startswith("compliance-lock") for k in findings(inp))
 
 
+# --- the vault ---------------------------------------------------------------------------------------
+
+def vault_bucket(**properties) -> dict:
+    return {"Resources": {"VaultBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
+                                          "Properties": properties}}}
+
+
+def test_the_vaults_lock_may_start_and_grow_with_a_warning_and_never_shrink():
+    created = forecast_input([change("Add", "VaultBucket", "AWS::S3::Bucket")], None,
+                             resources(vault_bucket(**lock("COMPLIANCE", 68))))
+    assert findings(created)["vault-lock:VaultBucket"][0] == WARNING   # by design: no compliance-lock refusal
+    assert not any(k.startswith("compliance-lock") for k in findings(created))
+    for after, kind in ((lock("COMPLIANCE", 75), "vault-lock"), (lock("COMPLIANCE", 30), "vault-lock-shortened"),
+                        (lock("GOVERNANCE", 68), "vault-lock-shortened"), ({}, "vault-lock-shortened")):
+        inp = forecast_input([change("Modify", "VaultBucket", "AWS::S3::Bucket")],
+                             resources(vault_bucket(**lock("COMPLIANCE", 68))), resources(vault_bucket(**after)))
+        severity, _ = findings(inp)[f"{kind}:VaultBucket"]
+        assert severity == (WARNING if kind == "vault-lock" else BLOCKING), after
+
+
+def lock_function(**variables) -> dict:
+    return {"Resources": {"VaultLockFunction": {"Type": "AWS::Lambda::Function", "Properties": {
+        "Environment": {"Variables": {k: str(v) for k, v in variables.items()}}}}}}
+
+
+def test_the_vault_keeping_less_from_now_on_is_refused():
+    old = resources(lock_function(RETENTION_DAYS=60, KEEP_MONTHLY=12))
+    for new, refused in ((lock_function(RETENTION_DAYS=60, KEEP_MONTHLY=6), True),
+                         (lock_function(RETENTION_DAYS=30, KEEP_MONTHLY=12), True),
+                         (lock_function(RETENTION_DAYS=90, KEEP_MONTHLY=12, KEEP_YEARLY=2), False)):
+        inp = forecast_input([change("Modify", "VaultLockFunction", "AWS::Lambda::Function")], old, resources(new))
+        found = findings(inp).get("vault-rules-shortened:VaultLockFunction")
+        assert (found is not None and found[0] == BLOCKING) == refused, new
+
+
+def replicating(status: str = "Enabled", account: str = "444455556666", **extra) -> dict:
+    rule = {"Id": "ReplicateNewBackupsToVault", "Status": status, "Priority": 1, "Filter": {"Prefix": ""},
+            "Destination": {"Bucket": "arn:aws:s3:::vault", "Account": account}, **extra}
+    return {"ReplicationConfiguration": {"Role": "arn:aws:iam::123456789012:role/r", "Rules": [rule]}}
+
+
+def test_production_stopping_or_redirecting_its_replication_into_the_vault_is_refused():
+    before = resources(bucket(**replicating()))
+    for after, what in ((bucket(**replicating("Disabled")), "disabled"), (bucket(), "removed"),
+                        (bucket(**replicating(account="999999999999")), "sent to account 999999999999")):
+        inp = forecast_input([change("Modify", "DataBucket", "AWS::S3::Bucket")], before, resources(after))
+        severity, message = findings(inp)["vault-replication-stopped:DataBucket"]
+        assert severity == BLOCKING and what in message
+    same = forecast_input([change("Modify", "DataBucket", "AWS::S3::Bucket")], before,
+                          resources(bucket(**replicating(Priority=2))))
+    assert "vault-replication-stopped:DataBucket" not in findings(same)
+
+
 def test_turning_object_lock_on_warns_that_it_cannot_be_turned_off():
     inp = forecast_input([change("Modify", "DataBucket", "AWS::S3::Bucket")], resources(bucket()),
                          resources(bucket(**lock("GOVERNANCE", 30))))

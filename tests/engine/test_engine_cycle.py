@@ -151,7 +151,11 @@ def test_a_directory_restore_refuses_a_file_whose_content_is_damaged_and_restore
     put(engine, "erin", "b.pdf", B1)
     assert backup(engine)["status"] == runs.SUCCEEDED
     bucket = engine.settings.backup_bucket
-    engine.s3.put_object(Bucket=bucket, Key=naming.content_key(sha(B1)), Body=b"X" * len(B1))
+    # Damaged in every version (a written-over version alone is read through: engine/readback.py).
+    key = naming.content_key(sha(B1))
+    for version in engine.s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+        engine.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+    engine.s3.put_object(Bucket=bucket, Key=key, Body=b"X" * len(B1))
     report = restore_to_directory(engine.s3, bucket, load_for_restore(engine.s3, bucket, "erin"), tmp_path / "out")
     assert report.problems == [f"b.pdf: content {sha(B1)[:16]} hashes to {sha(b'X' * len(B1))[:16]}: corrupt; "
                                "not restored"]

@@ -480,11 +480,13 @@ def test_retention_changes_follow_but_never_shorten_a_replicas_lock(local_env):
     _caught_up(local_env)
     replica = s3.head_object(Bucket="replica", Key="a")
     assert (replica["ObjectLockMode"], replica["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", latest)
-    # Production shortens its own copy's lock (moto lets it): the replica's compliance lock stands,
-    # as Object Lock holds it against everyone ("its retention period can't be shortened").
-    s3.put_object_retention(Bucket="source", Key="a", BypassGovernanceRetention=True,
-                            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": later})
+    # Shortening the source's compliance lock is refused, as Object Lock refuses it to everyone ("its
+    # retention period can't be shortened"; patches/s3_objectlock.py), and the replica's stands.
+    with pytest.raises(ClientError) as refused:
+        s3.put_object_retention(Bucket="source", Key="a", BypassGovernanceRetention=True,
+                                Retention={"Mode": "GOVERNANCE", "RetainUntilDate": later})
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
     _caught_up(local_env)
-    assert s3.head_object(Bucket="source", Key="a")["ObjectLockRetainUntilDate"] == later
+    assert s3.head_object(Bucket="source", Key="a")["ObjectLockRetainUntilDate"] == latest
     replica = s3.head_object(Bucket="replica", Key="a")
     assert (replica["ObjectLockMode"], replica["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", latest)

@@ -110,9 +110,12 @@ def test_users_are_restored_in_parallel_on_a_bounded_pool(engine):
 
 
 def test_a_user_that_fails_does_not_stop_the_others(engine, environments, tmp_path):
-    # ben's own report is gone from the store (content deleted): ben fails, ann, cy and dee do not.
-    engine.s3.delete_object(Bucket=engine.settings.backup_bucket,
-                            Key=naming.content_key(hashlib.sha256(FILES["ben"]["reports/q1.pdf"]).hexdigest()))
+    # ben's own report is gone from the store (content deleted, every version of it: a delete marker
+    # alone is read through): ben fails, ann, cy and dee do not.
+    bucket = engine.settings.backup_bucket
+    key = naming.content_key(hashlib.sha256(FILES["ben"]["reports/q1.pdf"]).hexdigest())
+    for version in engine.s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+        engine.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
     result = restore_cli(environments, "--all-users", "--to", str(tmp_path / "dr"))
     assert error_line(result) == "Error: 1 of 4 user(s) not restored: ben"
     assert "users not restored" in result.output and "reports/q1.pdf: content" in result.output

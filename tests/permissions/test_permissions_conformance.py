@@ -44,6 +44,9 @@ from backup_cfn.local import server
 from backup_cfn.local.capture_source import drain as drain_capture_queue
 from backup_cfn.local.runner import drain_queue, invoke_initiator
 
+from backup_cfn.engine.vault import vault_catalog
+from backup_cfn.engine.verify import verify_vault
+from vault_support import make_vault, replicate_into
 from engine_support import (
     DEAD_LETTER,
     INITIATOR,
@@ -70,7 +73,11 @@ def recorded(emulator_endpoint, tmp_path_factory):
     env = replace(load_environment("local"), endpoint_url=emulator_endpoint)
     # Small multipart copies, so the worker's path for content over 5 GiB runs too.
     engine = make_engine(env, multipart_threshold=5 * MiB, multipart_part_size=5 * MiB)
-    calls = Recorder()
+    # The vault in its own account, replicated into besides the replica: its principals' calls are
+    # evaluated against the vault layout (prod, local), the replica's against the one-account one (dev).
+    vault = make_vault(env, engine.clock, default_lock_days=1, max_arrival_hours=None)
+    replicate_into(engine, vault, besides_the_replica=True)
+    calls, replica_calls, vault_calls = Recorder(), Recorder(), Recorder()
     source, backup_bucket = engine.settings.source_bucket, engine.settings.backup_bucket
     uploader = engine.as_role(SOURCE_CLIENT, calls)
 
@@ -151,7 +158,7 @@ def recorded(emulator_endpoint, tmp_path_factory):
     # The replica, as the emulator's S3 replication fills it; then the disaster-recovery restore from it alone.
     replica = engine.outputs[contract.OUTPUT_REPLICA_BUCKET]
     assert server.wait_for_replication(env.endpoint_url)["failed"] == 0
-    replica_operator = engine.as_role(OPERATOR, calls, region=env.replica_region)
+    replica_operator = engine.as_role(OPERATOR, replica_calls, region=env.replica_region)
     restore(replica_operator.s3, replica, user="client-0003", to=str(tmp_path_factory.mktemp("from-replica")))
     # Disaster recovery: every user at once, from the replica alone, to a folder and to a bucket.
     restore_many(replica_operator.s3, replica, users=None, to=str(tmp_path_factory.mktemp("from-replica-all")),
@@ -178,6 +185,32 @@ def recorded(emulator_endpoint, tmp_path_factory):
     drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=1)
     restore_service.reports(target, restore_id)
 
+    # The vault's own life, as its roles: the lock function's daily pass (and a user's arrival),
+    # the weekly drill, and every restore and check from the vault alone.
+    from handlers import vault_drill, vault_lock
+
+    handler_runtime.configure_vault(vault.as_role("VaultLockFunctionRole", vault_calls), vault.settings)
+    vault_lock.handler({}, context("vault-lock"))
+    vault_lock.handler({"detail-type": "Object Created", "detail": {"object": {
+        "key": naming.manifest_key("client-0001", second_run)}}}, context("vault-lock"))
+    handler_runtime.configure_vault(vault.as_role("VaultDrillFunctionRole", vault_calls), vault.settings)
+    vault_drilled = vault_drill.handler({"users": 2}, context("vault-drill"))
+    reader = vault.as_role("VaultRestoreRole", vault_calls)
+    catalog = vault_catalog(reader.s3, vault.bucket)
+    restore(reader.s3, vault.bucket, user="client-0001", to=str(tmp_path_factory.mktemp("from-vault")), vault=catalog)
+    restore_many(reader.s3, vault.bucket, users=None, to=str(tmp_path_factory.mktemp("from-vault-all")),
+                 source="vault", vault=catalog)
+    vault_checked = verify_vault(reader, vault.settings, sample_percent=100)
+    vault_calls.declare("VaultRestoreRole", "cloudformation", "DescribeStacks", {"StackName": env.vault.stack_name},
+                        env.vault.region, {env.vault.stack_name: REPLICA_STACK})
+    vault_calls.declare("VaultRestoreRole", "lambda", "Invoke", {"FunctionName": "vault-drill"}, env.vault.region,
+                        {"vault-drill": "VaultDrillFunction"})
+    # HeadObject answers a version's lock only to a caller allowed s3:GetObjectRetention (S3 User
+    # Guide, "Object Lock considerations"): the lock function and verify read locks that way.
+    for role in ("VaultLockFunctionRole", "VaultRestoreRole"):
+        vault_calls.declare(role, "s3", "GetObjectRetention", {"Bucket": vault.bucket, "Key": "manifests/u/x.json.gz",
+                                                               "VersionId": "v"}, env.vault.region, vault.aliases)
+
     # Garbage collection past the retention, through the pruner's handler.
     from handlers import pruner, runtime
 
@@ -186,13 +219,16 @@ def recorded(emulator_endpoint, tmp_path_factory):
     collected = pruner.handler({}, context("pruner"))
 
     aliases = {**engine.aliases, env.stack_name: PRIMARY_STACK, env.replica_stack_name: REPLICA_STACK}
-    for stack, region in ((env.stack_name, env.region), (env.replica_stack_name, env.replica_region)):
-        calls.declare(OPERATOR, "cloudformation", "DescribeStacks", {"StackName": stack}, region, aliases)
+    calls.declare(OPERATOR, "cloudformation", "DescribeStacks", {"StackName": env.stack_name}, env.region, aliases)
+    replica_calls.declare(OPERATOR, "cloudformation", "DescribeStacks", {"StackName": env.replica_stack_name},
+                          env.replica_region, aliases)
     for function, logical in (("initiator", "InitiatorFunction"), ("drill", "DrillFunction")):
         calls.declare(OPERATOR, "lambda", "Invoke", {"FunctionName": f"backup-cfn-local-{function}"}, env.region,
                       {**aliases, f"backup-cfn-local-{function}": logical})
-    return {"calls": calls.distinct(), "tags": tags, "collected": collected, "engine": engine, "drill": drilled,
-            "split": split, "split_job": split_job, "dead_run": dead_run, "by_stack": by_stack}
+    return {"calls": calls.distinct(), "replica_calls": replica_calls.distinct(), "vault_calls": vault_calls.distinct(),
+            "tags": tags, "collected": collected, "engine": engine, "drill": drilled, "split": split,
+            "split_job": split_job, "dead_run": dead_run, "vault_drill": vault_drilled, "vault_verify": vault_checked,
+            "by_stack": by_stack}
 
 
 def split_over_invocations(worker_clients, settings) -> int:
@@ -264,8 +300,32 @@ def test_content_copies_carry_no_tags_of_the_source_object(recorded):
 
 @pytest.mark.parametrize("env_name", ENVS)
 def test_every_recorded_call_is_allowed_by_the_committed_templates(recorded, env_name):
-    denials = check_calls(build_model(load_environment(env_name)), recorded["calls"])
+    """Every environment: the primary's principals. The disaster-recovery reads of its own layout:
+    the replica's under RestoreRole (one account), the vault's under the vault's roles."""
+    env = load_environment(env_name)
+    calls = recorded["calls"] + (recorded["vault_calls"] if env.has_vault else recorded["replica_calls"])
+    denials = check_calls(build_model(env), calls)
     assert not denials, "\n".join(d.line() for d in denials)
+
+
+def test_the_vault_principals_ran_every_path(recorded):
+    operations = {(c.principal, f"{c.service}.{c.operation}") for c in recorded["vault_calls"]}
+    assert {("VaultLockFunctionRole", "s3.PutObjectRetention"), ("VaultLockFunctionRole", "s3.GetObjectRetention"),
+            ("VaultLockFunctionRole", "s3.ListObjectVersions"), ("VaultLockFunctionRole", "dynamodb.PutItem"),
+            ("VaultDrillFunctionRole", "s3.GetObject"), ("VaultRestoreRole", "s3.ListObjectVersions"),
+            ("VaultRestoreRole", "s3.GetObjectRetention")} <= operations
+    assert recorded["vault_drill"]["result"] == "PASSED"
+    assert recorded["vault_verify"].ok, recorded["vault_verify"].problems
+
+
+@pytest.mark.parametrize("env_name", ("prod", "local"))
+def test_production_principals_reach_nothing_in_the_vault(recorded, env_name):
+    """The calls the vault's roles made, made instead by production's restore role: AWS refuses
+    every one (cross-account, no statement lets it in)."""
+    moved = [replace(c, principal=OPERATOR) for c in recorded["vault_calls"] if c.service == "s3"]
+    denials = check_calls(build_model(load_environment(env_name)), moved)
+    assert denials and {d.what for d in denials} >= {"s3.GetObject", "s3.ListObjectVersions"}
+    assert all("deny" in d.explanation for d in denials)
 
 
 @pytest.mark.parametrize("env_name", ENVS)

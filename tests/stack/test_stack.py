@@ -14,7 +14,8 @@ def _template(outputs: dict[str, str]) -> str:
     })
 
 
-def test_stack_outputs_merges_primary_and_replica(local_env):
+def test_stack_outputs_merges_primary_and_replica(one_account_env):
+    local_env = one_account_env
     aws.client(local_env, "cloudformation").create_stack(
         StackName=local_env.stack_name, TemplateBody=_template({"BackupBucketName": "b", "Shared": "primary"}))
     aws.client(local_env, "cloudformation", local_env.replica_region).create_stack(

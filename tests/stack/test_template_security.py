@@ -11,8 +11,10 @@ from backup_cfn.contract import JOB_MAX_RECEIVES, WORKER_TIMEOUT_SECONDS
 
 from template_helpers import (
     ENV_NAMES,
+    ONE_ACCOUNT_ENV_NAMES,
     as_list,
     build_with,
+    disaster_recovery,
     policy_documents,
     primary,
     props,
@@ -22,11 +24,11 @@ from template_helpers import (
     statements,
 )
 
-ALL = [(name, kind) for name in ENV_NAMES for kind in ("primary", "replica")]
+ALL = [(name, kind) for name in ENV_NAMES for kind in ("primary", "disaster-recovery")]
 
 
 def template_of(env_name: str, kind: str) -> dict:
-    return primary(env_name) if kind == "primary" else replica(env_name)
+    return primary(env_name) if kind == "primary" else disaster_recovery(env_name)
 
 
 @pytest.mark.parametrize("env_name,kind", ALL)
@@ -209,7 +211,7 @@ def test_functions_use_kms_only_through_services(env_name):
                     assert "kms:ViaService" in statement["Condition"]["StringEquals"], role
 
 
-@pytest.mark.parametrize("env_name", ENV_NAMES)
+@pytest.mark.parametrize("env_name", ONE_ACCOUNT_ENV_NAMES)
 def test_replication_goes_to_the_replica_stack_in_the_other_region(env_name):
     template, replica_template = primary(env_name), replica(env_name)
     config = props(template, "BackupBucket")["ReplicationConfiguration"]
@@ -507,10 +509,14 @@ def test_access_logs_delivered_by_the_logging_service_held_to_this_account(env_n
 # --- object lock ---------------------------------------------------------------------------
 
 def test_object_lock_default_retention_matches_retention_in_both_regions():
-    for template, bucket in ((primary("prod"), "BackupBucket"), (replica("prod"), "ReplicaBucket")):
+    governance = build_with("dev", object_lock_mode="governance")
+    for template, bucket, mode, *days in ((primary("prod"), "BackupBucket", "COMPLIANCE"),
+                                   (disaster_recovery("prod"), "VaultBucket", "COMPLIANCE", 61),
+                                   (governance[0], "BackupBucket", "GOVERNANCE"),
+                                   (governance[1], "ReplicaBucket", "GOVERNANCE")):
         p = props(template, bucket)
         assert p["ObjectLockEnabled"] is True
-        assert p["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 60}
+        assert p["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {"Mode": mode, "Days": (days or [60])[0]}
     # Without a mode, Object Lock is on (Control Tower's CT.S3.PR.9) with no default retention.
     assert props(primary("dev"), "BackupBucket")["ObjectLockEnabled"] is True
     assert "ObjectLockConfiguration" not in props(primary("dev"), "BackupBucket")

@@ -7,9 +7,12 @@ from functools import lru_cache
 
 from backup_cfn.config import load_environment, load_environments
 from backup_cfn.stack.render import render
-from backup_cfn.stack.template import build_replica_template, build_template
+from backup_cfn.stack.template import build_dr_template, build_replica_template, build_template
 
 ENV_NAMES = tuple(load_environments())
+# Environments in the one-account layout (their disaster-recovery copy is the same-account replica).
+ONE_ACCOUNT_ENV_NAMES = tuple(name for name, env in load_environments().items() if not env.has_vault)
+VAULT_ENV_NAMES = tuple(name for name in ENV_NAMES if name not in ONE_ACCOUNT_ENV_NAMES)
 
 
 @lru_cache(maxsize=None)
@@ -20,6 +23,12 @@ def primary(env_name: str) -> dict:
 @lru_cache(maxsize=None)
 def replica(env_name: str) -> dict:
     return json.loads(render(build_replica_template(load_environment(env_name))))
+
+
+@lru_cache(maxsize=None)
+def disaster_recovery(env_name: str) -> dict:
+    """The environment's second template: its vault's, or its replica's."""
+    return json.loads(render(build_dr_template(load_environment(env_name))))
 
 
 def build_with(env_name: str, **changes) -> tuple[dict, dict]:

@@ -24,11 +24,32 @@ def _retention(properties: dict) -> tuple[str, int]:
     return str(rule.get("Mode", "")).upper(), days
 
 
+VAULT_BUCKET = "VaultBucket"   # compliance-locked by design (docs/vault.md)
+
+
+def vault_lock(inp: ForecastInput, change, old_mode: str, old_days: int, new_mode: str, new_days: int) -> list[Finding]:
+    """The vault's default lock may start and grow; a change that shortens it or weakens its mode
+    is refused: every version written from then on would be held less than the rules need."""
+    if change.action == "Add" or (new_mode == old_mode and new_days >= old_days):
+        if change.action == "Add" or new_days > old_days:
+            return [Finding("vault-lock", change.logical_id, WARNING, (
+                f"the vault locks every new version in {new_mode or 'no'} mode for {new_days} days (was "
+                f"{f'{old_mode}, {old_days} days' if old_mode else 'nothing'}): by design, nobody can delete them "
+                "earlier (docs/vault.md)"))]
+        return []
+    return [Finding("vault-lock-shortened", change.logical_id, BLOCKING, (
+        f"the vault's default lock becomes {new_mode or 'none'}, {new_days} days (was {old_mode}, {old_days} days): "
+        "new versions would be held less than the retention rules need, and a weaker mode lets them be lifted"))]
+
+
 def object_lock(inp: ForecastInput) -> list[Finding]:
     findings = []
     for change in inp.changes_of("AWS::S3::Bucket", ("Add", "Modify")):
         old, new = inp.old_properties(change.logical_id), inp.new_properties(change.logical_id)
         (old_mode, old_days), (new_mode, new_days) = _retention(old), _retention(new)
+        if change.logical_id == VAULT_BUCKET:
+            findings += vault_lock(inp, change, old_mode, old_days, new_mode, new_days)
+            continue
         if new_mode == "COMPLIANCE" and (old_mode != "COMPLIANCE" or new_days > old_days):
             was = f"{old_mode or 'no'} lock, {old_days} days" if old_mode else "no default lock"
             findings.append(Finding("compliance-lock", change.logical_id, BLOCKING, (
@@ -173,7 +194,56 @@ def custom_name_replacement(inp: ForecastInput) -> list[Finding]:
     return findings
 
 
-OFFLINE_CHECKS = (object_lock, lifecycle_shortened, key_lockout, replication_changed, names_valid, custom_name_replacement)
+# --- the vault's own rules, and production's replication into it -------------------------------------------
+
+VAULT_RULE_VARIABLES = ("RETENTION_DAYS", "KEEP_WEEKLY", "KEEP_MONTHLY", "KEEP_YEARLY")
+
+
+def vault_rules_shortened(inp: ForecastInput) -> list[Finding]:
+    """The lock function's retention rules decide how long the vault locks what it holds: a change
+    that keeps less from then on is refused (locks already given stay: compliance mode)."""
+    findings = []
+    for change in inp.changes_of("AWS::Lambda::Function", ("Modify",)):
+        if change.logical_id != "VaultLockFunction":
+            continue
+        old = property_at(inp.old_properties(change.logical_id), "Environment", "Variables") or {}
+        new = property_at(inp.new_properties(change.logical_id), "Environment", "Variables") or {}
+        shorter = [f"{name} {old[name]} -> {new.get(name, 0)}" for name in VAULT_RULE_VARIABLES
+                   if str(old.get(name, "0")).isdigit() and str(new.get(name, "0")).isdigit()
+                   and int(new.get(name, 0)) < int(old.get(name, 0))]
+        if shorter:
+            findings.append(Finding("vault-rules-shortened", change.logical_id, BLOCKING, (
+                f"the vault would keep less from now on ({', '.join(shorter)}): snapshots it keeps today would "
+                "lose their lock extensions; change the rules in the vault only after the primary's")))
+    return findings
+
+
+def _vault_rules(properties: dict) -> dict[str, tuple]:
+    rules = property_at(properties, "ReplicationConfiguration", "Rules") or []
+    return {str(rule.get("Id", n)): (str(rule.get("Status")), compact(property_at(rule, "Destination", "Account")))
+            for n, rule in enumerate(rules) if isinstance(rule, dict) and property_at(rule, "Destination", "Account")}
+
+
+def vault_replication_stopped(inp: ForecastInput) -> list[Finding]:
+    """Production stopping or redirecting its replication into the vault: the one thing it can do to
+    the vault, refused here and alarmed there (NothingReplicatedAlarm)."""
+    findings = []
+    for change in inp.changes_of("AWS::S3::Bucket", ("Modify",)):
+        old = _vault_rules(inp.old_properties(change.logical_id))
+        new = _vault_rules(inp.new_properties(change.logical_id))
+        for rule_id, (status, account) in old.items():
+            after = new.get(rule_id)
+            if status == "Enabled" and (after is None or after[0] != "Enabled" or after[1] != account):
+                what = "removed" if after is None else ("disabled" if after[0] != "Enabled" else
+                                                         f"sent to account {after[1]}")
+                findings.append(Finding("vault-replication-stopped", change.logical_id, BLOCKING, (
+                    f"replication rule {rule_id} into the vault (account {account}) is {what}: new backups "
+                    "would no longer reach the copy production cannot destroy")))
+    return findings
+
+
+OFFLINE_CHECKS = (object_lock, lifecycle_shortened, key_lockout, replication_changed, names_valid, custom_name_replacement,
+                  vault_rules_shortened, vault_replication_stopped)
 
 
 def run(inp: ForecastInput, accepted: frozenset[str] = frozenset()) -> tuple[Finding, ...]:

@@ -15,7 +15,7 @@ def apply_patches() -> None:
     from moto.cloudformation import models as cfn_models
 
     from backup_cfn.local.patches import (awslambda, cloudformation, cloudwatch, dynamodb, ec2, kms, replication, s3,
-                                          s3events)
+                                          s3_objectlock, s3events)
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -39,6 +39,11 @@ def apply_patches() -> None:
     dynamodb.patch_table_updates()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()
+    s3_objectlock.patch_bucket_lifecycle()   # after s3.patch_bucket_properties, which it wraps
+    s3_objectlock.patch_object_lock_retention()
+    s3_objectlock.patch_get_object_retention()
+    s3_objectlock.patch_clock()
+    s3_objectlock.patch_control_endpoints()
     apply_speed_patches()
     cfn_models._backup_cfn_patched = True
 
@@ -46,7 +51,7 @@ def apply_patches() -> None:
 def apply_speed_patches() -> None:
     """The patches that change what a request costs, not what it answers (tests/local/emulator_costs.py
     measures moto with and without them)."""
-    from backup_cfn.local.patches import core, dynamodb, s3, serving, sqs
+    from backup_cfn.local.patches import core, dynamodb, s3, s3_versions, serving, sqs
 
     core.patch_clock()  # before the patches below: they read the clock through the names it rebinds
     core.patch_action_lookup()
@@ -56,6 +61,7 @@ def apply_speed_patches() -> None:
     serving.patch_header_parsing()
     sqs.patch_queue_scans()
     s3.patch_list_index()
+    s3_versions.patch_list_object_versions()   # after the list index it reads
     dynamodb.patch_expression_cache()
     dynamodb.patch_expression_traversal()
     dynamodb.patch_attribute_value_serializer()

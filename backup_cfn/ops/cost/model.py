@@ -112,7 +112,10 @@ def our_holdings(facts: Facts, w: Workload) -> Holdings:
     c, kept = w.daily_change, facts.kept_after_change_days
     long_term = long_term_share(facts, c)
     growth = 1 + c * kept + long_term          # current content plus superseded-but-referenced content
-    for bucket, noncurrent_days in (("primary", facts.deleted_version_days), ("replica", facts.retention_days)):
+    # The vault keeps no deleted version (it receives no deletes); what its locks hold a few days past
+    # need is the slack (docs/vault.md): counted like noncurrent days.
+    dr_noncurrent = facts.vault_slack_days if facts.vault else facts.retention_days
+    for bucket, noncurrent_days in (("primary", facts.deleted_version_days), ("replica", dr_noncurrent)):
         for size_gb, count, large in ((w.large_gb * w.unique, w.large_objects * w.unique, True),
                                       (w.small_gb * w.unique, w.small_objects * w.unique, False)):
             if large and facts.transition_day is not None:
@@ -179,6 +182,8 @@ class Activity:
     lambda_invocations: float = 0.0
     replicated_objects: float = 0.0
     replicated_gb: float = 0.0
+    vault_get: float = 0.0            # the lock extender's HEADs and GETs in the vault
+    vault_put: float = 0.0            # its listings and PutObjectRetention calls
     transitions_ia: float = 0.0
     transitions_glacier: float = 0.0
     ddb_storage_gb: float = 0.0
@@ -246,12 +251,36 @@ def our_activity(facts: Facts, w: Workload) -> Activity:
         a.lambda_gb_seconds += drill_seconds * facts.drill_gb * DRILLS_PER_DAY
         a.lambda_invocations += DRILLS_PER_DAY
 
-    # every new object and every delete marker (the collector's deletes replicate) is a PUT in the replica
-    a.replicated_objects = new_contents + users + new_contents + users
+    # every new object is a PUT in the replica, and so is every delete marker, except into the vault
+    # (its replication sends none)
+    a.replicated_objects = new_contents + users + (0 if facts.vault else new_contents + users)
     a.replicated_gb = new_gb + users * manifest_gb(w)
+    if facts.vault:
+        _vault_activity(facts, w, a, new_contents, per_user)
     if facts.transition_day is not None:
         a.transitions_ia = 2 * w.large_objects * w.unique * c
     return a
+
+
+def _vault_activity(facts: Facts, w: Workload, a: Activity, new_contents: float, per_user: float) -> None:
+    """The lock extender (engine/vault_locks.py), per day: each arriving manifest's user pass lists
+    the user's manifests, reads the new snapshot and the one covering it, HEADs and locks every new
+    content to its snapshot's grid date (arrivals are locked for the retention alone), and once per
+    step re-locks everything each user keeps (a HEAD and a PutObjectRetention per content),
+    recording each snapshot; the daily pass lists every manifest; the weekly vault drill reads like
+    the primary's."""
+    users = w.users
+    manifests_kept = users * (facts.retention_days + 1 + len(facts.long_term_ages()))
+    relocked = w.objects * w.unique / facts.vault_step_days
+    a.vault_get += users * 2 + new_contents + relocked
+    a.vault_put += (users * _pages(manifests_kept / users) + _pages(manifests_kept) + relocked + new_contents
+                    + users / facts.vault_step_days)
+    a.kms_without_bucket_keys += users * 2
+    a.ddb_write_units += users
+    a.ddb_read_units += users
+    seconds = (users * JOB_OVERHEAD_SECONDS + (users * 3 + new_contents + 2 * relocked) * REQUEST_SECONDS / WORKER_THREADS)
+    a.lambda_gb_seconds += seconds * 1.0
+    a.lambda_invocations += users + 1
 
 
 def reference_activity(facts: Facts, w: Workload) -> Activity:
@@ -307,26 +336,27 @@ def _n(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def storage_items(h: Holdings, prices: Prices) -> list[LineItem]:
+def storage_items(h: Holdings, prices: Prices, dr_label: str = "replica") -> list[LineItem]:
     s3 = prices["s3"]
     items = []
     for bucket in ("primary", "replica"):
+        label = {"replica": dr_label}.get(bucket, bucket)
         standard = h.gb.get((bucket, STANDARD), 0.0)
         if standard:
-            items.append(LineItem(f"S3 {bucket}: {STANDARD}", f"{standard:,.1f} GB-mo", prices.standard_storage(standard)))
+            items.append(LineItem(f"S3 {label}: {STANDARD}", f"{standard:,.1f} GB-mo", prices.standard_storage(standard)))
         ia = h.gb.get((bucket, IA), 0.0)
         if ia:
             billed = ia_billable_gb(ia, h.objects.get((bucket, IA), 0.0), s3["standard_ia_min_billable_kib"])
-            items.append(LineItem(f"S3 {bucket}: {IA}", f"{billed:,.1f} GB-mo", billed * s3["standard_ia_gb_month"]))
+            items.append(LineItem(f"S3 {label}: {IA}", f"{billed:,.1f} GB-mo", billed * s3["standard_ia_gb_month"]))
         glacier = h.gb.get((bucket, GLACIER), 0.0)
         if glacier:
-            items.append(LineItem(f"S3 {bucket}: {GLACIER}", f"{glacier:,.1f} GB-mo",
+            items.append(LineItem(f"S3 {label}: {GLACIER}", f"{glacier:,.1f} GB-mo",
                                   glacier * s3["glacier_flexible_gb_month"]))
         early = (h.early_gb.get((bucket, IA), 0.0) * s3["standard_ia_gb_month"]
                  + h.early_gb.get((bucket, GLACIER), 0.0) * s3["glacier_flexible_gb_month"])
         if early:
             early_gb = h.early_gb.get((bucket, IA), 0.0) + h.early_gb.get((bucket, GLACIER), 0.0)
-            items.append(LineItem(f"S3 {bucket}: early deletion/transition", f"{early_gb:,.1f} GB-mo", early))
+            items.append(LineItem(f"S3 {label}: early deletion/transition", f"{early_gb:,.1f} GB-mo", early))
     return items
 
 
@@ -341,8 +371,13 @@ def activity_items(facts: Facts, a: Activity, prices: Prices, *, bucket_keys: bo
     items.append(LineItem("S3 lifecycle transitions", f"{_n((a.transitions_ia + a.transitions_glacier) * m)}/mo", transitions))
     items.append(LineItem("Replication: inter-region transfer", f"{a.replicated_gb * m:,.1f} GB/mo",
                           a.replicated_gb * m * s3["replication_transfer_inter_region_gb"]))
-    items.append(LineItem("Replication: PUTs in the replica", f"{_n(a.replicated_objects * m)}/mo",
+    items.append(LineItem(f"Replication: PUTs in the {facts.dr_label}", f"{_n(a.replicated_objects * m)}/mo",
                           a.replicated_objects * m / 1000 * s3["put_copy_post_list_per_1000"]))
+    if facts.vault:
+        items.append(LineItem("Vault locks: HEAD/GET, list and PutObjectRetention",
+                              f"{_n(a.vault_get * m)} + {_n(a.vault_put * m)}/mo",
+                              a.vault_get * m / 1000 * s3["get_head_other_per_1000"]
+                              + a.vault_put * m / 1000 * s3["put_copy_post_list_per_1000"]))
     # Replication metrics are on in every environment: the replication alarms read them.
     items.append(LineItem("Replication metrics (alarms)", f"{s3['replication_metrics_per_rule']} metrics",
                           s3["replication_metrics_per_rule"] * prices["cloudwatch"]["custom_metric_month"]))
@@ -420,7 +455,7 @@ def estimate(env: Environment, workload: Workload, prices: Prices | None = None,
     prices = prices or load_prices(env.region)
     facts = facts or environment_facts(env)
     ours = Scenario("this design", tuple(
-        storage_items(our_holdings(facts, workload), prices)
+        storage_items(our_holdings(facts, workload), prices, facts.dr_label)
         + activity_items(facts, our_activity(facts, workload), prices, bucket_keys=facts.bucket_keys)
         + continuous_items(facts, workload, prices, LineItem)))
     reference = Scenario("reference lifecycle", tuple(

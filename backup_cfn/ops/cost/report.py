@@ -15,7 +15,7 @@ def _money(value: float) -> str:
     return f"${value:,.2f}"
 
 
-_GROUPS = ("S3 primary", "S3 replica", "AWS Backup", "S3 requests", "S3 lifecycle", "Replication", "KMS", "  KMS")
+_GROUPS = ("S3 primary", "S3 replica", "S3 vault", "AWS Backup", "S3 requests", "S3 lifecycle", "Replication", "KMS", "  KMS")
 
 
 def _component_group(component: str) -> tuple[int, int]:
@@ -35,9 +35,10 @@ def render(result: Estimate, console: Console) -> None:
         + (f" + {len(f.long_term_ages())} older snapshots per user (keep weekly {f.keep_weekly}, monthly "
            f"{f.keep_monthly}, yearly {f.keep_yearly})" if f.long_term_ages() else ""))
     transition = f"IA at day {f.transition_day} (objects > 128 KiB)" if f.transition_day else "no IA transition"
-    console.print(f"lifecycle: {transition}; deleted versions kept {f.deleted_version_days} days (replica "
-                  f"{f.retention_days}); object lock {f.object_lock} (adds no storage: every version outlives "
-                  f"its lock); RTC {'on' if f.rtc else 'off'}; interface endpoint-AZs {f.interface_endpoint_azs}; "
+    dr = (f"the vault: a compliance lock as long as the rules keep each snapshot, {f.vault_slack_days:g} days' slack"
+          if f.vault else f"replica {f.retention_days}")
+    console.print(f"lifecycle: {transition}; deleted versions kept {f.deleted_version_days} days ({dr}); object lock "
+                  f"{f.object_lock} (adds no storage: every version outlives its lock); RTC {'on' if f.rtc else 'off'}; interface endpoint-AZs {f.interface_endpoint_azs}; "
                   f"trail {'multi-region' if f.multi_region_trail else 'one region'}")
     table = Table(title="Monthly cost, steady state (USD)", title_justify="left")
     table.add_column("component")

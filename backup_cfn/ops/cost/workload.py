@@ -116,6 +116,18 @@ class Facts:
     keep_yearly: int = 0
     drill_users: int = 0              # 0: no drill counted
     drill_gb: float = 1.0
+    vault: bool = False               # the disaster-recovery copy is the vault (docs/vault.md)
+    vault_step_days: int = contract.VAULT_LOCK_STEP_DAYS
+
+    @property
+    def dr_label(self) -> str:
+        return "vault" if self.vault else "replica"
+
+    @property
+    def vault_slack_days(self) -> float:
+        """Days the vault holds content past the last snapshot that needed it: the lock's margin,
+        half the step grid on average, and lifecycle's day after a lock ends."""
+        return contract.VAULT_LOCK_MARGIN_DAYS + self.vault_step_days / 2 + 1
 
     @property
     def kept_after_change_days(self) -> float:
@@ -137,10 +149,10 @@ class Facts:
 
 
 def environment_facts(env: Environment) -> Facts:
-    from backup_cfn.stack.template import build_replica_template, build_template
+    from backup_cfn.stack.template import build_dr_template, build_template
 
     resources = [*build_template(env).to_dict()["Resources"].values(),
-                 *build_replica_template(env).to_dict()["Resources"].values()]
+                 *build_dr_template(env).to_dict()["Resources"].values()]
 
     def of_type(kind: str) -> list[dict]:
         return [r.get("Properties", {}) for r in resources if r["Type"] == kind]
@@ -160,5 +172,5 @@ def environment_facts(env: Environment) -> Facts:
         worker_gb=functions.WORKER.memory_mb / 1024, pruner_gb=functions.PRUNER.memory_mb / 1024,
         initiator_gb=functions.INITIATOR.memory_mb / 1024, email=bool(env.notification_email),
         keep_weekly=env.keep_weekly, keep_monthly=env.keep_monthly, keep_yearly=env.keep_yearly,
-        drill_users=env.drill_users, drill_gb=functions.DRILL.memory_mb / 1024,
+        drill_users=env.drill_users, drill_gb=functions.DRILL.memory_mb / 1024, vault=env.has_vault,
     )

@@ -70,8 +70,9 @@ class PolicyStore:
     def resource_entries_for(self, resource: str) -> list[_ResourceEntry]:
         return [e for e in self._resources if any(glob_match(p, resource) for p in e.patterns)]
 
-    def evaluate(self, request: Request) -> Decision:
-        entries = self.resource_entries_for(request.resource)
+    def evaluate(self, request: Request, *, without: frozenset[str] = frozenset()) -> Decision:
+        """`without`: resource policies (by name) to leave out, as if deleted first."""
+        entries = [e for e in self.resource_entries_for(request.resource) if e.name not in without]
         # A trust policy only takes part in assume-role requests (iam:PassRole
         # on the same role ARN is an ordinary identity-policy decision).
         if request.action.lower() not in ASSUME_ACTIONS:

@@ -14,9 +14,11 @@ from awacs.aws import (
     Null,
     StringEquals,
     StringNotEquals,
+    StringNotLike,
 )
 from troposphere import GetAtt, Join, Sub
 
+from backup_cfn import contract
 from backup_cfn.config import Environment
 from backup_cfn.stack import names
 from backup_cfn.stack.policies.elements import ROOT_ARN, account_root, all_of, document, objects_in, service, this_account
@@ -80,11 +82,41 @@ def deny_backup_deletes(bucket, deleter_role_arn=None) -> list[Statement]:
     ]
 
 
-def backup_bucket_policy(env: Environment, bucket, key_arn, deleter_role_arn=None) -> PolicyDocument:
+def write_rules(bucket, source_bucket_name) -> list[Statement]:
+    """Manifests are written once and content is copied from the source, as tightly as S3 can say it.
+
+    - `DenyManifestOverwrites`: a PutObject under manifests/ or journal/ without If-None-Match is
+      refused (S3 User Guide, "Enforce conditional writes on Amazon S3 buckets": `Null
+      s3:if-none-match` with `Bool s3:ObjectCreationOperation`, the second key exempting the
+      multipart calls that cannot carry the header). A written snapshot or journal segment cannot be
+      replaced, only a missing one written (both are written once: engine/manifest.py, engine/journal.py).
+    - `ContentCopiedOnlyFromTheSource`: a PutObject under content/ that copies (`s3:x-amz-copy-source`
+      present) from anywhere but the source bucket is refused. A plain upload cannot be refused
+      without refusing CompleteMultipartUpload too (neither carries a header to tell them apart),
+      which the copy of content over 5 GiB needs; restores, verify and the drills check every
+      content's SHA-256 against its name and fall back to the version that matches."""
+    copy_source = "s3:x-amz-copy-source"
+    return [
+        Statement(Sid="DenyManifestOverwrites", Effect=Deny, Principal=Principal("*"),
+                  Action=[s3_actions.PutObject],
+                  Resource=[objects_in(GetAtt(bucket, "Arn"), prefix)
+                            for prefix in (contract.MANIFEST_PREFIX, contract.JOURNAL_PREFIX)],
+                  Condition=all_of(Null("s3:if-none-match", "true"), Bool("s3:ObjectCreationOperation", "true"))),
+        Statement(Sid="ContentCopiedOnlyFromTheSource", Effect=Deny, Principal=Principal("*"),
+                  Action=[s3_actions.PutObject], Resource=[objects_in(GetAtt(bucket, "Arn"), contract.CONTENT_PREFIX)],
+                  Condition=all_of(Null(copy_source, "false"),
+                                   StringNotLike(copy_source, [Join("", [source_bucket_name, "/*"]),
+                                                               Join("", ["/", source_bucket_name, "/*"])]))),
+    ]
+
+
+def backup_bucket_policy(env: Environment, bucket, key_arn, deleter_role_arn=None, *,
+                         writes: list[Statement] = ()) -> PolicyDocument:
     """Backup and replica buckets: TLS only, our key only, deletes only by the collector (primary)
-    or nobody (replica: deletes arrive by replication, which is not a delete call)."""
+    or nobody (replica: deletes arrive by replication, which is not a delete call); the primary's
+    write rules (`write_rules`)."""
     statements = [deny_insecure_transport(bucket), *deny_uploads_not_encrypted_with(bucket, key_arn),
-                  *deny_backup_deletes(bucket, deleter_role_arn)]
+                  *deny_backup_deletes(bucket, deleter_role_arn), *writes]
     if env.trusted_account_ids:
         statements.append(trusted_accounts_read_statement(env, bucket))
     return document(*statements)

@@ -59,12 +59,16 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
     backup_arn = GetAtt(scope.backup_bucket, "Arn")
     readable = (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX, contract.JOURNAL_PREFIX)
     backup_objects = [objects_in(backup_arn, prefix) for prefix in readable]
-    replica_objects = [objects_in(scope.replica_bucket_arn, prefix) for prefix in readable]
-    return [
-        Statement(Sid="ReadStackOutputs", Effect=Allow, Action=[cfn_actions.DescribeStacks],
-                  Resource=[_stack_arn(env.stack_name), _stack_arn(env.replica_stack_name, env.replica_region)]),
-        Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket],
-                  Resource=[backup_arn, scope.replica_bucket_arn]),
+    # With a vault, the disaster-recovery copy is read with the vault's own role, never from here.
+    replica = not env.has_vault
+    replica_objects = [objects_in(scope.replica_bucket_arn, prefix) for prefix in readable] if replica else []
+    stacks = [_stack_arn(env.stack_name)] + ([_stack_arn(env.replica_stack_name, env.replica_region)] if replica else [])
+    statements = [
+        Statement(Sid="ReadStackOutputs", Effect=Allow, Action=[cfn_actions.DescribeStacks], Resource=stacks),
+        # ListBucketVersions: a content whose SHA-256 does not match its name is read from the
+        # version that does (engine/integrity.py).
+        Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket, s3_actions.ListBucketVersions],
+                  Resource=[backup_arn] + ([scope.replica_bucket_arn] if replica else [])),
         Statement(Sid="ReadSnapshotsAndContent", Effect=Allow,
                   Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
                   Resource=backup_objects + replica_objects),
@@ -83,8 +87,10 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
         Statement(Sid="EncryptRestoredFiles", Effect=Allow, Action=[kms_actions.GenerateDataKey],
                   Resource=[GetAtt(scope.key, "Arn")],
                   Condition=all_of(via("s3"), StringEquals("kms:EncryptionContext:aws:s3:arn", scope.source_bucket_arn))),
-        decrypt_replica_statement(env, scope),
     ]
+    if replica:
+        statements.append(decrypt_replica_statement(env, scope))
+    return statements
 
 
 def decrypt_replica_statement(env: Environment, scope: RestoreScope) -> Statement:
@@ -132,8 +138,16 @@ def replication_statements(env: Environment, source_bucket, source_key_arn, repl
                            replica_key_arn) -> list[Statement]:
     """S3 replication: read versions from the backup bucket, write replicas, re-encrypt under the
     replica key in the replica region. Both buckets use bucket keys: S3 decrypts the source's and
-    the replica's bucket key, and generates data keys, with the bucket ARN as context."""
+    the replica's bucket key, and generates data keys, with the bucket ARN as context. Into a vault:
+    no ReplicateDelete (delete markers are never sent; the vault refuses them too), and only the
+    prefixes the vault accepts."""
     source_objects = objects_in(GetAtt(source_bucket, "Arn"))
+    if env.has_vault:
+        writes = [s3_actions.ReplicateObject, s3_actions.ReplicateTags]
+        replicas = [objects_in(replica_bucket_arn, prefix) for prefix in contract.REPLICATED_PREFIXES]
+    else:
+        writes = [s3_actions.ReplicateObject, s3_actions.ReplicateDelete, s3_actions.ReplicateTags]
+        replicas = [objects_in(replica_bucket_arn)]
     return [
         Statement(Sid="ReadReplicationConfiguration", Effect=Allow,
                   Action=[s3_actions.GetReplicationConfiguration, s3_actions.ListBucket],
@@ -143,9 +157,7 @@ def replication_statements(env: Environment, source_bucket, source_key_arn, repl
                           s3_actions.GetObjectVersionTagging, s3_actions.GetObjectRetention,
                           s3_actions.GetObjectLegalHold],
                   Resource=[source_objects]),
-        Statement(Sid="WriteReplicas", Effect=Allow,
-                  Action=[s3_actions.ReplicateObject, s3_actions.ReplicateDelete, s3_actions.ReplicateTags],
-                  Resource=[objects_in(replica_bucket_arn)]),
+        Statement(Sid="WriteReplicas", Effect=Allow, Action=writes, Resource=replicas),
         Statement(Sid="DecryptSourceObjects", Effect=Allow, Action=[kms_actions.Decrypt],
                   Resource=[source_key_arn],
                   Condition=all_of(via("s3"), bucket_key_context(GetAtt(source_bucket, "Arn")))),
