@@ -79,6 +79,8 @@ def get_vault() -> tuple:
 
             _vault_runtime = (Clients.default(), vault_settings_from_environ())
         return _vault_runtime
+
+
 def process_sqs_batch(event, context, handle_record) -> tuple[dict, list]:
     """An SQS batch with partial batch failures: `handle_record(record, outcomes)` for each record
     (raising fails that record alone); the response Lambda wants and the outcomes gathered. One

@@ -213,7 +213,8 @@ class Deployment:
         probe = StackSpec("vault", vault.stack_name, vault.region, rendered, {}, {})
         package = self._prepare_package(diff_only, [probe], vault=True)
         code_bucket = self._upload(package, diff_only)
-        values = {contract.PARAM_CODE_BUCKET: code_bucket, contract.PARAM_CODE_KEY: package.key}
+        values = {contract.PARAM_CODE_BUCKET: code_bucket, contract.PARAM_CODE_KEY: package.key,
+                  **self._subnet_zones(rendered, vault.stack_name, vault.region)}
         spec = StackSpec("vault", vault.stack_name, vault.region, rendered,
                          _parameters(rendered, values, vault.stack_name),
                          {**tags, TAG_TEMPLATE: hashlib.sha256(rendered.encode()).hexdigest(),
@@ -232,15 +233,17 @@ class Deployment:
 
         return outputs_of(aws.vault_client(self.env, "cloudformation"), self.env.vault.stack_name)
 
-    def _subnet_zones(self, rendered: str) -> dict[str, str]:
-        """With a VPC: zones hosting every endpoint service and Lambda, the deployed ones kept (zones.py)."""
+    def _subnet_zones(self, rendered: str, stack_name: str | None = None, region: str | None = None) -> dict[str, str]:
+        """With a VPC: zones hosting every endpoint service and Lambda, the deployed ones kept
+        (zones.py). Default: the primary stack; the vault's in its own account and region."""
         if not zones.declared(rendered):
             return {}
-        stack = stack_events.describe_stack(self.clients.cloudformation, self.env.stack_name)
+        stack_name, region = stack_name or self.env.stack_name, region or self.env.region
+        stack = stack_events.describe_stack(self.clients.cloudformation, stack_name)
         deployed = {p["ParameterKey"]: p["ParameterValue"] for p in (stack or {}).get("Parameters", [])}
         current = tuple(deployed[name] for name in contract.PARAM_SUBNET_ZONE_IDS if name in deployed)
-        choice = zones.choose_zones(self._reader("ec2", self.env.region), self.env.region,
-                                    zones.endpoint_services(rendered, self.env.region), current)
+        choice = zones.choose_zones(self._reader("ec2", region), region,
+                                    zones.endpoint_services(rendered, region), current)
         self.console.print(choice.line())
         return choice.parameters()
 

@@ -131,6 +131,8 @@ def vault_lifecycle(retention_days: int) -> list[dict]:
         {"ID": "RemoveUnlockedVersions", "Status": "Enabled", "Filter": {"Prefix": ""},
          "Expiration": {"ExpiredObjectDeleteMarker": True}, "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
     ]
+
+
 def _queue_pair(sqs, name: str, visibility: int, *,
                 dead_letter_visibility: int = DEAD_LETTER_VISIBILITY_SECONDS) -> tuple[str, str]:
     """A queue and its dead-letter queue, as the template makes them (visibility and redrive)."""

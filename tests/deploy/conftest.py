@@ -25,6 +25,9 @@ def local_env(vault_env):
     replica stack, then the primary wired to its outputs); the vault's deploy, as the security team
     runs it, is tested with `vault_env` (test_vault_deploy.py)."""
     return dataclasses.replace(vault_env, vault=None)
+
+
+@pytest.fixture
 def cfn():
     yield from stubbed("cloudformation")
 

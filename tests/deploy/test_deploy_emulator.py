@@ -382,7 +382,12 @@ def test_with_retain_a_failed_first_creation_leaves_named_log_groups_that_block_
 def _prod(local_env):
     from backup_cfn.config import load_environment
 
-    return dataclasses.replace(load_environment("prod"), endpoint_url=local_env.endpoint_url, account_id="123456789012")
+    # The primary's own deployment: the security team has handed over the vault key's ARN (the vault's
+    # own deploy first is test_prod_templates_deploy_through_the_artifacts_bucket_with_protection_and_stack_policy).
+    prod = load_environment("prod")
+    vault = dataclasses.replace(prod.vault, key_arn=f"arn:aws:kms:{prod.vault.region}:{prod.vault.account_id}:key/"
+                                                    "0e0e0e0e-0e0e-4e0e-8e0e-0e0e0e0e0e0e")
+    return dataclasses.replace(prod, endpoint_url=local_env.endpoint_url, account_id="123456789012", vault=vault)
 
 
 def test_a_failed_first_prod_creation_rolls_back_whole_and_is_recreated_with_its_tables_protected(make, local_env):
@@ -394,12 +399,13 @@ def test_a_failed_first_prod_creation_rolls_back_whole_and_is_recreated_with_its
     templates = render_environment(prod)
     broken = (with_resource(templates[0], "BrokenQueue", {**BROKEN_QUEUE, "DependsOn": ["RunsTable", "ContentIndexTable"]}),
               templates[1])
+    lock = frozenset({"compliance-lock:BackupBucket"})     # prod's backups are compliance-locked, knowingly
     with pytest.raises(UserError, match=r"ended ROLLBACK_COMPLETE: BrokenQueue CREATE_FAILED"):
-        make(env=prod, templates=broken).run(Options(yes=True))
+        make(env=prod, templates=broken).run(Options(yes=True, accept=lock))
     assert _stack(prod)["StackStatus"] == "ROLLBACK_COMPLETE"
 
     out = console()
-    results = make(env=prod, templates=templates, out=out).run(Options(yes=True, recreate_failed=True))
+    results = make(env=prod, templates=templates, out=out).run(Options(yes=True, recreate_failed=True, accept=lock))
     assert results["primary"].outcome == "executed"
     primary = _stack(prod)
     assert primary["StackStatus"] == "UPDATE_COMPLETE"
@@ -410,7 +416,7 @@ def test_a_failed_first_prod_creation_rolls_back_whole_and_is_recreated_with_its
     outputs = {o["OutputKey"]: o["OutputValue"] for o in primary["Outputs"]}
     for table in (outputs[contract.OUTPUT_RUNS_TABLE], outputs[contract.OUTPUT_CONTENT_TABLE]):
         assert dynamodb.describe_table(TableName=table)["Table"]["DeletionProtectionEnabled"] is True
-    assert make(env=prod, templates=templates).run(Options(yes=True))["primary"].outcome == "no changes"
+    assert make(env=prod, templates=templates).run(Options(yes=True, accept=lock))["primary"].outcome == "no changes"
     # The subnets are in the zones deploy chose by ID (the emulator offers every service everywhere:
     # the first two zone IDs of us-east-1), and deploy said which.
     assert (parameters["IsolatedSubnet1ZoneId"], parameters["IsolatedSubnet2ZoneId"]) == ("use1-az1", "use1-az2")

@@ -69,3 +69,17 @@ def test_the_vault_from_deploy_to_a_restore_read_from_it_alone(vault_environment
             "--to", "d"))
     assert "--include-late applies to --from-vault only" in one_line_error(
         run(environments, "restore", "--env", "local", "--user", "client-0001", "--include-late", "--to", "d"))
+    # With a vault, its disaster-recovery copy is read --from-vault only; many users from it into S3
+    # are restored here (the stack's restore function, in the production account, cannot read it).
+    assert "use --from-vault" in one_line_error(
+        run(environments, "restore", "--env", "local", "--all-users", "--from-replica", "--to", "d"))
+    from backup_cfn import aws, contract
+    from backup_cfn.deploy.outputs import outputs_of
+
+    source = outputs_of(aws.client(vault_env, "cloudformation"), vault_env.stack_name)[contract.OUTPUT_SOURCE_BUCKET]
+    into_s3 = run(environments, "restore", "--env", "local", "--all-users", "--from-vault", "--to", f"s3://{source}/dr",
+                  "--json")
+    assert into_s3.exit_code == 0, into_s3.output
+    document = json.loads(into_s3.stdout)
+    assert (document["source"], document["ran_on"], document["restore_id"]) == ("vault", "this machine", None)
+    assert [u["user"] for u in document["users"] if u["ok"]] == ["client-0001", "client-0002", "client-0003"]
