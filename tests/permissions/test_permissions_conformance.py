@@ -165,18 +165,19 @@ def recorded(emulator_endpoint, tmp_path_factory):
                  source="replica")
     restore_many(replica_operator.s3, replica, users=None, to=f"s3://{source}/dr/", source="replica")
     # Disaster recovery by the stack: the operator records the restore and enqueues a job per user;
-    # the restore function (and its dead-letter mapping) restores each from the replica.
+    # the restore function (and its dead-letter mapping) restores each from the replica (the one-account
+    # layout's: recorded with the replica's calls; from the backup bucket below, for every layout).
     restore_id = restore_service.start(target, users=None, source="replica", source_s3=replica_operator.s3,
                                        to=f"s3://{source}/by-stack/", run_id=None, at=None, path_prefix=None)
     restore_dead_letters = engine.outputs[contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL]
     dead_letter_arn = setup_sqs.get_queue_attributes(QueueUrl=restore_dead_letters,
                                                      AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     restorer_settings = engine.settings.with_(restore_dead_letter_queue_arn=dead_letter_arn)
-    drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=2)
+    drain_restore_queue(engine.as_role(RESTORER, replica_calls), restorer_settings, restore_dead_letters, threads=2)
     # A duplicate of a finished job, dead-lettered: the same function finds its result and keeps it.
     setup_sqs.send_message(QueueUrl=restore_dead_letters, MessageBody=restore_jobs.RestoreJob(
         restore_id, "client-0001", "replica", source, "by-stack").body())
-    drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=1)
+    drain_restore_queue(engine.as_role(RESTORER, replica_calls), restorer_settings, restore_dead_letters, threads=1)
     by_stack = restore_jobs.get_restore(operator.dynamodb, engine.settings, restore_id)
     # A minute restored by the stack: the restore function reads the journal too (issue 20).
     engine.clock.advance(minutes=1)
