@@ -9,7 +9,8 @@ from fnmatch import fnmatchcase
 from typing import Callable, Iterable
 
 from backup_cfn.engine import naming
-from backup_cfn.engine.journal import PUT, Change
+from backup_cfn.engine.journal import PUT
+from backup_cfn.engine.journal import Change as CapturedChange
 from backup_cfn.engine.manifest import Entry, Manifest, SnapshotRef
 
 SHA256_PREFIX = "sha256:"
@@ -88,7 +89,7 @@ def collect_versions(snapshots: Iterable[tuple[SnapshotRef, Manifest]], match: M
     return versions
 
 
-def add_journal_versions(versions: dict[tuple, Version], user: str, changes: Iterable[Change],
+def add_journal_versions(versions: dict[tuple, Version], user: str, changes: Iterable[CapturedChange],
                          match: Matcher) -> None:
     """The versions the journal captured (each put whose content it holds), matched as a
     snapshot's entries are: first and last capture time on each; a version no snapshot searched

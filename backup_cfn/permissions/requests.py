@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from backup_cfn import contract
 from backup_cfn.permissions.model import PRIMARY_STACK, REPLICA_STACK, DeploymentModel, Stored
 from backup_cfn.permissions.recorder import Call
 
