@@ -471,12 +471,15 @@ PORT = click.IntRange(1, 65535)
 
 @local.command("start")
 @click.option("--port", type=PORT, default=5055, show_default=True, help="the emulator's loopback port")
+@click.option("--no-capture", is_flag=True, help="do not start the stand-in for the capture queue's event source mapping")
 @click.pass_context
-def local_start(ctx: click.Context, port: int) -> None:
-    """Start the emulator in the background and wait until it answers."""
+def local_start(ctx: click.Context, port: int, no_capture: bool) -> None:
+    """Start the emulator in the background and wait until it answers; with it, what stands in for
+    Lambda's event source mapping on the capture queue, so the local stack's source changes are
+    protected as they happen."""
     from backup_cfn.local.server import do_start
 
-    do_start(console=console_of(ctx), port=port)
+    do_start(console=console_of(ctx), port=port, environments=ctx.obj["environments_file"], capture=not no_capture)
 
 
 @local.command("stop")

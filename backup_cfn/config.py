@@ -77,6 +77,8 @@ class Environment:
     drill_schedule: str = "cron(0 8 ? * SUN *)"
     drill_users: int = 10
     max_concurrent_backups: int = 10
+    capture_concurrency: int = 10
+    burst_changes: int = 1000
     max_concurrent_restores: int = 20
     content_index_warm_writes: int = 0
     vpc_endpoints: bool = True
@@ -137,6 +139,8 @@ _FIELD_TYPES: dict[str, type] = {
     "drill_schedule": str,
     "drill_users": int,
     "max_concurrent_backups": int,
+    "capture_concurrency": int,
+    "burst_changes": int,
     "max_concurrent_restores": int,
     "content_index_warm_writes": int,
     "vpc_endpoints": bool,
@@ -360,8 +364,12 @@ def _check_numbers(values: dict[str, Any], fail) -> None:
     deleted_days = values.get("deleted_version_days", 7)
     if not 1 <= deleted_days <= 365:
         raise fail("deleted_version_days", f"must be between 1 and 365 days, got {deleted_days}")
+    burst = values.get("burst_changes", 1000)
+    if not 10 <= burst <= 10_000_000:
+        raise fail("burst_changes", f"must be between 10 and 10000000 changes per {contract.BURST_WINDOW_SECONDS // 60} "
+                                    f"minutes, got {burst}")
     # Lambda's SQS MaximumConcurrency accepts 2..1000.
-    for key, default in (("max_concurrent_backups", 10), ("max_concurrent_restores", 20)):
+    for key, default in (("max_concurrent_backups", 10), ("max_concurrent_restores", 20), ("capture_concurrency", 10)):
         concurrency = values.get(key, default)
         if not 2 <= concurrency <= 1000:
             raise fail(key, f"must be between 2 and 1000, got {concurrency}")

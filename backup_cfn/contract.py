@@ -8,7 +8,8 @@ Import-free on purpose: the Lambda package, the template builder and the tests a
 
 CONTENT_PREFIX = "content/"
 MANIFEST_PREFIX = "manifests/"
-# Reserved for issue 20's change journal: every prefix here reaches the vault and is locked there.
+# Continuous protection: each captured batch of one user's changes, one object each (engine/journal.py);
+# like every prefix in REPLICATED_PREFIXES it reaches the vault and is locked there.
 JOURNAL_PREFIX = "journal/"
 # What replication may write into the vault (its bucket policy allows exactly these prefixes).
 REPLICATED_PREFIXES = (CONTENT_PREFIX, MANIFEST_PREFIX, JOURNAL_PREFIX)
@@ -54,6 +55,28 @@ DEAD_LETTER_TIMEOUT_SECONDS = 60
 # consumer could not record yet (a live attempt still holds its job) is looked at again after it.
 DEAD_LETTER_VISIBILITY_SECONDS = 6 * DEAD_LETTER_TIMEOUT_SECONDS
 
+# Continuous protection (docs/engine.md, "The journal"). The capture function's timeout, and its
+# queue's visibility by AWS's guidance for SQS event sources (six times the timeout).
+CAPTURE_TIMEOUT_SECONDS = 300
+CAPTURE_VISIBILITY_SECONDS = 6 * CAPTURE_TIMEOUT_SECONDS
+# The capture queue's event source mapping: up to this many changes per invocation, gathered for at
+# most this long (Lambda's MaximumBatchingWindowInSeconds; a batch over 10 needs a window of >= 1 s).
+CAPTURE_BATCH_SIZE = 500
+CAPTURE_BATCHING_WINDOW_SECONDS = 5
+CAPTURE_MAX_RECEIVES = 5
+CAPTURE_MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
+# A change that failed is offered again after this long (its message's visibility), not after the
+# queue's 30 minutes: most failures (content being stored by another invocation) pass in seconds.
+CAPTURE_RETRY_SECONDS = 30
+# The recovery point objective: a change not captured after this long raises the RPO alarm, and the
+# nightly reconciliation counts a change older than this that the journal lacks as missed.
+RPO_TARGET_SECONDS = 900
+# Journal readers start this long before a checkpoint's run time (clock skew between S3's event
+# times and the functions' clocks is far below it).
+JOURNAL_REPLAY_MARGIN_SECONDS = 300
+# A user's changes counted per window of this length for the ransomware-shaped burst alarm.
+BURST_WINDOW_SECONDS = 300
+
 # The Lambda target: the newest Python runtime cfn-lint does not flag as deprecated (see
 # tests/deploy/test_template_lint.py), on Graviton (about 20% cheaper per GB-second than x86_64). The
 # template sets them and the handler package is built for them.
@@ -81,6 +104,14 @@ METRIC_BYTES_DEDUPLICATED = "BytesDeduplicated"
 # The restore drill publishes one of these per drill (value 1); the drill alarm watches the first.
 METRIC_DRILLS_FAILED = "DrillsFailed"
 METRIC_DRILLS_PASSED = "DrillsPassed"
+# Continuous protection: changes captured, events that were not a change of a user's file, the
+# largest age of a change at capture (event time to protected), users past the burst threshold in
+# a batch, and the changes the nightly reconciliation found missing from the journal.
+METRIC_CHANGES_CAPTURED = "ChangesCaptured"
+METRIC_CAPTURE_EVENTS_IGNORED = "CaptureEventsIgnored"
+METRIC_CAPTURE_LATENCY = "CaptureLatencySeconds"
+METRIC_USERS_BURSTING = "UsersBursting"
+METRIC_CHANGES_MISSED = "ChangesMissed"
 # The restore function: users restored and not, and restores closed.
 METRIC_USERS_RESTORED = "UsersRestored"
 METRIC_RESTORE_USERS_FAILED = "RestoreUsersFailed"
@@ -115,6 +146,8 @@ ENV_KEEP_YEARLY = "KEEP_YEARLY"
 ENV_DRILL_USERS = "DRILL_USERS"
 ENV_RETRY_BASE_SECONDS = "RETRY_BASE_SECONDS"
 ENV_RETRY_MAX_SECONDS = "RETRY_MAX_SECONDS"
+ENV_CAPTURE_QUEUE_URL = "CAPTURE_QUEUE_URL"
+ENV_BURST_CHANGES = "BURST_CHANGES"
 # The restore function: its queue, the dead-letter queue it also consumes, its sources (JSON name -> bucket).
 ENV_RESTORE_QUEUE_URL = "RESTORE_QUEUE_URL"
 ENV_RESTORE_DEAD_LETTER_QUEUE_ARN = "RESTORE_DEAD_LETTER_QUEUE_ARN"
@@ -134,6 +167,9 @@ OUTPUT_WORKER = "WorkerFunctionName"
 OUTPUT_PRUNER = "PrunerFunctionName"
 OUTPUT_DRILL = "DrillFunctionName"
 OUTPUT_DEAD_LETTER_FUNCTION = "DeadLetterFunctionName"
+OUTPUT_CAPTURE_FUNCTION = "CaptureFunctionName"
+OUTPUT_CAPTURE_QUEUE_URL = "CaptureQueueUrl"
+OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL = "CaptureDeadLetterQueueUrl"
 OUTPUT_RESTORE_QUEUE_URL = "RestoreQueueUrl"
 OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL = "RestoreDeadLetterQueueUrl"
 OUTPUT_RESTORE_FUNCTION = "RestoreFunctionName"
@@ -186,6 +222,7 @@ HANDLER_WORKER = "handlers.worker.handler"
 HANDLER_PRUNER = "handlers.pruner.handler"
 HANDLER_DRILL = "handlers.drill.handler"
 HANDLER_DEAD_LETTER = "handlers.dead_letter.handler"
+HANDLER_CAPTURE = "handlers.capture.handler"
 HANDLER_VAULT_LOCK = "handlers.vault_lock.handler"
 HANDLER_VAULT_DRILL = "handlers.vault_drill.handler"
 HANDLER_RESTORER = "handlers.restorer.handler"

@@ -54,7 +54,8 @@ def publish_metrics(settings: Settings, values: dict[str, float]) -> None:
     with _metrics_lock:
         metrics.add_dimension(name=contract.METRIC_DIMENSION, value=settings.stack_name or "unknown")
         for name, value in values.items():
-            unit = MetricUnit.Bytes if name.startswith("Bytes") else MetricUnit.Count
+            unit = MetricUnit.Bytes if name.startswith("Bytes") else \
+                MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count
             metrics.add_metric(name=name, unit=unit, value=value)
         metrics.flush_metrics()
         metrics.clear_metrics()

@@ -50,6 +50,8 @@ def metric_values(outcomes: list) -> dict:
         contract.METRIC_USERS_FAILED: sum(1 for o in outcomes if o.status == runs.FAILED),
         contract.METRIC_BYTES_NEW: sum(o.stats.get("bytes_new", 0) for o in completed),
         contract.METRIC_BYTES_DEDUPLICATED: sum(o.stats.get("bytes_deduplicated", 0) for o in completed),
+        # The reconciliation's count of changes the journal lacked (the missed-events alarm's metric).
+        contract.METRIC_CHANGES_MISSED: sum(o.stats.get("changes_missed", 0) for o in completed),
     }
     # Any completed run counts (PARTIAL included: most users were backed up); UsersFailed tells
     # the two apart. The 26-hour alarm fires when no run completes at all.

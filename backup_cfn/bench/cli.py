@@ -17,7 +17,9 @@ it is judged against:
 9. restore: one user and every user of scenario 4's rig, to S3 and to a directory, in objects/s and
    MB/s, against raw CopyObject and GetObject at the same concurrency (backup_cfn/bench/restore.py);
 10. every user of scenario 4's rig restored by the stack (restore jobs, the restore function's
-   handler), byte-exact, against raw CopyObject at the same copies at once (bench/restore_jobs.py).
+   handler), byte-exact, against raw CopyObject at the same copies at once (bench/restore_jobs.py);
+11. continuous protection: change-to-protected latency p50/p99 for a steady stream and a burst
+   (10,000 changes within a minute), requests per captured change (backup_cfn/bench/continuous.py).
 Whenever scenario 2 ran (with 4 and 8 if they did), the scale model (backup_cfn/bench/scale.py,
 docs/scale.md) carries the measured requests to 1x, 10x and 100x and prints a second table.
 Writes results.json, storage.png and retention.png into the output folder and a table to stdout.
@@ -33,7 +35,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from backup_cfn.bench import find, restore, restore_jobs, scale, year
+from backup_cfn.bench import continuous, find, restore, restore_jobs, scale, scale_continuous, year
 from backup_cfn.config import load_environment
 from backup_cfn.bench.engine_runs import end_to_end_and_requests
 from backup_cfn.bench.micro import hashing, template_build
@@ -44,7 +46,7 @@ from backup_cfn.bench.storage import chart, storage_over_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT = ROOT / "docs" / "bench"
-SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 SCENARIO_RANGE = f"{SCENARIOS[0]}-{SCENARIOS[-1]}"
 
 
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in only:
         progress("5 template build")
         results["templates"] = template_build(sizes)
-    if only & {1, 2, 4, 6, 7, 8, 9, 10}:
+    if only & {1, 2, 4, 6, 7, 8, 9, 10, 11}:
         from backup_cfn.local.runner import quiet_handlers
         quiet_handlers()
     # Each emulator scenario gets its own emulator: moto keeps everything in memory.
@@ -114,9 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         with emulator_env() as env:
             results["split"] = split_user(env, sizes)
         write(out, results)
+    if 11 in only:
+        progress(f"11 continuous: {sizes.continuous_rate}/s for {sizes.continuous_seconds:.0f} s, "
+                 f"then a burst of {sizes.burst_changes}")
+        with emulator_env() as env:
+            results["continuous"] = continuous.continuous_protection(env, sizes.continuous_rate,
+                                                                     sizes.continuous_seconds, sizes.burst_changes)
+        write(out, results)
     if "requests" in results:
         # The scale model (docs/scale.md) over whatever of scenarios 2, 4 and 8 ran.
         results["scale"] = scale.from_results(results, scale.design_of(load_environment("prod")))
+    # The continuous path's rows (docs/scale.md), from scenario 11's requests per change when it ran.
+    results["scale_continuous"] = scale_continuous.model(results.get("continuous"), load_environment("prod"))
     results["seconds"] = round(time.perf_counter() - began, 1)
     write(out, results)
     if "storage" in results:
@@ -126,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if results.get("scale"):
         print("\n" + scale.table(results["scale"]))
+    print("\n" + scale_continuous.table(results["scale_continuous"]))
     print(f"\n{results['mode']} bench in {results['seconds']} s; results in {out / 'results.json'}"
           + (f", chart {out / 'storage.png'}" if "storage" in results else ""))
     return 0

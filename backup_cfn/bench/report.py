@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from backup_cfn.bench import engine_runs, find, micro, restore, restore_jobs, split, storage, year
+from backup_cfn.bench import continuous, engine_runs, find, micro, restore, restore_jobs, split, storage, year
 
 # Each scenario's rows of the table, in the scenarios' order; a scenario that did not run adds none.
 SCENARIO_ROWS = (storage.table_rows, engine_runs.request_rows, micro.hashing_rows, engine_runs.end_to_end_rows,
                  micro.template_rows, year.table_rows, find.table_rows, split.table_rows, restore.table_rows,
-                 restore_jobs.table_rows)
+                 restore_jobs.table_rows, continuous.table_rows)
 HEADER = ("scenario", "measured", "result", "target")
 
 

@@ -28,12 +28,17 @@ class Sizes:
     template_rounds: int
     split_objects: int          # one user's objects, backed up over scaled-down invocations
     split_deadline_seconds: float
+    continuous_rate: float      # continuous protection: a steady stream of changes per second...
+    continuous_seconds: float   # ...for this long
+    burst_changes: int          # and a burst written as fast as the client can
 
 
 FULL = Sizes(storage_users=10, retention_days=60, extra_days=10, e2e_users=1000, churn=0.01, hash_mib=256,
-             template_rounds=20, split_objects=3000, split_deadline_seconds=2.0)
+             template_rounds=20, split_objects=3000, split_deadline_seconds=2.0,
+             continuous_rate=2.0, continuous_seconds=60, burst_changes=10_000)
 QUICK = Sizes(storage_users=4, retention_days=5, extra_days=4, e2e_users=40, churn=0.05, hash_mib=16,
-              template_rounds=3, split_objects=300, split_deadline_seconds=2.0)
+              template_rounds=3, split_objects=300, split_deadline_seconds=2.0,
+              continuous_rate=2.0, continuous_seconds=10, burst_changes=500)
 
 
 # --- the data -----------------------------------------------------------------------------------

@@ -102,9 +102,10 @@ def do_diff(env: Environment, *, console: Console, allow_replace: tuple[str, ...
 
 
 def do_status(env: Environment, *, console: Console, drift: bool = False, as_json: bool = False) -> list:
-    """Both stacks, and whether the disaster-recovery copy is current. With a vault, its stack is
-    read with the vault's credentials when they are at hand (the security team's); replication's
-    state always, from the production side."""
+    """Both stacks, whether the disaster-recovery copy is current, and continuous protection's RPO.
+    With a vault, its stack is read with the vault's credentials when they are at hand (the security
+    team's); replication's state always, from the production side."""
+    from backup_cfn.deploy.protection import current_protection
     from backup_cfn.deploy.replication import print_state, replication_state
     from backup_cfn.deploy.status import stack_status
     from backup_cfn.output import print_json
@@ -139,6 +140,12 @@ def do_status(env: Environment, *, console: Console, drift: bool = False, as_jso
                                   vault_bucket=env.vault.bucket_name if env.has_vault else None)
         print_state(shown, state, where)
         document["replication"] = state.to_json()
+    protection = None
+    if primary.outputs:
+        protection = current_protection(aws.client(env, "sqs"), aws.client(env, "cloudwatch"), primary.outputs)
+        if protection is not None:
+            shown.print(protection.line(), highlight=False)
+    document["continuous_protection"] = protection.to_json() if protection else None
     if as_json:
         print_json("status", document)
     return stacks

@@ -53,7 +53,8 @@ EXEMPTIONS = (
     Exemption("CT.S3.PR.2", "backup-cfn-bootstrap.json", "ArtifactsBucket", _ARTIFACTS),
     Exemption("CT.S3.PR.10", "backup-cfn-bootstrap.json", "ArtifactsBucket", _ARTIFACTS),
     *(Exemption("CT.LAMBDA.PR.3", f"backup-{env}.json", f"{role}Function", _NO_VPC)
-      for env in ("dev", "local") for role in ("Initiator", "Worker", "Pruner", "Drill", "DeadLetter", "Restorer")),
+      for env in ("dev", "local")
+      for role in ("Initiator", "Worker", "Pruner", "Drill", "DeadLetter", "Restorer", "Capture")),
     *(Exemption("CT.LAMBDA.PR.3", "backup-vault-local.json", f"{role}Function", _NO_VPC)
       for role in ("VaultLock", "VaultDrill")),
 )

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from backup_cfn import aws, contract
 from backup_cfn.config import Environment
-from backup_cfn.deploy import artifacts, handler_package, stack_events, zones
+from backup_cfn.deploy import artifacts, handler_package, source_events, stack_events, zones
 from backup_cfn.deploy.clients import DeployClients, Readers
 from backup_cfn.deploy.stack_deployer import TAG_COMMIT, TAG_PACKAGE, TAG_TEMPLATE, StackDeployer
 from backup_cfn.deploy.stack_spec import Options, StackResult, StackSpec
@@ -193,6 +193,10 @@ class Deployment:
                             first_create=_first_create(rendered))
         primary_deployer = self._deployer(self.clients.cloudformation, self.clients.s3)
         self.results["primary"] = primary_deployer.deploy(primary, options, diff_only=diff_only)
+        if self.env.source_bucket and self.results["primary"].outcome in ("executed", "no changes"):
+            # A bucket the stack does not own: its events go to EventBridge for the capture rule.
+            self.console.print(source_events.enable_eventbridge(self.clients.s3, self.env.source_bucket).line(),
+                               highlight=False)
         self._note_unused_allowances(options, self.results)
         return self.results
 

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from backup_cfn import contract
 from backup_cfn.engine import naming
-from backup_cfn.engine.errors import RetryableJobError
+from backup_cfn.engine.errors import RetryableJobError, SourceChanged
 from backup_cfn.engine.hashing import whole_object_sha256
 from backup_cfn.engine.settings import Settings
 
@@ -265,11 +265,11 @@ def copy_content(s3, settings: Settings, sha256: str, source: SourceObject) -> N
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
-            raise RetryableJobError(f"{source.key} changed while being backed up; retrying later") from exc
+            raise SourceChanged(f"{source.key} changed while being backed up; retrying later") from exc
         raise
     stored = whole_object_sha256(result.get("CopyObjectResult", {}))
     if stored is not None and stored != sha256:
-        raise RetryableJobError(f"{source.key} changed while being backed up (copied content does not match)")
+        raise SourceChanged(f"{source.key} changed while being backed up (copied content does not match)")
 
 
 def _multipart_copy(s3, settings: Settings, key: str, source: SourceObject) -> None:

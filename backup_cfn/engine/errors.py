@@ -13,6 +13,10 @@ class RetryableJobError(EngineError):
     us, throttling beyond the SDK's retries). The message goes back to the queue and is retried."""
 
 
+class SourceChanged(RetryableJobError):
+    """The source object is no longer the version being copied (overwritten since it was read)."""
+
+
 class InvalidJob(EngineError):
     """A message that can never succeed (malformed, unknown run). Reported as a batch item
     failure on every delivery, so SQS moves it to the dead-letter queue after maxReceiveCount."""

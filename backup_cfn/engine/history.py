@@ -1,5 +1,6 @@
 """What the snapshots say about files over time: which versions of a path existed and when (find),
-and what changed between two snapshots of a user (compare). Pure functions over manifests."""
+and what changed between two snapshots of a user (compare). Pure functions over manifests and
+journal changes."""
 from __future__ import annotations
 
 import re
@@ -8,6 +9,8 @@ from fnmatch import fnmatchcase
 from typing import Callable, Iterable
 
 from backup_cfn.engine import naming
+from backup_cfn.engine.journal import PUT
+from backup_cfn.engine.journal import Change as CapturedChange
 from backup_cfn.engine.manifest import Entry, Manifest, SnapshotRef
 
 SHA256_PREFIX = "sha256:"
@@ -51,11 +54,19 @@ class Version:
     last_modified: str
     state: str = ""            # against the user's newest snapshot: current, changed or deleted
     newest_run: str = ""       # that snapshot
+    first_captured: str = ""   # the journal's first and last change that wrote it (continuous protection)
+    last_captured: str = ""
+
+    def last_seen(self) -> str:
+        """The later of its last run and its last capture, as a run ID (they sort as times)."""
+        captured = naming.run_id_for(naming.parse_iso(self.last_captured)) if self.last_captured else ""
+        return max(self.last_run, captured)
 
     def to_json(self) -> dict:
         return {"user": self.user, "path": self.path, "sha256": self.sha256, "size": self.size,
-                "first_run": self.first_run, "last_run": self.last_run, "snapshots": self.snapshots,
-                "last_modified": self.last_modified, "state": self.state, "newest_run": self.newest_run}
+                "first_run": self.first_run or None, "last_run": self.last_run or None, "snapshots": self.snapshots,
+                "last_modified": self.last_modified, "state": self.state, "newest_run": self.newest_run,
+                "first_captured": self.first_captured or None, "last_captured": self.last_captured or None}
 
 
 def collect_versions(snapshots: Iterable[tuple[SnapshotRef, Manifest]], match: Matcher) -> dict[tuple, Version]:
@@ -78,6 +89,25 @@ def collect_versions(snapshots: Iterable[tuple[SnapshotRef, Manifest]], match: M
     return versions
 
 
+def add_journal_versions(versions: dict[tuple, Version], user: str, changes: Iterable[CapturedChange],
+                         match: Matcher) -> None:
+    """The versions the journal captured (each put whose content it holds), matched as a
+    snapshot's entries are: first and last capture time on each; a version no snapshot searched
+    holds (written and gone between two runs) is added with no run and `snapshots` 0."""
+    for change in changes:
+        if change.op != PUT or not change.sha256:
+            continue
+        entry = Entry(change.sha256, change.size, change.etag, change.last_modified or change.time, change.version_id)
+        if not match(change.path, entry):
+            continue
+        found = versions.get((user, change.path, change.sha256))
+        if found is None:
+            found = versions[(user, change.path, change.sha256)] = Version(
+                user, change.path, change.sha256, change.size, "", "", 0, entry.last_modified)
+        found.first_captured = min(found.first_captured or change.time, change.time)
+        found.last_captured = max(found.last_captured, change.time)
+
+
 def mark_states(versions: Iterable[Version], newest: dict[str, Manifest]) -> None:
     """Set each version's state against its user's newest snapshot."""
     for version in versions:
@@ -91,7 +121,8 @@ def mark_states(versions: Iterable[Version], newest: dict[str, Manifest]) -> Non
 
 def newest_first(versions: Iterable[Version]) -> list[Version]:
     """Last seen newest first; then by user and path (a stable sort keeps that order within a run)."""
-    return sorted(sorted(versions, key=lambda v: (v.user, v.path, v.first_run)), key=lambda v: v.last_run, reverse=True)
+    return sorted(sorted(versions, key=lambda v: (v.user, v.path, v.first_run or v.first_captured)),
+                  key=Version.last_seen, reverse=True)
 
 
 # --- compare ------------------------------------------------------------------------------------

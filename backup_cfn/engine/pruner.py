@@ -1,10 +1,13 @@
 """Garbage collection: expire old snapshots, then delete content no kept snapshot references.
 
 Lock-free and safe against workers running at the same time (argument in docs/engine.md):
-1. list manifests at T0; keep what the retention rules keep (engine.retention: each user's newest,
-   every one inside the retention, and the optional weekly, monthly and yearly snapshots);
+1. list manifests and journal segments at T0; keep what the retention rules keep (engine.retention:
+   each user's newest, every one inside the retention, the checkpoint before it, and the optional
+   weekly, monthly and yearly snapshots) and the journal segments a point-in-time restore inside the
+   window can need (journal_cut);
 2. read the kept ones: the referenced hashes;
-3. delete the expired manifests (and the progress parts of split jobs no message can resume);
+3. delete the expired manifests and segments (and the progress parts of split jobs no message can
+   resume);
 4. scan the index; a candidate is STORED, unreferenced, and last referenced before T_scan - grace;
 5. mark it DELETING on condition that state and last_referenced are still what the scan read
    (a worker's touch in between makes this fail: the worker wins), delete the object, delete the item.
@@ -19,7 +22,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from backup_cfn import contract
-from backup_cfn.engine import naming
+from backup_cfn.engine import journal, naming
 from backup_cfn.engine.contentstore import (
     DELETING,
     STORED,
@@ -30,7 +33,7 @@ from backup_cfn.engine.contentstore import (
 )
 from backup_cfn.engine.errors import ManifestError, PruneAborted
 from backup_cfn.engine.manifest import list_manifests, read_manifest
-from backup_cfn.engine.retention import RetentionPolicy, decide
+from backup_cfn.engine.retention import BASE, RetentionPolicy, decide
 from backup_cfn.engine.settings import Settings
 
 DELETE_BATCH = 1000  # DeleteObjects' maximum
@@ -52,6 +55,9 @@ class PruneReport:
     content_in_grace: int = 0
     content_raced: int = 0         # touched by a worker between scan and mark: kept
     parts_deleted: int = 0         # progress parts of split jobs whose messages are all gone
+    journal_segments_total: int = 0
+    journal_segments_expired: list[str] = field(default_factory=list)
+    unreadable_segments: list[str] = field(default_factory=list)
     # Per retention rule: (description, snapshots it keeps, snapshots only it keeps).
     rules: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
@@ -60,6 +66,9 @@ class PruneReport:
                 "manifests_kept": self.manifests_kept, "manifests_expired": len(self.manifests_expired),
                 "kept_by_rule": {rule: kept for rule, (_, kept, _) in self.rules.items()},
                 "unreadable_manifests": len(self.unreadable_manifests),
+                "journal_segments_total": self.journal_segments_total,
+                "journal_segments_expired": len(self.journal_segments_expired),
+                "unreadable_journal_segments": len(self.unreadable_segments),
                 "referenced_hashes": self.referenced_hashes, "content_entries": self.content_entries,
                 "content_deleted": len(self.content_deleted), "bytes_deleted": self.bytes_deleted,
                 "content_in_grace": self.content_in_grace, "content_raced": self.content_raced,
@@ -70,6 +79,25 @@ def split_by_retention(manifests: list[tuple[str, str, str]], now, policy: Reten
     """(kept, expired) under the retention rules: each user's newest is always kept, whatever its age."""
     decision = decide(manifests, now, policy)
     return decision.kept, decision.expired
+
+
+def journal_cut(decision, segments: list, users_with_snapshots: set[str]) -> tuple[list, list]:
+    """(kept, expired) journal segments. A user's segments are needed from the replay start of its
+    oldest checkpoint before the retention window (the `base` rule's): a point-in-time view inside
+    the window starts at a checkpoint no older, and replays only changes after its replay start,
+    which live in segments captured after it (engine/journal.py, invariant 4). A user without a
+    checkpoint before the window (new inside it, or never backed up yet) keeps every segment."""
+    oldest_base: dict[str, str] = {}
+    for user, run_id, _ in decision.kept_by(BASE):
+        oldest_base[user] = min(run_id, oldest_base.get(user, run_id))
+    kept, expired = [], []
+    for segment in segments:
+        base = oldest_base.get(segment.user)
+        if base is not None and segment.user in users_with_snapshots and segment.captured_at < journal.replay_start(base):
+            expired.append(segment)
+        else:
+            kept.append(segment)
+    return kept, expired
 
 
 def scheduled_prune(clients, settings: Settings, *, dry_run: bool = False) -> PruneReport:
@@ -88,9 +116,13 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
     started = settings.now()
     parts: list[tuple[str, str, str]] = []
     manifests = list_manifests(clients.s3, settings.backup_bucket, parts=parts)
+    segments = journal.list_segments(clients.s3, settings.backup_bucket)
     policy = settings.retention()
     decision = decide(manifests, started, policy)
     kept = decision.kept
+    kept_segments, expired_segments = journal_cut(decision, segments, {user for user, _, _ in manifests})
+    report.journal_segments_total = len(segments)
+    report.journal_segments_expired = [segment.key for segment in expired_segments]
     parts_cutoff = naming.run_id_for(started - timedelta(seconds=PART_RETENTION_SECONDS))
     stale_parts = [key for _, run_id, key in parts if run_id < parts_cutoff]
     report.manifests_total, report.manifests_kept = len(manifests), len(kept)
@@ -107,12 +139,19 @@ def prune(clients, settings: Settings, *, dry_run: bool = False,
                 report.unreadable_manifests.append(key)
             else:
                 referenced |= result
+        for segment, result in zip(kept_segments, pool.map(
+                lambda ref: _segment_hashes(clients.s3, settings.backup_bucket, ref.key), kept_segments)):
+            if result is None:
+                report.unreadable_segments.append(segment.key)
+            else:
+                referenced |= result
     report.referenced_hashes = len(referenced)
-    if report.unreadable_manifests:
+    if report.unreadable_manifests or report.unreadable_segments:
         return report
 
     if not dry_run:
-        _delete_keys(clients.s3, settings.backup_bucket, report.manifests_expired + stale_parts)
+        _delete_keys(clients.s3, settings.backup_bucket,
+                     report.manifests_expired + report.journal_segments_expired + stale_parts)
     report.parts_deleted = len(stale_parts)
 
     scan_started = settings.now()
@@ -164,6 +203,17 @@ def _hashes_of(s3, bucket: str, key: str) -> set[str] | None:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in contract.MISSING_OBJECT_CODES:
             return set()  # deleted since the listing (another collector): references nothing now
+        raise
+
+
+def _segment_hashes(s3, bucket: str, key: str) -> set[str] | None:
+    try:
+        return journal.read_segment(s3, bucket, key).hashes()
+    except ManifestError:
+        return None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in contract.MISSING_OBJECT_CODES:
+            return set()
         raise
 
 

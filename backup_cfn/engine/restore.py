@@ -281,15 +281,18 @@ def restore_users(s3, bucket: str, snapshots: list[SnapshotRef], target, *, path
                   users_at_once: int = USERS_AT_ONCE, threads: int = FILE_THREADS,
                   progress: Callable[[int], None] | None = None,
                   user_done: Callable[[RestoreReport], None] | None = None,
+                  load: Callable[[SnapshotRef], Manifest] | None = None,
                   reader: ContentVersions | None = None) -> list[RestoreReport]:
     """Restore each snapshot to `target.for_user(user)`, `users_at_once` users in parallel, each on
     its own pool of `threads`. A user that fails (an unreadable manifest or content, a target it
-    cannot write) is reported with its problems; the others go on. Reports in the snapshots' order."""
+    cannot write) is reported with its problems; the others go on. Reports in the snapshots' order.
+    `load` gives each user's files (default: the snapshot's manifest; a point-in-time view instead)."""
+    load = load or (lambda ref: read_manifest(s3, bucket, ref.key, ref.version_id))
     def restore_one_user(ref: SnapshotRef) -> RestoreReport:
         started = time.perf_counter()
         destination = target.for_user(ref.user)
         try:
-            manifest = read_manifest(s3, bucket, ref.key, ref.version_id)
+            manifest = load(ref)
             report = destination.restore(s3, bucket, manifest, path_prefix=path_prefix, threads=threads,
                                          progress=progress, reader=reader)
         except ClientError as exc:

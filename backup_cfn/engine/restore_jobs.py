@@ -27,6 +27,7 @@ from backup_cfn.engine.contentstore import from_item, is_conditional_failure
 from backup_cfn.engine.errors import InvalidJob, ManifestError, RestoreError, RetryableJobError
 from backup_cfn.engine.restore import choose_manifest, copy_entry, select, target_key
 from backup_cfn.engine.manifest import Manifest, read_manifest
+from backup_cfn.engine.pointintime import view_at
 from backup_cfn.engine.settings import Settings
 from backup_cfn.engine.worker import Delivery
 
@@ -70,20 +71,24 @@ class RestoreJob:
     target_prefix: str = ""          # the user's files go to <prefix>/<user>/<path>
     run_id: str | None = None        # this run's snapshot ...
     at: str | None = None            # ... or the newest at or before this run ID (None: the newest)
+    point_in_time: bool = False      # `at` is a minute to restore (issue 20): the snapshot and the journal
     path_prefix: str = ""
     part: int = 0
     after: str | None = None         # a continuation: the last path covered
 
     def body(self) -> str:
         data = {"version": MESSAGE_VERSION, "restore_id": self.restore_id, "user": self.user, "source": self.source,
-                "snapshot": {"run_id": self.run_id, "at": self.at},
+                "snapshot": {"run_id": self.run_id, "at": self.at, **({"point_in_time": True} if self.point_in_time else {})},
                 "target": {"bucket": self.target_bucket, "prefix": self.target_prefix}, "path_prefix": self.path_prefix}
         if self.part:
             data.update(part=self.part, after=self.after)
         return json.dumps(data, separators=(",", ":"))
 
     def continuation(self, run_id: str, after: str) -> "RestoreJob":
-        # Every chunk restores the snapshot the first one picked.
+        # Every chunk restores the snapshot the first one picked; a point in time (issue 20) keeps
+        # its moment: the view at a past minute is the same for every chunk (docs/engine.md).
+        if self.point_in_time:
+            return replace(self, part=self.part + 1, after=after)
         return replace(self, run_id=run_id, at=None, part=self.part + 1, after=after)
 
     @property
@@ -101,7 +106,8 @@ def parse_job(body: str) -> RestoreJob:
     snapshot, target = data.get("snapshot") or {}, data.get("target") or {}
     job = RestoreJob(restore_id=data.get("restore_id"), user=data.get("user"), source=data.get("source"),
                      target_bucket=target.get("bucket"), target_prefix=target.get("prefix") or "",
-                     run_id=snapshot.get("run_id"), at=snapshot.get("at"), path_prefix=data.get("path_prefix") or "",
+                     run_id=snapshot.get("run_id"), at=snapshot.get("at"),
+                     point_in_time=snapshot.get("point_in_time", False), path_prefix=data.get("path_prefix") or "",
                      part=data.get("part", 0), after=data.get("after"))
     checks = ((is_restore_id(job.restore_id), "restore_id"), (naming.is_valid_user(job.user), "user"),
               (isinstance(job.source, str) and bool(job.source), "source"),
@@ -109,6 +115,7 @@ def parse_job(body: str) -> RestoreJob:
               (isinstance(job.target_prefix, str) and ".." not in job.target_prefix.split("/"), "target prefix"),
               (job.run_id is None or naming.is_run_id(job.run_id), "snapshot run_id"),
               (job.at is None or naming.is_run_id(job.at), "snapshot at"),
+              (job.point_in_time is False or (job.point_in_time is True and job.at and not job.run_id), "point in time"),
               (isinstance(job.path_prefix, str), "path_prefix"),
               (isinstance(job.part, int) and not isinstance(job.part, bool) and 0 <= job.part <= 100_000, "part"),
               (job.part == 0 or isinstance(job.after, str), "after"))
@@ -283,7 +290,8 @@ def _run(clients, settings: Settings, job: RestoreJob, deadline: Deadline) -> Re
         raise InvalidJob(f"job names unknown restore {job.restore_id}")
     bucket = sources[job.source]
     try:
-        manifest = resolve_snapshot(clients.s3, bucket, job.user, run_id=job.run_id, at=job.at)
+        manifest = resolve_snapshot(clients.s3, bucket, job.user, run_id=job.run_id, at=job.at,
+                                    point_in_time=job.point_in_time, window_start=settings.window_start())
     except RestoreError as exc:
         return _finish(clients, settings, job, SKIPPED, _Chunk(), str(exc))
     chunk = _restore_chunk(clients.s3, bucket, manifest, job, deadline)
@@ -294,11 +302,17 @@ def _run(clients, settings: Settings, job: RestoreJob, deadline: Deadline) -> Re
     return _finish(clients, settings, job, status, chunk, reason)
 
 
-def resolve_snapshot(s3, bucket: str, user: str, *, run_id: str | None, at: str | None) -> Manifest:
+def resolve_snapshot(s3, bucket: str, user: str, *, run_id: str | None, at: str | None,
+                     point_in_time: bool = False, window_start: datetime | None = None) -> Manifest:
     """The snapshot a job restores: this run's, or the newest at or before `at` (a run ID), or the
-    newest. (Point-in-time restores read a view at a moment here.)"""
-    moment = naming.run_time(at) if at else None
-    key = choose_manifest(s3, bucket, user, run_id=run_id, at=moment)
+    newest; a point in time: the user's files at `at` (the newest snapshot finished by then and the
+    journal's changes up to it, engine/pointintime.py)."""
+    if point_in_time:
+        try:
+            return view_at(s3, bucket, user, naming.run_time(at), window_start=window_start).manifest
+        except ManifestError as exc:
+            raise RestoreError(f"user {user!r} at {at}: a snapshot is unreadable: {exc}") from None
+    key = choose_manifest(s3, bucket, user, run_id=run_id, at=naming.run_time(at) if at else None)
     try:
         return read_manifest(s3, bucket, key)
     except ManifestError as exc:

@@ -37,7 +37,7 @@ RUN_STATUSES = (ENQUEUING, IN_PROGRESS, SUCCEEDED, PARTIAL)
 FINAL_RUN_STATUSES = (SUCCEEDED, PARTIAL)
 # Figures a job adds to its run.
 STAT_FIELDS = ("files_total", "files_changed", "bytes_scanned", "bytes_read", "bytes_new", "bytes_deduplicated",
-               "objects_skipped")
+               "objects_skipped", "changes_missed")
 
 
 RUN_CLOSING = tally.Closing(IN_PROGRESS, SUCCEEDED, PARTIAL)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping
 
 import boto3
@@ -43,6 +43,8 @@ class Settings:
     content_table: str
     job_queue_url: str = ""
     dead_letter_queue_url: str = ""
+    capture_queue_url: str = ""
+    capture_dead_letter_queue_url: str = ""
     topic_arn: str = ""
     key_arn: str = ""
     retention_days: int = 60
@@ -52,6 +54,11 @@ class Settings:
     priority_users: tuple[str, ...] = ()
     stack_name: str = ""
     drill_users: int = 10
+    # A user's changes within contract.BURST_WINDOW_SECONDS that raise the burst alarm.
+    burst_changes: int = 1000
+    # A captured object over this size without a SHA-256 stored by S3 is left to the nightly run,
+    # which can spread reading it over invocations.
+    capture_max_hash_bytes: int = 2 * 1024**3
     job_max_receives: int = JOB_MAX_RECEIVES
     # Retries of a failed job (engine/attempts.py): base delay, doubled per delivery, capped.
     retry_base_seconds: int = contract.RETRY_BASE_SECONDS
@@ -98,6 +105,10 @@ class Settings:
             return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.key_arn}
         return {}
 
+    def window_start(self) -> datetime:
+        """The oldest moment every minute of which is restorable (the retention window's start)."""
+        return self.now() - timedelta(days=self.retention_days)
+
     def retention(self) -> RetentionPolicy:
         return RetentionPolicy(self.retention_days, self.keep_weekly, self.keep_monthly, self.keep_yearly)
 
@@ -118,6 +129,8 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         runs_table=environ[contract.ENV_RUNS_TABLE],
         content_table=environ[contract.ENV_CONTENT_TABLE],
         job_queue_url=environ.get(contract.ENV_JOB_QUEUE_URL, ""),
+        capture_queue_url=environ.get(contract.ENV_CAPTURE_QUEUE_URL, ""),
+        burst_changes=int(environ.get(contract.ENV_BURST_CHANGES) or 1000),
         topic_arn=environ.get(contract.ENV_TOPIC_ARN, ""),
         key_arn=environ.get(contract.ENV_KEY_ARN, ""),
         retention_days=int(environ.get(contract.ENV_RETENTION_DAYS) or 60),
@@ -150,7 +163,7 @@ def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = ""
                           priority_users: tuple[str, ...] = (), stack_name: str = "",
                           retention: RetentionPolicy | None = None, drill_users: int = 10,
                           retry_base_seconds: int = contract.RETRY_BASE_SECONDS,
-                          retry_max_seconds: int = contract.RETRY_MAX_SECONDS) -> Settings:
+                          retry_max_seconds: int = contract.RETRY_MAX_SECONDS, burst_changes: int = 1000) -> Settings:
     """Settings on an operator's machine, from the primary and replica stacks' merged outputs."""
     def need(name: str) -> str:
         if not outputs.get(name):
@@ -164,6 +177,9 @@ def settings_from_outputs(outputs: Mapping[str, str], *, source_bucket: str = ""
         content_table=need(contract.OUTPUT_CONTENT_TABLE),
         job_queue_url=outputs.get(contract.OUTPUT_JOB_QUEUE_URL, ""),
         dead_letter_queue_url=outputs.get(contract.OUTPUT_DEAD_LETTER_QUEUE_URL, ""),
+        capture_queue_url=outputs.get(contract.OUTPUT_CAPTURE_QUEUE_URL, ""),
+        capture_dead_letter_queue_url=outputs.get(contract.OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL, ""),
+        burst_changes=burst_changes,
         topic_arn=outputs.get(contract.OUTPUT_TOPIC_ARN, ""),
         key_arn=outputs.get(contract.OUTPUT_KEY_ARN, ""),
         retention_days=retention.retention_days if retention else retention_days,

@@ -12,10 +12,19 @@ names) under a COMPLIANCE lock until the rules stop keeping it:
   daily pass for as long as it stays the newest (the last backups of a lost production account stay).
 
 Each date gets a day's margin and is rounded up to a `step_days` grid, so an unchanged file's
-content is re-locked once a step, not daily. Compliance mode allows extending a lock and never
+content is re-locked once a step, not daily. Each user's grid has its own phase (from a hash of the
+name): one shared grid would release every user's dropped content on the same day, so the vault's
+excess over what the kept snapshots reference would peak before each grid date (1.115x measured);
+spread over the step's days it stays near its mean (docs/vault.md). Compliance mode allows extending a lock and never
 shortening it; this code only ever asks for a later date (it reads the current one first). Lifecycle
 removes every version once no lock holds it (stack/vault_storage.py), so what is locked is exactly
 what stays.
+
+Journal segments (continuous protection, engine/journal.py) are recovery points too: a segment
+captured at C serves the minutes from C until the user's next snapshot becomes their checkpoint,
+so it is locked, with the content it names, until that snapshot's run + retention_days (while no
+later snapshot exists: like a user's newest, ahead of the clock). With nightly runs that is within
+the default retention a replica arrives with; after missed nights, it is longer.
 
 Which snapshots are already locked how far is recorded per snapshot in the lock table, written
 only after the snapshot and all its content are locked: a snapshot whose wanted date did not move
@@ -23,6 +32,7 @@ costs nothing, and content that an already-locked snapshot of the same user name
 """
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -31,7 +41,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from backup_cfn import contract
-from backup_cfn.engine import naming
+from backup_cfn.engine import journal, naming
 from backup_cfn.engine.contentstore import from_item, to_item
 from backup_cfn.engine.hashing import sha256_of_stream, whole_object_sha256
 from backup_cfn.engine.integrity import key_versions
@@ -82,13 +92,24 @@ def period_end(run: datetime, rule: str, count: int) -> datetime:
     raise ValueError(f"not a period rule: {rule!r}")
 
 
-def on_grid(moment: datetime, step_days: int) -> datetime:
-    """The first midnight (UTC) on or after `moment` whose day number is a multiple of the step."""
+def on_grid(moment: datetime, step_days: int, phase: int = 0) -> datetime:
+    """The first midnight (UTC) on or after `moment` whose day number less `phase` is a multiple of the step."""
     days = (moment.astimezone(timezone.utc).date() - EPOCH).days
     if moment.astimezone(timezone.utc).time() != datetime.min.time():
         days += 1
-    days = -(-days // step_days) * step_days
+    days = -(-(days - phase) // step_days) * step_days + phase
     return datetime.combine(EPOCH + timedelta(days=days), datetime.min.time(), tzinfo=timezone.utc)
+
+
+def grid_phase(user: str, step_days: int) -> int:
+    """The user's own day on the step grid: stable (a hash of the name), spread evenly over many users."""
+    return int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) % step_days
+
+
+def lock_date(until: datetime, user: str, settings: VaultSettings) -> datetime:
+    """What a recovery point the rules need until `until` is locked until: the margin, then the user's grid."""
+    return on_grid(until + timedelta(days=settings.margin_days), settings.step_days,
+                   grid_phase(user, settings.step_days))
 
 
 def wanted_locks(snapshots: list[VaultSnapshot], now: datetime, settings: VaultSettings, *,
@@ -108,8 +129,36 @@ def wanted_locks(snapshots: list[VaultSnapshot], now: datetime, settings: VaultS
                 until = max(until, now + timedelta(days=horizon))
             elif rule in PERIOD_RULES and period_index(now, rule) > period_index(run, rule):
                 until = max(until, period_end(run, rule, policy.periods(rule)))
-        wanted[by_key[kept[2]]] = (on_grid(until + timedelta(days=settings.margin_days), settings.step_days)
-                                   if rounded else until)
+        wanted[by_key[kept[2]]] = lock_date(until, kept[0], settings) if rounded else until
+    return wanted
+
+
+def wanted_segment_locks(snapshots: list[VaultSnapshot], segments: list[journal.FirstSegment], now: datetime,
+                         settings: VaultSettings, *, rounded: bool = True) -> dict[SnapshotRef, datetime]:
+    """Each journal segment a restore inside the window can still need, with the date to lock it
+    until: its user's first snapshot whose replay starts after the segment's capture (from then on
+    that snapshot is the checkpoint, engine/pointintime.py) leaves the window at its run +
+    retention_days; without one yet, now + the newest horizon (renewed by the daily pass).
+    Segments no minute of the window needs any more are left to lifecycle."""
+    policy = settings.retention
+    starts: dict[str, list[datetime]] = {}
+    for snapshot in snapshots:
+        starts.setdefault(snapshot.ref.user, []).append(journal.replay_start(snapshot.ref.run_id))
+    wanted = {}
+    for segment in segments:
+        ref = segment.ref
+        later = [start for start in starts.get(ref.user, []) if start > ref.captured_at]
+        if later:
+            until = min(later) + timedelta(seconds=contract.JOURNAL_REPLAY_MARGIN_SECONDS) + timedelta(
+                days=policy.retention_days)
+            if until <= now:
+                continue
+        else:
+            until = max(ref.captured_at + timedelta(days=policy.retention_days),
+                        now + timedelta(days=min(settings.newest_horizon_days, policy.retention_days)))
+        point = SnapshotRef(ref.user, naming.run_id_for(ref.captured_at), ref.key, size=ref.size,
+                            version_id=segment.version_id)
+        wanted[point] = lock_date(until, ref.user, settings) if rounded else until
     return wanted
 
 
@@ -207,6 +256,13 @@ def lock_user(clients, settings: VaultSettings, user: str, *, catalog: VaultCata
     report = LockReport(users=1, late=[f"{ref.key}: {why}" for ref, why in catalog.late.items()],
                         tampered=[s.ref.key for s in catalog.tampered()])
     wanted = wanted_locks(catalog.snapshots, now, settings)
+    segments = journal.first_segments(s3, settings.bucket, user)
+    report.late += [f"{segment.ref.key}: {why}" for segment in segments
+                    if (why := segment.lateness(settings.max_arrival_hours))]
+    report.tampered += [segment.ref.key for segment in segments if segment.versions > 1]
+    wanted.update(wanted_segment_locks(catalog.snapshots, [s for s in segments
+                                                           if not s.lateness(settings.max_arrival_hours)],
+                                       now, settings))
     report.points_kept = len(wanted)
     records = read_records(clients.dynamodb, settings.lock_table, [ref.key for ref in wanted])
     done = {ref: locked_until(records.get(ref.key), ref) for ref in wanted}
@@ -214,7 +270,8 @@ def lock_user(clients, settings: VaultSettings, user: str, *, catalog: VaultCata
 
     def hashes(ref: SnapshotRef) -> set[str]:
         if ref not in manifests:
-            manifests[ref] = read_manifest(s3, settings.bucket, ref.key, ref.version_id).hashes()
+            read = journal.read_segment if ref.key.startswith(contract.JOURNAL_PREFIX) else read_manifest
+            manifests[ref] = read(s3, settings.bucket, ref.key, ref.version_id).hashes()
         return manifests[ref]
 
     for ref, until in sorted(wanted.items(), key=lambda item: item[0].run_id, reverse=True):

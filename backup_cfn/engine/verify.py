@@ -1,5 +1,5 @@
-"""Check the backups: every manifest readable, all content it names present (right size) and
-indexed STORED, and a sample of content re-hashed from its bytes."""
+"""Check the backups: every manifest and journal segment readable, all content they name present
+(right size) and indexed STORED, and a sample of content re-hashed from its bytes."""
 from __future__ import annotations
 
 import random
@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from backup_cfn import contract
-from backup_cfn.engine import naming
+from backup_cfn.engine import journal, naming
 from backup_cfn.engine.contentstore import STORED, from_item
 from backup_cfn.engine.errors import ManifestError
-from backup_cfn.engine.integrity import ContentVersions, versions_under
+from backup_cfn.engine.integrity import ContentVersions, first_versions, versions_under
 from backup_cfn.engine.manifest import list_manifests, read_manifest
 from backup_cfn.engine.readback import read_back_genuine
 from backup_cfn.engine.settings import Settings
@@ -27,6 +27,7 @@ class VerifyReport:
     content_referenced: int = 0
     content_objects: int = 0
     sampled: int = 0
+    journal_segments: int = 0       # continuous protection's segments read (their content checked too)
     problems: list[str] = field(default_factory=list)
     locks_checked: int = 0          # the vault: kept snapshots whose manifest lock was read
 
@@ -37,13 +38,16 @@ class VerifyReport:
 
 def verify(clients, settings: Settings, *, sample_percent: float = 5.0, seed: int | None = None,
            check_index: bool = True, bucket: str | None = None, s3=None) -> VerifyReport:
-    """Every manifest readable; every content it names stored with the right size and (check_index)
-    indexed STORED; `sample_percent` of the stored content re-hashed from its bytes."""
+    """Every manifest and journal segment readable; every content they name stored with the right
+    size and (check_index) indexed STORED; `sample_percent` of the stored content re-hashed from its
+    bytes."""
     s3 = s3 or clients.s3
     bucket = bucket or settings.backup_bucket
     report = VerifyReport()
     expected = _referenced_content(s3, bucket, [k for _, _, k in list_manifests(s3, bucket)], settings.job_threads,
                                    report)
+    _add_journal_content(s3, bucket, [(ref.key, None) for ref in journal.list_segments(s3, bucket)],
+                         settings.job_threads, expected, report)
     stored = _stored_content(s3, bucket)
     report.content_objects = len(stored)
     for sha, (size, where) in sorted(expected.items()):
@@ -73,6 +77,17 @@ def verify_vault(clients, settings, *, sample_percent: float = 5.0, seed: int | 
     catalog = vault_catalog(s3, bucket, max_arrival_hours=settings.max_arrival_hours)
     report.problems.extend(catalog.problems())
     expected = _referenced_content(s3, bucket, catalog.refs, settings.threads, report)
+    # The journal as a restore from the vault reads it: first versions, late segments left out.
+    segments = [journal.FirstSegment(journal.SegmentRef(*parsed, key, first.size), first.version_id, first.written,
+                                     first.versions)
+                for key, first in first_versions(s3, bucket, contract.JOURNAL_PREFIX).items()
+                if (parsed := journal.parse_key(key))]
+    late = {s.ref.key: s.lateness(settings.max_arrival_hours) for s in segments}
+    report.problems += [f"{key}: {why}; left out" for key, why in sorted(late.items()) if why]
+    report.problems += [f"{s.ref.key}: written over ({s.versions} versions); its first version is the segment"
+                        for s in segments if s.versions > 1]
+    _add_journal_content(s3, bucket, [(s.ref.key, s.version_id) for s in segments if not late[s.ref.key]],
+                         settings.threads, expected, report)
     sizes: dict[str, set[int]] = {}
     for key, versions in versions_under(s3, bucket, contract.CONTENT_PREFIX).items():
         sha = naming.hash_of_content_key(key)
@@ -129,6 +144,35 @@ def _referenced_content(s3, bucket: str, refs: list, threads: int, report: Verif
                                            "for the same hash")
     report.content_referenced = len(expected)
     return expected
+
+
+def _add_journal_content(s3, bucket: str, segments: list[tuple[str, str | None]], threads: int,
+                         expected: dict[str, tuple[int, str]], report: VerifyReport) -> None:
+    """The journal's content, as a point-in-time restore reads it (`segments`: keys, each with the
+    version to read or None): every segment readable (a segment that is not would make a restore
+    inside the window fail), each hash it names with one size across manifests and segments."""
+    report.journal_segments = len(segments)
+
+    def load(segment):
+        key, version_id = segment
+        try:
+            return key, journal.read_segment(s3, bucket, key, version_id), None
+        except ManifestError as exc:
+            return key, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for key, segment, problem in pool.map(load, segments):
+            if problem:
+                report.problems.append(problem)
+                continue
+            for change in segment.changes:
+                if not change.sha256:
+                    continue        # a delete, or a change whose content the journal does not hold
+                known = expected.setdefault(change.sha256, (change.size, f"{key}:{change.path}"))
+                if known[0] != change.size:
+                    report.problems.append(f"{key}:{change.path}: size {change.size} differs from {known[1]} "
+                                           f"({known[0]}) for the same hash")
+    report.content_referenced = len(expected)
 
 
 def _stored_content(s3, bucket: str) -> dict[str, int]:

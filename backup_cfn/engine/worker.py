@@ -27,7 +27,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from backup_cfn import contract
-from backup_cfn.engine import attempts, naming, progress, runs
+from backup_cfn.engine import attempts, naming, progress, reconcile, runs
 from backup_cfn.engine.attempts import Deadline
 from backup_cfn.engine.contentstore import Hook, no_hook
 from backup_cfn.engine.errors import InvalidJob, ManifestError, RetryableJobError
@@ -268,11 +268,16 @@ class _Attempt:
     def _back_up(self) -> JobOutcome:
         job = self.job
         previous = self._previous_manifest()
+        # The previous snapshot with the journal's changes since: what continuous protection says the
+        # user's files are, so content already captured is not read again, and what the listing is
+        # reconciled with (engine/reconcile.py).
+        expected = reconcile.expected_view(self.clients.s3, self.settings.backup_bucket, job.user, previous,
+                                           self.settings.now())
         # An incremental run's first delivery: its first new content is claimed with the lease, in one request.
         fresh = previous is not None and job.part == 0 and self.receive_count == 1
         reader = ChunkReader(self.clients, self.settings, user=job.user, owner=naming.job_id(job.run_id, job.user),
-                             previous=previous, deadline=self.deadline, lease=self.take_lease, hook=self.hook,
-                             lease_with=self.take_lease_with if fresh else None)
+                             previous=expected or previous, deadline=self.deadline, lease=self.take_lease,
+                             hook=self.hook, lease_with=self.take_lease_with if fresh else None)
         chunk = reader.read(self.after)
         if not chunk.complete:
             return self._hand_on(chunk)
@@ -284,9 +289,14 @@ class _Attempt:
             reason = f"no objects under '{job.user}/' in the source bucket (unknown user)"
             return self._record(runs.SKIPPED, reason, {})
         scanned = sum(e.size for e in entries.values())
+        changes, missed = reconcile.missed_changes(expected, entries, skipped, previous=previous,
+                                                   job_started=naming.parse_iso(self.chain_started))
         stats = {"files_total": len(entries), "files_changed": figures["files_changed"], "bytes_scanned": scanned,
                  "bytes_read": figures["bytes_read"], "bytes_new": figures["bytes_new"],
-                 "bytes_deduplicated": scanned - figures["bytes_new"], "objects_skipped": len(skipped)}
+                 "bytes_deduplicated": scanned - figures["bytes_new"], "objects_skipped": len(skipped),
+                 "changes_missed": missed}
+        reconcile.record(self.clients.s3, self.settings.backup_bucket, job.user, changes, self.settings.now(),
+                         self.settings.sse())
         manifest = Manifest(user=job.user, run_id=job.run_id, created_at=naming.iso(self.settings.now()),
                             entries=entries, skipped=skipped, stats=stats)
         written = self._write_manifest_once(manifest)

@@ -29,13 +29,20 @@ CACHE = ROOT / ".moto-tests"
 PLUGIN = "backup_cfn.local.moto_suite_plugin"
 RESULTS_ENV = "BACKUP_CFN_MOTO_SUITE_RESULTS"
 
-# The patched services' test folders (S3: the listing tests, the one S3 behaviour patched).
+# The patched services' test folders (S3: the listing tests, and what s3events.py touches: deletes,
+# bucket notifications, the CloudFormation bucket, EventBridge delivery; CloudWatch: GetMetricData).
 SUITES = (
     "tests/test_cloudformation",
     "tests/test_sqs",
     "tests/test_dynamodb",
     "tests/test_s3/test_s3_list_objects.py",
     "tests/test_s3/test_s3_list_object_versions.py",
+    "tests/test_s3/test_s3.py",
+    "tests/test_s3/test_s3_cloudformation.py",
+    "tests/test_s3/test_s3_notifications.py",
+    "tests/test_s3/test_s3_eventbridge_integration.py",
+    "tests/test_cloudwatch/test_cloudwatch.py",
+    "tests/test_cloudwatch/test_cloudwatch_expressions.py",
     "tests/test_kms",
 )
 

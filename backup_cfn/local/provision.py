@@ -1,15 +1,16 @@
 """The engine's resources created directly with boto3 in the emulator, without CloudFormation: a
 test and bench fixture that does not depend on `deploy`. It builds what the template builds for
-the engine (key names, indexes and attributes from the contract, the job queue's visibility and
-redrive, the backup bucket's replication to the replica bucket), which
-tests/local/test_provision_parity.py checks against the template, and returns outputs shaped like the
-stacks' (contract.OUTPUT_*)."""
+the engine (key names, indexes and attributes from the contract, the job and capture queues'
+visibility and redrive, the source's change events to the capture queue, the backup bucket's
+replication to the replica bucket), which tests/local/test_provision_parity.py checks against the
+template, and returns outputs shaped like the stacks' (contract.OUTPUT_*)."""
 from __future__ import annotations
 
 import json
 
 from backup_cfn import contract
 from backup_cfn.contract import DEAD_LETTER_VISIBILITY_SECONDS, JOB_MAX_RECEIVES, JOB_VISIBILITY_SECONDS
+from backup_cfn.stack.capture import source_change_pattern
 
 
 def provision(session_client, *, prefix: str, region: str, replica_region: str) -> dict[str, str]:
@@ -21,6 +22,7 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
     dynamodb = session_client("dynamodb", region)
     sqs = session_client("sqs", region)
     sns = session_client("sns", region)
+    events = session_client("events", region)
 
     key_arn = kms.create_key(Description=f"{prefix} backups")["KeyMetadata"]["Arn"]
     replica_key_arn = replica_kms.create_key(Description=f"{prefix} replica")["KeyMetadata"]["Arn"]
@@ -71,12 +73,22 @@ def provision(session_client, *, prefix: str, region: str, replica_region: str) 
     jobs, dead_letters = _queue_pair(sqs, f"{prefix}-jobs", JOB_VISIBILITY_SECONDS)
     restores, restore_dead_letters = _queue_pair(sqs, f"{prefix}-restores", 6 * contract.RESTORE_TIMEOUT_SECONDS,
                                                  dead_letter_visibility=6 * contract.RESTORE_TIMEOUT_SECONDS)
+    # The capture queue's dead-letter queue keeps SQS's default visibility, as the template's does.
+    capture, capture_dead_letters = _queue_pair(sqs, f"{prefix}-capture", contract.CAPTURE_VISIBILITY_SECONDS,
+                                                dead_letter_visibility=30)
+    capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # The source's changes, as the stack wires them: EventBridge notifications on, one rule, the queue.
+    s3.put_bucket_notification_configuration(Bucket=buckets["source"],
+                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
+    events.put_rule(Name=f"{prefix}-source-changes", EventPattern=json.dumps(source_change_pattern(buckets["source"])))
+    events.put_targets(Rule=f"{prefix}-source-changes", Targets=[{"Id": "CaptureQueue", "Arn": capture_arn}])
     topic = sns.create_topic(Name=f"{prefix}-notifications")["TopicArn"]
     return {
         contract.OUTPUT_SOURCE_BUCKET: buckets["source"], contract.OUTPUT_BACKUP_BUCKET: buckets["backup"],
         contract.OUTPUT_REPLICA_BUCKET: buckets["replica"], contract.OUTPUT_RUNS_TABLE: runs_table,
         contract.OUTPUT_CONTENT_TABLE: content_table, contract.OUTPUT_JOB_QUEUE_URL: jobs,
         contract.OUTPUT_DEAD_LETTER_QUEUE_URL: dead_letters, contract.OUTPUT_TOPIC_ARN: topic,
+        contract.OUTPUT_CAPTURE_QUEUE_URL: capture, contract.OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL: capture_dead_letters,
         contract.OUTPUT_KEY_ARN: key_arn, contract.OUTPUT_REPLICA_KEY_ARN: replica_key_arn,
         contract.OUTPUT_RESTORE_QUEUE_URL: restores, contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL: restore_dead_letters,
     }

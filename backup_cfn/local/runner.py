@@ -289,14 +289,15 @@ class _State:
                 return False
             self._checked_at = time.monotonic()
         for url in self.queues:
-            if _messages_in(self.sqs_for(url), url):
+            if messages_in(self.sqs_for(url), url):
                 if time.monotonic() > self.give_up_at:
                     raise RunnerGaveUp(f"messages still in {url} after the runner's time was up")
                 return False
         return True
 
 
-def _messages_in(sqs, url: str) -> int:
+def messages_in(sqs, url: str) -> int:
+    """Messages visible, in flight or delayed on a queue."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     return sum(int(attributes.get(name, 0)) for name in names)

@@ -82,10 +82,41 @@ def start(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, log_path: Path | N
     raise UserError(f"the emulator did not answer on {endpoint} within {READY_TIMEOUT_SECONDS}s; see {log_path}")
 
 
+def _capture_pid_file(port: int) -> Path:
+    return STATE_DIR / f"capture-{port}.pid"
+
+
+def start_capture(port: int = DEFAULT_PORT, environments: Path | None = None, env_name: str = "local") -> int | None:
+    """Start what stands in for Lambda's event source mapping on the capture queue
+    (local/capture_source.py) in the background: it waits for the environment's stack on this
+    emulator and captures its source's changes until stopped. The process ID, or None when one runs."""
+    pid_file = _capture_pid_file(port)
+    if pid_file.exists() and not _exited(int(pid_file.read_text())):
+        return None
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "backup_cfn.local.capture_source", "--env", env_name, "--endpoint", url(port)]
+    if environments is not None:
+        argv += ["--environments", str(environments)]
+    with open(STATE_DIR / f"capture-{port}.log", "ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    pid_file.write_text(str(process.pid))
+    return process.pid
+
+
+def stop_capture(port: int = DEFAULT_PORT) -> bool:
+    return _stop_pid(_capture_pid_file(port))
+
+
 def stop(port: int = DEFAULT_PORT) -> bool:
-    """Stop the emulator this launcher started on `port`; False when none was running."""
+    """Stop the emulator this launcher started on `port` (and its capture stand-in); False when
+    none was running."""
     check_port(port)
-    pid_file = _pid_file(port)
+    stop_capture(port)
+    return _stop_pid(_pid_file(port))
+
+
+def _stop_pid(pid_file: Path) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text())
@@ -150,10 +181,15 @@ def pause_replication(endpoint: str, paused: bool = True) -> None:
         pass
 
 
-def do_start(*, console, port: int = DEFAULT_PORT) -> None:
+def do_start(*, console, port: int = DEFAULT_PORT, environments: Path | None = None, capture: bool = True) -> None:
     process = start(port)
     state = "already running" if process is None else f"started (pid {process.pid})"
     console.print(f"emulator {state} at {url(port)}", highlight=False)
+    if capture:
+        pid = start_capture(port, environments)
+        state = "already running" if pid is None else f"started (pid {pid})"
+        console.print(f"continuous capture {state}: the local stack's source changes are protected as they happen "
+                      f"(log: {STATE_DIR / f'capture-{port}.log'})", highlight=False)
 
 
 def do_stop(*, console, port: int = DEFAULT_PORT) -> None:

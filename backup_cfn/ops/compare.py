@@ -1,5 +1,6 @@
-"""`backup-cfn compare`: what changed in a user's files between two runs, like `restic diff`:
-added (+), removed (-), modified content (M) and metadata-only changes (U), then the totals."""
+"""`backup-cfn compare`: what changed in a user's files between two runs or two points in time
+(a run ID, or a date or time: the files then, journal included), like `restic diff`: added (+),
+removed (-), modified content (M) and metadata-only changes (U), then the totals."""
 from __future__ import annotations
 
 from rich.console import Console
@@ -9,7 +10,7 @@ from backup_cfn.engine.history import ADDED, METADATA, MODIFIED, REMOVED, compar
 from backup_cfn.errors import UserError
 from backup_cfn.ops.format import human_bytes
 from backup_cfn.output import print_json, print_line
-from backup_cfn.ops.selection import check_run_id, snapshot
+from backup_cfn.ops.selection import run_or_time
 from backup_cfn.ops.target import connect
 
 MARKS = {ADDED: "+", REMOVED: "-", MODIFIED: "M", METADATA: "U"}
@@ -17,13 +18,11 @@ MARKS = {ADDED: "+", REMOVED: "-", MODIFIED: "M", METADATA: "U"}
 
 def do_compare(env: Environment, *, console: Console, user: str, run_a: str, run_b: str,
                as_json: bool = False) -> dict:
-    for run_id in (run_a, run_b):
-        check_run_id(run_id, "run")
     if run_a == run_b:
-        raise UserError(f"compare needs two different runs, got {run_a} twice")
+        raise UserError(f"compare needs two different runs or times, got {run_a} twice")
     target = connect(env)
-    s3, bucket = target.clients.s3, target.settings.backup_bucket
-    comparison = compare(snapshot(s3, bucket, user, run_id=run_a), snapshot(s3, bucket, user, run_id=run_b))
+    s3, bucket, window = target.clients.s3, target.settings.backup_bucket, target.settings.window_start()
+    comparison = compare(run_or_time(s3, bucket, user, run_a, window), run_or_time(s3, bucket, user, run_b, window))
     totals = comparison.totals()
     document = {"user": user, "run_a": run_a, "run_b": run_b,
                 "changes": [c.to_json() for c in comparison.changes], "totals": totals}

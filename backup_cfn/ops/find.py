@@ -1,6 +1,7 @@
 """`backup-cfn find`: which snapshots hold a path matching a glob (or a given SHA-256), across the
 whole retention, newest first; for each version of a file, the first and last run it was seen in
-and whether the user's newest snapshot still holds it.
+and whether the user's newest snapshot still holds it. With --user, the user's journal too
+(continuous protection): versions captured between runs, even those no snapshot ever held.
 
 How it reads (docs/engine.md, "Finding, listing and comparing snapshots"): the listing of
 manifests/ (one request per 1,000 snapshots) narrows the search by user and period; the snapshots
@@ -26,8 +27,10 @@ from backup_cfn.engine.catalog import (
     read_snapshots,
 )
 from backup_cfn.engine.errors import RestoreError
-from backup_cfn.engine.history import collect_versions, mark_states, matcher, newest_first
+from backup_cfn.engine import naming
+from backup_cfn.engine.history import add_journal_versions, collect_versions, mark_states, matcher, newest_first
 from backup_cfn.engine.manifest import list_snapshots
+from backup_cfn.engine.pointintime import journal_changes, view_at
 from backup_cfn.engine.settings import RequestCounter
 from backup_cfn.errors import UserError
 from backup_cfn.ops.format import human_bytes
@@ -54,7 +57,14 @@ def find(target: DeployedEnvironment, pattern: str, *, user: str | None = None, 
     counter.attach(s3)
     began = time.monotonic()
     refs = list_snapshots(s3, bucket, user)
-    if user is not None and not refs:
+    changes, segments = [], 0
+    if user is not None:
+        # One user's journal: one listing from --since, and its segments (the whole journal of every
+        # user would be a read per captured batch; docs/operating.md).
+        until_moment = naming.run_time(last) if last else target.settings.now()
+        changes, segments = journal_changes(s3, bucket, user, since=naming.run_time(first) if first else None,
+                                            until=until_moment, threads=threads)
+    if user is not None and not refs and not segments:
         raise RestoreError(f"no backups of user {user!r} in s3://{bucket}")
     newest = newest_per_user(refs)
     scope = in_period(refs, first, last)
@@ -69,8 +79,12 @@ def find(target: DeployedEnvironment, pattern: str, *, user: str | None = None, 
 
     versions = collect_versions(remember_newest(read_snapshots(s3, bucket, scope, threads=threads, cache=cache,
                                                                stats=stats)), match)
+    if changes:
+        add_journal_versions(versions, user, changes, match)
+        # Each state against the user's files now (the newest snapshot and the journal after it).
+        newest_read[user] = view_at(s3, bucket, user, target.settings.now()).manifest
     # A state needs the user's newest snapshot, which --until may have left out.
-    missing = sorted({v.user for v in versions.values()} - set(newest_read))
+    missing = sorted(({v.user for v in versions.values()} - set(newest_read)) & set(newest))
     for ref, manifest in read_snapshots(s3, bucket, [newest[u] for u in missing], threads=threads, cache=cache,
                                         stats=stats):
         newest_read[ref.user] = manifest
@@ -83,10 +97,18 @@ def find(target: DeployedEnvironment, pattern: str, *, user: str | None = None, 
         "versions": [v.to_json() for v in found],
         "matches": len(found), "paths": len({(v.user, v.path) for v in found}),
         "users": len({v.user for v in found}),
-        "snapshots_listed": len(refs), "snapshots_searched": len(scope),
+        "snapshots_listed": len(refs), "snapshots_searched": len(scope), "journal_segments_read": segments,
         "manifests_read": stats.read, "manifests_cached": stats.cached, "problems": stats.problems,
         "s3_requests": counter.total("s3"), "seconds": round(time.monotonic() - began, 3),
     }
+
+
+def _seen(run_id: str | None, captured: str | None, pick) -> str:
+    """A run, or a capture's time (continuous protection), whichever `pick` chooses as a time."""
+    if not captured:
+        return run_id or ""
+    as_run = naming.run_id_for(naming.parse_iso(captured))
+    return run_id if run_id and pick(run_id, as_run) == run_id else f"captured {captured}"
 
 
 def do_find(env: Environment, *, console: Console, pattern: str, user: str | None = None, since: str | None = None,
@@ -106,7 +128,8 @@ def do_find(env: Environment, *, console: Console, pattern: str, user: str | Non
             table.add_column(column, no_wrap=True, justify="right" if column in ("snapshots", "size") else "left")
         for v in document["versions"]:
             state = v["state"] if v["state"] != "deleted" else f"deleted (not in {v['newest_run']})"
-            table.add_row(v["user"], v["path"], state, v["first_run"], v["last_run"], str(v["snapshots"]),
+            first, last = _seen(v["first_run"], v["first_captured"], min), _seen(v["last_run"], v["last_captured"], max)
+            table.add_row(v["user"], v["path"], state, first, last, str(v["snapshots"]),
                           human_bytes(v["size"]), v["sha256"][:SHA_SHOWN])
         print_table(console, table)
     for problem in document["problems"]:

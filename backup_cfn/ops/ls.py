@@ -31,14 +31,16 @@ def listing(manifest: Manifest, path_prefix: str | None) -> dict:
 def do_ls(env: Environment, *, console: Console, user: str, run_id: str | None = None, at: str | None = None,
           path_prefix: str | None = None, as_json: bool = False) -> dict:
     target = connect(env)
-    manifest = snapshot(target.clients.s3, target.settings.backup_bucket, user, run_id=run_id, at=at)
+    manifest = snapshot(target.clients.s3, target.settings.backup_bucket, user, run_id=run_id, at=at,
+                        window_start=target.settings.window_start())
     document = listing(manifest, path_prefix)
     if path_prefix and not document["files"]:
         raise UserError(f"run {manifest.run_id} of {user!r} holds no file under {path_prefix!r}")
     if as_json:
         return print_json("ls", document)
     under = f" under {path_prefix}" if path_prefix else ""
-    print_line(console, f"{user} at run {manifest.run_id}{under}: {document['files']} file(s), "
+    when = f"at {manifest.created_at}" if at else f"at run {manifest.run_id}"
+    print_line(console, f"{user} {when}{under}: {document['files']} file(s), "
                         f"{human_bytes(document['bytes'])}")
     for entry in document["entries"]:
         modified = entry["last_modified"].replace("T", " ").rstrip("Z")

@@ -20,6 +20,9 @@ def run_prune(target: DeployedEnvironment, *, dry_run: bool, console: Console | 
     verb = "would delete" if dry_run else "deleted"
     console.print(f"{report.manifests_total} manifest(s): {report.manifests_kept} kept, "
                   f"{len(report.manifests_expired)} expired ({verb})")
+    console.print(f"{report.journal_segments_total} journal segment(s): "
+                  f"{report.journal_segments_total - len(report.journal_segments_expired)} kept (the retention window's "
+                  f"changes), {len(report.journal_segments_expired)} older than its checkpoint ({verb})")
     console.print(f"{report.content_entries} content entries: {len(report.content_deleted)} unreferenced "
                   f"({verb}, {human_bytes(report.bytes_deleted)}), {report.content_in_grace} unreferenced but "
                   f"inside the {target.settings.gc_grace_hours}-hour grace period")
@@ -36,10 +39,12 @@ def run_prune(target: DeployedEnvironment, *, dry_run: bool, console: Console | 
             console.print(f"  would delete {key}")
         for sha in report.content_deleted[:20]:
             console.print(f"  would delete {naming.content_key(sha)}")
-    if report.unreadable_manifests:
-        for key in report.unreadable_manifests[:MAX_LISTED_PROBLEMS]:
+    unreadable = report.unreadable_manifests + report.unreadable_segments
+    if unreadable:
+        for key in unreadable[:MAX_LISTED_PROBLEMS]:
             console.print(f"[red]unreadable[/red] {key}")
-        raise UserError(f"{len(report.unreadable_manifests)} kept manifest(s) unreadable: no content deleted")
+        raise UserError(f"{len(report.unreadable_manifests)} kept manifest(s) and {len(report.unreadable_segments)} "
+                        "kept journal segment(s) unreadable: no content deleted")
     return report
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -18,8 +19,10 @@ from backup_cfn import aws, contract
 from backup_cfn.config import Environment
 from backup_cfn.deploy.outputs import outputs_of
 from backup_cfn.engine import naming
+from backup_cfn.engine.errors import RestoreError
 from backup_cfn.engine.integrity import ContentVersions
-from backup_cfn.engine.manifest import read_manifest
+from backup_cfn.engine.manifest import SnapshotRef, read_manifest
+from backup_cfn.engine.pointintime import view_at, view_from_first_versions
 from backup_cfn.engine.restore import (
     BucketTarget,
     DirectoryTarget,
@@ -58,17 +61,25 @@ def replica_target(env: Environment) -> tuple[object, str]:
 
 def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, at: datetime | None = None,
             path_prefix: str | None = None, console: Console | None = None, threads: int = FILE_THREADS,
-            vault: VaultCatalog | None = None):
-    """One user's snapshot; `vault`: the vault's catalogue, read by version."""
+            window_start: datetime | None = None, vault: VaultCatalog | None = None):
+    """One user's files as they were at a run, at a point in time (`at`: the snapshot finished by
+    then plus the journal), or in the newest snapshot; `vault`: the vault's catalogue, every
+    snapshot, segment and content read by version."""
     console = console or Console()
     check_run_id(run_id)
     check_user(user)
     reader = ContentVersions(s3, bucket, versioned=vault is not None)
-    if vault is not None:
+    if at is not None and run_id is None:
+        view = (view_from_first_versions(s3, bucket, user, vault.refs, at, window_start=window_start)
+                if vault is not None else view_at(s3, bucket, user, at, window_start=window_start))
+        manifest = view.manifest
+        for note in view.notes:
+            console.print(f"note: {note}", highlight=False)
+    elif vault is not None:
         ref = choose_snapshot([r for r in vault.refs if r.user == user], user, bucket, run_id=run_id, at=at)
         manifest = read_manifest(s3, bucket, ref.key, ref.version_id)
     else:
-        manifest = load_for_restore(s3, bucket, user, run_id=run_id, at=at)
+        manifest = load_for_restore(s3, bucket, user, run_id=run_id)
     entries = select(manifest, path_prefix)
     if path_prefix and not entries:
         raise UserError(f"run {manifest.run_id} of {user!r} holds no file under {path_prefix!r}")
@@ -82,8 +93,9 @@ def restore(s3, bucket: str, *, user: str, to: str, run_id: str | None = None, a
                                     reader=reader)
         except OSError as exc:  # the target directory itself: not a directory, read-only, no space
             raise UserError(f"--to {to}: cannot restore there: {exc.strerror or exc}") from None
-    console.print(f"restored {report.files} file(s), {human_bytes(report.bytes)} of {user} at run "
-                  f"{manifest.run_id} to {to}" + (" (every SHA-256 checked)" if not to.startswith("s3://") else ""))
+    when = f"as at {manifest.created_at}" if at is not None and run_id is None else f"at run {manifest.run_id}"
+    console.print(f"restored {report.files} file(s), {human_bytes(report.bytes)} of {user} {when} to {to}"
+                  + (" (every SHA-256 checked)" if not to.startswith("s3://") else ""), highlight=False)
     for note in report.tampered[:MAX_LISTED_PROBLEMS]:
         console.print(f"[yellow]tampered[/yellow] {note}", highlight=False)
     if not report.ok:
@@ -128,7 +140,8 @@ class Tally:
 def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: str | None = None,
                  at: datetime | None = None, path_prefix: str | None = None, console: Console | None = None,
                  as_json: bool = False, per_user_folders: bool = True, source: str = "backup",
-                 users_at_once: int | None = None, vault: VaultCatalog | None = None) -> dict:
+                 users_at_once: int | None = None, window_start: datetime | None = None,
+                 vault: VaultCatalog | None = None) -> dict:
     """Restore the named users (each at the snapshot of `run_id`, the newest at or before `at`, or the
     newest) or, when `users` is None, every user with a snapshot (each at its newest at or before
     `run_id` or `at`: a point in time for a disaster-recovery restore), several at once. Prints a summary (or the
@@ -141,14 +154,17 @@ def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: s
     target = restore_target(to, bucket)
     limit = run_id or (naming.run_id_for(at) if at else None)
     refs = vault.refs if vault is not None else None
-    if users is None:
+    load = None
+    if at is not None and run_id is None:
+        snapshots, missing, load = points_in_time(s3, bucket, users, at, window_start, refs=refs)
+    elif users is None:
         snapshots, missing = every_users_snapshot(s3, bucket, limit=limit, refs=refs)
     else:
         snapshots, missing = named_snapshots(s3, bucket, users, run_id=run_id, at=at, refs=refs)
-        if missing:     # a user named by mistake: nothing restored, every such user named at once
-            reasons = [missing[user] for user in sorted(missing)[:MAX_LISTED_USERS]]
-            more = len(missing) - len(reasons)
-            raise UserError("; ".join(reasons) + (f"; and {more} more" if more else ""))
+    if users is not None and missing:     # a user named by mistake: nothing restored, every such user named at once
+        reasons = [missing[user] for user in sorted(missing)[:MAX_LISTED_USERS]]
+        more = len(missing) - len(reasons)
+        raise UserError("; ".join(reasons) + (f"; and {more} more" if more else ""))
     if not snapshots:
         raise UserError(f"no backups in s3://{bucket}" if not missing else
                         f"no user has a backup at or before {limit} ({len(missing)} user(s) only have later ones)")
@@ -167,7 +183,7 @@ def restore_many(s3, bucket: str, *, users: list[str] | None, to: str, run_id: s
         tally = Tally(progress, progress.add_task("users", total=len(snapshots), files=0, size=human_bytes(0), failed=0))
         reports = restore_users(s3, bucket, snapshots, target, path_prefix=path_prefix,
                                 users_at_once=users_at_once or USERS_AT_ONCE,
-                                progress=tally.file_done, user_done=tally.user_done,
+                                progress=tally.file_done, user_done=tally.user_done, load=load,
                                 reader=ContentVersions(s3, bucket, versioned=vault is not None))
     summary = restore_summary(reports, missing, seconds=time.perf_counter() - started, bucket=bucket, source=source,
                               to=to, run_id=run_id, at=at, path_prefix=path_prefix)
@@ -186,6 +202,40 @@ def report_summary(console: Console, summary: dict, as_json: bool) -> dict:
         more = f" and {len(failed) - MAX_LISTED_USERS} more" if len(failed) > MAX_LISTED_USERS else ""
         raise UserError(f"{len(failed)} of {len(summary['users'])} user(s) not restored: {names}{more}")
     return summary
+
+
+def points_in_time(s3, bucket: str, users: list[str] | None, at: datetime, window_start: datetime | None,
+                   refs: list[SnapshotRef] | None = None):
+    """Each user's files at `at` (every user with a snapshot or a journal when `users` is None): the
+    refs to restore, the users without any backup then (with the reason), and how to load each.
+    `refs`: the vault's snapshots, read with the journal at their first versions."""
+    if users is None:
+        users = sorted({ref.user for ref in every_users_snapshot(s3, bucket, refs=refs)[0]}
+                       | set(journal_users(s3, bucket)))
+    run_id = naming.run_id_for(at)
+
+    def view(user: str):
+        try:
+            if refs is not None:
+                return view_from_first_versions(s3, bucket, user, refs, at, window_start=window_start).manifest
+            return view_at(s3, bucket, user, at, window_start=window_start).manifest
+        except RestoreError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=USERS_AT_ONCE) as pool:
+        views = dict(zip(users, pool.map(view, users)))
+    missing = {user: found for user, found in views.items() if isinstance(found, str)}
+    refs = [SnapshotRef(user, run_id, "") for user in users if user not in missing]
+    return refs, missing, lambda ref: views[ref.user]
+
+
+def journal_users(s3, bucket: str) -> list[str]:
+    """Users with a journal, from a delimited listing of journal/ (one request per 1,000 users)."""
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=contract.JOURNAL_PREFIX,
+                                                             Delimiter="/"):
+        found += [p["Prefix"][len(contract.JOURNAL_PREFIX):-1] for p in page.get("CommonPrefixes", [])]
+    return found
 
 
 class _SameTarget:
@@ -300,12 +350,14 @@ def do_restore(env: Environment, *, console: Console, users: tuple[str, ...] | l
     else:
         target = connect(env)
         s3, bucket = target.clients.s3, target.settings.backup_bucket
+    window_start = datetime.now(timezone.utc) - timedelta(days=env.retention_days)
     if len(named) == 1 and not as_json:
         return restore(s3, bucket, user=named[0], to=to, run_id=run_id, at=moment, path_prefix=path_prefix,
-                       console=console, vault=vault)
+                       console=console, window_start=window_start, vault=vault)
     return restore_many(s3, bucket, users=None if all_users else named, to=to, run_id=run_id, at=moment,
                         path_prefix=path_prefix, console=console, as_json=as_json, per_user_folders=len(named) != 1,
-                        source="vault" if from_vault else "replica" if from_replica else "backup", vault=vault)
+                        source="vault" if from_vault else "replica" if from_replica else "backup",
+                        window_start=window_start, vault=vault)
 
 
 def restore_by_stack(env: Environment, *, console: Console, as_json: bool, runner: restore_service.RestoreRunner | None,

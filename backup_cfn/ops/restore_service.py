@@ -14,6 +14,7 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from backup_cfn import contract
 from backup_cfn.engine import attempts, naming, restore_jobs
 from backup_cfn.engine.initiator import enqueue_jobs
 from backup_cfn.engine.restore import RestoreReport
@@ -36,11 +37,12 @@ def restore_target(to: str, settings) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def users_with_snapshots(s3, bucket: str) -> list[str]:
-    """Every user with a snapshot in the bucket: the prefixes under manifests/ (1,000 a page)."""
+def users_with_snapshots(s3, bucket: str, prefix: str = "manifests/") -> list[str]:
+    """Every user with a snapshot in the bucket: the prefixes under manifests/ (1,000 a page); with
+    `prefix` journal/, every user with a journal."""
     users = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="manifests/", Delimiter="/"):
-        users += [p["Prefix"][len("manifests/"):-1] for p in page.get("CommonPrefixes", [])]
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        users += [p["Prefix"][len(prefix):-1] for p in page.get("CommonPrefixes", [])]
     return [u for u in users if naming.is_valid_user(u)]
 
 
@@ -54,7 +56,12 @@ def start(target: DeployedEnvironment, *, users: list[str] | None, source: str, 
     if source not in sources:
         raise UserError(f"the stack's restore function does not read a {source!r} source")
     moment = (moment or settings.now()).replace(microsecond=0)
+    # A minute to restore (--at, issue 20): each user's snapshot and journal; every user then
+    # includes those with only a journal (new since the last nightly run).
+    point_in_time = at is not None and not run_id
     chosen = list(dict.fromkeys(users)) if users is not None else users_with_snapshots(source_s3, sources[source])
+    if users is None and point_in_time:
+        chosen = sorted(set(chosen) | set(users_with_snapshots(source_s3, sources[source], contract.JOURNAL_PREFIX)))
     if not chosen:
         raise UserError(f"no backups in s3://{sources[source]}")
     if len(chosen) > restore_jobs.MAX_USERS:
@@ -64,7 +71,8 @@ def start(target: DeployedEnvironment, *, users: list[str] | None, source: str, 
         # Every user: each one's newest snapshot at or before that run (as on this machine).
         run_id, at = None, naming.run_time(run_id)
     spec = {"source": source, "run_id": run_id, "at": naming.run_id_for(at or moment) if not run_id else None,
-            "target_bucket": bucket, "target_prefix": prefix, "path_prefix": path_prefix or ""}
+            "target_bucket": bucket, "target_prefix": prefix, "path_prefix": path_prefix or "",
+            **({"point_in_time": True} if point_in_time else {})}
     restore_id = restore_jobs.new_restore_id(moment)
     created, _ = restore_jobs.create_restore(dynamodb, settings, restore_id, chosen, spec)
     if not created:
@@ -90,7 +98,8 @@ def resume(target: DeployedEnvironment, restore_id: str) -> dict:
 
 def _enqueue(target: DeployedEnvironment, restore_id: str, spec: dict, users: list[str]) -> None:
     jobs = [restore_jobs.RestoreJob(restore_id, user, spec["source"], spec["target_bucket"], spec["target_prefix"],
-                                    run_id=spec["run_id"], at=spec["at"], path_prefix=spec["path_prefix"])
+                                    run_id=spec["run_id"], at=spec["at"], path_prefix=spec["path_prefix"],
+                                    point_in_time=spec.get("point_in_time", False))
             for user in users]
     enqueue_jobs(target.clients.sqs, target.settings, jobs, queue_url=target.settings.restore_queue_url)
     restore_jobs.mark_enqueued(target.clients.dynamodb, target.settings, restore_id)

@@ -32,7 +32,7 @@ def connect(env: Environment, outputs: dict | None = None) -> DeployedEnvironmen
         settings = settings_from_outputs(outputs, source_bucket=env.source_bucket, retention=retention_of(env),
                                          priority_users=env.priority_users, stack_name=env.stack_name,
                                          drill_users=env.drill_users, retry_base_seconds=env.retry_base_seconds,
-                                         retry_max_seconds=env.retry_max_seconds)
+                                         retry_max_seconds=env.retry_max_seconds, burst_changes=env.burst_changes)
     except MissingSetting as exc:
         raise UserError(f"stack {env.stack_name} has no output {exc.name}: deploy it again with "
                         f"`backup-cfn deploy --env {env.name}`") from None

@@ -12,7 +12,8 @@ from backup_cfn.ops.vault import VaultTarget, connect_vault
 
 
 def verify_json(report, sample_percent: float) -> dict:
-    return {"ok": report.ok, "manifests": report.manifests, "content_referenced": report.content_referenced,
+    return {"ok": report.ok, "manifests": report.manifests, "journal_segments": report.journal_segments,
+            "content_referenced": report.content_referenced,
             "content_objects": report.content_objects, "sample_percent": sample_percent, "sampled": report.sampled,
             "problems_total": len(report.problems), "problems": report.problems}
 
@@ -32,7 +33,8 @@ def run_verify(target: DeployedEnvironment | VaultTarget, *, sample_percent: flo
         if not report.ok:
             raise UserError(f"verify found {len(report.problems)} problem(s)")
         return report
-    console.print(f"{report.manifests} manifest(s), {report.content_referenced} distinct content referenced, "
+    console.print(f"{report.manifests} manifest(s), {report.journal_segments} journal segment(s), "
+                  f"{report.content_referenced} distinct content referenced, "
                   f"{report.content_objects} content object(s) stored, {report.sampled} re-hashed"
                   + (f", {report.locks_checked} lock(s) checked" if vault else ""))
     if not report.ok:

@@ -22,10 +22,11 @@ from backup_cfn.permissions.objectlock import BucketLock, applies, bucket_lock
 ADMIN, ROOT, TRUSTED = "ProductionAdministrator", "ProductionRoot", "TrustedAccountAdministrator"
 UNTRUSTED_ACCOUNT = "999988887777"
 FUNCTION_ROLES = ("InitiatorFunctionRole", "WorkerFunctionRole", "PrunerFunctionRole", "DrillFunctionRole",
-                  "DeadLetterFunctionRole", "RestorerFunctionRole")
+                  "DeadLetterFunctionRole", "RestorerFunctionRole", "CaptureFunctionRole")
 VAULT_ROLES = ("VaultLockFunctionRole", "VaultDrillFunctionRole", "VaultRestoreRole")
 CONTENT = "content/ab/cd/" + "ab" * 32
 MANIFEST = "manifests/client-0001/20261207T020000Z.json.gz"
+SEGMENT = "journal/client-0001/20261207T143200000000Z-0123456789abcdef.json.gz"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ ROWS = (
     Row("hide content behind a delete marker", "none", lambda c: [("s3:DeleteObject", _objects(c, CONTENT), {})]),
     Row("write over a snapshot's manifest", "none",
         lambda c: [("s3:PutObject", _objects(c, MANIFEST), {"s3:ObjectCreationOperation": "true"})]),
+    Row("delete a locked journal segment version", "delete-version",
+        lambda c: [("s3:DeleteObjectVersion", _objects(c, SEGMENT), {"s3:versionid": "v1"})]),
+    Row("write over a journal segment", "none",
+        lambda c: [("s3:PutObject", _objects(c, SEGMENT), {"s3:ObjectCreationOperation": "true"})]),
     Row("a lifecycle rule that expires everything", "lifecycle",
         lambda c: [("s3:PutLifecycleConfiguration", c.bucket.arn, {})]),
     Row("delete the bucket policy", "none", lambda c: [("s3:DeleteBucketPolicy", c.bucket.arn, {})]),

@@ -55,6 +55,12 @@ DEPLOY_OPERATIONS = {
     ("kms", "DescribeKey"): "kms:DescribeKey",
     ("cloudtrail", "GetTrail"): "cloudtrail:GetTrail",
     ("cloudwatch", "GetDashboard"): "cloudwatch:GetDashboard",
+    ("s3", "GetBucketNotificationConfiguration"): "s3:GetBucketNotification",
+    # An existing source bucket's EventBridge notifications (deploy/source_events.py).
+    ("s3", "PutBucketNotificationConfiguration"): "s3:PutBucketNotification",
+    # `status`: continuous protection's RPO (the capture queue's counts, its age metric).
+    ("sqs", "GetQueueAttributes"): "sqs:GetQueueAttributes",
+    ("cloudwatch", "GetMetricData"): "cloudwatch:GetMetricData",
     # The subnets' zones (backup_cfn/deploy/zones.py), only for templates with a VPC.
     ("ec2", "DescribeAvailabilityZones"): "ec2:DescribeAvailabilityZones",
     ("ec2", "DescribeVpcEndpointServices"): "ec2:DescribeVpcEndpointServices",
@@ -74,7 +80,8 @@ UNSCOPED = frozenset({"kms:CreateKey", "kms:ListAliases", "logs:DescribeLogGroup
                       "dynamodb:ListTables", "dynamodb:DescribeLimits", "sns:ListTopics", "sqs:ListQueues",
                       "events:ListRules", "lambda:ListFunctions", "lambda:GetAccountSettings", "iam:ListRoles",
                       "logs:DescribeMetricFilters", "cloudwatch:ListDashboards", "s3:ListAllMyBuckets",
-                      "kms:ListKeys", "cloudformation:DescribeStackDriftDetectionStatus"})
+                      "kms:ListKeys", "cloudformation:DescribeStackDriftDetectionStatus",
+                      "cloudwatch:GetMetricData"})
 PASSED_TO = ("lambda.amazonaws.com", "s3.amazonaws.com", "cloudtrail.amazonaws.com")
 
 
@@ -174,6 +181,11 @@ def deployer_policy(env: Environment, templates: list[dict], *, vault: bool = Fa
         if scoped:
             statements.append({"Sid": f"Provision{service.capitalize()}", "Effect": "Allow", "Action": scoped,
                                "Resource": scope.arns(service)})
+    if env.source_bucket:
+        # A bucket the stacks do not own: only its notification configuration, read and written.
+        statements.append({"Sid": "ExistingSourceBucketEvents", "Effect": "Allow",
+                           "Action": ["s3:GetBucketNotification", "s3:PutBucketNotification"],
+                           "Resource": [f"arn:aws:s3:::{env.source_bucket}"]})
     if unscoped:
         statements.append({"Sid": "ActionsWithoutResourceScope", "Effect": "Allow", "Action": unscoped, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}
@@ -219,6 +231,8 @@ def call_resource(call, account: str, stack_of_change_set) -> str:
         return f"arn:aws:cloudtrail:{region}:{account}:trail/{p['Name']}"
     if call.service == "cloudwatch":
         return f"arn:aws:cloudwatch::{account}:dashboard/{p['DashboardName']}"
+    if call.service == "sqs":   # https://sqs.<region>.amazonaws.com/<account>/<name>, or the emulator's
+        return f"arn:aws:sqs:{region}:{account}:{p['QueueUrl'].rstrip('/').rsplit('/', 1)[-1]}"
     name = p.get("StackName") or ""
     if not name and p.get("ChangeSetName"):
         name = stack_of_change_set(region, p["ChangeSetName"])

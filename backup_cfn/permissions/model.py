@@ -36,6 +36,8 @@ OUTPUT_RESOURCES = {
     contract.OUTPUT_CONTENT_TABLE: (PRIMARY, "ContentIndexTable"),
     contract.OUTPUT_JOB_QUEUE_URL: (PRIMARY, "JobQueue"),
     contract.OUTPUT_DEAD_LETTER_QUEUE_URL: (PRIMARY, "JobDeadLetterQueue"),
+    contract.OUTPUT_CAPTURE_QUEUE_URL: (PRIMARY, "CaptureQueue"),
+    contract.OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL: (PRIMARY, "CaptureDeadLetterQueue"),
     contract.OUTPUT_TOPIC_ARN: (PRIMARY, "NotificationTopic"),
     contract.OUTPUT_KEY_ARN: (PRIMARY, "BackupKey"),
     contract.OUTPUT_INITIATOR: (PRIMARY, "InitiatorFunction"),

@@ -250,6 +250,14 @@ def s3_object_action(action: str, version_action: str | None = None):
     return translate
 
 
+def s3_bucket_action(action: str):
+    """An operation on the bucket itself (its configuration)."""
+    def translate(model, call):
+        bucket = _s3_bucket(model, call, call.params["Bucket"])
+        return [Need(action, _bucket_arn(bucket), {}, call.operation)]
+    return translate
+
+
 def s3_delete_many(model, call):
     bucket = _s3_bucket(model, call, call.params["Bucket"])
     return [Need("s3:DeleteObjectVersion" if o.get("VersionId") else "s3:DeleteObject", _object(bucket, o["Key"]), {},
@@ -358,6 +366,29 @@ def describe_stacks(model, call):
     return [Need("cloudformation:DescribeStacks", model.stack_arn(name), {}, "read stack outputs")]
 
 
+def events_rule(action: str):
+    """An EventBridge rule of the default bus, by name."""
+    def translate(model, call):
+        name = call.params.get("Name") or call.params["Rule"]
+        return [Need(action, f"arn:aws:events:{call.region}:{model.account}:rule/{name}", {}, call.operation)]
+    return translate
+
+
+def kms_direct(action: str):
+    """A key used directly, not by a service on the caller's behalf (no kms:ViaService)."""
+    def translate(model, call):
+        key = _resource(model, call, call.params["KeyId"])
+        return [Need(action, key.arn, {"kms:CallerAccount": model.account}, call.operation)]
+    return translate
+
+
+def cloudwatch_read(action: str):
+    """CloudWatch's metric reads take no resource (Service Authorization Reference)."""
+    def translate(model, call):
+        return [Need(action, "*", {}, call.operation)]
+    return translate
+
+
 def lambda_invoke(model, call):
     function = _resource(model, call, call.params["FunctionName"])
     return [Need("lambda:InvokeFunction", function.arn, {}, "Invoke")]
@@ -379,6 +410,8 @@ TRANSLATIONS: dict[tuple[str, str], Callable[[DeploymentModel, Call], list[Need]
     ("s3", "DeleteObjects"): s3_delete_many,
     ("s3", "GetObjectTagging"): s3_object_action("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
     ("s3", "PutObjectTagging"): s3_object_action("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+    ("s3", "GetBucketNotificationConfiguration"): s3_bucket_action("s3:GetBucketNotification"),
+    ("s3", "PutBucketNotificationConfiguration"): s3_bucket_action("s3:PutBucketNotification"),
     ("s3", "GetObjectRetention"): s3_object_action("s3:GetObjectRetention"),
     ("s3", "PutObjectRetention"): s3_put_retention,
     ("dynamodb", "GetItem"): dynamodb_item("dynamodb:GetItem"), ("dynamodb", "PutItem"): dynamodb_item("dynamodb:PutItem"),
@@ -398,6 +431,11 @@ TRANSLATIONS: dict[tuple[str, str], Callable[[DeploymentModel, Call], list[Need]
     ("sns", "Publish"): sns_publish,
     ("cloudformation", "DescribeStacks"): describe_stacks,
     ("lambda", "Invoke"): lambda_invoke,
+    ("events", "PutRule"): events_rule("events:PutRule"), ("events", "DisableRule"): events_rule("events:DisableRule"),
+    ("events", "PutTargets"): events_rule("events:PutTargets"),
+    ("events", "RemoveTargets"): events_rule("events:RemoveTargets"),
+    ("kms", "Decrypt"): kms_direct("kms:Decrypt"),
+    ("cloudwatch", "GetMetricData"): cloudwatch_read("cloudwatch:GetMetricData"),
     ("sts", "GetCallerIdentity"): no_permission,
 }
 

@@ -5,7 +5,9 @@ AWS makes them, not our code, and the emulator enforces none of them.
 - CloudTrail: checks the trail bucket's ACL, writes log files with the key, delivers to its log group;
 - CloudWatch Logs: encrypts every log group with the key;
 - CloudWatch alarms: publish to the encrypted topic;
-- EventBridge: invokes the functions on schedule, and puts undeliverable events in the failure queue;
+- EventBridge: invokes the functions on schedule, sends the source bucket's change events to the
+  encrypted capture queue (the queue's policy and the key's), and puts undeliverable events in the
+  failure queue;
 - Lambda: assumes the function roles, polls the job queue for the worker (event source mapping),
   sends failed asynchronous invocations to the failure queue (on-failure destination);
 - S3 replication: assumes the replication role, reads versions (and Object Lock retention and legal

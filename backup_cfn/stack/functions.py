@@ -1,6 +1,7 @@
 """Lambda: initiator (daily schedule), worker (SQS jobs), pruner (garbage collection), drill
-(weekly restore drill) and dead-letter consumer (records jobs that failed every delivery), each with its own least-privilege role and KMS-encrypted log group, and
-the EventBridge schedules."""
+(weekly restore drill), dead-letter consumer (records jobs that failed every delivery) and capture
+(continuous protection, from the capture queue), each with its own least-privilege role and
+KMS-encrypted log group, and the EventBridge schedules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ PRUNER = FunctionSpec("pruner", contract.HANDLER_PRUNER, "expires snapshots and 
                       1024, contract.PRUNER_TIMEOUT_SECONDS, 1)
 DRILL = FunctionSpec("drill", contract.HANDLER_DRILL, "restore drill: re-hashes the newest snapshots of sampled users",
                      1024, contract.DRILL_TIMEOUT_SECONDS, 1)
+CAPTURE = FunctionSpec("capture", contract.HANDLER_CAPTURE,
+                       "continuous protection: stores each change of the source within seconds, in the journal",
+                       1024, contract.CAPTURE_TIMEOUT_SECONDS, None)
 DEAD_LETTER = FunctionSpec("dead-letter", contract.HANDLER_DEAD_LETTER,
                            "records each dead-lettered backup job FAILED with its reason and closes its run",
                            256, contract.DEAD_LETTER_TIMEOUT_SECONDS, None)
@@ -80,6 +84,7 @@ class FunctionWiring:
     content_table: object
     job_queue: object
     dead_letter_queue: object
+    capture_queue: object
     failure_queue: object
     topic: object
     code_bucket: object
@@ -161,6 +166,11 @@ def _not_applicable_checks(env: Environment, spec: FunctionSpec, res: FunctionWi
                                   "JobDeadLetterQueue through the queue's redrive policy, not a function DLQ")
         reasons["CKV_AWS_115"] = ("concurrency is bounded by the queue subscription's MaximumConcurrency "
                                   "(max_concurrent_backups) without reserving it from the account pool")
+    elif spec is CAPTURE:
+        reasons["CKV_AWS_116"] = ("invoked synchronously by the SQS event source of the capture queue: a change it "
+                                  "fails on goes to CaptureDeadLetterQueue through the queue's redrive policy")
+        reasons["CKV_AWS_115"] = ("concurrency is bounded by its queue subscription's MaximumConcurrency "
+                                  "(capture_concurrency) without reserving it from the account pool")
     elif spec is DEAD_LETTER:
         reasons["CKV_AWS_116"] = ("invoked synchronously by the SQS event source of the dead-letter queue: a message "
                                   "it fails on stays in that queue, whose age alarm fires")
@@ -192,6 +202,8 @@ def _environment(env: Environment, res: FunctionWiring) -> dict:
         contract.ENV_STACK_NAME: env.stack_name,
         contract.ENV_RETRY_BASE_SECONDS: str(env.retry_base_seconds),
         contract.ENV_RETRY_MAX_SECONDS: str(env.retry_max_seconds),
+        contract.ENV_CAPTURE_QUEUE_URL: Ref(res.capture_queue),
+        contract.ENV_BURST_CHANGES: str(env.burst_changes),
         "POWERTOOLS_SERVICE_NAME": "backup-cfn",
         "POWERTOOLS_METRICS_NAMESPACE": contract.METRIC_NAMESPACE,
     }
@@ -234,8 +246,12 @@ def add_schedule(t: Template, env: Environment, name: str, expression: str, depl
 
 
 def add_queue_subscription(t: Template, env: Environment, title: str, queue, deployed: FunctionResources,
-                           batch_size: int, concurrency: int) -> awslambda.EventSourceMapping:
-    """An SQS event source mapping reporting partial batch failures, its concurrency bounded."""
+                           batch_size: int, concurrency: int, batching_window: int = 0) -> awslambda.EventSourceMapping:
+    """An SQS event source mapping reporting partial batch failures, its concurrency bounded. With a
+    batching window, Lambda gathers up to `batch_size` messages for up to that many seconds (a batch
+    over 10 needs a window of at least 1 s; standard queues allow 10,000:
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html)."""
+    window = {"MaximumBatchingWindowInSeconds": batching_window} if batching_window else {}
     return t.add_resource(awslambda.EventSourceMapping(
         title,
         EventSourceArn=GetAtt(queue, "Arn"),
@@ -244,12 +260,13 @@ def add_queue_subscription(t: Template, env: Environment, title: str, queue, dep
         FunctionResponseTypes=["ReportBatchItemFailures"],
         ScalingConfig=QueueScalingConfig(MaximumConcurrency=concurrency),
         Tags=tags(env),
+        **window,
     ))
 
 
 def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[str, FunctionResources]:
-    """The five functions and the queue subscriptions of the worker (job queue) and the dead-letter
-    consumer (dead-letter queue); returns the functions by role."""
+    """The six functions and the queue subscriptions of the worker (job queue), the dead-letter
+    consumer (dead-letter queue) and the capture function (capture queue); returns them by role."""
     initiator = add_function(t, env, INITIATOR, role_policies.initiator_statements(
         res.source_bucket_arn, res.runs_table, res.job_queue, res.failure_queue, res.topic,
         GetAtt(res.key, "Arn")), res)
@@ -263,13 +280,19 @@ def add_functions(t: Template, env: Environment, res: FunctionWiring) -> dict[st
         res.backup_bucket, res.runs_table, res.failure_queue, GetAtt(res.key, "Arn")), res)
     dead_letter = add_function(t, env, DEAD_LETTER, role_policies.dead_letter_statements(
         res.runs_table, res.dead_letter_queue, res.topic, GetAtt(res.key, "Arn")), res)
+    capture = add_function(t, env, CAPTURE, role_policies.capture_statements(
+        res.source_bucket_arn, res.backup_bucket, res.runs_table, res.content_table, res.capture_queue,
+        GetAtt(res.key, "Arn")), res)
     add_queue_subscription(t, env, "WorkerJobSubscription", res.job_queue, worker, contract.WORKER_BATCH_SIZE,
                            env.max_concurrent_backups)
     add_queue_subscription(t, env, "DeadLetterSubscription", res.dead_letter_queue, dead_letter,
                            contract.DEAD_LETTER_BATCH_SIZE, DEAD_LETTER_CONCURRENCY)
+    add_queue_subscription(t, env, "CaptureSubscription", res.capture_queue, capture, contract.CAPTURE_BATCH_SIZE,
+                           env.capture_concurrency, contract.CAPTURE_BATCHING_WINDOW_SECONDS)
     for spec, deployed in ((INITIATOR, initiator), (PRUNER, pruner), (DRILL, drill)):
         add_async_failure_destination(t, spec, deployed, res.failure_queue)
-    return {"initiator": initiator, "worker": worker, "pruner": pruner, "drill": drill, "dead-letter": dead_letter}
+    return {"initiator": initiator, "worker": worker, "pruner": pruner, "drill": drill, "dead-letter": dead_letter,
+            "capture": capture}
 
 
 def add_schedules(t: Template, env: Environment, functions: dict[str, FunctionResources], failure_queue) -> list[events.Rule]:

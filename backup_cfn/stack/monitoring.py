@@ -17,6 +17,8 @@ NO_SUCCESS_HOURS = 26  # a daily schedule plus two hours of slack before anyone 
 REPLICATION_LATENCY_ALARM_SECONDS = 3600
 REPLICATION_LATENCY_PERIODS = 3
 DEAD_LETTER_AGE_ALARM_SECONDS = 900
+# Events going missing is a pattern, not one late event: two nights in a row.
+MISSED_CHANGE_NIGHTS = 2
 
 
 def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failure_queue,
@@ -60,6 +62,43 @@ def add_alarms(t: Template, env: Environment, *, topic, job_dead_letters, failur
             ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env), **actions,
         ))
     return [t.add_resource(alarm) for alarm in alarms]
+
+
+def add_capture_alarms(t: Template, env: Environment, *, topic, capture_queue,
+                       capture_dead_letters) -> list[cloudwatch.Alarm]:
+    """Continuous protection: the RPO (the age of the oldest change not yet captured is the age of
+    the capture queue's oldest message), a change given up on, events missed on consecutive
+    nights (the reconciliation's count), and a ransomware-shaped burst of one user's changes."""
+    actions = dict(AlarmActions=[Ref(topic)], OKActions=[Ref(topic)])
+    stack = [cloudwatch.MetricDimension(Name=contract.METRIC_DIMENSION, Value=env.stack_name)]
+    return [t.add_resource(alarm) for alarm in (
+        cloudwatch.Alarm(
+            "CaptureRpoAlarm",
+            AlarmDescription=f"A change of the source has waited {contract.RPO_TARGET_SECONDS // 60} minutes to be "
+                             "captured: continuous protection is behind its recovery point objective.",
+            Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(capture_queue, "QueueName"))],
+            Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=contract.RPO_TARGET_SECONDS,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Tags=tags(env),
+            **actions,
+        ),
+        _queue_not_empty("CaptureDeadLetterQueueNotEmptyAlarm", capture_dead_letters, env, actions,
+                         "A change could not be captured after every retry: the nightly run will back it up; "
+                         "see the capture function's log."),
+        cloudwatch.Alarm(
+            "ChangesMissedAlarm",
+            AlarmDescription=f"The nightly reconciliation found changes the capture missed, {MISSED_CHANGE_NIGHTS} "
+                             "nights in a row: S3's events are not all reaching the journal.",
+            Namespace=contract.METRIC_NAMESPACE, MetricName=contract.METRIC_CHANGES_MISSED, Dimensions=stack,
+            Statistic="Sum", Period=86400, EvaluationPeriods=MISSED_CHANGE_NIGHTS,
+            DatapointsToAlarm=MISSED_CHANGE_NIGHTS, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching", Tags=tags(env), **actions,
+        ),
+        _engine_count("ChangeBurstAlarm", contract.METRIC_USERS_BURSTING, contract.BURST_WINDOW_SECONDS, env, actions,
+                      f"A user's files changed more than {env.burst_changes} times in "
+                      f"{contract.BURST_WINDOW_SECONDS // 60} minutes (ransomware-shaped): the capture function's "
+                      "log names the user; every minute before it stays restorable (restore --at)."),
+    )]
 
 
 def replica_bucket_name(replica_bucket_arn) -> Select:
@@ -158,8 +197,11 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
                _metric("AWS/S3", "NumberOfObjects", "BucketName", "${ReplicaBucket}", "StorageType",
                        "AllStorageTypes", region=env.replica_region)]
     queues = [_metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"${{{queue}}}")
-              for queue in ("JobQueue", "JobDeadLetterQueue", "FailedInvocationQueue")]
+              for queue in ("JobQueue", "JobDeadLetterQueue", "FailedInvocationQueue", "CaptureQueue",
+                            "CaptureDeadLetterQueue")]
     oldest = [_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "${JobQueue}")]
+    rpo = [_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "${CaptureQueue}"),
+           _metric(contract.METRIC_NAMESPACE, contract.METRIC_CAPTURE_LATENCY, contract.METRIC_DIMENSION, env.stack_name)]
     errors = [_metric("AWS/Lambda", name, "FunctionName", f"${{{logical_prefix(role)}}}")
               for role in function_roles for name in ("Errors", "Throttles")]
     durations = [_metric("AWS/Lambda", "Duration", "FunctionName", f"${{{logical_prefix(role)}}}")
@@ -171,6 +213,9 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
              _metric(contract.METRIC_NAMESPACE, contract.METRIC_RUNS_SUCCEEDED, *stack)]
     data = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_NEW, *stack),
             _metric(contract.METRIC_NAMESPACE, contract.METRIC_BYTES_DEDUPLICATED, *stack)]
+    continuous = [_metric(contract.METRIC_NAMESPACE, name, *stack) for name in (
+        contract.METRIC_CHANGES_CAPTURED, contract.METRIC_CHANGES_MISSED, contract.METRIC_CAPTURE_EVENTS_IGNORED,
+        contract.METRIC_USERS_BURSTING)]
     drills = [_metric(contract.METRIC_NAMESPACE, contract.METRIC_DRILLS_PASSED, *stack),
               _metric(contract.METRIC_NAMESPACE, contract.METRIC_DRILLS_FAILED, *stack)]
     widgets = [
@@ -183,6 +228,8 @@ def dashboard_body(env: Environment, function_roles: list[str], has_source_bucke
         _widget("Users backed up / failed, jobs dead-lettered, runs succeeded", users, 0, 18, period=3600),
         _widget("Bytes stored new vs deduplicated", data, 12, 18, period=3600),
         _widget("Restore drills passed / failed", drills, 0, 24, period=86400),
+        _widget("RPO: oldest uncaptured change, capture latency (s)", rpo, 12, 24, stat="Maximum", period=60),
+        _widget("Changes captured / missed, events ignored, users bursting", continuous, 0, 30, period=3600),
     ]
     return json.dumps({"widgets": widgets}, sort_keys=True)
 

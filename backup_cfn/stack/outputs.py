@@ -17,7 +17,7 @@ def add_outputs(t: Template, values: dict) -> None:
 
 def add_primary_outputs(t: Template, *, backup_bucket, source, runs_table, content_table, job_queue,
                         job_dead_letters, failure_queue, topic, key, functions: dict, audit, log_bucket,
-                        dashboard, restore_role, restore_service) -> None:
+                        dashboard, restore_role, restore_service, capture_queue, capture_dead_letters) -> None:
     add_outputs(t, {
         contract.OUTPUT_BACKUP_BUCKET: Ref(backup_bucket),
         "BackupBucketArn": GetAtt(backup_bucket, "Arn"),
@@ -34,6 +34,9 @@ def add_primary_outputs(t: Template, *, backup_bucket, source, runs_table, conte
         contract.OUTPUT_PRUNER: Ref(functions["pruner"].function),
         contract.OUTPUT_DRILL: Ref(functions["drill"].function),
         contract.OUTPUT_DEAD_LETTER_FUNCTION: Ref(functions["dead-letter"].function),
+        contract.OUTPUT_CAPTURE_FUNCTION: Ref(functions["capture"].function),
+        contract.OUTPUT_CAPTURE_QUEUE_URL: Ref(capture_queue),
+        contract.OUTPUT_CAPTURE_DEAD_LETTER_QUEUE_URL: Ref(capture_dead_letters),
         "TrailName": Ref(audit.trail),
         "TrailBucketName": Ref(audit.bucket),
         "AccessLogBucketName": Ref(log_bucket),

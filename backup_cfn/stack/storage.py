@@ -110,6 +110,18 @@ def content_transition_day(env: Environment) -> int | None:
     return None
 
 
+def content_transition_rules(env: Environment) -> list[s3.LifecycleRule]:
+    """Content above IA's minimum billable size to Standard-IA (none when it would pay early deletion)."""
+    day = content_transition_day(env)
+    if day is None:
+        return []
+    return [s3.LifecycleRule(
+        Id="LongLivedContentToInfrequentAccess", Status="Enabled", Prefix=contract.CONTENT_PREFIX,
+        ObjectSizeGreaterThan=str(contract.IA_MINIMUM_BILLABLE_BYTES),
+        Transitions=[s3.LifecycleRuleTransition(StorageClass="STANDARD_IA", TransitionInDays=day)],
+    )]
+
+
 def backup_lifecycle_rules(env: Environment, noncurrent_days: int) -> list[s3.LifecycleRule]:
     """No rule expires current content or manifests: only the garbage collector knows what a kept
     snapshot still references. Lifecycle cleans up what the collector leaves behind."""
@@ -122,14 +134,7 @@ def backup_lifecycle_rules(env: Environment, noncurrent_days: int) -> list[s3.Li
                 DaysAfterInitiation=INCOMPLETE_UPLOAD_DAYS),
         ),
     ]
-    day = content_transition_day(env)
-    if day is not None:
-        rules.append(s3.LifecycleRule(
-            Id="LongLivedContentToInfrequentAccess", Status="Enabled", Prefix=contract.CONTENT_PREFIX,
-            ObjectSizeGreaterThan=str(contract.IA_MINIMUM_BILLABLE_BYTES),
-            Transitions=[s3.LifecycleRuleTransition(StorageClass="STANDARD_IA", TransitionInDays=day)],
-        ))
-    return rules
+    return rules + content_transition_rules(env)
 
 
 def add_access_log_bucket(t: Template, env: Environment, name: str = "AccessLogBucket") -> s3.Bucket:

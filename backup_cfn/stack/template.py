@@ -1,7 +1,7 @@
 """The one place the stacks are composed: read top to bottom, it is the system's table of contents.
 
-Each concern has its own module (keys, storage, tables, messaging, network, functions, access,
-audit, monitoring); outputs and parameters have theirs; rendering and size limits live in render.py.
+Each concern has its own module (keys, storage, tables, messaging, capture, network, functions,
+access, audit, monitoring); outputs and parameters have theirs; rendering and size limits live in render.py.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from backup_cfn.stack import (
     access,
     audit,
     audit_alarms,
+    capture,
     functions,
     keys,
     messaging,
@@ -49,12 +50,13 @@ def build_template(env: Environment) -> Template:
 
     job_queue, job_dead_letters = messaging.add_job_queues(t, env, key)
     failure_queue = messaging.add_failed_invocation_queue(t, env, key)
+    capture_queue, capture_dead_letters = capture.add_capture_queues(t, env, key)
     topic = messaging.add_notification_topic(t, env, key)
 
     wiring = functions.FunctionWiring(
         key=key, source_bucket_arn=source.arn, source_bucket_name=source.name, backup_bucket=backup_bucket,
         runs_table=runs_table, content_table=content_table, job_queue=job_queue, dead_letter_queue=job_dead_letters,
-        failure_queue=failure_queue,
+        capture_queue=capture_queue, failure_queue=failure_queue,
         topic=topic, code_bucket=params.code_bucket.ref(), code_key=params.code_key.ref(),
         network=network.add_network(t, env))
     lambdas = functions.add_functions(t, env, wiring)
@@ -71,7 +73,10 @@ def build_template(env: Environment) -> Template:
     storage.add_backup_bucket_policy(t, env, bucket=backup_bucket, key=key, pruner_role=lambdas["pruner"].role,
                                      source_bucket_name=source.name)
     schedules = functions.add_schedules(t, env, lambdas, failure_queue)
-    messaging.add_failed_invocation_queue_policy(t, failure_queue, schedules)
+    source_changes = capture.add_source_change_rule(t, env, source_bucket_name=source.name, queue=capture_queue,
+                                                    failure_queue=failure_queue)
+    capture.add_capture_queue_policy(t, capture_queue, source_changes)
+    messaging.add_failed_invocation_queue_policy(t, failure_queue, schedules + [source_changes])
 
     restore_role = access.add_restore_role(t, env, role_policies.RestoreScope(
         backup_bucket=backup_bucket, runs_table=runs_table, content_table=content_table, key=key,
@@ -84,17 +89,21 @@ def build_template(env: Environment) -> Template:
 
     monitoring.add_alarms(t, env, topic=topic, job_dead_letters=job_dead_letters, failure_queue=failure_queue,
                           functions=lambdas, restore_dead_letters=restore_service.dead_letters)
+    monitoring.add_capture_alarms(t, env, topic=topic, capture_queue=capture_queue,
+                                  capture_dead_letters=capture_dead_letters)
     monitoring.add_replication_alarms(t, env, topic=topic, backup_bucket=backup_bucket,
                                       replica_bucket_arn=params.replica_bucket, rule_id=storage.replication_rule_id(env))
     audit_alarms.add_audit_alarms(t, env, topic=topic, log_group=trail.log_group, backup_bucket=backup_bucket, key=key)
     dashboard = monitoring.add_dashboard(
         t, env, buckets={b.title: b for b in logged + [log_bucket]}, replica_bucket_arn=params.replica_bucket,
         queues={q.title: q for q in (job_queue, job_dead_letters, failure_queue, restore_service.queue,
-                                     restore_service.dead_letters)}, functions=lambdas)
+                                     restore_service.dead_letters, capture_queue, capture_dead_letters)},
+        functions=lambdas)
 
     outputs.add_primary_outputs(
         t, backup_bucket=backup_bucket, source=source, runs_table=runs_table, content_table=content_table,
         job_queue=job_queue, job_dead_letters=job_dead_letters, failure_queue=failure_queue, topic=topic, key=key,
+        capture_queue=capture_queue, capture_dead_letters=capture_dead_letters,
         functions=lambdas, audit=trail, log_bucket=log_bucket, dashboard=dashboard, restore_role=restore_role,
         restore_service=restore_service)
     return t

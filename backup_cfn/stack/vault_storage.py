@@ -12,7 +12,7 @@ from backup_cfn.config import Environment
 from backup_cfn.stack.keys import add_rotating_key
 from backup_cfn.stack.policies import vault as vault_policies
 from backup_cfn.stack.resource_options import TLS_STATEMENT_JOIN, retain, skip_lint, tags
-from backup_cfn.stack.storage import INCOMPLETE_UPLOAD_DAYS, content_transition_day, locked_by_default, private_bucket
+from backup_cfn.stack.storage import INCOMPLETE_UPLOAD_DAYS, content_transition_rules, locked_by_default, private_bucket
 
 # A version no lock holds is removed the day after it became noncurrent (lifecycle's smallest step).
 UNLOCKED_VERSION_DAYS = 1
@@ -48,14 +48,7 @@ def vault_lifecycle_rules(env: Environment) -> list[s3.LifecycleRule]:
                 DaysAfterInitiation=INCOMPLETE_UPLOAD_DAYS),
         ),
     ]
-    day = content_transition_day(env)
-    if day is not None:
-        rules.append(s3.LifecycleRule(
-            Id="LongLivedContentToInfrequentAccess", Status="Enabled", Prefix=contract.CONTENT_PREFIX,
-            ObjectSizeGreaterThan=str(contract.IA_MINIMUM_BILLABLE_BYTES),
-            Transitions=[s3.LifecycleRuleTransition(StorageClass="STANDARD_IA", TransitionInDays=day)],
-        ))
-    return rules
+    return rules + content_transition_rules(env)
 
 
 def add_vault_bucket(t: Template, env: Environment, key, log_bucket) -> s3.Bucket:

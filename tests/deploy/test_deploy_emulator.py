@@ -297,7 +297,7 @@ def test_template_over_one_megabyte_is_refused_before_any_call(make, local_env, 
     deployment = make(templates=(json.dumps(padded), rendered[1]))
     c = deployment.clients
     recorder = CallRecorder(c.cloudformation, c.replica_cloudformation, c.s3, c.replica_s3, c.sts)
-    with pytest.raises(UserError, match=r"primary template \(backup-cfn-local\) is 1,0\d\d,\d{3} bytes, over "
+    with pytest.raises(UserError, match=r"primary template \(backup-cfn-local\) is 1,\d{3},\d{3} bytes, over "
                                         r"CloudFormation's limit of 1,000,000 bytes"):
         deployment.run(Options(yes=True))
     assert recorder.calls == []
@@ -481,11 +481,12 @@ def test_new_handler_code_updates_every_function(make, local_env, tmp_path):
     assert results["replica"].outcome == "no changes"
     changes = {(c.action, c.logical_id) for c in results["primary"].change_set.changes}
     assert {("Modify", "InitiatorFunction"), ("Modify", "WorkerFunction"), ("Modify", "PrunerFunction"),
-            ("Modify", "DrillFunction"), ("Modify", "DeadLetterFunction"), ("Modify", "RestorerFunction")} <= changes
+            ("Modify", "DrillFunction"), ("Modify", "DeadLetterFunction"), ("Modify", "RestorerFunction"),
+            ("Modify", "CaptureFunction")} <= changes
     assert re.search(r"parameter HandlerCodeKey: handlers/[0-9a-f]{64}\.zip → handlers/[0-9a-f]{64}\.zip", text(out))
     # The emulator gives no values: computed, with the parameter that caused them.
     assert len(re.findall(r"  Code\.S3Key: handlers/[0-9a-f]{64}\.zip → handlers/[0-9a-f]{64}\.zip "
-                          r"\(from HandlerCodeKey\) \[computed\]\n", text(out))) == 6
+                          r"\(from HandlerCodeKey\) \[computed\]\n", text(out))) == 7
     built = handler_package.build_package(tmp_path / "src")
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in _stack(local_env)["Parameters"]}
     assert parameters[contract.PARAM_CODE_KEY] == built.key

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -278,6 +278,8 @@ def test_a_shorter_retention_with_nothing_old_enough_to_delete_only_warns(primar
     s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 1, "Contents": [
         {"Key": "manifests/client-0001/20261125T020000Z.json.gz", "Size": 2048, "LastModified": NOW, "ETag": '"e"'}]},
         {"Bucket": "backup-1x2y", "Prefix": "manifests/"})
+    s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 0},
+                            {"Bucket": "backup-1x2y", "Prefix": "journal/"})
     s3.stubber.add_response("get_object", {"Body": _manifest_body()})
     inp = forecast_input([change("Modify", "PrunerFunction", "AWS::Lambda::Function")], resources(primary),
                          resources(shorter), readers={"s3": s3}.get, outputs={"BackupBucketName": "backup-1x2y"},
@@ -299,6 +301,8 @@ def test_keeping_fewer_monthly_snapshots_is_counted_and_blocks(primary):
     s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": len(runs), "Contents": [
         {"Key": f"manifests/client-0001/{run}.json.gz", "Size": 2048, "LastModified": NOW, "ETag": '"e"'}
         for run in runs]}, {"Bucket": "backup-1x2y", "Prefix": "manifests/"})
+    s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 0},
+                            {"Bucket": "backup-1x2y", "Prefix": "journal/"})
     for _ in runs:
         s3.stubber.add_response("get_object", {"Body": _manifest_body()})
     inp = forecast_input([change("Modify", "PrunerFunction", "AWS::Lambda::Function")], resources(before),
@@ -422,3 +426,39 @@ def test_a_change_set_failing_early_validation_says_why_resource_by_resource(cfn
                                         r"'AWS::Logs::LogGroup' with identifier '/aws/lambda/backup-cfn-dev-worker' "
                                         r"already exists. at /Resources/WorkerLogGroup"):
         reading.deploy(StackSpec("primary", NAME, REGION, json.dumps(LOCKED_KEY), {}, {}), Options(), diff_only=True)
+
+
+def test_a_shorter_retention_counts_the_journal_segments_and_the_content_only_they_reference(primary):
+    """60 → 30 days, with snapshots 50, 40 and 1 days old and a journal segment captured 49 days ago
+    holding a version no snapshot has: the 40-day-old snapshot becomes the checkpoint before the new
+    window, so the 50-day-old one and the segment go, and with the segment its version."""
+    from io import BytesIO
+
+    from botocore.response import StreamingBody
+
+    from backup_cfn.engine import journal, naming
+
+    shorter = copy.deepcopy(primary)
+    shorter["Resources"]["PrunerFunction"]["Properties"]["Environment"]["Variables"]["RETENTION_DAYS"] = "30"
+    runs = [naming.run_id_for(NOW - timedelta(days=days)) for days in (50, 40, 1)]
+    captured = NOW - timedelta(days=49)
+    segment = journal.Segment("client-0001", naming.iso_precise(captured), (journal.Change(
+        "reports/draft.pdf", journal.PUT, naming.iso(captured), "0a", sha256="b" * 64, size=7000),))
+    body = segment.encode()
+    s3 = stubbed("s3")
+    s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 3, "Contents": [
+        {"Key": f"manifests/client-0001/{run}.json.gz", "Size": 2048, "LastModified": NOW, "ETag": '"e"'}
+        for run in runs]}, {"Bucket": "backup-1x2y", "Prefix": "manifests/"})
+    s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 1, "Contents": [
+        {"Key": segment.key(), "Size": len(body), "LastModified": NOW, "ETag": '"s"'}]},
+        {"Bucket": "backup-1x2y", "Prefix": "journal/"})
+    for _ in range(3):     # the two kept snapshots, then the expired one
+        s3.stubber.add_response("get_object", {"Body": _manifest_body()})
+    s3.stubber.add_response("get_object", {"Body": StreamingBody(BytesIO(body), len(body))})
+    inp = forecast_input([change("Modify", "PrunerFunction", "AWS::Lambda::Function")], resources(primary),
+                         resources(shorter), readers={"s3": s3}.get, outputs={"BackupBucketName": "backup-1x2y"},
+                         cloudformation=events_client([]))
+    severity, message = findings(inp)["retention-shortened:PrunerFunction"]
+    assert severity == BLOCKING
+    assert "will delete 1 of 3 snapshot(s)" in message and "1 journal segment(s)" in message
+    assert "1 content object(s), 7.0 kB, that no kept snapshot references" in message

@@ -90,15 +90,17 @@ def test_backup_change_backup_restore_each_run_verify_prune(engine, tmp_path):
 
     assert verify(engine.clients, engine.settings, sample_percent=100, seed=1).ok
 
-    # 61 days on, with one more backup: day 1 and 2 snapshots expire (alice's day-2 one is not
-    # the newest any more), and what only they referenced goes once past the grace period.
+    # 61 days on, with one more backup: day 1's snapshots expire, day 2's are the checkpoint before
+    # the retention window (a point-in-time restore at its first minute starts there), and what
+    # only day 1 referenced goes once past the grace period.
     engine.clock.advance(days=61)
     third = backup(engine)
     assert third["status"] == runs.SUCCEEDED and third["bytes_new"] == 0
     report = prune(engine.clients, engine.settings)
-    assert len(report.manifests_expired) == 4
+    assert len(report.manifests_expired) == 2 and report.rules["base"][1] == 2
     assert report.content_deleted == [sha(A1)]  # alice's old q3: no kept snapshot names it
-    assert [m[1] for m in list_manifests(engine.s3, engine.settings.backup_bucket, "alice")] == [third["run_id"]]
+    assert [m[1] for m in list_manifests(engine.s3, engine.settings.backup_bucket, "alice")] == [second["run_id"],
+                                                                                                  third["run_id"]]
     with pytest.raises(RestoreError):
         load_for_restore(engine.s3, engine.settings.backup_bucket, "alice", run_id=first["run_id"])
     current = load_for_restore(engine.s3, engine.settings.backup_bucket, "alice")

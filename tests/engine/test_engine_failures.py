@@ -85,10 +85,11 @@ def test_object_deleted_between_listing_and_reading_is_left_out_with_a_reason(en
 
 def stubbed_s3_clients(engine, error_code: str, message: str, status: int) -> tuple[Clients, Stubber]:
     """Real DynamoDB/SQS on the emulator; an S3 client answering the read of the listed object (a GET,
-    as it was uploaded without a checksum) with AWS's throttling error."""
+    as it was uploaded without a checksum) with AWS's throttling error, after an empty journal."""
     from backup_cfn import aws
     s3 = aws.client(engine.env, "s3")
     stubber = Stubber(s3)
+    stubber.add_response("list_objects_v2", {"KeyCount": 0, "IsTruncated": False})            # kim's journal
     stubber.add_response("list_objects_v2", {"KeyCount": 1, "IsTruncated": False, "Contents": [
         {"Key": "kim/a.pdf", "Size": len(DATA), "ETag": '"e1"',
          "LastModified": engine.clock(), "StorageClass": "STANDARD"}]})                    # source

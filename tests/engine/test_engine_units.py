@@ -103,8 +103,9 @@ def test_retention_keeps_each_users_newest_even_when_expired():
                  ("b", "20260101T020000Z", "k3"), ("b", "20261120T020000Z", "k4")]
     # 60 days before 2026-11-30 is 2026-10-01.
     kept, expired = split_by_retention(manifests, datetime(2026, 11, 30, tzinfo=timezone.utc), RetentionPolicy(60))
-    assert [k for *_, k in kept] == ["k2", "k4"]
-    assert [k for *_, k in expired] == ["k1", "k3"]
+    # k3 is b's checkpoint before the window (its newest snapshot at or before 2026-10-01).
+    assert [k for *_, k in kept] == ["k2", "k3", "k4"]
+    assert [k for *_, k in expired] == ["k1"]
 
 
 @pytest.mark.parametrize("path,ok", [("reports/2026/q3.pdf", True), ("../escape", False), ("/abs", False),
@@ -181,11 +182,12 @@ def test_settings_from_lambda_environment():
 def test_worker_metrics_count_completed_jobs_and_closed_runs():
     from handlers.worker import metric_values
     job = Job("20261125T020000Z", "u")
-    outcomes = [JobOutcome(job, "COMPLETED", {"bytes_new": 10, "bytes_deduplicated": 5}, finalized_run={"status": "SUCCEEDED"}),
+    outcomes = [JobOutcome(job, "COMPLETED", {"bytes_new": 10, "bytes_deduplicated": 5, "changes_missed": 3},
+                           finalized_run={"status": "SUCCEEDED"}),
                 JobOutcome(job, "FAILED"), JobOutcome(job, "DUPLICATE")]
     assert metric_values(outcomes) == {contract.METRIC_USERS_BACKED_UP: 1, contract.METRIC_USERS_FAILED: 1,
                                        contract.METRIC_BYTES_NEW: 10, contract.METRIC_BYTES_DEDUPLICATED: 5,
-                                       contract.METRIC_RUNS_SUCCEEDED: 1}
+                                       contract.METRIC_CHANGES_MISSED: 3, contract.METRIC_RUNS_SUCCEEDED: 1}
 
 
 def test_the_lambda_zip_carries_the_engine_and_no_build_or_cli_code():

@@ -256,8 +256,8 @@ def test_two_collectors_at_once_delete_only_unreferenced_content_once(local_env,
     deleted = [h for r in reports for h in r.content_deleted]
     assert sorted(deleted) == expected                     # each deleted once, by one of the two
     assert sum(r.content_raced for r in reports) == len(expected)   # the other lost the conditional mark
-    for user in old:
-        assert len(list_manifests(engine.s3, engine.settings.backup_bucket, user)) == 1
+    for user in old:     # day 1's snapshot is the checkpoint before the 3-day window, and the newest
+        assert len(list_manifests(engine.s3, engine.settings.backup_bucket, user)) == 2
     assert verify(engine.clients, engine.settings, sample_percent=100, seed=3).ok
     for user in old:
         manifest = load_for_restore(engine.s3, engine.settings.backup_bucket, user)

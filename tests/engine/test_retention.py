@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from backup_cfn.engine import naming
 from backup_cfn.engine.retention import (
+    BASE,
     MONTHLY,
     NEWEST,
     PERIOD_RULES,
@@ -45,6 +46,11 @@ def kept_by_rule_reference(snapshots, policy, rule) -> set:
             kept.add(max(mine, key=lambda s: s[1]))
         elif rule == WITHIN:
             kept |= {s for s in mine if s[1] >= cutoff}
+        elif rule == BASE:
+            before = sorted((s for s in mine if s[1] <= cutoff), key=lambda s: s[1])
+            kept |= set(before[-1:])
+            if len(before) > 1 and naming.run_time(before[-1][1]) > NOW - timedelta(days=policy.retention_days + 1):
+                kept.add(before[-2])
         else:
             periods = {}
             for s in mine:
@@ -114,7 +120,10 @@ def test_keep_monthly_twelve_over_a_year_of_daily_snapshots():
     # The newest of March 2027 (today) and of each month back to April 2026: the last day of each.
     assert [m[:8] for m in monthly] == ["20260430", "20260531", "20260630", "20260731", "20260831", "20260930",
                                         "20261031", "20261130", "20261231", "20270131", "20270228", "20270310"]
-    assert len(decision.kept) == 61 + 9         # 61 days inside retention + 9 month ends before it
+    # 61 days inside retention, the checkpoint before it, and 9 month ends before that.
+    assert len(decision.kept) == 61 + 1 + 9
+    # k60 ran exactly at the window's start, less than a day before it: k61 is kept too.
+    assert decision.kept_by(BASE) == [snapshots[60], snapshots[61]]
     assert len(decision.only_by(MONTHLY)) == 9
 
 
@@ -127,16 +136,16 @@ def test_an_iso_week_straddles_the_new_year_and_years_are_calendar_years():
     assert period_index(dec31, YEARLY) != period_index(jan3, YEARLY)
     snapshots = [("ann", naming.run_id_for(m), str(m.day)) for m in (dec31, jan3)]
     decision = decide(snapshots, jan4 + timedelta(days=1), RetentionPolicy(1, keep_weekly=2, keep_yearly=2))
-    assert decision.reasons[snapshots[1]] == (NEWEST, WEEKLY, YEARLY)
+    assert decision.reasons[snapshots[1]] == (NEWEST, BASE, WEEKLY, YEARLY)
     assert decision.reasons[snapshots[0]] == (YEARLY,)        # the newest of 2026, not of its week
 
 
 def test_the_rules_are_off_by_default_and_read_from_the_function_environment():
     policy = RetentionPolicy()
-    assert policy.active_rules() == (NEWEST, WITHIN)
+    assert policy.active_rules() == (NEWEST, WITHIN, BASE)
     settings_ = settings_from_environ({"SOURCE_BUCKET": "s", "BACKUP_BUCKET": "b", "RUNS_TABLE": "r",
                                        "CONTENT_TABLE": "c", "RETENTION_DAYS": "30", "KEEP_WEEKLY": "4",
                                        "KEEP_MONTHLY": "12", "KEEP_YEARLY": "3", "DRILL_USERS": "25"})
     assert settings_.retention() == RetentionPolicy(30, 4, 12, 3)
-    assert settings_.retention().active_rules() == (NEWEST, WITHIN, WEEKLY, MONTHLY, YEARLY)
+    assert settings_.retention().active_rules() == (NEWEST, WITHIN, BASE, WEEKLY, MONTHLY, YEARLY)
     assert settings_.drill_users == 25

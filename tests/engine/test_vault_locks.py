@@ -4,6 +4,7 @@ ever shortened, forged versions and late snapshots change nothing, and lifecycle
 what no lock holds."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +14,7 @@ from backup_cfn.engine import naming
 from backup_cfn.engine.manifest import SnapshotRef
 from backup_cfn.engine.retention import RetentionPolicy
 from backup_cfn.engine.vault import VaultSettings, VaultSnapshot, vault_catalog
-from backup_cfn.engine.vault_locks import lock_user, on_grid, period_end, wanted_locks
+from backup_cfn.engine.vault_locks import grid_phase, lock_date, lock_user, on_grid, period_end, wanted_locks
 from backup_cfn.ops.restore import restore
 
 from engine_support import backup, make_engine, put, sha
@@ -61,6 +62,26 @@ def test_period_ends_and_the_step_grid():
     gridded = on_grid(run, 7)
     assert gridded >= run and (gridded.date() - datetime(1970, 1, 1).date()).days % 7 == 0
     assert on_grid(gridded, 7) == gridded and gridded - run < timedelta(days=7)
+    for phase in range(7):
+        shifted = on_grid(run, 7, phase)
+        assert run <= shifted < run + timedelta(days=7)
+        assert ((shifted.date() - datetime(1970, 1, 1).date()).days - phase) % 7 == 0
+
+
+def test_each_user_has_a_grid_day_of_its_own_and_no_lock_ends_before_the_rules_need():
+    """One shared grid released every user's dropped content on the same day (the vault's excess over
+    what the kept snapshots reference peaked at 1.115x before each grid date); a phase per user
+    spreads the releases over the step's days, and never shortens a lock."""
+    settings = VaultSettings(bucket="b", retention=RetentionPolicy(retention_days=60), step_days=7, margin_days=1)
+    users = [f"client-{n:04d}" for n in range(1, 1001)]
+    phases = Counter(grid_phase(user, 7) for user in users)
+    assert set(phases) == set(range(7)) and max(phases.values()) < 1.25 * len(users) / 7
+    assert all(grid_phase(user, 7) == grid_phase(user, 7) for user in users[:10])     # stable
+    needed = datetime(2026, 5, 3, 17, 30, tzinfo=UTC)
+    for user in users[:50]:
+        until = lock_date(needed, user, settings)
+        assert needed + timedelta(days=1) <= until < needed + timedelta(days=1 + 7)
+        assert until.time() == datetime.min.time()
 
 
 # --- on the emulator: the vault in its own account ---------------------------------------------------------

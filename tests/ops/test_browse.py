@@ -4,7 +4,7 @@ longer-term retention rules applied by the real garbage collector."""
 from __future__ import annotations
 
 import stat
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -140,12 +140,15 @@ def test_a_monthly_snapshot_outlives_the_retention_with_its_content_until_its_mo
         backup(engine)
     engine.clock.set(datetime(2027, 2, 11, 6, tzinfo=timezone.utc))
     report = prune(engine.clients, settings, dry_run=True)
-    # Kept: the 9th and 10th (within 3 days), the 10th (newest, February's newest) and January 31st.
+    # Kept: the 9th and 10th (within 3 days), the 10th (newest, February's newest), January 31st, and
+    # the 8th and 7th: the checkpoint before the window (the 8th ran less than a day before its start).
     assert report.rules["monthly"][1:] == (2, 1) and report.rules["within"][1:] == (2, 1)
-    assert len(report.manifests_expired) == 12 - 3
+    assert report.rules["base"][1:] == (2, 2)
+    assert len(report.manifests_expired) == 12 - 5
     prune(engine.clients, settings)
     kept = [run for _, run, _ in list_manifests(engine.s3, settings.backup_bucket, "ann")]
-    assert kept == ["20270131T020000Z", "20270209T020000Z", "20270210T020000Z"]
+    assert kept == ["20270131T020000Z", "20270207T020000Z", "20270208T020000Z", "20270209T020000Z",
+                    "20270210T020000Z"]
     january = load_for_restore(engine.s3, settings.backup_bucket, "ann", run_id="20270131T020000Z")
     body = engine.s3.get_object(Bucket=settings.backup_bucket,
                                 Key=naming.content_key(january.entries["report.pdf"].sha256))["Body"].read()
@@ -164,3 +167,34 @@ def test_a_monthly_snapshot_outlives_the_retention_with_its_content_until_its_mo
 def _content_keys(engine) -> list[str]:
     listed = engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="content/")
     return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_find_of_one_user_also_shows_what_only_the_journal_captured(engine):
+    """Continuous protection: a draft written and deleted between two runs was never in a snapshot;
+    `find --user` reads the journal and shows it, with when it was captured."""
+    from backup_cfn.engine.capture import capture_batch
+
+    from capture_support import CAPTURE, delete_event, put_event, record
+
+    engine.clock.set(datetime.now(timezone.utc).replace(microsecond=0))   # S3's events carry real time
+    put(engine, "dee", "plan.pdf", b"plan, night one")
+    night = backup(engine)["run_id"]
+    noon = engine.clock() + timedelta(hours=10)
+    events = [put_event(engine, "dee", "draft.pdf", b"a draft", noon),
+              put_event(engine, "dee", "plan.pdf", b"plan, revised at noon", noon + timedelta(minutes=1)),
+              delete_event(engine, "dee", "draft.pdf", noon + timedelta(hours=3))]
+    engine.clock.set(noon + timedelta(hours=3, minutes=1))
+    capture_batch(engine.as_role(CAPTURE), engine.settings, [record(e) for e in events])
+    found = find(target_of(engine), "*.pdf", user="dee")
+    by_content = {v["sha256"]: v for v in found["versions"]}
+    draft, revised, first = (by_content[sha(b"a draft")], by_content[sha(b"plan, revised at noon")],
+                             by_content[sha(b"plan, night one")])
+    assert (draft["snapshots"], draft["first_run"], draft["first_captured"], draft["state"]) == (
+        0, None, naming.iso(noon), DELETED)
+    assert (revised["snapshots"], revised["state"]) == (0, CURRENT)      # current: the journal after the run
+    assert (first["first_run"], first["last_captured"], first["state"]) == (night, None, CHANGED)
+    assert [v["sha256"] for v in found["versions"]] == [   # last seen newest first
+        sha(b"plan, revised at noon"), sha(b"a draft"), sha(b"plan, night one")]
+    assert found["journal_segments_read"] == 1
+    # Without --user only the snapshots are searched: the draft is not there.
+    assert sha(b"a draft") not in {v["sha256"] for v in find(target_of(engine), "draft.pdf")["versions"]}

@@ -78,15 +78,18 @@ def test_pruner_handler_dry_run_deletes_nothing(local_env):
     from engine_support import backup
     backup(engine)
     put(engine, "ned", "a.pdf", DATA + b"v2")
-    engine.clock.advance(days=70)
+    # Day 5's snapshot becomes the checkpoint before the window (the `base` rule): the first expires.
+    engine.clock.advance(days=5)
+    backup(engine)
+    engine.clock.advance(days=65)
     backup(engine)
     runtime.configure(engine.clients, engine.settings)
     dry = pruner_handler.handler({"dry_run": True}, context("pruner"))
     assert (dry["dry_run"], dry["manifests_expired"], dry["content_deleted"]) == (True, 1, 1)
-    assert len(engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="manifests/")["Contents"]) == 2
+    assert len(engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="manifests/")["Contents"]) == 3
     done = pruner_handler.handler({}, context("pruner"))
     assert (done["dry_run"], done["manifests_expired"], done["content_deleted"]) == (False, 1, 1)
-    assert len(engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="manifests/")["Contents"]) == 1
+    assert len(engine.s3.list_objects_v2(Bucket=engine.settings.backup_bucket, Prefix="manifests/")["Contents"]) == 2
 
 
 def test_the_cli_wires_the_deployed_functions_on_aws_and_the_in_process_handlers_on_the_emulator():

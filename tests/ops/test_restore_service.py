@@ -210,6 +210,13 @@ def test_a_job_killed_on_every_delivery_is_recorded_failed_by_the_dead_letter_co
                  "target": {"bucket": "x"}}), "user"),
     (json.dumps({"version": 1, "restore_id": "20261125T020000Z", "user": "ann", "source": "backup",
                  "target": {"bucket": "x"}}), "restore_id"),
+    # A point in time (issue 20) names its moment and no run.
+    (json.dumps({"version": 1, "restore_id": "R20261125T020000Z", "user": "ann", "source": "backup",
+                 "snapshot": {"run_id": "20261125T020000Z", "point_in_time": True}, "target": {"bucket": "x"}}),
+     "point in time"),
+    (json.dumps({"version": 1, "restore_id": "R20261125T020000Z", "user": "ann", "source": "backup",
+                 "snapshot": {"at": "20261125T020000Z", "point_in_time": "yes"}, "target": {"bucket": "x"}}),
+     "point in time"),
 ])
 def test_malformed_restore_jobs_are_invalid(body, reason):
     with pytest.raises(InvalidJob, match=reason):

@@ -41,6 +41,7 @@ from backup_cfn.permissions.model import PRIMARY_STACK, REPLICA_STACK, SOURCE_CL
 from backup_cfn.permissions.recorder import Call, Recorder
 from backup_cfn.permissions.requests import TRANSLATIONS
 from backup_cfn.local import server
+from backup_cfn.local.capture_source import drain as drain_capture_queue
 from backup_cfn.local.runner import drain_queue, invoke_initiator
 
 from backup_cfn.engine.vault import vault_catalog
@@ -59,6 +60,7 @@ from engine_support import (
 )
 
 DRILL = "DrillFunctionRole"
+CAPTURE = "CaptureFunctionRole"
 RESTORER = "RestorerFunctionRole"
 
 ENVS = ("dev", "prod", "local")
@@ -82,6 +84,9 @@ def recorded(emulator_endpoint, tmp_path_factory):
     demo_data.generate(uploader.s3, source, users=3, day=1)
     uploader.s3.put_object(Bucket=source, Key="client-0001/tagged/report.pdf", Body=b"tagged report",
                            Tagging="owner=alice&project=audit")
+    # Continuous protection: the uploads' events through the capture queue's mapping and function.
+    drain_capture_queue(engine.as_role(CAPTURE, calls), engine.settings)
+    # Captured only after the night's run, so the worker's path for content over 5 GiB runs too.
     large = bytes(range(256)) * (6 * MiB // 256)
     uploader.s3.put_object(Bucket=source, Key="client-0002/large/archive.bin", Body=large)
 
@@ -96,6 +101,7 @@ def recorded(emulator_endpoint, tmp_path_factory):
     tags = engine.s3.get_object_tagging(Bucket=backup_bucket, Key=naming.content_key(sha(b"tagged report")))["TagSet"]
     engine.clock.advance(days=1)
     demo_data.generate(uploader.s3, source, users=3, day=2)
+    drain_capture_queue(engine.as_role(CAPTURE, calls), engine.settings)
     run_backup()
     second_run = naming.run_id_for(engine.clock())
 
@@ -133,6 +139,9 @@ def recorded(emulator_endpoint, tmp_path_factory):
     target = DeployedEnvironment(env, operator, engine.settings, engine.outputs)
     restored = tmp_path_factory.mktemp("restored")
     restore(operator.s3, backup_bucket, user="client-0001", to=str(restored))
+    # A point in time: the snapshot finished by then plus the journal.
+    restore(operator.s3, backup_bucket, user="client-0002", to=str(tmp_path_factory.mktemp("at")),
+            at=engine.clock())
     restore(operator.s3, backup_bucket, user="client-0002", to=f"s3://{source}/restored/")
     restore_many(operator.s3, backup_bucket, users=["client-0001", "client-0002"],
                  to=str(tmp_path_factory.mktemp("restored-many")))
@@ -156,19 +165,25 @@ def recorded(emulator_endpoint, tmp_path_factory):
                  source="replica")
     restore_many(replica_operator.s3, replica, users=None, to=f"s3://{source}/dr/", source="replica")
     # Disaster recovery by the stack: the operator records the restore and enqueues a job per user;
-    # the restore function (and its dead-letter mapping) restores each from the replica.
+    # the restore function (and its dead-letter mapping) restores each from the replica (the one-account
+    # layout's: recorded with the replica's calls; from the backup bucket below, for every layout).
     restore_id = restore_service.start(target, users=None, source="replica", source_s3=replica_operator.s3,
                                        to=f"s3://{source}/by-stack/", run_id=None, at=None, path_prefix=None)
     restore_dead_letters = engine.outputs[contract.OUTPUT_RESTORE_DEAD_LETTER_QUEUE_URL]
     dead_letter_arn = setup_sqs.get_queue_attributes(QueueUrl=restore_dead_letters,
                                                      AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     restorer_settings = engine.settings.with_(restore_dead_letter_queue_arn=dead_letter_arn)
-    drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=2)
+    drain_restore_queue(engine.as_role(RESTORER, replica_calls), restorer_settings, restore_dead_letters, threads=2)
     # A duplicate of a finished job, dead-lettered: the same function finds its result and keeps it.
     setup_sqs.send_message(QueueUrl=restore_dead_letters, MessageBody=restore_jobs.RestoreJob(
         restore_id, "client-0001", "replica", source, "by-stack").body())
-    drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=1)
+    drain_restore_queue(engine.as_role(RESTORER, replica_calls), restorer_settings, restore_dead_letters, threads=1)
     by_stack = restore_jobs.get_restore(operator.dynamodb, engine.settings, restore_id)
+    # A minute restored by the stack: the restore function reads the journal too (issue 20).
+    engine.clock.advance(minutes=1)
+    restore_service.start(target, users=["client-0002"], source="backup", source_s3=operator.s3,
+                          to=f"s3://{source}/by-stack-at/", run_id=None, at=engine.clock(), path_prefix=None)
+    drain_restore_queue(engine.as_role(RESTORER, calls), restorer_settings, restore_dead_letters, threads=1)
     restore_service.reports(target, restore_id)
 
     # The vault's own life, as its roles: the lock function's daily pass (and a user's arrival),
@@ -256,6 +271,12 @@ def test_the_scenario_exercises_every_principal_and_path(recorded):
             "cloudformation.DescribeStacks", "lambda.Invoke"} <= _operations(calls, OPERATOR)
     assert {"s3.PutObject", "s3.DeleteObjects"} <= _operations(calls, SOURCE_CLIENT)
     assert {"s3.ListObjectsV2", "s3.GetObject", "dynamodb.PutItem"} <= _operations(calls, DRILL)
+    assert {"s3.GetObject", "s3.CopyObject", "s3.PutObject",
+            "dynamodb.UpdateItem", "sqs.ReceiveMessage", "sqs.DeleteMessageBatch",
+            "sqs.GetQueueAttributes"} <= _operations(calls, CAPTURE)
+    journal_reads = [c for c in calls if c.principal in (WORKER, OPERATOR, PRUNER, RESTORER)
+                     and c.operation == "ListObjectsV2" and str(c.params.get("Prefix", "")).startswith("journal/")]
+    assert {c.principal for c in journal_reads} == {WORKER, OPERATOR, PRUNER, RESTORER}
     assert {"sqs.ChangeMessageVisibility", "sqs.SendMessage"} <= _operations(calls, WORKER)
     assert {"sqs.ReceiveMessage", "sqs.DeleteMessage", "dynamodb.TransactWriteItems",
             "sns.Publish"} <= _operations(calls, DEAD_LETTER)

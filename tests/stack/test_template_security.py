@@ -142,13 +142,14 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     template = primary(env_name)
     functions = resources(template, "AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(roles) == len(set(roles)) == 6
+    assert len(roles) == len(set(roles)) == 7
     deleters = {role for role in roles if any("Delete" in a and a.startswith("s3:") for a in role_actions(template, role))}
     assert deleters == {"PrunerFunctionRole"}
     pruner_delete = [s for p in props(template, "PrunerFunctionRole")["Policies"]
                      for s in statements(p["PolicyDocument"]) if "s3:DeleteObject" in as_list(s["Action"])][0]
     prefixes = sorted(r["Fn::Sub"][0].split("}/")[1] for r in pruner_delete["Resource"])
-    assert prefixes == sorted([contract.CONTENT_PREFIX + "*", contract.MANIFEST_PREFIX + "*"])
+    assert prefixes == sorted([contract.CONTENT_PREFIX + "*", contract.MANIFEST_PREFIX + "*",
+                               contract.JOURNAL_PREFIX + "*"])
     # Whoever closes a run announces it: the last worker, or the initiator when it finishes last.
     assert {"sns:Publish"} <= role_actions(template, "InitiatorFunctionRole") & role_actions(template, "WorkerFunctionRole")
     worker = role_actions(template, "WorkerFunctionRole")
@@ -165,6 +166,14 @@ def test_one_role_per_function_and_only_the_pruner_deletes(env_name):
     assert [s["Sid"] for s in puts] == ["RestoreIntoSourceBucket"]
     ddb_statements = [s for s in statements(restorer) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
     assert all(s["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["R*"]}} for s in ddb_statements)
+    # The capture function stores content and journal segments: never a snapshot, never the source.
+    capture = [s for p in props(template, "CaptureFunctionRole")["Policies"] for s in statements(p["PolicyDocument"])]
+    writes = [s for s in capture if "s3:PutObject" in as_list(s["Action"])]
+    assert sorted(r["Fn::Sub"][0].split("}/")[1] for s in writes for r in s["Resource"]) == sorted(
+        [contract.CONTENT_PREFIX + "*", contract.JOURNAL_PREFIX + "*"])
+    runs_writes = [s for s in capture if "dynamodb:UpdateItem" in as_list(s["Action"])
+                   and s["Resource"] == [{"Fn::GetAtt": ["RunsTable", "Arn"]}]]
+    assert [s["Condition"] for s in runs_writes] == [{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BURST#*"]}}]
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
@@ -314,7 +323,7 @@ def test_worker_consumes_the_queue_with_partial_batch_failures_and_bounded_concu
     template = primary(env_name)
     mappings = resources(template, "AWS::Lambda::EventSourceMapping")
     assert set(mappings) == {"WorkerJobSubscription", "DeadLetterSubscription", "RestoreJobSubscription",
-                             "RestoreDeadLetterSubscription"}
+                             "RestoreDeadLetterSubscription", "CaptureSubscription"}
     p = mappings["RestoreJobSubscription"]["Properties"]
     assert (p["EventSourceArn"], p["FunctionName"], p["BatchSize"]) == (
         {"Fn::GetAtt": ["RestoreQueue", "Arn"]}, {"Ref": "RestorerFunction"}, 1)
@@ -333,6 +342,15 @@ def test_worker_consumes_the_queue_with_partial_batch_failures_and_bounded_concu
     assert p["FunctionName"] == {"Ref": "DeadLetterFunction"}
     assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props(template, "JobDeadLetterQueue")["VisibilityTimeout"] >= 6 * props(template, "DeadLetterFunction")["Timeout"]
+    # Continuous capture: batches gathered for a few seconds, partial failures, bounded concurrency.
+    p = mappings["CaptureSubscription"]["Properties"]
+    assert p["EventSourceArn"] == {"Fn::GetAtt": ["CaptureQueue", "Arn"]}
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (p["BatchSize"], p["MaximumBatchingWindowInSeconds"]) == (contract.CAPTURE_BATCH_SIZE,
+                                                                     contract.CAPTURE_BATCHING_WINDOW_SECONDS)
+    assert p["BatchSize"] <= 10 or p["MaximumBatchingWindowInSeconds"] >= 1   # Lambda's rule for batches over 10
+    assert p["ScalingConfig"] == {"MaximumConcurrency": load_environment(env_name).capture_concurrency}
+    assert props(template, "CaptureQueue")["VisibilityTimeout"] >= 6 * props(template, "CaptureFunction")["Timeout"]
     for function in resources(template, "AWS::Lambda::Function").values():
         assert function["Properties"]["Architectures"] == ["arm64"]
         assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].endswith("LogGroup")
@@ -353,8 +371,10 @@ def test_schedules_have_retries_and_a_dead_letter_queue(env_name):
 
     env = load_environment(env_name)
     rules = resources(primary(env_name), "AWS::Events::Rule")
-    assert {r["Properties"]["ScheduleExpression"] for r in rules.values()} == {env.schedule, env.prune_schedule,
-                                                                              env.drill_schedule}
+    schedules = {name: r for name, r in rules.items() if "ScheduleExpression" in r["Properties"]}
+    assert set(rules) - set(schedules) == {"SourceChangeRule"}
+    assert {r["Properties"]["ScheduleExpression"] for r in schedules.values()} == {env.schedule, env.prune_schedule,
+                                                                                  env.drill_schedule}
     assert rules["RestoreDrillSchedule"]["Properties"]["ScheduleExpression"] == "cron(0 8 ? * SUN *)"  # weekly
     for rule in rules.values():
         [target] = rule["Properties"]["Targets"]
@@ -407,7 +427,9 @@ KNOWN_METRICS = {
     contract.METRIC_NAMESPACE: {contract.METRIC_RUNS_SUCCEEDED, contract.METRIC_USERS_BACKED_UP, contract.METRIC_USERS_FAILED,
                               contract.METRIC_BYTES_NEW, contract.METRIC_BYTES_DEDUPLICATED,
                               contract.METRIC_DRILLS_FAILED, contract.METRIC_DRILLS_PASSED,
-                              contract.METRIC_JOBS_DEAD_LETTERED},
+                              contract.METRIC_JOBS_DEAD_LETTERED, contract.METRIC_CHANGES_CAPTURED,
+                              contract.METRIC_CHANGES_MISSED, contract.METRIC_CAPTURE_EVENTS_IGNORED,
+                              contract.METRIC_CAPTURE_LATENCY, contract.METRIC_USERS_BURSTING},
 }
 
 

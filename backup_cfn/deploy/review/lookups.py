@@ -1,7 +1,8 @@
 """The forecast's checks that read the account (read calls only; none writes): names a new
 resource takes that exist already, buckets to be deleted or replaced that hold objects, what the
-next prune deletes under a shorter retention, Lambda's unreserved concurrency, and the warnings of
-CloudFormation's own early validation on the change set. A read that fails (a permission the
+next prune deletes under a shorter retention, Lambda's unreserved concurrency, the warnings of
+CloudFormation's own early validation on the change set, and whether an existing source bucket's
+events reach EventBridge. A read that fails (a permission the
 operator lacks) is a note saying what was not checked, never a failed review."""
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from backup_cfn import contract
 from backup_cfn.deploy.review.forecast_input import ForecastInput, new_names, property_at
 from backup_cfn.deploy.review.model import BLOCKING, NOTE, WARNING, Finding
 from backup_cfn.deploy.review.pruning import describe_change, forecast_prune, keeps_less
+from backup_cfn.deploy.source_events import other_configurations, read_configuration
 from backup_cfn.engine.retention import PERIOD_RULES, RetentionPolicy
 from backup_cfn.errors import describe_aws_error
 
@@ -227,4 +229,32 @@ def aws_validation(inp: ForecastInput) -> list[Finding]:
         return [_unchecked(inp.stack_name, "CloudFormation's early validation of the change set", exc)]
 
 
-READING_CHECKS = (names_taken, buckets_not_empty, retention_shortened, lambda_concurrency, aws_validation)
+# --- an existing source bucket's events ------------------------------------------------------------
+
+def source_events(inp: ForecastInput) -> list[Finding]:
+    """A source bucket the stack does not own (the capture rule names it, no SourceBucket resource):
+    whether the deploy will turn its EventBridge notifications on, and what it keeps."""
+    rule = inp.new.get("SourceChangeRule")
+    if rule is None or "SourceBucket" in inp.new:
+        return []
+    names = property_at(rule.get("Properties", {}), "EventPattern", "detail", "bucket", "name") or []
+    if not names or not isinstance(names[0], str):
+        return []
+    bucket = names[0]
+    try:
+        config = read_configuration(inp.readers("s3"), bucket)
+    except (ClientError, BotoCoreError) as exc:
+        return [_unchecked(bucket, f"the notification configuration of source bucket {bucket}", exc)]
+    kept = other_configurations(config)
+    others = f", keeping its {kept} topic, queue and function configuration(s) as they are" if kept else ""
+    if "EventBridgeConfiguration" in config:
+        return [Finding("source-events", bucket, NOTE, f"source bucket {bucket} already sends its events to "
+                                                      f"EventBridge: continuous protection captures its changes{others}")]
+    return [Finding("source-events", bucket, WARNING, (
+        f"source bucket {bucket} does not send its events to EventBridge: once this change set executes, deploy turns "
+        f"them on (PutBucketNotificationConfiguration with EventBridgeConfiguration){others}; until then only the "
+        "nightly run protects its changes"))]
+
+
+READING_CHECKS = (names_taken, buckets_not_empty, retention_shortened, lambda_concurrency, aws_validation,
+                  source_events)

@@ -1,8 +1,8 @@
 """What the next garbage collection deletes under a shorter retention (fewer days, or fewer weekly,
 monthly or yearly snapshots kept), by the collector's own rules (engine.pruner.split_by_retention
-over engine.manifest.list_manifests): the snapshots that fall out (each user's newest is kept
-whatever its age), and the content that only those snapshots reference, with its size from the
-manifests. Read calls only."""
+over engine.manifest.list_manifests, engine.pruner.journal_cut over the journal): the snapshots and
+journal segments that fall out (each user's newest is kept whatever its age), and the content that
+only those reference, with its size from the manifests and segments. Read calls only."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -11,10 +11,11 @@ from datetime import datetime
 
 from rich.filesize import decimal
 
+from backup_cfn.engine import journal
 from backup_cfn.engine.errors import ManifestError
 from backup_cfn.engine.manifest import list_manifests, read_manifest
-from backup_cfn.engine.pruner import split_by_retention
-from backup_cfn.engine.retention import PERIOD_RULES, RetentionPolicy
+from backup_cfn.engine.pruner import journal_cut, split_by_retention
+from backup_cfn.engine.retention import PERIOD_RULES, RetentionPolicy, decide
 
 READ_THREADS = 8
 
@@ -27,6 +28,7 @@ class PruneForecast:
     content_objects: int
     content_bytes: int
     unreadable: int                                 # kept manifests unreadable: no content deleted
+    journal_segments: int = 0                       # journal segments the next prune deletes
 
     @property
     def users(self) -> int:
@@ -39,6 +41,7 @@ class PruneForecast:
                 "first_run": runs[0] if runs else None, "last_run": runs[-1] if runs else None,
                 "content_objects_deleted": 0 if self.unreadable else self.content_objects,
                 "content_bytes_deleted": 0 if self.unreadable else self.content_bytes,
+                "journal_segments_deleted": self.journal_segments,
                 "unreadable_kept_snapshots": self.unreadable}
 
     def summary(self, old: RetentionPolicy, new: RetentionPolicy, bucket: str) -> str:
@@ -51,9 +54,11 @@ class PruneForecast:
                    if self.unreadable else
                    f"{self.content_objects} content object(s), {decimal(self.content_bytes)}, that no kept "
                    "snapshot references")
+        journal = (f", {self.journal_segments} journal segment(s) (the minutes before the new window stop being "
+                   "restorable)" if self.journal_segments else "")
         return (f"{change}: the next prune will delete {len(self.expired)} of "
                 f"{self.snapshots_total} snapshot(s) ({self.only_because} only because of this change) of "
-                f"{self.users} user(s), runs {runs[0]} to {runs[-1]}, and {content}; "
+                f"{self.users} user(s), runs {runs[0]} to {runs[-1]}{journal}, and {content}; "
                 "restore can no longer reach those snapshots")
 
 
@@ -72,11 +77,17 @@ def keeps_less(old: RetentionPolicy, new: RetentionPolicy) -> bool:
 
 def forecast_prune(s3, bucket: str, *, old: RetentionPolicy, new: RetentionPolicy, now: datetime) -> PruneForecast:
     manifests = list_manifests(s3, bucket)
-    kept, expired = split_by_retention(manifests, now, new)
+    decision = decide(manifests, now, new)
+    kept, expired = decision.kept, decision.expired
     _, expired_before = split_by_retention(manifests, now, old)
+    # The journal, by the collector's own cut (engine.pruner.journal_cut).
+    kept_segments, expired_segments = journal_cut(decision, journal.list_segments(s3, bucket),
+                                                  {user for user, _, _ in manifests})
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         kept_entries = list(pool.map(lambda entry: _entries(s3, bucket, entry[2]), kept))
         expired_entries = list(pool.map(lambda entry: _entries(s3, bucket, entry[2]), expired))
+        kept_entries += list(pool.map(lambda ref: _segment_entries(s3, bucket, ref.key), kept_segments))
+        expired_entries += list(pool.map(lambda ref: _segment_entries(s3, bucket, ref.key), expired_segments))
     referenced = {sha for entries in kept_entries if entries is not None for sha in entries}
     freed: dict[str, int] = {}
     for entries in expired_entries:
@@ -86,7 +97,15 @@ def forecast_prune(s3, bucket: str, *, old: RetentionPolicy, new: RetentionPolic
     return PruneForecast(snapshots_total=len(manifests), expired=tuple(expired),
                          only_because=len(set(expired) - set(expired_before)), content_objects=len(freed),
                          content_bytes=sum(freed.values()),
-                         unreadable=sum(1 for entries in kept_entries if entries is None))
+                         unreadable=sum(1 for entries in kept_entries if entries is None),
+                         journal_segments=len(expired_segments))
+
+
+def _segment_entries(s3, bucket: str, key: str) -> dict[str, int] | None:
+    try:
+        return {c.sha256: c.size for c in journal.read_segment(s3, bucket, key).changes if c.sha256}
+    except ManifestError:
+        return None
 
 
 def _entries(s3, bucket: str, key: str) -> dict[str, int] | None:

@@ -14,7 +14,8 @@ def apply_patches() -> None:
     """Idempotent."""
     from moto.cloudformation import models as cfn_models
 
-    from backup_cfn.local.patches import awslambda, cloudformation, dynamodb, ec2, kms, replication, s3, s3_objectlock
+    from backup_cfn.local.patches import (awslambda, cloudformation, cloudwatch, dynamodb, ec2, kms, replication, s3,
+                                          s3_objectlock, s3events)
 
     if getattr(cfn_models, "_backup_cfn_patched", False):
         return
@@ -33,6 +34,8 @@ def apply_patches() -> None:
     s3.patch_bucket_properties()
     replication.patch_replication_configuration()
     replication.patch_replication()
+    s3events.patch_eventbridge_events()
+    cloudwatch.patch_sqs_age_metric()
     dynamodb.patch_table_updates()
     dynamodb.patch_transactions()
     dynamodb.patch_atomic_requests()

@@ -8,7 +8,8 @@ taught to moto 5.2.5 (listed in docs/emulator.md).
   (moto accepts anything);
 - `patch_clock`: S3's clock (object creation times, default retention, lock checks, lifecycle) can
   be set, so a simulated year (make bench) ages objects and locks in its own time;
-- `patch_lifecycle`: S3 runs a bucket's lifecycle rules (moto never does): on request, at S3's clock.
+- `patch_control_endpoints`: S3 runs a bucket's lifecycle rules (moto never does): on request, at S3's
+  clock; the clock is set through the same endpoints.
 
 Control endpoints (POST, JSON body, on the emulator's own port): `/backup-cfn/s3/clock`
 `{"now": ISO 8601 | null}` and `/backup-cfn/s3/lifecycle` `{"account": ID, "bucket": NAME}`

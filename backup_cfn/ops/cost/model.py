@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from backup_cfn import contract
 from backup_cfn.config import Environment
+from backup_cfn.ops.cost.continuous import continuous_items
 from backup_cfn.ops.cost.prices import Prices, load_prices
 from backup_cfn.ops.cost.workload import (  # noqa: F401 (the model's assumptions, read here by tests)
     CONTENT_INDEX_ITEM_BYTES,
@@ -455,7 +456,8 @@ def estimate(env: Environment, workload: Workload, prices: Prices | None = None,
     facts = facts or environment_facts(env)
     ours = Scenario("this design", tuple(
         storage_items(our_holdings(facts, workload), prices, facts.dr_label)
-        + activity_items(facts, our_activity(facts, workload), prices, bucket_keys=facts.bucket_keys)))
+        + activity_items(facts, our_activity(facts, workload), prices, bucket_keys=facts.bucket_keys)
+        + continuous_items(facts, workload, prices, LineItem)))
     reference = Scenario("reference lifecycle", tuple(
         storage_items(reference_holdings(workload, prices), prices)
         + activity_items(facts, reference_activity(facts, workload), prices, bucket_keys=False)),

@@ -27,7 +27,7 @@ HASH_BYTES_PER_SECOND = 100e6         # streaming SHA-256 of source objects in a
 ESM_IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 730   # Lambda's 5 SQS pollers, one 20-second long poll each
 SERVICE_KMS_REQUESTS_PER_MONTH = 20_000      # DynamoDB, SQS, SNS, Logs and CloudTrail key use (cached)
 SQS_MESSAGE_BYTES = 2 * KIB           # a job message and its envelope, through the interface endpoint
-CUSTOM_METRICS = 7                    # contract.METRIC_* published with one dimension (the stack)
+CUSTOM_METRICS = 12                   # contract.METRIC_* published with one dimension (the stack)
 DRILLS_PER_DAY = 1 / 7                # the default drill_schedule: one restore drill a week
 DAYS_PER_MONTH = 365.25 / 12          # for the ages of monthly and yearly snapshots
 

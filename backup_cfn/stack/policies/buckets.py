@@ -85,10 +85,11 @@ def deny_backup_deletes(bucket, deleter_role_arn=None) -> list[Statement]:
 def write_rules(bucket, source_bucket_name) -> list[Statement]:
     """Manifests are written once and content is copied from the source, as tightly as S3 can say it.
 
-    - `DenyManifestOverwrites`: a PutObject under manifests/ without If-None-Match is refused (S3
-      User Guide, "Enforce conditional writes on Amazon S3 buckets": `Null s3:if-none-match` with
-      `Bool s3:ObjectCreationOperation`, the second key exempting the multipart calls that cannot
-      carry the header). A written snapshot cannot be replaced, only a missing one written.
+    - `DenyManifestOverwrites`: a PutObject under manifests/ or journal/ without If-None-Match is
+      refused (S3 User Guide, "Enforce conditional writes on Amazon S3 buckets": `Null
+      s3:if-none-match` with `Bool s3:ObjectCreationOperation`, the second key exempting the
+      multipart calls that cannot carry the header). A written snapshot or journal segment cannot be
+      replaced, only a missing one written (both are written once: engine/manifest.py, engine/journal.py).
     - `ContentCopiedOnlyFromTheSource`: a PutObject under content/ that copies (`s3:x-amz-copy-source`
       present) from anywhere but the source bucket is refused. A plain upload cannot be refused
       without refusing CompleteMultipartUpload too (neither carries a header to tell them apart),
@@ -97,7 +98,9 @@ def write_rules(bucket, source_bucket_name) -> list[Statement]:
     copy_source = "s3:x-amz-copy-source"
     return [
         Statement(Sid="DenyManifestOverwrites", Effect=Deny, Principal=Principal("*"),
-                  Action=[s3_actions.PutObject], Resource=[objects_in(GetAtt(bucket, "Arn"), contract.MANIFEST_PREFIX)],
+                  Action=[s3_actions.PutObject],
+                  Resource=[objects_in(GetAtt(bucket, "Arn"), prefix)
+                            for prefix in (contract.MANIFEST_PREFIX, contract.JOURNAL_PREFIX)],
                   Condition=all_of(Null("s3:if-none-match", "true"), Bool("s3:ObjectCreationOperation", "true"))),
         Statement(Sid="ContentCopiedOnlyFromTheSource", Effect=Deny, Principal=Principal("*"),
                   Action=[s3_actions.PutObject], Resource=[objects_in(GetAtt(bucket, "Arn"), contract.CONTENT_PREFIX)],

@@ -55,6 +55,20 @@ def key_root_statement() -> Statement:
                      Principal=account_root(), Action=KEY_ADMIN_ACTIONS, Resource=["*"])
 
 
+def logs_encrypt_log_groups(log_group_arns: list) -> Statement:
+    """CloudWatch Logs encrypts these log groups with the key, in the key's Region (CloudWatch Logs
+    User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS": the context names the log group)."""
+    return Statement(
+        Sid="CloudWatchLogsEncryptsLogGroups", Effect=Allow,
+        Principal=service(Sub("logs.${AWS::Region}.amazonaws.com")),
+        Action=[kms_actions.Encrypt, kms_actions.Decrypt, kms_actions.ReEncryptFrom, kms_actions.ReEncryptTo,
+                kms_actions.GenerateDataKey, kms_actions.DescribeKey],
+        Resource=["*"],
+        Condition=all_of(ArnLike("kms:EncryptionContext:aws:logs:arn",
+                                 log_group_arns if len(log_group_arns) > 1 else log_group_arns[0])),
+    )
+
+
 def deny_grants_not_for_aws_resources() -> Statement:
     """Grants only through the services that use the key (DynamoDB, Lambda... create their own):
     nobody hands out the key's use directly. Spelled exactly as Control Tower's CT.KMS.PR.3 reads it."""
@@ -91,17 +105,8 @@ def backup_key_policy(env: Environment) -> PolicyDocument:
             Principal=service("cloudtrail.amazonaws.com"), Action=[kms_actions.DescribeKey], Resource=["*"],
             Condition=all_of(StringEquals("aws:SourceArn", names.trail_arn(env))),
         ),
-        Statement(
-            Sid="CloudWatchLogsEncryptsLogGroups", Effect=Allow,
-            Principal=service(Sub("logs.${AWS::Region}.amazonaws.com")),
-            Action=[kms_actions.Encrypt, kms_actions.Decrypt, kms_actions.ReEncryptFrom, kms_actions.ReEncryptTo,
-                    kms_actions.GenerateDataKey, kms_actions.DescribeKey],
-            Resource=["*"],
-            Condition=all_of(ArnLike("kms:EncryptionContext:aws:logs:arn", [
-                names.arn("logs", f"log-group:{names.log_group_name(env, '*')}"),
-                names.arn("logs", f"log-group:{names.trail_log_group_name(env)}"),
-            ])),
-        ),
+        logs_encrypt_log_groups([names.arn("logs", f"log-group:{names.log_group_name(env, '*')}"),
+                                 names.arn("logs", f"log-group:{names.trail_log_group_name(env)}")]),
         deny_grants_not_for_aws_resources(),
     ]
     if env.trusted_account_ids:

@@ -1,4 +1,5 @@
-"""Topic and queue policies: who may publish to the notification topic and send to the failure queue."""
+"""Topic and queue policies: who may publish to the notification topic and send to the failure and
+capture queues."""
 from __future__ import annotations
 
 from awacs import sns as sns_actions, sqs as sqs_actions
@@ -41,3 +42,14 @@ def failed_events_queue_policy(queue, rules: list) -> PolicyDocument:
     )
 
 
+
+
+def capture_queue_policy(queue, rule) -> PolicyDocument:
+    """The source bucket's change events, from the one rule that matches them, and nothing else."""
+    return document(
+        Statement(
+            Sid="SourceChangeRuleSends", Effect=Allow, Principal=service("events.amazonaws.com"),
+            Action=[sqs_actions.SendMessage], Resource=[GetAtt(queue, "Arn")],
+            Condition=all_of(ArnEquals("aws:SourceArn", GetAtt(rule, "Arn"))),
+        ),
+    )

@@ -41,7 +41,10 @@ def restorer_statements(sources: list[RestoreSource], target_bucket_arn, target_
                   Resource=[s.bucket_arn for s in sources]),
         Statement(Sid="ReadSnapshotsAndContent", Effect=Allow, Action=[s3_actions.GetObject],
                   Resource=[objects_in(s.bucket_arn, prefix) for s in sources
-                            for prefix in (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX)]),
+                            for prefix in (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX, contract.JOURNAL_PREFIX)]),
+        # A copy out of a source in another Region is a request to the target's Region, and AWS does
+        # not document which Region's S3 then asks KMS to decrypt: both are admitted (as the
+        # operator's DecryptReplica, roles.decrypt_replica_statement).
         *[Statement(Sid=f"Decrypt{s.name.capitalize()}", Effect=Allow, Action=[kms_actions.Decrypt],
                     Resource=[s.key_arn],
                     Condition=all_of(s3_reading_a_copy_source_in(s.region), bucket_key_context(s.bucket_arn)))

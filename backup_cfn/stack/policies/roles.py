@@ -19,7 +19,7 @@ from awacs import (
     sqs as sqs_actions,
     sts,
 )
-from awacs.aws import Allow, PolicyDocument, Statement, StringEquals, StringLike
+from awacs.aws import Allow, ForAllValuesStringLike, PolicyDocument, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub
 
 from backup_cfn import contract
@@ -57,11 +57,11 @@ def restore_statements(env: Environment, scope: RestoreScope) -> list[Statement]
     change or delete a backup: the bucket policies let nobody but the collector delete, and it
     writes to no backup prefix."""
     backup_arn = GetAtt(scope.backup_bucket, "Arn")
-    backup_objects = [objects_in(backup_arn, contract.CONTENT_PREFIX), objects_in(backup_arn, contract.MANIFEST_PREFIX)]
+    readable = (contract.CONTENT_PREFIX, contract.MANIFEST_PREFIX, contract.JOURNAL_PREFIX)
+    backup_objects = [objects_in(backup_arn, prefix) for prefix in readable]
     # With a vault, the disaster-recovery copy is read with the vault's own role, never from here.
     replica = not env.has_vault
-    replica_objects = [objects_in(scope.replica_bucket_arn, contract.CONTENT_PREFIX),
-                       objects_in(scope.replica_bucket_arn, contract.MANIFEST_PREFIX)] if replica else []
+    replica_objects = [objects_in(scope.replica_bucket_arn, prefix) for prefix in readable] if replica else []
     stacks = [_stack_arn(env.stack_name)] + ([_stack_arn(env.replica_stack_name, env.replica_region)] if replica else [])
     statements = [
         Statement(Sid="ReadStackOutputs", Effect=Allow, Action=[cfn_actions.DescribeStacks], Resource=stacks),
@@ -226,10 +226,12 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
         Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket],
                   Resource=[GetAtt(backup_bucket, "Arn")]),
         # AbortMultipartUpload: a failed copy of a content object over 5 GiB cleans up its parts.
+        # journal/: the reconciliation reads the day's captured changes and records the missed ones.
         Statement(Sid="ReadAndWriteContentAndManifests", Effect=Allow,
                   Action=[s3_actions.GetObject, s3_actions.PutObject, s3_actions.AbortMultipartUpload],
                   Resource=[_objects(backup_bucket, contract.CONTENT_PREFIX),
-                            _objects(backup_bucket, contract.MANIFEST_PREFIX)]),
+                            _objects(backup_bucket, contract.MANIFEST_PREFIX),
+                            _objects(backup_bucket, contract.JOURNAL_PREFIX)]),
         Statement(Sid="IndexContent", Effect=Allow, Action=[ddb.GetItem, ddb.PutItem, ddb.UpdateItem],
                   Resource=[GetAtt(content_table, "Arn")]),
         Statement(Sid="RecordJobs", Effect=Allow, Action=[ddb.GetItem, ddb.BatchGetItem, ddb.PutItem, ddb.UpdateItem],
@@ -244,6 +246,36 @@ def worker_statements(source_bucket_arn, backup_bucket, runs_table, content_tabl
                   Resource=[GetAtt(job_queue, "Arn")]),
         Statement(Sid="PublishRunSummary", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(topic)]),
         key_use_statement(key_arn, "s3", "dynamodb", "sqs", "sns", "lambda"),
+    ]
+
+
+def capture_statements(source_bucket_arn, backup_bucket, runs_table, content_table, capture_queue,
+                       key_arn) -> list[Statement]:
+    """Reads the source's changed objects, stores content and writes journal segments. It cannot
+    write or read snapshots (manifests/), delete anything, or write to the source."""
+    return [
+        Statement(Sid="ReadSourceObjects", Effect=Allow,
+                  Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
+                  Resource=[objects_in(source_bucket_arn)]),
+        # ListBucket: a HEAD of a key that is gone answers 404 (not 403) only with it, which is how
+        # the capture tells a deleted object from a refused read.
+        Statement(Sid="TellMissingSourceObjects", Effect=Allow, Action=[s3_actions.ListBucket],
+                  Resource=[source_bucket_arn]),
+        Statement(Sid="StoreContentAndJournal", Effect=Allow,
+                  Action=[s3_actions.GetObject, s3_actions.PutObject, s3_actions.AbortMultipartUpload],
+                  Resource=[_objects(backup_bucket, contract.CONTENT_PREFIX),
+                            _objects(backup_bucket, contract.JOURNAL_PREFIX)]),
+        # Store-once is one conditional UpdateItem (claim or touch, engine/contentstore.py).
+        Statement(Sid="IndexContent", Effect=Allow, Action=[ddb.GetItem, ddb.UpdateItem],
+                  Resource=[GetAtt(content_table, "Arn")]),
+        Statement(Sid="CountChangeBursts", Effect=Allow, Action=[ddb.UpdateItem],
+                  Resource=[GetAtt(runs_table, "Arn")],
+                  Condition=all_of(ForAllValuesStringLike("dynamodb:LeadingKeys", ["BURST#*"]))),
+        Statement(Sid="ConsumeChanges", Effect=Allow,
+                  Action=[sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage,
+                          sqs_actions.ChangeMessageVisibility, sqs_actions.GetQueueAttributes],
+                  Resource=[GetAtt(capture_queue, "Arn")]),
+        key_use_statement(key_arn, "s3", "dynamodb", "sqs", "lambda"),
     ]
 
 
@@ -268,10 +300,12 @@ def pruner_statements(backup_bucket, runs_table, content_table, topic, failure_q
         Statement(Sid="ListBackups", Effect=Allow, Action=[s3_actions.ListBucket],
                   Resource=[GetAtt(backup_bucket, "Arn")]),
         Statement(Sid="ReadManifests", Effect=Allow, Action=[s3_actions.GetObject],
-                  Resource=[_objects(backup_bucket, contract.MANIFEST_PREFIX)]),
+                  Resource=[_objects(backup_bucket, contract.MANIFEST_PREFIX),
+                            _objects(backup_bucket, contract.JOURNAL_PREFIX)]),
         Statement(Sid="DeleteExpiredBackups", Effect=Allow, Action=[s3_actions.DeleteObject],
                   Resource=[_objects(backup_bucket, contract.CONTENT_PREFIX),
-                            _objects(backup_bucket, contract.MANIFEST_PREFIX)]),
+                            _objects(backup_bucket, contract.MANIFEST_PREFIX),
+                            _objects(backup_bucket, contract.JOURNAL_PREFIX)]),
         Statement(Sid="SweepContentIndex", Effect=Allow,
                   Action=[ddb.Scan, ddb.GetItem, ddb.UpdateItem, ddb.DeleteItem],
                   Resource=[GetAtt(content_table, "Arn")]),

@@ -42,7 +42,8 @@ from backup_cfn.stack.policies.elements import (
     this_account,
     via,
 )
-from backup_cfn.stack.policies.keys import deny_grants_not_for_aws_resources, key_root_statement
+from backup_cfn.stack.policies.keys import (deny_grants_not_for_aws_resources, key_root_statement,
+                                            logs_encrypt_log_groups)
 from backup_cfn.stack.policies.roles import bucket_key_context
 
 # What replication needs to write a replica and its tags; ReplicateDelete is never granted.
@@ -82,15 +83,7 @@ def vault_key_policy(env: Environment) -> PolicyDocument:
             Principal=service("cloudwatch.amazonaws.com"), Action=ENCRYPT_DECRYPT, Resource=["*"],
             Condition=all_of(this_account(), ArnLike("aws:SourceArn", names.arn("cloudwatch", "alarm:*"))),
         ),
-        Statement(
-            Sid="CloudWatchLogsEncryptsLogGroups", Effect=Allow,
-            Principal=service(Sub("logs.${AWS::Region}.amazonaws.com")),
-            Action=[kms_actions.Encrypt, kms_actions.Decrypt, kms_actions.ReEncryptFrom, kms_actions.ReEncryptTo,
-                    kms_actions.GenerateDataKey, kms_actions.DescribeKey],
-            Resource=["*"],
-            Condition=all_of(ArnLike("kms:EncryptionContext:aws:logs:arn",
-                                     names.arn("logs", f"log-group:{names.vault_log_group_name(env, '*')}"))),
-        ),
+        logs_encrypt_log_groups([names.arn("logs", f"log-group:{names.vault_log_group_name(env, '*')}")]),
         deny_grants_not_for_aws_resources(),
     ]
     if env.vault.recovery_account_ids:
