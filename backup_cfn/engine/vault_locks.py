@@ -205,15 +205,29 @@ def lock_of(head: dict) -> tuple[str | None, datetime | None]:
 
 def extend(s3, settings: VaultSettings, key: str, version_id: str, until: datetime, head: dict | None = None) -> bool:
     """Lock one version until `until` in the vault's mode, unless it already is: True when a
-    PutObjectRetention was sent. Never asks for an earlier date (the current one is read first)."""
+    PutObjectRetention was sent. Never asks for an earlier date (the current one is read first).
+
+    Content is shared: two users' passes (threads of one pass, or the arrival's and the daily pass
+    at once) may lock the same version to different dates. When the other asked for a later date
+    between our read and our request, S3 refuses ours as a shortening (403 AccessDenied: S3 User
+    Guide, "Locking objects with Object Lock", a compliance period "can't be shortened"); the
+    version is then read again, and is done when its lock already reaches `until`."""
     head = head if head is not None else s3.head_object(Bucket=settings.bucket, Key=key, VersionId=version_id)
     mode, current = lock_of(head)
     if current is not None and current >= until and mode == settings.lock_mode:
         return False
     if current is not None and current > until:
         until = current          # a governance trial turning compliance keeps the later date
-    s3.put_object_retention(Bucket=settings.bucket, Key=key, VersionId=version_id,
-                            Retention={"Mode": settings.lock_mode, "RetainUntilDate": until})
+    try:
+        s3.put_object_retention(Bucket=settings.bucket, Key=key, VersionId=version_id,
+                                Retention={"Mode": settings.lock_mode, "RetainUntilDate": until})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+            raise
+        mode, current = lock_of(s3.head_object(Bucket=settings.bucket, Key=key, VersionId=version_id))
+        if current is None or current < until or mode != settings.lock_mode:
+            raise
+        return False
     return True
 
 

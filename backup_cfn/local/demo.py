@@ -136,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
 
         step(console, f"3. day 1: client reports for {args.users} users")
         day1 = generate(console, target, args.users, 1, args.seed)
-        # The nightly schedule's runs: the last 02:00 before now, and the next one after the day's churn.
+        # Run 1 as the nightly schedule's, the last 02:00 before now; run 2 on demand after the day's
+        # churn, at the time it starts. Neither is in the future: the vault leaves out a snapshot
+        # written before its run (docs/vault.md, "Late snapshots are left out"), and the minute restored between
+        # them must be one the journal captured in real time.
         night = datetime.now(timezone.utc).replace(hour=2, minute=0, second=0, microsecond=0)
         night -= timedelta(days=1) if night > datetime.now(timezone.utc) else timedelta(0)
         step(console, "4. backup run 1 (everything is new)")
@@ -150,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 
         step(console, "6. day 2: a day of churn (revised, new and deleted files)")
         day2 = generate(console, target, args.users, 2, args.seed)
-        step(console, "7. backup run 2, the next night's (incremental)")
-        second = run_backup(target, runner=run_in_process, console=console, moment=night + timedelta(days=1))
+        step(console, "7. backup run 2, on demand (incremental)")
+        second = run_backup(target, runner=run_in_process, console=console,
+                            moment=datetime.now(timezone.utc).replace(microsecond=0))
         console.print(run_table(second.record, second))
         check_run(second.record, env)
         record = second.record

@@ -14,7 +14,8 @@ from backup_cfn.engine import naming
 from backup_cfn.engine.manifest import SnapshotRef
 from backup_cfn.engine.retention import RetentionPolicy
 from backup_cfn.engine.vault import VaultSettings, VaultSnapshot, vault_catalog
-from backup_cfn.engine.vault_locks import grid_phase, lock_date, lock_user, on_grid, period_end, wanted_locks
+from backup_cfn.engine.vault_locks import (extend, grid_phase, lock_date, lock_user, on_grid, period_end,
+                                           wanted_locks)
 from backup_cfn.ops.restore import restore
 
 from engine_support import backup, make_engine, put, sha
@@ -193,6 +194,27 @@ def test_compliance_locks_cannot_be_shortened(pair):
     vault.s3.put_object_retention(Bucket=vault.bucket, Key="content/xx", Retention={
         "Mode": "COMPLIANCE", "RetainUntilDate": until + timedelta(days=30)})
     assert _retention(vault, "content/xx")[1] == until + timedelta(days=30)
+
+
+def test_a_lock_another_pass_extended_further_meanwhile_is_left_as_it_is(pair):
+    """Two users' passes lock one shared content to different dates: the one that read the lock
+    before the other extended it asks for a shorter date, which S3 refuses (403); it reads again
+    and leaves the longer lock. A refusal the later read does not explain is still raised."""
+    import dataclasses
+
+    engine, vault = pair
+    version = vault.s3.put_object(Bucket=vault.bucket, Key="content/yy", Body=b"y")["VersionId"]
+    stale = vault.s3.head_object(Bucket=vault.bucket, Key="content/yy", VersionId=version)
+    _, default = _retention(vault, "content/yy")
+    vault.s3.put_object_retention(Bucket=vault.bucket, Key="content/yy", VersionId=version, Retention={
+        "Mode": "COMPLIANCE", "RetainUntilDate": default + timedelta(days=30)})       # the other pass
+    assert extend(vault.s3, vault.settings, "content/yy", version, default + timedelta(days=10), stale) is False
+    assert _retention(vault, "content/yy")[1] == default + timedelta(days=30)
+    governance = dataclasses.replace(vault.settings, lock_mode="GOVERNANCE")
+    with pytest.raises(ClientError) as refused:
+        extend(vault.s3, governance, "content/yy", version, default + timedelta(days=40))
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert _retention(vault, "content/yy") == ("COMPLIANCE", default + timedelta(days=30))
 
 
 def test_lifecycle_removes_what_no_lock_holds_and_keeps_what_the_rules_keep(local_env):
