@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         day1 = generate(console, target, args.users, 1, args.seed)
         # Run 1 as the nightly schedule's, the last 02:00 before now; run 2 on demand after the day's
         # churn, at the time it starts. Neither is in the future: the vault leaves out a snapshot
-        # written before its run (docs/vault.md, "Late snapshots are left out"), and the minute restored between
+        # written before its run (docs/vault.md, "Tamper-evident, self-healing reads"), and the minute restored between
         # them must be one the journal captured in real time.
         night = datetime.now(timezone.utc).replace(hour=2, minute=0, second=0, microsecond=0)
         night -= timedelta(days=1) if night > datetime.now(timezone.utc) else timedelta(0)
