@@ -52,8 +52,21 @@ _EMPTY_CHANGE_SET = (
     "(DescribeChangeSet's StatusReason, CloudFormation API Reference; the AWS CLI's `cloudformation deploy "
     "--no-fail-on-empty-changeset`); moto's test asserts moto's own refusal of the call")
 
+_S3_EVENT_REASON = (
+    "patch_eventbridge_events: an S3 event's detail.reason is the API that made the change, \"PutObject\", "
+    "\"POST Object\", \"CopyObject\" or \"CompleteMultipartUpload\" for Object Created and \"DeleteObject\" "
+    "(or \"Lifecycle Expiration\") for Object Deleted (AWS: S3 User Guide, \"EventBridge event message structure\"); "
+    "moto's test asserts moto's own \"ObjectCreated\"/\"ObjectRemoved\"")
+_S3_EVENTBRIDGE = "tests/test_s3/test_s3_eventbridge_integration.py::"
+
 # Tests that pass on stock moto and fail patched, on purpose: test ID -> the AWS behaviour restored.
 INTENDED: dict[str, str] = {
+    **{_S3_EVENTBRIDGE + test: _S3_EVENT_REASON for test in (
+        "test_complete_multipart_upload_notification", "test_copy_object_notification",
+        "test_delete_object_notification", "test_put_object_notification_ObjectCreated_POST",
+        "test_put_object_notification_ObjectCreated_PUT[cn-north-1-aws-cn]",
+        "test_put_object_notification_ObjectCreated_PUT[us-west-2-aws]", "test_restore_key_notifications")},
+    "tests/test_s3/test_s3_notifications.py::test_send_event_bridge_message": _S3_EVENT_REASON,
     # CreateChangeSet(UsePreviousTemplate=True) with nothing changed: moto's test expects the call to be
     # refused with "No updates are to be performed."; AWS (and the patch) create a FAILED change set.
     "tests/test_cloudformation/test_cloudformation_stack_crud.py::"

@@ -13,12 +13,13 @@ from backup_cfn.local import moto_suite
 from backup_cfn.local.moto_suite import INTENDED, Side, Verdict, compare, pinned_moto_version, report
 
 LISTED = next(iter(INTENDED))
+ONE_LISTED = {LISTED: INTENDED[LISTED]}     # the verdict's rules, on one listed test
 
 
 def test_a_test_passing_stock_and_failing_patched_is_broken_unless_listed():
     stock = Side("stock", {"a": "passed", "b": "passed", "c": "failed", LISTED: "passed"}, 1.0)
     patched = Side("patched", {"a": "passed", "b": "failed", "c": "failed", LISTED: "failed"}, 1.0)
-    verdict = compare(stock, patched)
+    verdict = compare(stock, patched, ONE_LISTED)
     assert (verdict.broken, verdict.intended, verdict.stale) == (["b"], [LISTED], [])
     assert not verdict.ok
 
@@ -26,13 +27,13 @@ def test_a_test_passing_stock_and_failing_patched_is_broken_unless_listed():
 def test_a_test_failing_on_both_sides_or_only_stock_is_not_the_patches_doing():
     stock = Side("stock", {"docker": "failed", "fixed": "failed", LISTED: "passed"}, 1.0)
     patched = Side("patched", {"docker": "failed", "fixed": "passed", LISTED: "failed"}, 1.0)
-    assert compare(stock, patched).ok
+    assert compare(stock, patched, ONE_LISTED).ok
 
 
 def test_a_listed_test_that_no_longer_fails_patched_fails_the_target():
     stock = Side("stock", {LISTED: "passed"}, 1.0)
     patched = Side("patched", {LISTED: "passed"}, 1.0)
-    verdict = compare(stock, patched)
+    verdict = compare(stock, patched, ONE_LISTED)
     assert verdict.stale == [LISTED] and not verdict.ok
     assert report(stock, patched, verdict)[-1] == "moto-tests: 0 broken, 1 stale"
 
