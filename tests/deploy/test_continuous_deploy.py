@@ -10,9 +10,6 @@ import json
 import re
 import uuid
 
-from click.testing import CliRunner
-
-import cli
 from backup_cfn import aws
 from backup_cfn.local.capture_source import drain, take_over
 from backup_cfn.ops.target import connect
@@ -21,10 +18,7 @@ from backup_cfn.permissions.iam import PolicyStore, Principal, Request, parse_po
 from backup_cfn.permissions.recorder import Recorder
 from backup_cfn.stack.render import render_bootstrap, render_environment
 
-
-def run(environments, *args):
-    return CliRunner().invoke(cli.cli, ["--environments", str(environments), *args], obj={}, catch_exceptions=False,
-                              env={"COLUMNS": "250"})
+from cli_support import run
 
 
 def status_document(environments) -> dict:

@@ -7,24 +7,11 @@ import re
 import boto3
 import pytest
 from botocore.stub import Stubber
-from click.testing import CliRunner
 
-import cli
 from backup_cfn.deploy.clients import DeployClients
 from backup_cfn.deploy.outputs import stack_outputs
 
-
-def run(environments, *args, debug=False):
-    arguments = (["--debug"] if debug else []) + ["--environments", str(environments), *args]
-    # A wide terminal, so that table cells are not folded across lines.
-    return CliRunner().invoke(cli.cli, arguments, obj={}, catch_exceptions=debug, env={"COLUMNS": "250"})
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.output
-    return lines[0]
+from cli_support import one_line_error, run
 
 
 def test_deploy_local_end_to_end_then_a_no_op_then_status_and_delete(environments, local_env):

@@ -6,22 +6,9 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
-
-import cli
 from backup_cfn.local import server
 
-
-def run(environments, *args):
-    return CliRunner().invoke(cli.cli, ["--environments", str(environments), *args], obj={},
-                              catch_exceptions=False, env={"COLUMNS": "250"})
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    return lines[0]
+from cli_support import one_line_error, run
 
 
 def files_under(root):
